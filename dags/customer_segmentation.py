@@ -1,0 +1,112 @@
+"""
+### Nightly customer segmentation
+
+Turns the day's landed customer data into published customer segments:
+
+`ingest` → `validate_raw` → `dbt_build` → `validate_marts` → `recluster` → `publish`
+
+* **As-of date.** The run's logical date is the as-of date *D*: every stage computes from landing
+  partitions dated ≤ *D* and events up to the end of *D* (UTC). The scheduled run for *D* starts at
+  02:00 UTC on *D + 1*. Re-running *D* (clear the run, or backfill over it) replaces *D*'s outputs
+  and nothing else; the `as_of_date` param overrides the date for a manual run.
+* **Quality gates.** A failed blocking expectation stops the run before `publish`; the previously
+  published segments stay current.
+* **One writer.** DuckDB allows one writing process per file, so every task runs in the
+  `duckdb_warehouse` pool (1 slot) and only one run is active at a time.
+
+Outputs: `segments.current_segments` (view), `segments.segment_versions`,
+`segments.customer_segments`, `segments.segment_profiles`, and the dbt marts
+`marts.customer_features`, `marts.customer_rfm`, `marts.cohort_retention`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+def _as_of():
+    from pipeline.as_of import as_of_date_from_context
+
+    context = get_current_context()
+    return as_of_date_from_context(context), context["run_id"]
+
+
+@dag(
+    dag_id="customer_segmentation",
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "data-engineering", "pool": WAREHOUSE_POOL, "retries": 0},
+    params={
+        "as_of_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Override the as-of date (YYYY-MM-DD); empty uses the logical date.",
+        ),
+    },
+    tags=["segmentation", "nightly"],
+    doc_md=__doc__,
+)
+def customer_segmentation():
+    @task
+    def ingest() -> dict:
+        """Load landing partitions up to the as-of date into the raw schema (idempotent)."""
+        from pipeline import steps
+
+        as_of_date, run_id = _as_of()
+        return steps.ingest(as_of_date, run_id=run_id)
+
+    @task
+    def validate_raw(load_report: dict) -> dict:
+        """Great Expectations suites on the raw partitions this run loaded (blocking gate)."""
+        from pipeline import steps
+
+        as_of_date, run_id = _as_of()
+        return steps.validate_raw(as_of_date, load_report["validation_scope"], run_id=run_id)
+
+    @task
+    def dbt_build() -> dict:
+        """dbt build of staging, intermediate and marts for the as-of date, with dbt tests."""
+        from pipeline import steps
+
+        as_of_date, _ = _as_of()
+        return steps.build_marts(as_of_date)
+
+    @task
+    def validate_marts() -> dict:
+        """Great Expectations suites on the as-of slice of the marts (blocking gate)."""
+        from pipeline import steps
+
+        as_of_date, run_id = _as_of()
+        return steps.validate_marts(as_of_date, run_id=run_id)
+
+    @task
+    def recluster() -> dict:
+        """Choose k, fit the segments and store them as a candidate version."""
+        from pipeline import steps
+
+        as_of_date, run_id = _as_of()
+        return steps.recluster(as_of_date, run_id=run_id)
+
+    @task
+    def publish(candidate: dict) -> dict:
+        """Make the candidate version current in one transaction."""
+        from pipeline import steps
+
+        as_of_date, _ = _as_of()
+        return steps.publish(as_of_date, candidate["version_id"])
+
+    raw_gate = validate_raw(ingest())
+    marts = dbt_build()
+    mart_gate = validate_marts()
+    candidate = recluster()
+    raw_gate >> marts >> mart_gate >> candidate
+    publish(candidate)
+
+
+customer_segmentation()

@@ -1,0 +1,1 @@
+"""Nightly reclustering: features in, model chosen, segments named, versions published."""

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the pipeline: settings, the warehouse connection, dbt invocation."""

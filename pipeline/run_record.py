@@ -1,0 +1,42 @@
+"""A small JSON record per as-of date of what each step did, for the run summary."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import Settings, get_settings
+
+
+def run_record_path(as_of_date: date, settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return settings.reports_dir / "runs" / f"{as_of_date.isoformat()}.json"
+
+
+def record_step(
+    as_of_date: date,
+    step: str,
+    payload: dict[str, Any],
+    settings: Settings | None = None,
+    *,
+    new_run: bool = False,
+) -> None:
+    """Store one step's outcome in the as-of date's record.
+
+    The first step of a run passes ``new_run=True`` so a re-run does not show the steps of an
+    earlier attempt as its own.
+    """
+    path = run_record_path(as_of_date, settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = json.loads(path.read_text()) if path.exists() and not new_run else {}
+    record[step] = payload
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)
+
+
+def read_record(as_of_date: date, settings: Settings | None = None) -> dict[str, Any]:
+    path = run_record_path(as_of_date, settings)
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -1,0 +1,47 @@
+"""Where the pipeline reads and writes, from environment variables with sensible defaults.
+
+One variable moves everything: ``SEGMENTS_DATA_DIR`` (default ``<repo>/data``). The others
+override single locations inside it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+SOURCES: tuple[str, ...] = ("customers", "orders", "web_events", "email_events")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    warehouse_path: Path
+    landing_dir: Path
+    truth_dir: Path
+    dbt_project_dir: Path
+    reports_dir: Path
+
+    @property
+    def lock_path(self) -> Path:
+        return self.warehouse_path.with_name(self.warehouse_path.name + ".lock")
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def get_settings() -> Settings:
+    """Read the settings now (not at import time), so tests and tasks can point elsewhere."""
+    data_dir = _path("SEGMENTS_DATA_DIR", PROJECT_ROOT / "data")
+    return Settings(
+        data_dir=data_dir,
+        warehouse_path=_path("SEGMENTS_WAREHOUSE", data_dir / "warehouse.duckdb"),
+        landing_dir=_path("SEGMENTS_LANDING_DIR", data_dir / "landing"),
+        truth_dir=_path("SEGMENTS_TRUTH_DIR", data_dir / "truth"),
+        dbt_project_dir=_path("SEGMENTS_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"),
+        reports_dir=_path("SEGMENTS_REPORTS_DIR", data_dir / "reports"),
+    )

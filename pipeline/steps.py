@@ -1,0 +1,143 @@
+"""The pipeline's steps as plain functions: what each Airflow task runs, callable without Airflow.
+
+Each step opens the warehouse itself (holding the single-writer lock), works on the as-of date it
+is given, records its outcome for the run summary and returns a small JSON-serialisable dict.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from pipeline.run_record import record_step
+from pipeline.settings import Settings, get_settings
+from pipeline.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+
+def _records_failure(step: Callable[..., dict]) -> Callable[..., dict]:
+    """On failure, note which step failed and why in the as-of date's run record."""
+
+    @functools.wraps(step)
+    def wrapper(as_of_date: date, *args: Any, **kwargs: Any) -> dict:
+        try:
+            return step(as_of_date, *args, **kwargs)
+        except Exception as exc:
+            record_step(
+                as_of_date,
+                "failure",
+                {"step": step.__name__, "error": f"{type(exc).__name__}: {exc}"},
+                kwargs.get("settings"),
+            )
+            raise
+
+    return wrapper
+
+
+@_records_failure
+def ingest(as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None) -> dict:
+    """Load landing partitions up to the as-of date into ``raw``; returns what the gate checks."""
+    from ingestion.load import load_partitions
+
+    settings = settings or get_settings()
+    with connect(settings) as con:
+        report = load_partitions(con, as_of_date, settings=settings, run_id=run_id)
+    result = report.to_dict()
+    result["validation_scope"] = {
+        source: [d.isoformat() for d in dates]
+        for source, dates in report.validation_scope().items()
+    }
+    record_step(as_of_date, "ingest", result, settings, new_run=True)
+    return result
+
+
+@_records_failure
+def validate_raw(
+    as_of_date: date,
+    validation_scope: dict[str, list[str]],
+    *,
+    run_id: str = "manual",
+    settings: Settings | None = None,
+) -> dict:
+    """Quality gate on the raw partitions just loaded; raises QualityGateError when blocked."""
+    from expectations import QualityGateError
+    from expectations import validate_raw as run_raw_suites
+
+    settings = settings or get_settings()
+    partitions = {
+        source: [date.fromisoformat(d) for d in dates] for source, dates in validation_scope.items()
+    }
+    with connect(settings) as con:
+        try:
+            report = run_raw_suites(con, partitions, run_id=run_id)
+        except QualityGateError as exc:
+            record_step(as_of_date, "validate_raw", exc.report.to_dict(), settings)
+            raise
+    result = report.to_dict()
+    record_step(as_of_date, "validate_raw", result, settings)
+    return result
+
+
+@_records_failure
+def build_marts(
+    as_of_date: date, *, full_refresh: bool = False, settings: Settings | None = None
+) -> dict:
+    """dbt build (seeds, models, tests) for the as-of date."""
+    from pipeline.transform import run_dbt_build
+
+    settings = settings or get_settings()
+    result = run_dbt_build(as_of_date, settings=settings, full_refresh=full_refresh)
+    payload = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    record_step(as_of_date, "dbt_build", payload, settings)
+    return payload
+
+
+@_records_failure
+def validate_marts(
+    as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None
+) -> dict:
+    """Quality gate on the as-of slice of the marts; raises QualityGateError when blocked."""
+    from expectations import QualityGateError
+    from expectations import validate_marts as run_mart_suites
+
+    settings = settings or get_settings()
+    with connect(settings) as con:
+        try:
+            report = run_mart_suites(con, as_of_date, run_id=run_id)
+        except QualityGateError as exc:
+            record_step(as_of_date, "validate_marts", exc.report.to_dict(), settings)
+            raise
+    result = report.to_dict()
+    record_step(as_of_date, "validate_marts", result, settings)
+    return result
+
+
+@_records_failure
+def recluster(
+    as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None
+) -> dict:
+    """Fit the segments of the as-of date and store them as a candidate version."""
+    from ml_tasks.recluster import recluster as fit_and_store
+
+    settings = settings or get_settings()
+    with connect(settings) as con:
+        result = fit_and_store(con, as_of_date, run_id=run_id)
+    record_step(as_of_date, "recluster", result, settings)
+    return result
+
+
+@_records_failure
+def publish(as_of_date: date, version_id: int, *, settings: Settings | None = None) -> dict:
+    """Make the candidate version current in one transaction."""
+    from ml_tasks.versions import publish_version
+
+    settings = settings or get_settings()
+    with connect(settings) as con:
+        result = publish_version(con, version_id)
+    log.info("Published segment version %d for %s", version_id, as_of_date)
+    record_step(as_of_date, "publish", result, settings)
+    return result

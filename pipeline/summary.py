@@ -1,0 +1,108 @@
+"""Print what a run for an as-of date did: ``python -m pipeline.summary --as-of YYYY-MM-DD``.
+
+Exits 1 when the run failed or published nothing for that date, so ``make run`` fails loudly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from typing import Any
+
+from pipeline.run_record import read_record, run_record_path
+from pipeline.settings import Settings, get_settings
+from pipeline.warehouse import connect
+
+
+def _gate_line(name: str, report: dict[str, Any] | None) -> str:
+    if not report:
+        return f"  {name:<14} not run"
+    results = report.get("results", [])
+    failed_blocking = [r for r in results if not r["success"] and r["severity"] == "blocking"]
+    warnings = [r for r in results if not r["success"] and r["severity"] != "blocking"]
+    verdict = "BLOCKED" if failed_blocking else "passed"
+    return (
+        f"  {name:<14} {verdict}: {len(results) - len(failed_blocking) - len(warnings)}"
+        f"/{len(results)} expectations met, {len(failed_blocking)} blocking failures, "
+        f"{len(warnings)} warnings ({report.get('seconds', 0):.1f} s)"
+    )
+
+
+def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, bool]:
+    """The summary text and whether the as-of date ended with a published version."""
+    settings = settings or get_settings()
+    record = read_record(as_of_date, settings)
+    lines = [f"Customer segmentation, as-of {as_of_date.isoformat()}", ""]
+    ingest = record.get("ingest")
+    if ingest:
+        lines.append("Rows loaded into raw (this run):")
+        for source, load in ingest["sources"].items():
+            lines.append(
+                f"  {source:<14} {load['rows_loaded']:>10,} rows from "
+                f"{len(load['partitions_loaded'])} partitions "
+                f"({load['partitions_unchanged']} already loaded)"
+            )
+    lines.append("Quality gates:")
+    lines.append(_gate_line("raw", record.get("validate_raw")))
+    lines.append(_gate_line("marts", record.get("validate_marts")))
+    dbt = record.get("dbt_build")
+    if dbt:
+        lines.append(f"dbt build: {dbt.get('summary', dbt.get('counts', ''))}")
+    failure = record.get("failure")
+    published = record.get("publish")
+    ok = published is not None and failure is None
+    if failure:
+        lines += ["", f"RUN FAILED in step '{failure['step']}':", f"  {failure['error']}"]
+    with connect(settings, read_only=True) as con:
+        from ml_tasks.versions import current_version
+
+        current = current_version(con)
+        if published:
+            version_id = published["version_id"]
+            version = con.execute(
+                "select k, silhouette, customer_count from segments.segment_versions "
+                "where version_id = ?",
+                [version_id],
+            ).fetchone()
+            lines += [
+                "",
+                f"Published segment version {version_id}: k={version[0]}, "
+                f"silhouette {version[1]:.3f}, {version[2]:,} customers",
+            ]
+            for segment_id, name, count, share in con.execute(
+                "select segment_id, segment_name, customer_count, share "
+                "from segments.segment_profiles where version_id = ? order by segment_id",
+                [version_id],
+            ).fetchall():
+                lines.append(f"  {segment_id:>3}  {name:<28} {count:>9,}  {share:6.1%}")
+        if current:
+            lines += [
+                "",
+                f"Current segments (segments.current_segments): version "
+                f"{current['version_id']}, as-of {current['as_of_date']:%Y-%m-%d}",
+            ]
+        else:
+            lines += ["", "No published segments yet."]
+    lines += [
+        "",
+        "Outputs:",
+        f"  warehouse   {settings.warehouse_path}",
+        "              schemas raw, staging, intermediate, marts, segments",
+        f"  run record  {run_record_path(as_of_date, settings)}",
+        f"  reports     {settings.reports_dir}",
+    ]
+    return "\n".join(lines), ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--as-of", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
+    args = parser.parse_args(argv)
+    text, ok = summarize(args.as_of)
+    print(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

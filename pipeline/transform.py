@@ -1,0 +1,330 @@
+"""Run the dbt project (seeds, models, tests) for one as-of date, inside this Python process.
+
+``run_dbt_build`` calls dbt's programmatic entry point (``dbtRunner``) with the as-of date as the
+dbt var ``as_of_date``, while holding the warehouse's single-writer lock (dbt opens the DuckDB file
+itself). dbt's target and log directories live under the data directory, so the source tree stays
+clean. Each node's outcome is logged as one line as it finishes, which is what the Airflow task
+log shows; a failing node raises ``DbtBuildError`` naming every failing node.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import Settings, get_settings
+from pipeline.warehouse import writer_lock
+
+log = logging.getLogger(__name__)
+
+# dbt's node statuses, grouped into what a run summary needs.
+_STATUS_GROUPS = {
+    "success": "pass",
+    "pass": "pass",
+    "no-op": "pass",
+    "warn": "warn",
+    "error": "fail",
+    "fail": "fail",
+    "runtime error": "fail",
+    "partial success": "fail",
+    "skipped": "skip",
+}
+
+
+# The first line dbt puts in a node's error message, e.g. "Runtime Error in model x (models/x.sql)".
+_ERROR_HEADER = re.compile(r"^[A-Za-z ]*Error in [a-z_ ]+ \S+ \(.*\)$")
+
+
+class DbtBuildError(RuntimeError):
+    """dbt build did not succeed; the message lists the failing nodes and their messages."""
+
+    def __init__(self, message: str, result: DbtBuildResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class NodeResult:
+    """The outcome of one dbt node (seed, model, test, unit test or hook)."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    status: str
+    seconds: float
+    message: str | None = None
+    failures: int | None = None
+    rows: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        return _STATUS_GROUPS.get(self.status, self.status)
+
+
+@dataclass
+class DbtBuildResult:
+    """What a build did: per-node results and pass/warn/fail/skip counts per resource type."""
+
+    as_of_date: str
+    success: bool
+    seconds: float
+    nodes: list[NodeResult] = field(default_factory=list)
+    log_path: str = ""
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, Counter[str]] = {}
+        for node in self.nodes:
+            counts.setdefault(node.resource_type, Counter())[node.outcome] += 1
+        return {kind: dict(sorted(c.items())) for kind, c in sorted(counts.items())}
+
+    @property
+    def failed_nodes(self) -> list[NodeResult]:
+        return [node for node in self.nodes if node.outcome == "fail"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "as_of_date": self.as_of_date,
+            "success": self.success,
+            "seconds": round(self.seconds, 2),
+            "counts": self.counts,
+            "nodes": [asdict(node) for node in self.nodes],
+            "log_path": self.log_path,
+        }
+
+
+def run_dbt_build(
+    as_of_date: date,
+    *,
+    settings: Settings | None = None,
+    full_refresh: bool = False,
+    select: str | None = None,
+) -> DbtBuildResult:
+    """``dbt build`` (seeds, models, tests) of the project for ``as_of_date``.
+
+    The marts are incremental by as-of date: a run replaces only its own slice. ``full_refresh``
+    recreates the seeds (needed when a seed's columns change), views and tables, but not the marts:
+    they are configured ``full_refresh: false`` so their history survives. ``select`` is a dbt node
+    selection (``--select``); note the staging views are compiled for the last date built, so a
+    selection for a different date should include the upstream models (``+customer_features``).
+    Raises ``DbtBuildError`` when any node fails (warnings do not fail the build).
+    """
+    from dbt.cli.main import dbtRunner
+
+    settings = settings or get_settings()
+    project_dir = settings.dbt_project_dir
+    dbt_dir = settings.data_dir / "dbt"
+    target_path = dbt_dir / "target"
+    log_path = dbt_dir / "logs"
+    args = [
+        "build",
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
+        "--vars",
+        json.dumps({"as_of_date": as_of_date.isoformat()}),
+        # Each node gets its own log line from _log_finished_node; dbt's console copy would
+        # only repeat them. Its full debug log is in log_path/dbt.log.
+        "--quiet",
+        "--no-use-colors",
+    ]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+
+    log.info(
+        "dbt build for as-of %s (project %s, warehouse %s%s%s)",
+        as_of_date,
+        project_dir,
+        settings.warehouse_path,
+        ", full refresh" if full_refresh else "",
+        f", select {select}" if select else "",
+    )
+    started = time.perf_counter()
+    with (
+        writer_lock(settings),
+        _environ(SEGMENTS_WAREHOUSE=str(settings.warehouse_path), DO_NOT_TRACK="1"),
+    ):
+        outcome = dbtRunner(callbacks=[_log_finished_node]).invoke(args)
+        result = DbtBuildResult(
+            as_of_date=as_of_date.isoformat(),
+            success=bool(outcome.success),
+            seconds=0.0,
+            nodes=_node_results(outcome.result),
+            log_path=str(log_path / "dbt.log"),
+        )
+        if result.success:
+            try:
+                _count_rows(result, settings, as_of_date)
+            except Exception as exc:  # the counts only inform the log; the build stands
+                log.warning("Could not count the rows dbt built: %s", exc)
+    result.seconds = time.perf_counter() - started
+
+    log.info(
+        "dbt build for as-of %s %s in %.1f s: %s",
+        as_of_date,
+        "succeeded" if result.success else "FAILED",
+        result.seconds,
+        json.dumps(result.counts),
+    )
+    if not result.success:
+        raise DbtBuildError(_failure_message(as_of_date, result, outcome.exception), result)
+    return result
+
+
+@contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration (dbt reads them), then restore them."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _log_finished_node(event: Any) -> None:
+    """dbt event callback: one log line per finished node, as it finishes."""
+    try:
+        if event.info.name != "NodeFinished":
+            return
+        node_info = event.data.node_info
+        run_result = event.data.run_result
+        status = run_result.status or node_info.node_status
+        kind = node_info.resource_type
+        failures = run_result.num_failures
+        detail = ""
+        if kind == "test" and failures:
+            detail = f" ({failures} failing rows)"
+        elif _STATUS_GROUPS.get(status) == "fail" and run_result.message:
+            detail = f": {_one_line(run_result.message)}"
+        relation = node_info.node_relation
+        name = (
+            f"{relation.schema_name}.{relation.alias}"
+            if kind in {"model", "seed"} and relation.alias
+            else node_info.node_name
+        )
+        log.log(
+            logging.WARNING if _STATUS_GROUPS.get(status) in {"fail", "warn"} else logging.INFO,
+            "dbt %s %s: %s in %.2f s%s",
+            kind,
+            name,
+            status,
+            run_result.execution_time,
+            detail,
+        )
+    except Exception:  # a logging problem must never break the build
+        log.debug("Could not log a dbt event", exc_info=True)
+
+
+def _node_results(execution_result: Any) -> list[NodeResult]:
+    """Per-node results from dbt's RunExecutionResult (None when dbt stopped before running)."""
+    nodes = []
+    for run_result in getattr(execution_result, "results", None) or []:
+        node = run_result.node
+        failures = run_result.failures if node.resource_type == "test" else None
+        nodes.append(
+            NodeResult(
+                unique_id=node.unique_id,
+                name=node.name,
+                resource_type=str(node.resource_type),
+                status=str(run_result.status),
+                seconds=round(float(run_result.execution_time or 0.0), 3),
+                message=run_result.message,
+                failures=failures,
+            )
+        )
+    return nodes
+
+
+def _count_rows(result: DbtBuildResult, settings: Settings, as_of_date: date) -> None:
+    """Rows of each table model (the as-of slice for the incremental marts), for the log.
+
+    dbt-duckdb does not report rows affected, so the tables are counted after the build.
+    """
+    from pipeline.warehouse import connect
+
+    tables = _table_models(settings)
+    counted = [node for node in result.nodes if node.unique_id in tables and node.outcome == "pass"]
+    if not counted:
+        return
+    with connect(settings, read_only=True) as con:
+        for node in counted:
+            relation, is_incremental = tables[node.unique_id]
+            where = " where as_of_date = ?" if is_incremental else ""
+            params = [as_of_date] if is_incremental else []
+            node.rows = con.execute(f"select count(*) from {relation}{where}", params).fetchone()[0]
+    log.info(
+        "dbt rows for as-of %s: %s",
+        as_of_date,
+        ", ".join(f"{node.name}={node.rows}" for node in counted),
+    )
+
+
+def _table_models(settings: Settings) -> dict[str, tuple[str, bool]]:
+    """unique_id -> (schema.name, is incremental) of the table and incremental models."""
+    manifest_path = settings.data_dir / "dbt" / "target" / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    tables = {}
+    for unique_id, node in manifest.get("nodes", {}).items():
+        materialized = node.get("config", {}).get("materialized")
+        if node.get("resource_type") == "model" and materialized in {"table", "incremental"}:
+            relation = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
+            tables[unique_id] = (relation, materialized == "incremental")
+    return tables
+
+
+def _failure_message(
+    as_of_date: date, result: DbtBuildResult, exception: BaseException | None
+) -> str:
+    problems = []
+    for node in result.failed_nodes:
+        if node.resource_type == "test" and node.status == "fail":
+            problems.append(f"{node.resource_type} {node.name} failed ({node.failures} rows)")
+        else:
+            message = _one_line(node.message or node.status)
+            problems.append(f"{node.resource_type} {node.name} {node.status}: {message}")
+    skipped = sum(1 for node in result.nodes if node.outcome == "skip")
+    if skipped:
+        problems.append(f"{skipped} nodes skipped")
+    if exception is not None:
+        problems.append(f"{type(exception).__name__}: {_one_line(str(exception), 500)}")
+    if not problems:
+        problems.append("dbt reported failure without a failing node")
+    return (
+        f"dbt build failed for as-of {as_of_date}: "
+        + "; ".join(problems)
+        + f" (dbt log: {Path(result.log_path)})"
+    )
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """The informative line of a dbt message, without its "<Kind> Error in model x (path)" header
+    and the SQL excerpt dbt adds after it."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    informative = [line for line in lines if not _ERROR_HEADER.match(line)]
+    line = (informative or lines or [""])[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -1,0 +1,233 @@
+"""The whole nightly DAG, run with Airflow's ``dag.test()`` on generated demo data.
+
+Real Airflow (SQLite metadata DB), real dbt, real Great Expectations, real DuckDB files and real
+scikit-learn. One nightly run is shared by the read-only tests; tests that run the DAG again work
+on a copy of its warehouse so they cannot disturb each other.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from ingestion.demo_data import generate_demo_data
+from sklearn.metrics import adjusted_rand_score
+
+from pipeline.summary import summarize
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+DEMO_DATE = date(2026, 6, 30)
+N_CUSTOMERS = 3000
+STAGES = ["ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish"]
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    completed = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    generate_demo_data(root / "landing", root / "truth", n_customers=N_CUSTOMERS, seed=7)
+    return root
+
+
+def _point_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, landing: Path) -> None:
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SEGMENTS_LANDING_DIR", str(landing))
+    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
+
+
+def run_dag(as_of: date) -> dict[str, str]:
+    """Run the real DAG for one as-of date; returns the run state and each task's state."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(ROOT / "dags")).dags["customer_segmentation"]
+    dag_run = dag.test(logical_date=datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC))
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    states["run"] = str(dag_run.state)
+    return states
+
+
+def query(data_dir: Path, sql: str, params: list | None = None) -> pd.DataFrame:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, params or []).df()
+
+
+@pytest.fixture(scope="session")
+def night(tmp_path_factory, demo, airflow_db) -> tuple[Path, dict[str, str]]:
+    """One nightly run for the demo date, shared by the read-only tests."""
+    data_dir = tmp_path_factory.mktemp("night")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _point_at(monkeypatch, data_dir, demo / "landing")
+        states = run_dag(DEMO_DATE)
+    return data_dir, states
+
+
+def _copy_of(night_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    copy.mkdir()
+    shutil.copy2(night_dir / "warehouse.duckdb", copy / "warehouse.duckdb")
+    return copy
+
+
+def test_nightly_run_publishes_a_version(night):
+    data_dir, states = night
+    assert states == {"run": "success", **dict.fromkeys(STAGES, "success")}
+    current = query(data_dir, "select * from segments.current_segments")
+    features = query(
+        data_dir,
+        "select customer_id from marts.customer_features where as_of_date = ?",
+        [DEMO_DATE],
+    )
+    assert set(current["as_of_date"].dt.date) == {DEMO_DATE}
+    assert sorted(current["customer_id"]) == sorted(features["customer_id"])
+    versions = query(data_dir, "select * from segments.segment_versions")
+    assert list(versions["status"]) == ["published"]
+    assert versions["k"].iloc[0] == current.loc[current["segment_id"] > 0, "segment_id"].nunique()
+    assert query(data_dir, "select count(*) as n from marts.customer_rfm")["n"].iloc[0] > 0
+    assert query(data_dir, "select count(*) as n from marts.cohort_retention")["n"].iloc[0] > 0
+
+
+def test_segments_recover_the_planted_behaviour(night, demo):
+    data_dir, _ = night
+    current = query(data_dir, "select customer_id, segment_id from segments.current_segments")
+    truth = pd.read_csv(demo / "truth" / "customers.csv", dtype=str)
+    joined = current.merge(truth, on="customer_id", how="inner")
+    clustered = joined[(joined["segment_id"] > 0) & (joined["segment"] != "prospect")]
+    canonical_buyers = truth[(truth["segment"] != "prospect") & (truth["is_duplicate"] == "false")]
+    assert len(clustered) >= 0.8 * len(canonical_buyers)
+    ari = adjusted_rand_score(clustered["segment"], clustered["segment_id"])
+    assert ari >= 0.8, f"adjusted Rand index {ari:.3f} against the planted segments"
+
+
+def test_summary_reports_the_published_segments(night, monkeypatch):
+    data_dir, _ = night
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
+    text, ok = summarize(DEMO_DATE)
+    assert ok
+    assert "Published segment version 1" in text
+    assert "BLOCKED" not in text
+    assert str(data_dir / "warehouse.duckdb") in text
+
+
+def test_rerun_and_earlier_date_touch_only_their_own_outputs(night, demo, tmp_path, monkeypatch):
+    night_dir, _ = night
+    data_dir = _copy_of(night_dir, tmp_path)
+    _point_at(monkeypatch, data_dir, demo / "landing")
+    features_sql = "select * from marts.customer_features where as_of_date = ? order by customer_id"
+    before_features = query(data_dir, features_sql, [DEMO_DATE])
+    before_segments = query(
+        data_dir,
+        "select customer_id, segment_id, segment_name "
+        "from segments.current_segments order by customer_id",
+    )
+
+    # Re-running the same date gives the same result and replaces that date's version.
+    assert run_dag(DEMO_DATE)["run"] == "success"
+    pd.testing.assert_frame_equal(query(data_dir, features_sql, [DEMO_DATE]), before_features)
+    after_segments = query(
+        data_dir,
+        "select customer_id, segment_id, segment_name "
+        "from segments.current_segments order by customer_id",
+    )
+    pd.testing.assert_frame_equal(after_segments, before_segments)
+    versions = query(
+        data_dir, "select version_id, status from segments.segment_versions order by version_id"
+    )
+    assert list(versions["status"]) == ["superseded", "published"]
+
+    # A run for an earlier date adds its own slice, ignores later data, and leaves the newer
+    # as-of date's slice and current segments alone.
+    earlier = DEMO_DATE - timedelta(days=30)
+    assert run_dag(earlier)["run"] == "success"
+    pd.testing.assert_frame_equal(query(data_dir, features_sql, [DEMO_DATE]), before_features)
+    assert query(data_dir, "select distinct as_of_date from segments.current_segments")[
+        "as_of_date"
+    ].dt.date.tolist() == [DEMO_DATE]
+    earlier_features = query(data_dir, features_sql, [earlier]).set_index("customer_id")
+    cutoff = pd.Timestamp(earlier + timedelta(days=1))
+    assert (earlier_features["last_order_at"].dropna() < cutoff).all()
+    assert (earlier_features["signup_at"].dropna() < cutoff).all()
+
+    expected = _order_counts_from_landing(demo, earlier)
+    truth = pd.read_csv(demo / "truth" / "customers.csv", dtype=str)
+    single_record = truth.groupby("person_id")["customer_id"].transform("count") == 1
+    checked = sorted(set(truth.loc[single_record, "customer_id"]) & set(earlier_features.index))
+    assert len(checked) > 100
+    got = earlier_features.loc[checked, "order_count"].astype(int)
+    want = expected.reindex(checked, fill_value=0).astype(int)
+    mismatches = got[got != want]
+    assert mismatches.empty, f"order counts differ for {len(mismatches)} customers"
+
+
+def _order_counts_from_landing(demo: Path, as_of: date) -> pd.Series:
+    """Completed, valid-amount orders known on the as-of date, computed straight from the files."""
+    frames = []
+    for folder in sorted((demo / "landing" / "orders").glob("date=*")):
+        if date.fromisoformat(folder.name.removeprefix("date=")) > as_of:
+            continue
+        for path in folder.glob("*.csv"):
+            frames.append(pd.read_csv(path, dtype=str, keep_default_na=False))
+    orders = pd.concat(frames).drop_duplicates(subset="order_id")
+    ordered_at = pd.to_datetime(orders["ordered_at"], errors="coerce")
+    amount = pd.to_numeric(orders["amount"], errors="coerce")
+    valid = (
+        (orders["status"].str.strip().str.lower() == "completed")
+        & (ordered_at < pd.Timestamp(as_of + timedelta(days=1)))
+        & (amount > 0)
+        & (amount < 100_000)
+    )
+    return orders[valid].groupby("customer_id").size()
+
+
+def test_a_blocked_night_publishes_nothing(night, demo, tmp_path, monkeypatch):
+    night_dir, _ = night
+    data_dir = _copy_of(night_dir, tmp_path)
+    landing = tmp_path / "landing"
+    shutil.copytree(demo / "landing", landing)
+    broken_day = DEMO_DATE + timedelta(days=1)
+    partition = landing / "orders" / f"date={broken_day.isoformat()}"
+    for path in partition.glob("*.csv"):
+        path.unlink()
+    rows = [f"OX{i},C{i:07d},{broken_day} 10:00:00,not-a-number,completed" for i in range(1, 60)]
+    (partition / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount,status\n" + "\n".join(rows) + "\n"
+    )
+    _point_at(monkeypatch, data_dir, landing)
+    before = query(data_dir, "select * from segments.current_segments order by customer_id")
+
+    states = run_dag(broken_day)
+
+    assert states["run"] == "failed"
+    assert states["validate_raw"] == "failed"
+    assert states["publish"] != "success"
+    pd.testing.assert_frame_equal(
+        query(data_dir, "select * from segments.current_segments order by customer_id"), before
+    )
+    assert (
+        query(
+            data_dir,
+            "select count(*) as n from segments.segment_versions where as_of_date = ?",
+            [broken_day],
+        )["n"].iloc[0]
+        == 0
+    )
+    text, ok = summarize(broken_day)
+    assert not ok
+    assert "raw.orders" in text and "amount" in text

@@ -1,0 +1,164 @@
+"""Landing -> raw loading: idempotent per partition, as-of bounded, raw files untouched."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion.load import IngestionError, load_partitions
+from pipeline.settings import get_settings
+
+ORDERS_HEADER = "order_id,customer_id,ordered_at,amount,status\n"
+
+
+def _write(landing: Path, source: str, day: str, text: str, name: str = "part.csv") -> Path:
+    folder = landing / source / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def landing(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
+    landing = get_settings().landing_dir
+    _write(
+        landing,
+        "orders",
+        "2026-03-01",
+        ORDERS_HEADER + "O1,C1,2026-03-01 09:00:00,10.00,completed\n"
+        "O2,C2,2026-03-01 10:00:00,20.00,completed\n",
+    )
+    _write(
+        landing,
+        "orders",
+        "2026-03-02",
+        ORDERS_HEADER + "O3,C1,2026-03-02 09:00:00,30.00,completed\n"
+        # a late-arriving order: placed on the 1st, landed on the 2nd
+        "O4,C3,2026-03-01 23:00:00,5.00,completed\n",
+    )
+    _write(
+        landing,
+        "orders",
+        "2026-03-03",
+        ORDERS_HEADER + "O5,C2,2026-03-03 09:00:00,40.00,completed\n",
+    )
+    return landing
+
+
+def _rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute("select * from raw.orders order by order_id").fetchall()
+
+
+def test_loading_the_same_day_twice_leaves_exactly_the_same_rows(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = load_partitions(con, date(2026, 3, 2), sources=("orders",))
+    rows_after_first = _rows(con)
+    second = load_partitions(con, date(2026, 3, 2), sources=("orders",))
+
+    assert first.sources["orders"].partitions_loaded == ["2026-03-01", "2026-03-02"]
+    # The re-run reloads its own day only; unchanged history is skipped.
+    assert second.sources["orders"].partitions_loaded == ["2026-03-02"]
+    assert second.sources["orders"].partitions_unchanged == 1
+    assert _rows(con) == rows_after_first
+    assert len(rows_after_first) == 4
+
+
+def test_partitions_after_the_as_of_date_are_not_loaded(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_partitions(con, date(2026, 3, 2), sources=("orders",))
+    loaded = {r[0] for r in con.execute("select order_id from raw.orders").fetchall()}
+    assert loaded == {"O1", "O2", "O3", "O4"}
+    assert con.execute("select _partition_date from raw.orders where order_id = 'O4'").fetchone()[
+        0
+    ] == date(2026, 3, 2)
+
+
+def test_a_corrected_earlier_file_replaces_its_partition(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    _write(
+        landing,
+        "orders",
+        "2026-03-01",
+        ORDERS_HEADER + "O1,C1,2026-03-01 09:00:00,11.00,completed\n",
+    )
+    report = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+
+    assert report.sources["orders"].partitions_loaded == ["2026-03-01", "2026-03-03"]
+    amounts = dict(
+        con.execute(
+            "select order_id, amount from raw.orders where _partition_date = '2026-03-01'"
+        ).fetchall()
+    )
+    assert amounts == {"O1": "11.00"}  # O2 was removed from the corrected file
+
+
+def test_landing_files_are_never_modified(landing, tmp_path):
+    before = _tree_digest(landing)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    assert _tree_digest(landing) == before
+
+
+def test_values_are_kept_as_text_for_dbt_to_clean(landing, tmp_path):
+    _write(landing, "orders", "2026-03-04", ORDERS_HEADER + "O6,C1,not a date,12abc,completed\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select ordered_at, amount from raw.orders where order_id = 'O6'"
+    ).fetchone() == ("not a date", "12abc")
+
+
+def test_columns_in_another_order_and_extra_columns_are_accepted(landing, tmp_path):
+    _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        "status,amount,order_id,customer_id,ordered_at,coupon\n"
+        "completed,7.5,O7,C9,2026-03-04 08:00:00,SPRING\n",
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select customer_id, amount, status from raw.orders where order_id = 'O7'"
+    ).fetchone() == ("C9", "7.5", "completed")
+
+
+def test_a_missing_column_is_a_clear_error_naming_the_file(landing, tmp_path):
+    bad = _write(
+        landing, "orders", "2026-03-04", "order_id,customer_id,amount,status\nO8,C1,3.0,completed\n"
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(bad) in str(error.value)
+    assert "ordered_at" in str(error.value)
+    # Nothing of the failed day was loaded.
+    assert (
+        con.execute(
+            "select count(*) from raw.orders where _partition_date = '2026-03-04'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_a_missing_day_is_reported_for_the_gate(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 5), sources=("orders",))
+    assert report.sources["orders"].missing_as_of_partition
+    assert date(2026, 3, 5) in report.validation_scope()["orders"]

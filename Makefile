@@ -47,7 +47,7 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 	@mkdir -p "$(SEGMENTS_DATA_DIR)/reports"
 	@set -o pipefail; $(RUN) airflow dags test customer_segmentation $(DEMO_DATE) 2>&1 \
 	  | tee "$(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log" \
-	  | grep --line-buffered -E "Task .*(finished|failed)|Marking run|ERROR|Quality gate|QualityGateError|dbt build failed" || true
+	  | grep --line-buffered -E "DAG TEST\] (start|end) task|Marking run|ERROR|QualityGateError|DbtBuildError|IngestionError" || true
 	@$(RUN) python -m pipeline.summary --as-of $(DEMO_DATE)
 
 test: install ## Lint and run the whole test suite

@@ -50,6 +50,10 @@ def load_customer_features(con: duckdb.DuckDBPyConnection, as_of_date: date) -> 
             "the dbt stage must run for that date first."
         )
     frame = frame.set_index("customer_id")
-    counts = [c for c in FEATURE_COLUMNS if c != "recency_days"]
-    frame[counts] = frame[counts].fillna(0)
+    # Plain float64 (NaN, not pandas' NA) is what scikit-learn and the profiles expect; a missing
+    # count means none happened, while recency and order value stay missing without orders.
+    frame[list(FEATURE_COLUMNS)] = frame[list(FEATURE_COLUMNS)].astype("float64")
+    counts = [c for c in FEATURE_COLUMNS if c not in {"recency_days", "avg_order_value"}]
+    frame[counts] = frame[counts].fillna(0.0)
+    frame["has_orders"] = frame["has_orders"].astype(bool)
     return frame

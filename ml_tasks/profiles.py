@@ -80,6 +80,8 @@ def describe_segments(
             "customer_count": len(members),
             "share": len(members) / len(features),
         }
-        row.update({f"mean_{c}": float(members[c].mean()) for c in feature_columns})
+        means = members[list(feature_columns)].mean()
+        # A mean over no values (e.g. recency of prospects) is stored as NULL, not NaN.
+        row.update({f"mean_{c}": None if pd.isna(v) else float(v) for c, v in means.items()})
         rows.append(row)
     return pd.DataFrame(rows)

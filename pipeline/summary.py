@@ -48,7 +48,13 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
     lines.append(_gate_line("marts", record.get("validate_marts")))
     dbt = record.get("dbt_build")
     if dbt:
-        lines.append(f"dbt build: {dbt.get('summary', dbt.get('counts', ''))}")
+        outcomes = ", ".join(
+            f"{sum(counts.values())} {kind.replace('_', ' ')}s"
+            + (f" ({counts['warn']} warn)" if counts.get("warn") else "")
+            for kind, counts in dbt.get("counts", {}).items()
+        )
+        verdict = "passed" if dbt.get("success", True) else "FAILED"
+        lines.append(f"dbt build {verdict}: {outcomes} ({dbt.get('seconds', 0):.1f} s)")
     failure = record.get("failure")
     published = record.get("publish")
     ok = published is not None and failure is None

@@ -1,0 +1,94 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'orders') }}
+    -- as-of rule: only what had landed by the as-of date
+    where _partition_date <= {{ as_of_date() }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        {{ clean_text('order_id') }} as order_id,
+        {{ clean_text('customer_id') }} as customer_id,
+
+        -- strings
+        lower({{ clean_text('status') }}) as status,
+
+        -- numbers
+        try_cast({{ clean_text('amount') }} as decimal(18, 2)) as amount,
+
+        -- dates
+        _partition_date as landed_date,
+
+        -- timestamps
+        try_cast({{ clean_text('ordered_at') }} as timestamp) as ordered_at,
+
+        _source_file as source_file
+
+    from source
+
+),
+
+known_by_as_of_date as (
+
+    -- as-of rule: orders placed after the as-of day are not known yet; an order whose time
+    -- cannot be read is kept (flagged below) rather than dropped unseen
+    select * from renamed
+    where ordered_at is null or ordered_at < {{ as_of_date() }} + interval 1 day
+
+),
+
+deduplicated as (
+
+    -- one row per order: the copy that landed last (a re-sent order replaces the earlier one)
+    select * from known_by_as_of_date
+    where order_id is not null
+    qualify row_number() over (
+        partition by order_id
+        order by landed_date desc, source_file desc, ordered_at desc nulls last
+    ) = 1
+
+),
+
+final as (
+
+    select
+        -- ids
+        order_id,
+        customer_id,
+
+        -- strings
+        status,
+
+        -- numbers
+        amount,
+
+        -- booleans
+        status = 'completed' as is_completed,
+        coalesce(
+            amount > 0 and amount < {{ var('max_valid_order_amount') }}, false
+        ) as is_valid_amount,
+        coalesce(
+            status = 'completed'
+            and amount > 0
+            and amount < {{ var('max_valid_order_amount') }}
+            and ordered_at is not null,
+            false
+        ) as is_valid_for_spend,
+
+        -- dates
+        cast(ordered_at as date) as ordered_date,
+        landed_date,
+
+        -- timestamps
+        ordered_at
+
+    from deduplicated
+
+)
+
+select * from final

@@ -1,0 +1,465 @@
+"""Run the quality gates: read each table's batch from DuckDB once, validate it with GX, report.
+
+Why pandas and not GX's SQL datasource: GX 1.24 through duckdb-engine/SQLAlchemy returns empty
+metric results, so every expectation errors (GX issues #10738, #11579) and nothing can pass or
+fail for real. DuckDB hands a batch to pandas fast, and GX's pandas engine computes real metrics.
+
+How a table is checked, per suite:
+
+* the table's columns come from DuckDB's catalog; the schema rules (column set) are validated
+  against a zero-row frame with exactly those columns, so they never need the data;
+* only the columns the other rules name are read, filtered to the batch (raw partitions or the
+  mart slice of the as-of date), and validated in one GX run;
+* a rule whose column is missing is reported as not evaluated (a failure of its severity) instead
+  of letting GX raise one traceback per rule.
+
+One ephemeral GX context per gate call; nothing GX-related happens at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pandas as pd
+
+from expectations.gx_logging import quiet_gx_logging
+from expectations.masking import mask_value
+from expectations.report import (
+    BLOCKING,
+    ExpectationOutcome,
+    GateReport,
+    SuiteOutcome,
+    describe_failures,
+    json_safe,
+    report_file_name,
+)
+from pipeline.settings import get_settings
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationValidationResult,
+    )
+    from great_expectations.datasource.fluent import PandasDatasource
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+log = logging.getLogger(__name__)
+
+MAX_EXAMPLES = 5
+# BASIC carries counts and the first failing values; SUMMARY/COMPLETE would add value counts and
+# row indexes we do not show, at a cost on large batches. GX's first failing values repeat (a
+# duplicated id appears twice), so ask for more than we show and keep distinct ones.
+RESULT_FORMAT: dict[str, Any] = {
+    "result_format": "BASIC",
+    "partial_unexpected_count": 4 * MAX_EXAMPLES,
+}
+
+# Rules about the table's shape, answered from the catalog instead of the data.
+SCHEMA_EXPECTATION_TYPES = frozenset(
+    {
+        "expect_table_columns_to_match_set",
+        "expect_table_columns_to_match_ordered_list",
+        "expect_table_column_count_to_equal",
+        "expect_table_column_count_to_be_between",
+        "expect_column_to_exist",
+    }
+)
+_POSITION_KEY = "gate_position"
+
+
+class QualityGateError(Exception):
+    """A blocking expectation failed; ``.report`` holds everything that was checked."""
+
+    def __init__(self, report: GateReport) -> None:
+        super().__init__(report.failure_message())
+        self.report = report
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Which rows of which table one suite validates."""
+
+    table: str  # "<schema>.<name>"
+    filter_column: str
+    where: str  # SQL predicate on filter_column, with ? placeholders
+    params: list[Any]
+    expectation_parameters: dict[str, Any] = field(default_factory=dict)
+    # Columns read through an SQL expression (e.g. a date compared with ISO strings).
+    read_as: dict[str, str] = field(default_factory=dict)
+
+
+def validate_raw(
+    con: duckdb.DuckDBPyConnection,
+    partitions: dict[str, list[date]],
+    *,
+    run_id: str = "manual",
+) -> GateReport:
+    """Validate the raw rows of the partitions just loaded (source name -> partition dates).
+
+    Raises ``QualityGateError`` when a blocking expectation fails; the JSON report is written
+    either way (``<reports_dir>/validation/<run_id>-raw.json``).
+    """
+    quiet_gx_logging()
+    from expectations.suites import NEWEST_PARTITION_PARAMETER, RAW_SCHEMA, raw_suites
+
+    suites = raw_suites()
+    unknown = sorted(set(partitions) - set(suites))
+    if unknown:
+        raise ValueError(f"No raw suite for source(s) {', '.join(unknown)}; known: {list(suites)}")
+    jobs = []
+    scope: dict[str, list[str]] = {}
+    for source, dates in partitions.items():
+        wanted = sorted({_as_date(d) for d in dates})
+        scope[source] = [d.isoformat() for d in wanted]
+        batch = _Batch(
+            table=f"{RAW_SCHEMA}.{source}",
+            filter_column="_partition_date",
+            where="list_contains(?::date[], _partition_date)" if wanted else "false",
+            params=[wanted] if wanted else [],
+            expectation_parameters={NEWEST_PARTITION_PARAMETER: scope[source][-1:]},
+            read_as={"_partition_date": "strftime(_partition_date, '%Y-%m-%d')"},
+        )
+        jobs.append((suites[source], batch))
+    return _run_gate("raw", jobs, scope, run_id, con)
+
+
+def validate_marts(
+    con: duckdb.DuckDBPyConnection, as_of_date: date, *, run_id: str = "manual"
+) -> GateReport:
+    """Validate the ``as_of_date`` slice of each mart (other slices are not looked at).
+
+    Raises ``QualityGateError`` when a blocking expectation fails; the JSON report is written
+    either way (``<reports_dir>/validation/<run_id>-marts.json``).
+    """
+    quiet_gx_logging()
+    from expectations.suites import MARTS_SCHEMA, mart_suites
+
+    as_of_date = _as_date(as_of_date)
+
+    jobs = [
+        (
+            suite,
+            _Batch(
+                table=f"{MARTS_SCHEMA}.{table}",
+                filter_column="as_of_date",
+                where="as_of_date = ?",
+                params=[as_of_date],
+            ),
+        )
+        for table, suite in mart_suites().items()
+    ]
+    return _run_gate("marts", jobs, {"as_of_date": as_of_date.isoformat()}, run_id, con)
+
+
+def _describe_scope(scope: dict[str, Any]) -> str:
+    """A short description of what is validated: date lists become 'N partitions first..last'."""
+    parts = []
+    for key, value in scope.items():
+        if isinstance(value, list | tuple) and len(value) > 3:
+            values = sorted(str(v) for v in value)
+            parts.append(f"{key}: {len(values)} partitions {values[0]}..{values[-1]}")
+        else:
+            parts.append(f"{key}: {json_safe(value)}")
+    return "; ".join(parts)
+
+
+def _run_gate(
+    stage: str,
+    jobs: list[tuple[gx.ExpectationSuite, _Batch]],
+    scope: dict[str, Any],
+    run_id: str,
+    con: duckdb.DuckDBPyConnection,
+) -> GateReport:
+    started = time.perf_counter()
+    report = GateReport(
+        stage=stage,
+        run_id=run_id,
+        scope=json_safe(scope),
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    log.info("Quality gate %s: %d suites on %s", stage, len(jobs), _describe_scope(scope))
+    datasource = _new_context().data_sources.add_pandas(name=f"{stage}_batches")
+    for suite, batch in jobs:
+        outcome = _run_suite(datasource, con, suite, batch)
+        report.suites.append(outcome)
+        log.log(
+            logging.INFO if outcome.success else logging.WARNING,
+            "Quality gate %s: %s",
+            stage,
+            outcome.summary_line(),
+        )
+        for failure in describe_failures(outcome.failed):
+            log.warning("  %s", failure)
+    report.seconds = round(time.perf_counter() - started, 3)
+    path = get_settings().reports_dir / "validation" / report_file_name(run_id, stage)
+    report.write_json(path)
+    log.info("%s; report %s", report.summary_lines()[0], path)
+    if not report.success:
+        raise QualityGateError(report)
+    return report
+
+
+def _new_context() -> gx.data_context.AbstractDataContext:
+    """An in-memory context without docs sites or progress bars (tqdm floods task logs)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        analytics_enabled=False,
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _run_suite(
+    datasource: PandasDatasource,
+    con: duckdb.DuckDBPyConnection,
+    suite: gx.ExpectationSuite,
+    batch: _Batch,
+) -> SuiteOutcome:
+    started = time.perf_counter()
+    # Each rule carries its position in the suite, so the report lists them in declared order
+    # whichever way (schema frame, data frame, not evaluated) they were checked.
+    configs = [
+        _with_position(expectation.configuration, position)
+        for position, expectation in enumerate(suite.expectations)
+    ]
+    present = _table_columns(con, batch.table)
+    if batch.filter_column not in present:
+        reason = (
+            f"table {batch.table} does not exist"
+            if not present
+            else f"column {batch.filter_column} is missing, so the batch cannot be selected"
+        )
+        outcomes = [_not_evaluated(batch.table, config, reason) for config in configs]
+        return SuiteOutcome(suite.name, batch.table, 0, _since(started), _in_order(outcomes))
+
+    schema_rules: list[ExpectationConfiguration] = []
+    data_rules: list[ExpectationConfiguration] = []
+    outcomes: list[tuple[int, ExpectationOutcome]] = []
+    for config in configs:
+        missing = [column for column in _columns_of(config.kwargs) if column not in present]
+        if config.type in SCHEMA_EXPECTATION_TYPES:
+            schema_rules.append(config)
+        elif missing:
+            reason = f"column {', '.join(missing)} is missing from {batch.table}"
+            outcomes.append(_not_evaluated(batch.table, config, reason))
+        else:
+            data_rules.append(config)
+
+    asset = datasource.add_dataframe_asset(name=batch.table)
+    batch_definition = asset.add_batch_definition_whole_dataframe(name="batch")
+    if schema_rules:
+        schema_frame = pd.DataFrame(columns=present)
+        outcomes += _validate(batch_definition, batch.table, suite.name, schema_rules, schema_frame)
+    needed = _ordered_unique(column for rule in data_rules for column in _columns_of(rule.kwargs))
+    frame = _read_batch(con, batch, needed)
+    if data_rules:
+        outcomes += _validate(
+            batch_definition,
+            batch.table,
+            suite.name,
+            data_rules,
+            frame,
+            batch.expectation_parameters,
+        )
+    return SuiteOutcome(suite.name, batch.table, len(frame), _since(started), _in_order(outcomes))
+
+
+def _validate(
+    batch_definition: Any,
+    table: str,
+    suite_name: str,
+    rules: list[ExpectationConfiguration],
+    frame: pd.DataFrame,
+    expectation_parameters: dict[str, Any] | None = None,
+) -> list[tuple[int, ExpectationOutcome]]:
+    """One GX run of ``rules`` over ``frame``."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=suite_name, expectations=rules)
+    if len(suite.expectations) != len(rules):
+        # GX drops an invalid configuration with only a log line; a gate must not lose a rule.
+        raise RuntimeError(f"Suite {suite_name}: GX rejected some expectation configurations")
+    result = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+        suite,
+        result_format=RESULT_FORMAT,
+        expectation_parameters=expectation_parameters or None,
+    )
+    return [_outcome(table, item) for item in result.results]
+
+
+def _as_date(value: date | str) -> date:
+    """Dates may arrive as ISO strings (XCom) or datetimes (Airflow's logical date)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The table's columns from the catalog, in table order; empty when it does not exist."""
+    schema, name = table.split(".", 1)
+    rows = con.execute(
+        """
+        select column_name from information_schema.columns
+        where table_catalog = current_database() and table_schema = ? and table_name = ?
+        order by ordinal_position
+        """,
+        [schema, name],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _read_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, columns: list[str]) -> pd.DataFrame:
+    """Read only ``columns`` of the batch's rows, in one query."""
+    if not columns:
+        # Only table-level rules (row count): a frame of the right length without any data.
+        (count,) = con.execute(
+            f"select count(*) from {batch.table} where {batch.where}", batch.params
+        ).fetchone()
+        return pd.DataFrame(index=pd.RangeIndex(count))
+    select_list = ", ".join(
+        f"{batch.read_as[column]} as {_quote(column)}"
+        if column in batch.read_as
+        else _quote(column)
+        for column in columns
+    )
+    sql = f"select {select_list} from {batch.table} where {batch.where}"
+    return con.execute(sql, batch.params).df()
+
+
+def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, ExpectationOutcome]:
+    """Turn a GX result into the report's plain shape, masking every value it shows."""
+    config = result.expectation_config
+    kwargs = config.kwargs
+    meta = dict(config.meta or {})
+    position = meta.pop(_POSITION_KEY, 0)
+    columns = _columns_of(kwargs)
+    details = result.result or {}
+    error = _exception_message(result.exception_info)
+    outcome = ExpectationOutcome(
+        table=table,
+        expectation_type=config.type,
+        column=",".join(columns) or None,
+        severity=meta.get("severity", BLOCKING),
+        success=bool(result.success) and error is None,
+        element_count=details.get("element_count"),
+        unexpected_count=details.get("unexpected_count"),
+        unexpected_percent=json_safe(details.get("unexpected_percent")),
+        mostly=kwargs.get("mostly"),
+        error=error,
+    )
+    outcome.examples = _examples(columns, details.get("partial_unexpected_list") or [])
+    mismatched = (details.get("details") or {}).get("mismatched")
+    if mismatched:  # column set rules
+        outcome.observed_value = {
+            "missing_columns": sorted(mismatched.get("missing") or []),
+            "unexpected_columns": sorted(mismatched.get("unexpected") or []),
+        }
+    elif "missing_count" in details and "partial_missing_list" in details:  # distinct values
+        missing_values = details.get("partial_missing_list") or []
+        outcome.unexpected_count = details.get("missing_count")
+        outcome.observed_value = {
+            "missing_values": json_safe(
+                [_mask_example(columns, value) for value in missing_values[:MAX_EXAMPLES]]
+            )
+        }
+    elif "observed_value" in details:
+        observed = details["observed_value"]
+        if not isinstance(observed, list | tuple):
+            outcome.observed_value = json_safe(_mask_example(columns, observed))
+        elif not outcome.success:  # a passing rule's list (e.g. all columns) is just noise
+            outcome.observed_value = _examples(columns, list(observed))
+    return position, outcome
+
+
+def _examples(columns: list[str], values: list[Any]) -> list[Any]:
+    """Up to five distinct, masked, JSON-safe values; nulls only when they are all there is."""
+    shown: dict[str, Any] = {}
+    for value in values:
+        safe = json_safe(_mask_example(columns, value))
+        shown.setdefault(repr(safe), safe)
+    distinct = [value for value in shown.values() if value is not None] or list(shown.values())
+    return distinct[:MAX_EXAMPLES]
+
+
+def _mask_example(columns: list[str], value: Any) -> Any:
+    """Mask one example; pair/compound rules give one value per column."""
+    if isinstance(value, dict):
+        return {key: mask_value(str(key), item) for key, item in value.items()}
+    if isinstance(value, list | tuple) and len(columns) == len(value) > 1:
+        return [mask_value(column, item) for column, item in zip(columns, value, strict=True)]
+    return mask_value(columns[0] if len(columns) == 1 else None, value)
+
+
+def _exception_message(exception_info: Any) -> str | None:
+    """GX reports an error either flat or keyed by metric; either way the rule did not run."""
+    if not isinstance(exception_info, dict):
+        return None
+    infos = [exception_info] if "raised_exception" in exception_info else exception_info.values()
+    messages = [
+        str(info.get("exception_message") or "error")
+        for info in infos
+        if isinstance(info, dict) and info.get("raised_exception")
+    ]
+    return "; ".join(_ordered_unique(messages)) or None
+
+
+def _not_evaluated(
+    table: str, config: ExpectationConfiguration, reason: str
+) -> tuple[int, ExpectationOutcome]:
+    meta = config.meta or {}
+    outcome = ExpectationOutcome(
+        table=table,
+        expectation_type=config.type,
+        column=",".join(_columns_of(config.kwargs)) or None,
+        severity=meta.get("severity", BLOCKING),
+        success=False,
+        mostly=config.kwargs.get("mostly"),
+        error=reason,
+    )
+    return meta.get(_POSITION_KEY, 0), outcome
+
+
+def _with_position(config: ExpectationConfiguration, position: int) -> ExpectationConfiguration:
+    # ``Expectation.configuration`` builds a fresh object, so the declared suite stays untouched.
+    config.meta = {**(config.meta or {}), _POSITION_KEY: position}
+    return config
+
+
+def _in_order(outcomes: list[tuple[int, ExpectationOutcome]]) -> list[ExpectationOutcome]:
+    return [outcome for _, outcome in sorted(outcomes, key=lambda item: item[0])]
+
+
+def _columns_of(kwargs: dict[str, Any]) -> list[str]:
+    """The columns a rule reads (column, column pair or column list)."""
+    columns = [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B")]
+    columns += list(kwargs.get("column_list") or [])
+    return [column for column in columns if column]
+
+
+def _ordered_unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)

@@ -1,0 +1,97 @@
+"""Mask personal data in the example values a quality report shows.
+
+Reports travel further than the warehouse (Airflow XCom, logs, run summaries, alert e-mails), so an
+example of a failing value must help a data engineer recognise the problem without copying a
+customer's e-mail, phone number, name or birth date into those places. Whether a value is
+personal is decided by its column name (whole name or its last part: ``email``,
+``contact_email``, but not ``email_sent_count``); as a safety net, any value that looks like an
+e-mail address is masked in every column, because a shifted CSV row can put an address into e.g.
+``customer_id``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+# Long garbage (a whole shifted CSV line) would bloat the report and may carry personal data.
+MAX_EXAMPLE_CHARS = 40
+
+# Matched on the whole column name (or its last part), so ``email_sent_count`` stays readable.
+_EMAIL_COLUMNS = frozenset({"email", "email_address", "e_mail"})
+_PHONE_COLUMNS = frozenset({"phone", "phone_number", "mobile", "mobile_phone"})
+_NAME_COLUMNS = frozenset({"first_name", "last_name", "middle_name", "full_name", "name"})
+_BIRTH_DATE_COLUMNS = frozenset({"birth_date", "date_of_birth", "dob", "birthday"})
+_LOOKS_LIKE_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def mask_email(value: str) -> str:
+    """``john.doe@example.com`` -> ``j***@e***.com``: enough to see the shape, not the person."""
+    text = value.strip()
+    if "@" not in text:
+        return f"{text[:1]}***" if text else text
+    local, _, domain = text.rpartition("@")
+    host, dot, tld = domain.rpartition(".")
+    if not dot:  # no top-level domain: "john@localhost"
+        host, tld = domain, ""
+    masked_domain = f"{host[:1]}***" + (f".{tld}" if tld else "")
+    return f"{local[:1]}***@{masked_domain}"
+
+
+def mask_phone(value: str) -> str:
+    """Keep only the last two digits, which is what support needs to match a record."""
+    digits = re.sub(r"\D", "", value)
+    return f"***{digits[-2:]}" if len(digits) >= 2 else "***"
+
+
+def mask_name(value: str) -> str:
+    """A name becomes its initial (``John`` -> ``J.``)."""
+    text = value.strip()
+    return f"{text[:1]}." if text else text
+
+
+def mask_birth_date(value: str) -> str:
+    """A birth date keeps its year: enough to spot ``1900`` or ``2090``, not to identify anyone."""
+    text = value.strip()
+    match = re.match(r"^(\d{4})", text)
+    return f"{match.group(1)}-**-**" if match else "***"
+
+
+def personal_kind(column: str | None) -> str | None:
+    """Which kind of personal data a column holds, by its name: email, phone, name, birth_date."""
+    name = (column or "").lower()
+    kinds = (
+        ("email", _EMAIL_COLUMNS),
+        ("phone", _PHONE_COLUMNS),
+        ("name", _NAME_COLUMNS),
+        ("birth_date", _BIRTH_DATE_COLUMNS),
+    )
+    for kind, names in kinds:
+        if name in names or any(name.endswith(f"_{known}") for known in names - {"name"}):
+            return kind
+    return None
+
+
+_MASKERS = {
+    "email": mask_email,
+    "phone": mask_phone,
+    "name": mask_name,
+    "birth_date": mask_birth_date,
+}
+
+
+def mask_value(column: str | None, value: Any) -> Any:
+    """Return ``value`` safe to show in a report about ``column``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    kind = personal_kind(column)
+    if kind is None and not isinstance(value, str):
+        return value  # numbers, dates, booleans of ordinary columns
+    text = value if isinstance(value, str) else str(value)  # e.g. a phone read as BIGINT
+    if kind is None and _LOOKS_LIKE_EMAIL.search(text):
+        kind = "email"
+    masked = _MASKERS[kind](text) if kind else text
+    if len(masked) > MAX_EXAMPLE_CHARS:
+        masked = masked[: MAX_EXAMPLE_CHARS - 3] + "..."
+    return masked

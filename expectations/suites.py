@@ -1,0 +1,356 @@
+"""The expectation suites of the quality gates, declared in code (one suite per table).
+
+Every expectation carries ``meta={"severity": ...}``:
+
+* ``blocking``: the run stops, because the next stage would compute wrong numbers from this data;
+* ``warning``: worth a look, reported but never stops the run.
+
+Raw data is deliberately a little messy (dbt's staging models clean it), so raw rules are
+tolerant (``mostly``) and exist to catch a broken delivery: a missing or renamed column, a column of
+garbage or of empty values, a day that did not arrive. Note that GX ignores nulls in value checks
+(regex, value set, ranges), which is why each such column also has a not-null rule: an empty column
+would otherwise pass them all. Marts are built by us, so their rules are strict.
+
+The column sets mirror ``docs/architecture.md`` on purpose instead of importing them from the
+loader or dbt: the gate checks the contract, so it must not follow an implementation that drifts.
+
+Importing this module imports Great Expectations (~5 s), so the gate imports it at run time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+from expectations.report import BLOCKING, WARNING
+
+RAW_SCHEMA = "raw"
+MARTS_SCHEMA = "marts"
+
+# The suite parameter holding the partition date a raw batch must contain: the newest one in
+# scope, i.e. the as-of day (set by the gate at run time).
+NEWEST_PARTITION_PARAMETER = "newest_partition_date"
+
+RAW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender",
+        "city", "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
+    ),
+    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
+    "web_events": (
+        "event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at",
+    ),
+    "email_events": ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at"),
+}  # fmt: skip
+RAW_TECHNICAL_COLUMNS = ("_partition_date", "_source_file")
+
+MART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customer_features": (
+        "as_of_date", "customer_id", "signup_at", "first_order_at", "last_order_at",
+        "order_count", "order_days", "total_spend", "avg_order_value", "recency_days",
+        "tenure_days", "web_session_count", "web_event_count", "cart_add_count",
+        "email_sent_count", "email_open_count", "email_click_count",
+    ),
+    "customer_rfm": (
+        "as_of_date", "customer_id", "recency_score", "frequency_score", "monetary_score",
+        "rfm_score", "rfm_segment",
+    ),
+    "cohort_retention": (
+        "as_of_date", "cohort_month", "months_since_first_order", "cohort_size",
+        "active_customers", "retention_rate",
+    ),
+}  # fmt: skip
+
+ORDER_STATUSES = ("completed", "cancelled", "returned")
+WEB_EVENT_TYPES = ("page_view", "product_view", "search", "add_to_cart", "checkout")
+EMAIL_EVENT_TYPES = ("sent", "open", "click", "bounce", "unsubscribe")
+
+# What dbt's staging can parse. Anchored, because GX's pandas regex check is ``str.contains``;
+# non-capturing groups, because pandas warns about capturing groups on every run.
+TIMESTAMP_REGEX = (
+    r"^\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+DATE_REGEX = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
+AMOUNT_REGEX = r"^\s*-?\d+(?:\.\d+)?\s*$"
+EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+BOOLEAN_REGEX = r"(?i)^\s*(?:true|false)\s*$"
+RFM_SCORE_REGEX = r"^[1-5]{3}$"
+
+# Raw tolerances: how much mess a healthy delivery may contain before we call it broken.
+KEY_MOSTLY = 0.99
+PARSEABLE_MOSTLY = 0.98
+VALUE_SET_MOSTLY = 0.99
+DUPLICATE_MOSTLY = 0.95
+# Optional CRM attributes (the demo leaves ~2% of birth dates empty).
+OPTIONAL_MOSTLY = 0.95
+# Web events of visitors who never logged in have no customer_id; a share above this means the
+# column broke, not that traffic got more anonymous.
+WEB_CUSTOMER_ID_MOSTLY = 0.8
+
+# A plausible average order value; outside it, amounts were probably parsed in the wrong unit.
+AVG_ORDER_VALUE_BAND = (0, 10_000)
+
+
+def _meta(severity: str) -> dict[str, Any]:
+    return {"severity": severity}
+
+
+def _not_null(column: str, severity: str, mostly: float = 1.0) -> gxe.Expectation:
+    return gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=mostly, meta=_meta(severity))
+
+
+def _parseable(
+    column: str, regex: str, severity: str = BLOCKING, filled_mostly: float = PARSEABLE_MOSTLY
+) -> list[gxe.Expectation]:
+    """A text column that dbt will parse: filled and in the expected shape (both tolerant)."""
+    return [
+        _not_null(column, severity, filled_mostly),
+        gxe.ExpectColumnValuesToMatchRegex(
+            column=column, regex=regex, mostly=PARSEABLE_MOSTLY, meta=_meta(severity)
+        ),
+    ]
+
+
+def _in_set(column: str, values: tuple[str, ...]) -> list[gxe.Expectation]:
+    return [
+        _not_null(column, BLOCKING, VALUE_SET_MOSTLY),
+        gxe.ExpectColumnValuesToBeInSet(
+            column=column, value_set=list(values), mostly=VALUE_SET_MOSTLY, meta=_meta(BLOCKING)
+        ),
+    ]
+
+
+def _raw_schema(source: str) -> gxe.Expectation:
+    return gxe.ExpectTableColumnsToMatchSet(
+        column_set=[*RAW_COLUMNS[source], *RAW_TECHNICAL_COLUMNS],
+        exact_match=True,
+        meta=_meta(BLOCKING),
+    )
+
+
+def _not_empty(severity: str) -> gxe.Expectation:
+    return gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta(severity))
+
+
+def _suite(name: str, expectations: list[gxe.Expectation]) -> gx.ExpectationSuite:
+    # The constructor, unlike ``add_expectation``, needs no active data context, so the suites
+    # can be declared (and inspected in tests) before the gate builds its context.
+    return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def raw_orders_suite() -> gx.ExpectationSuite:
+    """Orders drive every RFM number, so most of their rules block."""
+    return _suite(
+        "raw.orders",
+        [
+            _raw_schema("orders"),
+            # Freshness: the batch has rows, and the newest partition in scope (the as-of day)
+            # has some: a day without a single order means its file did not arrive or arrived
+            # empty. Older partitions may be empty (the first days of a shop's history are).
+            _not_empty(BLOCKING),
+            gxe.ExpectColumnDistinctValuesToContainSet(
+                column="_partition_date",
+                value_set={"$PARAMETER": NEWEST_PARTITION_PARAMETER},
+                meta=_meta(BLOCKING),
+            ),
+            _not_null("order_id", BLOCKING, KEY_MOSTLY),
+            # Rows written twice are deduplicated by dbt (the demo plants ~1%, and GX counts both
+            # copies); a share beyond this means a file was delivered twice.
+            gxe.ExpectColumnValuesToBeUnique(
+                column="order_id", mostly=DUPLICATE_MOSTLY, meta=_meta(WARNING)
+            ),
+            _not_null("customer_id", BLOCKING, KEY_MOSTLY),
+            *_parseable("ordered_at", TIMESTAMP_REGEX),
+            *_parseable("amount", AMOUNT_REGEX),
+            *_in_set("status", ORDER_STATUSES),
+        ],
+    )
+
+
+def raw_customers_suite() -> gx.ExpectationSuite:
+    """CRM records: identity and timestamps block; contact details only warn (dbt nulls them)."""
+    return _suite(
+        "raw.customers",
+        [
+            # No row-count rule: days without CRM changes are normal (the demo has many).
+            _raw_schema("customers"),
+            _not_null("customer_id", BLOCKING, KEY_MOSTLY),
+            *_parseable("signup_at", TIMESTAMP_REGEX),
+            # updated_at decides which version of a customer wins.
+            *_parseable("updated_at", TIMESTAMP_REGEX),
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="email", regex=EMAIL_REGEX, mostly=0.95, meta=_meta(WARNING)
+            ),
+            *_parseable("birth_date", DATE_REGEX, severity=WARNING, filled_mostly=OPTIONAL_MOSTLY),
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="marketing_consent",
+                regex=BOOLEAN_REGEX,
+                mostly=PARSEABLE_MOSTLY,
+                meta=_meta(WARNING),
+            ),
+        ],
+    )
+
+
+def raw_web_events_suite() -> gx.ExpectationSuite:
+    return _suite(
+        "raw.web_events",
+        [
+            _raw_schema("web_events"),
+            # A site without a single tracked event for a day means tracking broke, but segments
+            # can still be computed from orders, so it only warns.
+            _not_empty(WARNING),
+            _not_null("event_id", BLOCKING, KEY_MOSTLY),
+            _not_null("session_id", BLOCKING, KEY_MOSTLY),
+            _not_null("customer_id", BLOCKING, WEB_CUSTOMER_ID_MOSTLY),
+            *_in_set("event_type", WEB_EVENT_TYPES),
+            *_parseable("occurred_at", TIMESTAMP_REGEX),
+        ],
+    )
+
+
+def raw_email_events_suite() -> gx.ExpectationSuite:
+    return _suite(
+        "raw.email_events",
+        [
+            # No row-count rule: campaigns are not sent every day.
+            _raw_schema("email_events"),
+            _not_null("event_id", BLOCKING, KEY_MOSTLY),
+            _not_null("customer_id", BLOCKING, KEY_MOSTLY),
+            _not_null("campaign_id", WARNING, KEY_MOSTLY),
+            *_in_set("event_type", EMAIL_EVENT_TYPES),
+            *_parseable("occurred_at", TIMESTAMP_REGEX),
+        ],
+    )
+
+
+def _mart_schema(table: str) -> gxe.Expectation:
+    # exact_match=False: a mart may gain columns; the contract only promises these.
+    return gxe.ExpectTableColumnsToMatchSet(
+        column_set=list(MART_COLUMNS[table]), exact_match=False, meta=_meta(BLOCKING)
+    )
+
+
+def _unique_key(column: str) -> list[gxe.Expectation]:
+    return [
+        _not_null(column, BLOCKING),
+        gxe.ExpectColumnValuesToBeUnique(column=column, meta=_meta(BLOCKING)),
+    ]
+
+
+def _at_least(column: str, minimum: float, severity: str = BLOCKING) -> gxe.Expectation:
+    # Nulls are allowed (e.g. recency_days of a customer without orders): GX skips them here.
+    return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=minimum, meta=_meta(severity))
+
+
+def customer_features_suite() -> gx.ExpectationSuite:
+    """The clustering input: one row per customer, no negative counts, money or ages."""
+    low, high = AVG_ORDER_VALUE_BAND
+    return _suite(
+        "marts.customer_features",
+        [
+            _mart_schema("customer_features"),
+            _not_empty(BLOCKING),
+            *_unique_key("customer_id"),
+            _at_least("order_count", 0),
+            _at_least("total_spend", 0),
+            _at_least("recency_days", 0),
+            _at_least("tenure_days", 0, WARNING),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="avg_order_value",
+                min_value=low,
+                max_value=high,
+                mostly=0.99,
+                meta=_meta(WARNING),
+            ),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="order_count",
+                column_B="order_days",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta=_meta(WARNING),
+            ),
+            # Opens can be tracked without a matching send (forwarded mails), but not often.
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="email_sent_count",
+                column_B="email_open_count",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                mostly=0.95,
+                meta=_meta(WARNING),
+            ),
+        ],
+    )
+
+
+def customer_rfm_suite() -> gx.ExpectationSuite:
+    """RFM scores are quintiles: anything outside 1..5 breaks segment naming."""
+    scores = ("recency_score", "frequency_score", "monetary_score")
+    return _suite(
+        "marts.customer_rfm",
+        [
+            _mart_schema("customer_rfm"),
+            _not_empty(BLOCKING),
+            *_unique_key("customer_id"),
+            *[_not_null(score, BLOCKING) for score in scores],
+            *[
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=score, min_value=1, max_value=5, meta=_meta(BLOCKING)
+                )
+                for score in scores
+            ],
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="rfm_score", regex=RFM_SCORE_REGEX, meta=_meta(WARNING)
+            ),
+            # A null segment means the seed rfm_segment_names lacks a score combination.
+            _not_null("rfm_segment", WARNING),
+        ],
+    )
+
+
+def cohort_retention_suite() -> gx.ExpectationSuite:
+    return _suite(
+        "marts.cohort_retention",
+        [
+            _mart_schema("cohort_retention"),
+            _not_empty(BLOCKING),
+            _not_null("cohort_month", BLOCKING),
+            _at_least("months_since_first_order", 0),
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=["cohort_month", "months_since_first_order"], meta=_meta(BLOCKING)
+            ),
+            _not_null("retention_rate", BLOCKING),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="retention_rate", min_value=0, max_value=1, meta=_meta(BLOCKING)
+            ),
+            _at_least("cohort_size", 1, WARNING),
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="cohort_size",
+                column_B="active_customers",
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta=_meta(WARNING),
+            ),
+        ],
+    )
+
+
+def raw_suites() -> dict[str, gx.ExpectationSuite]:
+    """Suite per raw source name (the keys of ``validate_raw``'s ``partitions``)."""
+    return {
+        "customers": raw_customers_suite(),
+        "orders": raw_orders_suite(),
+        "web_events": raw_web_events_suite(),
+        "email_events": raw_email_events_suite(),
+    }
+
+
+def mart_suites() -> dict[str, gx.ExpectationSuite]:
+    """Suite per mart table name (in ``marts``)."""
+    return {
+        "customer_features": customer_features_suite(),
+        "customer_rfm": customer_rfm_suite(),
+        "cohort_retention": cohort_retention_suite(),
+    }

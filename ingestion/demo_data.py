@@ -1,0 +1,1227 @@
+"""Deterministic demo data: a year of daily landing partitions with planted segments and mess.
+
+The demo has to prove two things at once: that the pipeline copes with the dirt real feeds carry,
+and that the clustering finds behaviour that is really there. So the generator plants both and
+writes down what it planted:
+
+* ``landing_dir/<source>/date=YYYY-MM-DD/<source>.csv`` for the four sources of
+  ``docs/architecture.md``: partition date = arrival day, one file per source and day of the
+  window (header-only if nothing arrived, which at the demo's size happens for no source);
+* ``truth_dir/customers.csv``: which person and planted segment every CRM record belongs to,
+  and which records are duplicates of whom (and of what kind);
+* ``truth_dir/segments.csv``: the planted segments, their shares and the behaviour planted.
+
+Behaviour is anchored on the demo as-of date, a week before ``end_date`` (2026-06-30 by default),
+so the landing history holds the week in which that day's late rows arrive. Everybody signs up
+inside the window; at the as-of date every member of the five behavioural segments has ordered
+and no prospect has (prospects keep signing up in the week after it, orders keep coming in).
+The segments differ in recency, frequency, order value, tenure, browsing and email engagement,
+strongly enough that k-means on log-scaled features finds them (see the test of this module).
+
+Everything is drawn from one ``np.random.default_rng(seed)`` in a fixed order and written in a
+fixed row order, so the same arguments give byte-identical files. The work is vectorised with
+numpy and written with pyarrow's CSV writer (DuckDB's partitioned ``COPY`` is faster to type but
+its row order inside a file depends on thread scheduling, which breaks byte-identical output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pipeline.settings import SOURCES, get_settings
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400
+# The demo's as-of date is this many days before the last landing day, so that the rows of the
+# as-of day that arrive late (1-3 days) are in the landing history too.
+AS_OF_LAG_DAYS = 7
+# Segment behaviour reaches back up to this many days before the as-of date.
+MIN_HISTORY_DAYS = 300
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender",
+        "city", "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
+    ),
+    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
+    "web_events": (
+        "event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at",
+    ),
+    "email_events": ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at"),
+}  # fmt: skip
+TRUTH_FILES = ("customers.csv", "segments.csv")
+DUPLICATE_KINDS = ("exact", "case", "whitespace", "dots", "typo", "name_phone")
+ORDER_STATUSES = ("completed", "cancelled", "returned")
+WEB_EVENT_TYPES = ("page_view", "product_view", "search", "add_to_cart", "checkout")
+EMAIL_EVENT_TYPES = ("sent", "open", "click", "bounce", "unsubscribe")
+
+
+@dataclass(frozen=True)
+class MessRates:
+    """How often each kind of planted dirt occurs (share of the rows or records it applies to).
+
+    Small enough that clustering on lightly cleaned features still recovers the segments, large
+    enough that a 1,000-customer demo holds every kind at least once.
+    """
+
+    duplicate_person: float = 0.015  # persons with a second CRM record
+    exact_crm_row: float = 0.01  # CRM rows written twice in their partition
+    exact_order_row: float = 0.008  # order rows written twice in their partition
+    # Later update rows (consent change) as a share of records; at least one a day regardless,
+    # so that no daily CRM export is empty.
+    crm_update: float = 0.08
+    messy_state: float = 0.03  # "N.Y.", "new york", "New York" instead of "NY"
+    messy_country: float = 0.03  # "USA", "United States", "united states" instead of "US"
+    missing_phone: float = 0.02
+    missing_birth_date: float = 0.02
+    missing_city: float = 0.015
+    missing_income_band: float = 0.03
+    missing_gender: float = 0.02
+    impossible_age: float = 0.005  # birth dates giving an age of -5 or 150+
+    cancelled_order: float = 0.03  # extra orders, on top of the planted completed ones
+    returned_order: float = 0.02
+    negative_amount: float = 0.005  # extra completed rows with a negative amount (refunds)
+    extreme_amount: float = 0.003  # extra completed rows with an absurd amount (>= 100k)
+    late_row: float = 0.02  # order/event rows landing 1-3 days after their timestamp
+    anonymous_session: float = 0.02  # web sessions without a customer_id
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """The behaviour planted for one segment; day counts are relative to the demo as-of date."""
+
+    name: str
+    share: float
+    description: str
+    tenure_days: tuple[float, float]  # signup this many days before the as-of date
+    first_order_delay_days: tuple[float, float]  # first order this long after signup
+    # Last order this many days before the as-of date; None = anywhere after the first order.
+    recency_days: tuple[float, float] | None
+    orders_min: int  # completed orders up to the as-of date: orders_min + Poisson(orders_extra)
+    orders_extra: float
+    order_value: float  # mean order amount
+    keeps_ordering: float  # order-rate multiplier for the days after the as-of date
+    sessions_per_30_days: float
+    browse_days_after_last_order: float | None  # None = browses until the end of the window
+    events_per_session_extra: float  # events beyond the first page view, Poisson mean
+    cart_share: float  # share of the later events in a session that are add_to_cart
+    email_send_prob: float  # chance of being in each campaign (three a week)
+    email_open_prob: float
+    email_click_prob: float  # given an open
+
+
+SEGMENTS: tuple[SegmentSpec, ...] = (
+    SegmentSpec(
+        name="champions",
+        share=0.12,
+        description=(
+            "customers for 6+ months, ordered in the last week, ~14 orders of ~110, browse often "
+            "and fill carts, open and click most emails"
+        ),
+        tenure_days=(180, 365),
+        first_order_delay_days=(0, 7),
+        recency_days=(1, 8),
+        orders_min=9,
+        orders_extra=5.0,
+        order_value=110.0,
+        keeps_ordering=1.0,
+        sessions_per_30_days=1.0,
+        browse_days_after_last_order=None,
+        events_per_session_extra=1.8,
+        cart_share=0.45,
+        email_send_prob=0.072,
+        email_open_prob=0.60,
+        email_click_prob=0.60,
+    ),
+    SegmentSpec(
+        name="loyal",
+        share=0.23,
+        description=(
+            "customers for 4+ months, last order 12-40 days ago, ~9 small orders of ~40, "
+            "rarely browse, buy from the emails they open"
+        ),
+        tenure_days=(120, 365),
+        first_order_delay_days=(0, 14),
+        recency_days=(12, 40),
+        orders_min=6,
+        orders_extra=3.0,
+        order_value=40.0,
+        keeps_ordering=1.0,
+        sessions_per_30_days=0.4,
+        browse_days_after_last_order=None,
+        events_per_session_extra=0.8,
+        cart_share=0.08,
+        email_send_prob=0.064,
+        email_open_prob=0.55,
+        email_click_prob=0.30,
+    ),
+    SegmentSpec(
+        name="occasional",
+        share=0.30,
+        description=(
+            "last order 40-100 days ago, 2-3 big orders of ~110, browse a lot without adding "
+            "to cart, seldom open emails"
+        ),
+        tenure_days=(90, 330),
+        first_order_delay_days=(0, 30),
+        recency_days=(40, 100),
+        orders_min=2,
+        orders_extra=0.5,
+        order_value=110.0,
+        keeps_ordering=0.5,
+        sessions_per_30_days=0.9,
+        browse_days_after_last_order=None,
+        events_per_session_extra=1.6,
+        cart_share=0.03,
+        email_send_prob=0.038,
+        email_open_prob=0.30,
+        email_click_prob=0.10,
+    ),
+    SegmentSpec(
+        name="lapsed",
+        share=0.20,
+        description=(
+            "joined in the first months, 1-2 orders of ~55, none for 200+ days, stopped "
+            "browsing, mostly dropped from campaigns and ignore them"
+        ),
+        tenure_days=(290, 365),
+        first_order_delay_days=(0, 10),
+        recency_days=(200, 330),
+        orders_min=1,
+        orders_extra=1.0,
+        order_value=55.0,
+        keeps_ordering=0.0,
+        sessions_per_30_days=0.1,
+        browse_days_after_last_order=10,
+        events_per_session_extra=1.0,
+        cart_share=0.10,
+        email_send_prob=0.023,
+        email_open_prob=0.03,
+        email_click_prob=0.05,
+    ),
+    SegmentSpec(
+        name="new",
+        share=0.12,
+        description=(
+            "signed up in the last 4-60 days, first order within 3 days, 1-2 small welcome "
+            "orders of ~32, browse eagerly, get the welcome series"
+        ),
+        tenure_days=(4, 60),
+        first_order_delay_days=(0, 3),
+        recency_days=None,
+        orders_min=1,
+        orders_extra=0.6,
+        order_value=32.0,
+        keeps_ordering=1.0,
+        sessions_per_30_days=2.5,
+        browse_days_after_last_order=None,
+        events_per_session_extra=1.3,
+        cart_share=0.10,
+        email_send_prob=0.15,
+        email_open_prob=0.55,
+        email_click_prob=0.30,
+    ),
+)
+PROSPECT = SegmentSpec(
+    name="prospect",
+    share=0.03,
+    description=(
+        "signed up at any time (also after the as-of date), browse and get emails, never order"
+    ),
+    tenure_days=(-AS_OF_LAG_DAYS + 0.1, 365),
+    first_order_delay_days=(0, 0),
+    recency_days=None,
+    orders_min=0,
+    orders_extra=0.0,
+    order_value=0.0,
+    keeps_ordering=0.0,
+    sessions_per_30_days=1.0,
+    browse_days_after_last_order=None,
+    events_per_session_extra=1.0,
+    cart_share=0.12,
+    email_send_prob=0.06,
+    email_open_prob=0.25,
+    email_click_prob=0.10,
+)
+ALL_SEGMENTS: tuple[SegmentSpec, ...] = (*SEGMENTS, PROSPECT)
+PROSPECT_CODE = len(SEGMENTS)
+
+FIRST_NAMES = (
+    "Emma", "Liam", "Olivia", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella", "Lucas",
+    "Mia", "Mason", "Amelia", "Ethan", "Harper", "Logan", "Evelyn", "Aiden", "Abigail", "Jacob",
+    "Emily", "Michael", "Ella", "Daniel", "Scarlett", "Henry", "Grace", "Jackson", "Chloe",
+    "Sebastian", "Aria", "Mateo", "Layla", "Owen", "Zoe", "Samuel", "Nora", "David", "Lily",
+    "Joseph", "Maya", "Carter", "Priya", "Wei", "Fatima", "Diego", "Yuki", "Omar",
+)  # fmt: skip
+LAST_NAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Jackson", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez",
+    "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
+    "Scott", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Patel",
+    "Kim", "Chen", "Schmidt",
+)  # fmt: skip
+EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
+GENDERS = ("female", "male", "nonbinary")
+GENDER_WEIGHTS = (0.49, 0.48, 0.03)
+INCOME_BANDS = ("<25k", "25-50k", "50-100k", "100k+")
+US_STATE_NAMES = {
+    "NY": "New York", "CA": "California", "IL": "Illinois", "TX": "Texas", "WA": "Washington",
+    "FL": "Florida", "MA": "Massachusetts", "GA": "Georgia", "CO": "Colorado",
+    "PA": "Pennsylvania", "AZ": "Arizona", "OR": "Oregon", "MN": "Minnesota",
+}  # fmt: skip
+# (city, state or None, country, weight): mostly the US, a few other countries.
+LOCATIONS: tuple[tuple[str, str | None, str, float], ...] = (
+    ("New York", "NY", "US", 9), ("Brooklyn", "NY", "US", 4), ("Buffalo", "NY", "US", 1),
+    ("Los Angeles", "CA", "US", 7), ("San Francisco", "CA", "US", 4), ("San Diego", "CA", "US", 3),
+    ("Chicago", "IL", "US", 6), ("Houston", "TX", "US", 5), ("Austin", "TX", "US", 3),
+    ("Dallas", "TX", "US", 4), ("Seattle", "WA", "US", 4), ("Miami", "FL", "US", 4),
+    ("Orlando", "FL", "US", 2), ("Boston", "MA", "US", 4), ("Atlanta", "GA", "US", 4),
+    ("Denver", "CO", "US", 3), ("Philadelphia", "PA", "US", 4), ("Phoenix", "AZ", "US", 4),
+    ("Portland", "OR", "US", 3), ("Minneapolis", "MN", "US", 3),
+    ("Toronto", "ON", "CA", 2.5), ("Vancouver", "BC", "CA", 1.5), ("London", None, "GB", 2),
+    ("Manchester", None, "GB", 1), ("Berlin", "BE", "DE", 1.5), ("Munich", "BY", "DE", 1),
+)  # fmt: skip
+COUNTRY_VARIANTS = {
+    "US": ("USA", "United States", "united states"),
+    "CA": ("Canada", "canada", "CAN"),
+    "GB": ("UK", "United Kingdom", "united kingdom"),
+    "DE": ("Germany", "germany", "DEU"),
+}
+COUNTRY_CALLING_CODES = {"US": "+1", "CA": "+1", "GB": "+44", "DE": "+49"}
+
+
+class DemoDataError(ValueError):
+    """The demo data cannot be written as asked (non-empty target, too short a window...)."""
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What was written, for the CLI, the logs and callers that want to check the volume."""
+
+    rows: dict[str, int]  # data rows per source (header rows not counted)
+    partitions: int  # partition files written, all sources together
+    seconds: float
+    n_segments: int  # behavioural segments planted (the clustering should find this many)
+    segments: tuple[str, ...]  # every planted segment name, prospect last
+    persons: int
+    crm_records: int  # distinct customer_ids, duplicates included
+    as_of_date: date
+    landing_dir: Path
+    truth_dir: Path
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The landing window and the demo as-of date, as dates and as epoch seconds."""
+
+    start_date: date
+    end_date: date
+    as_of: date
+
+    @property
+    def start(self) -> int:
+        return _epoch(self.start_date)
+
+    @property
+    def end(self) -> int:  # exclusive: midnight after the last landing day
+        return _epoch(self.end_date) + DAY
+
+    @property
+    def as_of_end(self) -> int:  # exclusive: midnight after the as-of day
+        return _epoch(self.as_of) + DAY
+
+    @property
+    def n_days(self) -> int:
+        return (self.end_date - self.start_date).days + 1
+
+    @property
+    def history_days(self) -> int:
+        return (self.as_of - self.start_date).days + 1
+
+    def day(self, seconds: np.ndarray) -> np.ndarray:
+        return (seconds - self.start) // DAY
+
+
+@dataclass
+class _People:
+    """Persons and their CRM records, as numpy arrays.
+
+    Record ``i < n_persons`` is person ``i``'s canonical record; records from ``n_persons`` on are
+    near-duplicates. Customer numbers follow signup order, so a person's canonical record always
+    has the smaller id (the resolved id of ``int_customers_resolved``).
+    """
+
+    n_persons: int
+    segment: np.ndarray  # per record: the person's segment code
+    person: np.ndarray  # per record: the canonical record of its person
+    signup: np.ndarray  # per record: signup time
+    duplicate_kind: np.ndarray  # per record: -1 for canonical, else index into DUPLICATE_KINDS
+    number: np.ndarray  # per record: customer number, 1 = earliest signup
+    n_orders: np.ndarray  # per person: planted completed orders up to the as-of date
+    first_order: np.ndarray  # per person
+    last_order: np.ndarray  # per person: last planted order up to the as-of date
+    duplicate_of_person: np.ndarray  # per person: record of the duplicate, or -1
+
+    @property
+    def n_records(self) -> int:
+        return len(self.segment)
+
+    def customer_ids(self) -> pa.StringArray:
+        """Customer ids in customer-number order: ``ids[number - 1]`` is a record's id."""
+        return _template_strings(
+            "C" + "#" * _id_width(self.n_records, 7), np.arange(1, self.n_records + 1)
+        )
+
+
+@contextlib.contextmanager
+def _step(name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    log.info("demo data: %-13s %6.2f s", name, time.perf_counter() - started)
+
+
+def _epoch(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def _spec_array(field: str, dtype: type = np.float64) -> np.ndarray:
+    """One value per segment code, to index with an array of codes."""
+    return np.array([getattr(spec, field) for spec in ALL_SEGMENTS], dtype=dtype)
+
+
+def _positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For items repeated ``counts`` times: the owner of each item and its index within owner."""
+    owner = np.repeat(np.arange(len(counts)), counts)
+    starts = np.cumsum(counts) - counts
+    return owner, np.arange(len(owner)) - starts[owner]
+
+
+def _id_width(count: int, minimum: int) -> int:
+    return max(minimum, len(str(count)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Vectorised string columns: formatting millions of Python strings would dominate the run time.
+# ------------------------------------------------------------------------------------------------
+
+
+def _template_strings(
+    template: str, numbers: np.ndarray, base: int = 10, alphabet: bytes = b"0123456789"
+) -> pa.StringArray:
+    """Strings from a template whose ``#`` are filled by the digits of ``numbers``, e.g.
+    ``C#######`` and 42 give ``C0000042``; built as one byte buffer instead of Python strings."""
+    raw = template.encode()
+    width, count = len(raw), len(numbers)
+    buffer = np.empty((width, count), dtype=np.uint8)
+    digits = np.frombuffer(alphabet, dtype=np.uint8)
+    rest = numbers.astype(np.int64, copy=True)
+    for i in reversed(range(width)):
+        if raw[i] == ord("#"):
+            buffer[i] = digits[rest % base]
+            rest //= base
+        else:
+            buffer[i] = raw[i]
+    if count and rest.max() > 0:
+        raise ValueError(f"numbers do not fit the template {template!r}")
+    offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
+    data = np.ascontiguousarray(buffer.T).reshape(-1)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def _hex_strings(template: str, numbers: np.ndarray) -> pa.StringArray:
+    return _template_strings(template, numbers, 16, b"0123456789abcdef")
+
+
+def _categorical(
+    codes: np.ndarray, values: Sequence[str], missing: np.ndarray | None = None
+) -> pa.DictionaryArray:
+    """A dictionary-encoded column (cheap to build and to write), optionally with empty values."""
+    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=missing)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(list(values), pa.string()))
+
+
+def _timestamps(seconds: np.ndarray) -> pa.Array:
+    """Second-resolution timestamps, which the CSV writer prints as ``YYYY-MM-DD HH:MM:SS``."""
+    return pa.array(seconds.astype("datetime64[s]"))
+
+
+def _amounts(cents: np.ndarray) -> pa.Array:
+    """Amounts with exactly two decimals, via decimal128 built from the cents (no float noise)."""
+    words = np.empty(2 * len(cents), dtype=np.int64)
+    words[0::2] = cents
+    words[1::2] = np.where(cents < 0, -1, 0)
+    decimals = pa.Array.from_buffers(pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(words)])
+    return decimals.cast(pa.string())
+
+
+# ------------------------------------------------------------------------------------------------
+# People
+# ------------------------------------------------------------------------------------------------
+
+
+def _plan_people(
+    rng: np.random.Generator, n_persons: int, window: _Window, mess: MessRates
+) -> _People:
+    """Segments, signups and planted order span of every person, then their duplicate records."""
+    shares = _spec_array("share")
+    counts = np.floor(shares / shares.sum() * n_persons).astype(np.int64)
+    counts[0] += n_persons - counts.sum()
+    segment = rng.permutation(np.repeat(np.arange(len(ALL_SEGMENTS)), counts))
+    as_of_end = window.as_of_end
+
+    tenure_range = np.minimum(_spec_array("tenure_days"), window.history_days - 0.01)
+    lo, hi = tenure_range[segment, 0], tenure_range[segment, 1]
+    tenure = lo + rng.random(n_persons) * (hi - lo)
+    signup = as_of_end - np.round(tenure * DAY).astype(np.int64)
+
+    delay_range = _spec_array("first_order_delay_days")[segment]
+    delay = delay_range[:, 0] + rng.random(n_persons) * (delay_range[:, 1] - delay_range[:, 0])
+    first_order = np.minimum(signup + np.round(delay * DAY).astype(np.int64) + 600, as_of_end - 60)
+
+    # Last order: the segment's recency, or (recency None) anywhere after the first order.
+    recency = np.array([spec.recency_days or (0.0, 0.0) for spec in ALL_SEGMENTS])[segment]
+    room = (as_of_end - 60 - first_order) / DAY
+    rec_hi = np.minimum(recency[:, 1], room)
+    rec_lo = np.minimum(recency[:, 0], rec_hi)
+    by_recency = as_of_end - 60 - (rec_lo + rng.random(n_persons) * (rec_hi - rec_lo)) * DAY
+    anywhere = first_order + rng.random(n_persons) * (as_of_end - 60 - first_order)
+    free = np.array([spec.recency_days is None for spec in ALL_SEGMENTS])[segment]
+    last_order = np.round(np.where(free, anywhere, by_recency)).astype(np.int64)
+    last_order = np.clip(last_order, first_order, as_of_end - 60)
+
+    n_orders = _spec_array("orders_min", np.int64)[segment] + rng.poisson(
+        _spec_array("orders_extra")[segment]
+    )
+    n_orders[segment == PROSPECT_CODE] = 0
+    # A single order of a "recency anywhere" segment (new) is its first order, days after signup.
+    last_order = np.where(free & (n_orders == 1), first_order, last_order)
+
+    # Near-duplicates: only persons with 2+ orders, so the duplicate (signing up between the
+    # first and the last of them) can take over some of the person's later activity.
+    eligible = np.flatnonzero(n_orders >= 2)
+    n_dups = min(len(eligible), round(mess.duplicate_person * n_persons))
+    dup_persons = np.sort(rng.choice(eligible, size=n_dups, replace=False))
+    dup_kinds = np.arange(n_dups) % len(DUPLICATE_KINDS)  # every kind, evenly
+    rng.shuffle(dup_kinds)
+    span = np.maximum(last_order[dup_persons] - first_order[dup_persons], 0)
+    dup_signup = first_order[dup_persons] + 3600 + np.round(rng.random(n_dups) * 0.8 * span)
+    duplicate_of_person = np.full(n_persons, -1, dtype=np.int64)
+    duplicate_of_person[dup_persons] = n_persons + np.arange(n_dups)
+
+    all_signup = np.concatenate([signup, dup_signup.astype(np.int64)])
+    number = np.empty(len(all_signup), dtype=np.int64)
+    number[np.lexsort((np.arange(len(all_signup)), all_signup))] = np.arange(1, len(all_signup) + 1)
+    return _People(
+        n_persons=n_persons,
+        segment=np.concatenate([segment, segment[dup_persons]]),
+        person=np.concatenate([np.arange(n_persons), dup_persons]),
+        signup=all_signup,
+        duplicate_kind=np.concatenate([np.full(n_persons, -1), dup_kinds]),
+        number=number,
+        n_orders=n_orders,
+        first_order=first_order,
+        last_order=last_order,
+        duplicate_of_person=duplicate_of_person,
+    )
+
+
+def _to_records(
+    rng: np.random.Generator, people: _People, owner: np.ndarray, times: np.ndarray
+) -> np.ndarray:
+    """The record of each activity row: the person's, or for about half of what a person with a
+    duplicate does after the duplicate signed up, the duplicate's."""
+    dup = people.duplicate_of_person[owner]
+    after = times > people.signup[np.maximum(dup, 0)]
+    moved = (dup >= 0) & after & (rng.random(len(owner)) < 0.5)
+    return np.where(moved, dup, owner)
+
+
+def _partition_days(
+    rng: np.random.Generator, window: _Window, times: np.ndarray, rate: float
+) -> np.ndarray:
+    """Arrival day of each row: its own day, or for a few late rows 1-3 days later (within the
+    window), as when a device syncs late or an upstream export is re-run."""
+    day = window.day(times)
+    late = rng.random(len(times)) < rate
+    shifted = day + rng.integers(1, 4, size=len(times))
+    return np.where(late & (shifted < window.n_days), shifted, day)
+
+
+def _numbers_in_time_order(times: np.ndarray, *tiebreak: np.ndarray) -> np.ndarray:
+    """1-based sequence numbers by time, as a source system's counter would hand them out."""
+    order = np.lexsort((*reversed(tiebreak), times))
+    numbers = np.empty(len(times), dtype=np.int64)
+    numbers[order] = np.arange(1, len(times) + 1)
+    return numbers
+
+
+# ------------------------------------------------------------------------------------------------
+# Customers (CRM)
+# ------------------------------------------------------------------------------------------------
+
+
+def _duplicate_email(rng: np.random.Generator, kind: str, email: str, other: str) -> str:
+    """The address a duplicate record of ``email``'s owner was registered with."""
+    local, _, domain = email.partition("@")
+    if kind == "case":
+        return email.upper() if rng.random() < 0.3 else f"{local.title()}@{domain.title()}"
+    if kind == "whitespace":
+        before = ("", " ", "  ")[int(rng.integers(0, 3))]
+        return before + email + (" ", "  ", "\t")[int(rng.integers(0, 3))]
+    if kind == "dots":
+        return f"{local.replace('.', '')}@{domain}"
+    if kind == "typo":
+        letters = [i for i, ch in enumerate(local) if ch.isalpha()]
+        i = letters[int(rng.integers(0, len(letters)))]
+        choices = "abcdefghijklmnopqrstuvwxyz".replace(local[i], "")
+        letter = choices[int(rng.integers(0, len(choices)))]
+        return f"{local[:i]}{letter}{local[i + 1 :]}@{domain}"
+    if kind == "name_phone":
+        return other
+    return email  # exact
+
+
+def _emails(
+    rng: np.random.Generator, people: _People, first_name: np.ndarray, last_name: np.ndarray
+) -> pa.Array:
+    """``first.last.<customer number>@domain`` for persons; duplicates get a variant of it."""
+    domain = pa.array(EMAIL_DOMAINS).take(
+        pa.array(rng.integers(0, len(EMAIL_DOMAINS), people.n_records))
+    )
+    first = pa.array([n.lower() for n in FIRST_NAMES]).take(pa.array(first_name))
+    last = pa.array([n.lower() for n in LAST_NAMES]).take(pa.array(last_name))
+    person_number = pc.cast(pa.array(people.number[people.person]), pa.string())
+    person_domain = domain.take(pa.array(people.person))
+    email = pc.binary_join_element_wise(
+        first, ".", last, ".", person_number, "@", person_domain, ""
+    )
+    duplicates = np.flatnonzero(people.duplicate_kind >= 0)
+    if not len(duplicates):
+        return email
+    # name_phone duplicates used another address altogether: no dots, their own number.
+    own_number = pc.cast(pa.array(people.number), pa.string())
+    other = pc.binary_join_element_wise(first, last, own_number, "@", domain, "")
+    picked = pa.array(duplicates)
+    variants = [
+        _duplicate_email(rng, DUPLICATE_KINDS[people.duplicate_kind[record]], base, alternative)
+        for record, base, alternative in zip(
+            duplicates,
+            email.take(picked).to_pylist(),
+            other.take(picked).to_pylist(),
+            strict=True,
+        )
+    ]
+    mask = np.zeros(people.n_records, dtype=bool)
+    mask[duplicates] = True
+    return pc.replace_with_mask(email, pa.array(mask), pa.array(variants, pa.string()))
+
+
+def _states(rng: np.random.Generator, location: np.ndarray, rate: float) -> pa.DictionaryArray:
+    """The state code, or now and then a spelling people type instead ("N.Y.", "new york")."""
+    values: list[str] = []
+    variants: list[list[int]] = []  # per location: canonical index first, then the spellings
+    for _, code, _, _ in LOCATIONS:
+        spellings = [code] if code else []
+        if code in US_STATE_NAMES:
+            name = US_STATE_NAMES[code]
+            spellings += [".".join(code) + ".", name.lower(), name]
+        for spelling in spellings:
+            if spelling not in values:
+                values.append(spelling)
+        variants.append([values.index(s) for s in spellings] or [-1])
+    table = np.array([v + [v[0]] * (4 - len(v)) for v in variants])  # pad: no spelling known
+    messy = rng.random(len(location)) < rate
+    pick = np.where(messy, rng.integers(1, 4, len(location)), 0)
+    index = table[location, pick]
+    return _categorical(np.maximum(index, 0), values, index < 0)
+
+
+def _countries(rng: np.random.Generator, location: np.ndarray, rate: float) -> pa.DictionaryArray:
+    """The ISO code, or now and then a spelled-out variant ("USA", "united states")."""
+    codes = list(COUNTRY_VARIANTS)
+    values = [*codes, *(v for c in codes for v in COUNTRY_VARIANTS[c])]
+    canonical = np.array([codes.index(loc[2]) for loc in LOCATIONS])[location]
+    messy = rng.random(len(location)) < rate
+    variant = len(codes) + 3 * canonical + rng.integers(0, 3, len(location))
+    return _categorical(np.where(messy, variant, canonical), values)
+
+
+def _birth_dates(
+    rng: np.random.Generator,
+    people: _People,
+    age_years: np.ndarray,
+    window: _Window,
+    mess: MessRates,
+) -> pa.Array:
+    """Ages 18-80 at signup; a few impossible ones (-5 or 150+ years); some missing."""
+    n = people.n_records
+    birth_day = people.signup // DAY - np.round(age_years * 365.25).astype(np.int64)
+    as_of_day = _epoch(window.as_of) // DAY
+    unborn = as_of_day + 5 * 366 + rng.integers(0, 300, n)
+    ancient = as_of_day - np.round(rng.uniform(150, 160, n) * 365.25).astype(np.int64)
+    # At least one of each kind: at this rate a small demo could otherwise miss one.
+    impossible = rng.choice(n, size=min(n, max(2, round(mess.impossible_age * n))), replace=False)
+    birth_day[impossible[0::2]] = unborn[impossible[0::2]]
+    birth_day[impossible[1::2]] = ancient[impossible[1::2]]
+    return pa.array(
+        birth_day.astype(np.int32), pa.date32(), mask=rng.random(n) < mess.missing_birth_date
+    )
+
+
+def _customer_rows(
+    rng: np.random.Generator, people: _People, window: _Window, mess: MessRates
+) -> tuple[pa.Table, np.ndarray]:
+    """The CRM rows (sorted by arrival) and their arrival day.
+
+    Every record lands on its signup day; a few land again later with the consent flipped (the
+    newest ``updated_at`` wins downstream), and a few rows are exported twice.
+    """
+    n, persons, n_persons = people.n_records, people.person, people.n_persons
+    # A person's records share name, phone, birth date and address; each record has its own
+    # email, consent and (for messy spellings) state/country text.
+    first_name = rng.integers(0, len(FIRST_NAMES), n_persons)[persons]
+    last_name = rng.integers(0, len(LAST_NAMES), n_persons)[persons]
+    gender = rng.choice(len(GENDERS), size=n_persons, p=GENDER_WEIGHTS)[persons]
+    weights = np.array([loc[3] for loc in LOCATIONS])
+    location = rng.choice(len(LOCATIONS), size=n_persons, p=weights / weights.sum())[persons]
+    age_years = rng.uniform(18, 80, n_persons)[persons]
+    phone_digits = rng.integers(2_000_000_000, 9_999_999_999, n_persons)[persons]
+    # Richer segments lean to the higher income bands (descriptive only, not a feature).
+    tilt = np.array([0.6, 0.3, 0.0, 0.1, 0.2, 0.0])[people.segment[:n_persons]]
+    income = np.clip(np.floor(rng.normal(1.4 + tilt, 0.9)), 0, len(INCOME_BANDS) - 1)[persons]
+    consent = rng.random(n) < 0.85
+
+    calling_code = pa.array([COUNTRY_CALLING_CODES[loc[2]] for loc in LOCATIONS])
+    phone = pc.binary_join_element_wise(
+        calling_code.take(pa.array(location)), _template_strings("-###-###-####", phone_digits), ""
+    )
+    # A name_phone duplicate is only recognisable by its phone: keep both records' phones.
+    name_phone = np.zeros(n, dtype=bool)
+    name_phone[people.duplicate_kind == DUPLICATE_KINDS.index("name_phone")] = True
+    name_phone[persons[name_phone]] = True
+    no_phone = ~name_phone & (rng.random(n) < mess.missing_phone)
+
+    record_columns = {
+        "customer_id": _template_strings("C" + "#" * _id_width(n, 7), people.number),
+        "first_name": _categorical(first_name, FIRST_NAMES),
+        "last_name": _categorical(last_name, LAST_NAMES),
+        "email": _emails(rng, people, first_name, last_name),
+        "phone": pc.if_else(pa.array(no_phone), pa.scalar(None, pa.string()), phone),
+        "birth_date": _birth_dates(rng, people, age_years, window, mess),
+        "gender": _categorical(gender, GENDERS, rng.random(n) < mess.missing_gender),
+        "city": _categorical(
+            location, [loc[0] for loc in LOCATIONS], rng.random(n) < mess.missing_city
+        ),
+        "state": _states(rng, location, mess.messy_state),
+        "country": _countries(rng, location, mess.messy_country),
+        "income_band": _categorical(income, INCOME_BANDS, rng.random(n) < mess.missing_income_band),
+        "signup_at": _timestamps(people.signup),
+    }
+
+    # Updates: some every day (a CRM export is never empty), each for a record that existed then.
+    n_spread = max(round(mess.crm_update * n) - (window.n_days - 1), 0)
+    update_day = np.concatenate(
+        [np.arange(1, window.n_days), rng.integers(1, window.n_days, n_spread)]
+    )
+    update_at = window.start + update_day * DAY + rng.integers(0, DAY, len(update_day))
+    by_signup = np.argsort(people.signup, kind="stable")
+    existing = np.searchsorted(people.signup[by_signup], update_at - 3600)
+    picked = by_signup[np.minimum((rng.random(len(update_day)) * existing).astype(np.int64), n - 1)]
+    updated, update_at = picked[existing > 0], update_at[existing > 0]
+    record = np.concatenate([np.arange(n), updated])
+    row_consent = np.concatenate([consent, ~consent[updated]])
+    updated_at = np.concatenate([people.signup, update_at])
+    twice = np.flatnonzero(rng.random(len(record)) < mess.exact_crm_row)
+    record, row_consent, updated_at = (
+        np.concatenate([column, column[twice]]) for column in (record, row_consent, updated_at)
+    )
+    order = np.lexsort((people.number[record], updated_at))
+    record, row_consent, updated_at = record[order], row_consent[order], updated_at[order]
+
+    taken = pa.array(record)
+    table = pa.table({name: column.take(taken) for name, column in record_columns.items()})
+    table = table.append_column(
+        "marketing_consent", _categorical(row_consent, ("false", "true"))
+    ).append_column("updated_at", _timestamps(updated_at))
+    return table, window.day(updated_at)
+
+
+# ------------------------------------------------------------------------------------------------
+# Orders
+# ------------------------------------------------------------------------------------------------
+
+
+def _order_rows(
+    rng: np.random.Generator, people: _People, window: _Window, mess: MessRates
+) -> tuple[pa.Table, np.ndarray]:
+    """Planted completed orders, the days after the as-of date, and the messy extra rows."""
+    segment = people.segment[: people.n_persons]
+    first, last, n_orders = people.first_order, people.last_order, people.n_orders
+    owner, position = _positions(n_orders)
+    # First and last order at the planted times, the others spread in between.
+    share = rng.random(len(owner))
+    share[position == 0] = 0.0
+    share[position == n_orders[owner] - 1] = 1.0
+    times = first[owner] + np.round(share * (last[owner] - first[owner])).astype(np.int64)
+
+    # After the as-of date people keep ordering at their own pace (lapsed ones do not).
+    pace = (
+        n_orders / np.maximum((last - first) / DAY, 30.0) * _spec_array("keeps_ordering")[segment]
+    )
+    n_later = rng.poisson(pace * (window.end - window.as_of_end) / DAY)
+    later_owner = np.repeat(np.arange(people.n_persons), n_later)
+    later = window.as_of_end + (rng.random(len(later_owner)) * (window.end - window.as_of_end))
+    owner = np.concatenate([owner, later_owner])
+    times = np.concatenate([times, later.astype(np.int64)])
+
+    typical = _spec_array("order_value")[segment] * rng.lognormal(0, 0.15, people.n_persons)
+    cents = np.round(typical[owner] * rng.lognormal(-0.03, 0.25, len(owner)) * 100)
+    cents = np.clip(cents, 199, 500_000).astype(np.int64)
+    status = np.zeros(len(owner), dtype=np.int64)
+
+    # Mess as extra rows beside a real order of the same person (about the same time), so it
+    # never changes who looks recent or lapsed: cancelled and returned orders, refunds booked
+    # as negative completed orders, and absurd amounts (>= 100k).
+    n_real = len(owner)
+    extra: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for code, rate in ((1, mess.cancelled_order), (2, mess.returned_order)):
+        pick = rng.choice(n_real, size=max(1, round(rate * n_real)), replace=False)
+        extra.append((pick, np.full(len(pick), code), cents[pick]))
+    pick = rng.choice(n_real, size=max(1, round(mess.negative_amount * n_real)), replace=False)
+    extra.append((pick, np.zeros(len(pick)), -rng.integers(100, 20_000, len(pick))))
+    pick = rng.choice(n_real, size=max(1, round(mess.extreme_amount * n_real)), replace=False)
+    absurd = np.array([100_000_000, 99_999_999, 25_000_000, 12_345_678])
+    extra.append((pick, np.zeros(len(pick)), absurd[rng.integers(0, len(absurd), len(pick))]))
+    for pick, codes, amounts in extra:
+        jitter = rng.integers(-3 * 3600, 3 * 3600, len(pick))
+        owner = np.concatenate([owner, owner[pick]])
+        times = np.concatenate([times, times[pick] + jitter])
+        cents = np.concatenate([cents, amounts.astype(np.int64)])
+        status = np.concatenate([status, codes.astype(np.int64)])
+    times = np.clip(times, people.signup[owner] + 60, window.end - 1)
+    record = _to_records(rng, people, owner, times)
+
+    order_number = _numbers_in_time_order(times, people.number[record])
+    day = _partition_days(rng, window, times, mess.late_row)
+    # A few rows exported twice, identical, in the same file.
+    rows = np.concatenate(
+        [np.arange(len(times)), np.flatnonzero(rng.random(len(times)) < mess.exact_order_row)]
+    )
+    rows = rows[np.lexsort((order_number[rows], day[rows]))]
+    customer_ids = people.customer_ids()
+    table = pa.table(
+        {
+            "order_id": _template_strings("O" + "#" * _id_width(len(times), 9), order_number[rows]),
+            "customer_id": customer_ids.take(pa.array(people.number[record[rows]] - 1)),
+            "ordered_at": _timestamps(times[rows]),
+            "amount": _amounts(cents[rows]),
+            "status": _categorical(status[rows], ORDER_STATUSES),
+        }
+    )
+    return table, day[rows]
+
+
+# ------------------------------------------------------------------------------------------------
+# Web events
+# ------------------------------------------------------------------------------------------------
+
+
+def _web_event_rows(
+    rng: np.random.Generator, people: _People, window: _Window, mess: MessRates
+) -> tuple[pa.Table, np.ndarray]:
+    """Sessions from signup on (lapsed people stop soon after their last order), a page view
+    first, then product views, searches, cart adds and checkouts; a few anonymous sessions."""
+    segment = people.segment[: people.n_persons]
+    signup = people.signup[: people.n_persons]
+    stop_after = np.array([s.browse_days_after_last_order or np.inf for s in ALL_SEGMENTS])[segment]
+    browse_end = np.minimum(window.end, people.last_order + stop_after * DAY)
+    browse_end = np.maximum(browse_end, signup + DAY).astype(np.int64)
+    n_sessions = rng.poisson(
+        _spec_array("sessions_per_30_days")[segment] * (browse_end - signup) / DAY / 30
+    )
+    owner, _ = _positions(n_sessions)
+    start = signup[owner] + (rng.random(len(owner)) * (browse_end - signup)[owner]).astype(np.int64)
+    record = _to_records(rng, people, owner, start)
+    # One browser cookie per person: a duplicate account used on the same device shares it.
+    cookie = rng.integers(1, 16**10, size=people.n_persons)[owner]
+    profile = segment[owner]
+
+    n_anonymous = round(mess.anonymous_session * len(owner))
+    anonymous_start = window.start + rng.random(n_anonymous) * (window.end - window.start)
+    record = np.concatenate([record, np.full(n_anonymous, -1)])
+    start = np.concatenate([start, anonymous_start.astype(np.int64)])
+    cookie = np.concatenate([cookie, rng.integers(1, 16**10, n_anonymous)])
+    profile = np.concatenate([profile, np.full(n_anonymous, PROSPECT_CODE)])
+
+    n_events = 1 + np.minimum(rng.poisson(_spec_array("events_per_session_extra")[profile]), 7)
+    session, position = _positions(n_events)
+    gaps = rng.integers(5, 300, size=len(session))
+    gaps[position == 0] = 0
+    elapsed = np.cumsum(gaps)
+    elapsed -= (elapsed - gaps)[position == 0][session]  # restart the running sum per session
+    times = start[session] + elapsed
+    # After the page view: add_to_cart at the segment's rate, else a product view or a search;
+    # right after an add_to_cart, often a checkout.
+    cart = (rng.random(len(session)) < _spec_array("cart_share")[profile][session]) & (position > 0)
+    after_cart = np.zeros(len(session), dtype=bool)
+    after_cart[1:] = cart[:-1] & (position[1:] > 0)
+    checkout = ~cart & after_cart & (rng.random(len(session)) < 0.6)
+    event_type = np.where(rng.random(len(session)) < 0.6, 1, 2)
+    event_type[cart] = 3
+    event_type[checkout] = 4
+    event_type[position == 0] = 0
+    keep = times < window.end
+    session, times, event_type = session[keep], times[keep], event_type[keep]
+
+    session_number = _numbers_in_time_order(start)
+    event_number = _numbers_in_time_order(times, session_number[session])
+    day = _partition_days(rng, window, times, mess.late_row)
+    rows = np.lexsort((event_number, day))
+    session, times, event_type, day = session[rows], times[rows], event_type[rows], day[rows]
+    session_record = record[session]
+    anonymous = session_record < 0
+    customer = people.number[np.maximum(session_record, 0)] - 1
+    table = pa.table(
+        {
+            "event_id": _template_strings(
+                "W" + "#" * _id_width(len(times), 10), event_number[rows]
+            ),
+            "session_id": _template_strings(
+                "S" + "#" * _id_width(len(start), 9), session_number[session]
+            ),
+            "customer_id": people.customer_ids().take(pa.array(customer, mask=anonymous)),
+            "anonymous_id": _hex_strings("A##########", cookie[session]),
+            "event_type": _categorical(event_type, WEB_EVENT_TYPES),
+            "occurred_at": _timestamps(times),
+        }
+    )
+    return table, day
+
+
+# ------------------------------------------------------------------------------------------------
+# Email events
+# ------------------------------------------------------------------------------------------------
+
+
+def _email_event_rows(
+    rng: np.random.Generator, people: _People, window: _Window, mess: MessRates
+) -> tuple[pa.Table, np.ndarray]:
+    """A welcome email, then campaigns from signup on; opens, clicks, bounces, unsubscribes.
+
+    The volume sent does not depend on marketing consent, so that consent (a CRM field without
+    behavioural meaning in this demo) does not split the behavioural clusters.
+    """
+    segment = people.segment[: people.n_persons]
+    signup = people.signup[: people.n_persons]
+    # Campaigns on Monday, Wednesday and Friday of each week, opens spread over the next day or
+    # two, so that every day has email events, as a real feed does.
+    weekday = (window.start_date.weekday() + np.arange(window.n_days)) % 7
+    campaign_day = np.flatnonzero(np.isin(weekday, (0, 2, 4)))
+    campaign_at = window.start + campaign_day * DAY + 9 * 3600
+    first = np.searchsorted(campaign_at, signup)
+    available = len(campaign_at) - first
+    n_sends = rng.binomial(available, _spec_array("email_send_prob")[segment])
+    owner, position = _positions(n_sends)
+    # Stratified picks: distinct campaigns, spread over the person's time on the list.
+    slot = (position + rng.random(len(owner))) * available[owner] / np.maximum(n_sends[owner], 1)
+    campaign = first[owner] + np.minimum(slot.astype(np.int64), available[owner] - 1)
+    sent = campaign_at[campaign] + rng.integers(0, 4 * 3600, len(owner))
+    record = _to_records(rng, people, owner, sent)
+    profile = segment[owner]
+    # Every record, a duplicate one too, gets a welcome email minutes after signing up.
+    welcome = len(campaign_day)
+    record = np.concatenate([record, np.arange(people.n_records)])
+    profile = np.concatenate([profile, people.segment])
+    campaign = np.concatenate([campaign, np.full(people.n_records, welcome)])
+    sent = np.concatenate([sent, people.signup + rng.integers(60, 1800, people.n_records)])
+
+    n = len(sent)
+    bounced = rng.random(n) < 0.01
+    opened = ~bounced & (rng.random(n) < _spec_array("email_open_prob")[profile])
+    open_at = sent + 30 + rng.exponential(24 * 3600, n).astype(np.int64)
+    clicked = opened & (rng.random(n) < _spec_array("email_click_prob")[profile])
+    unsubscribed = opened & (rng.random(n) < 0.004)
+    happened = [
+        (np.ones(n, dtype=bool), sent),
+        (opened, open_at),
+        (clicked, open_at + rng.integers(10, 900, n)),
+        (bounced, sent + rng.integers(1, 120, n)),
+        (unsubscribed, open_at + rng.integers(20, 300, n)),
+    ]
+    times = np.concatenate([at[mask] for mask, at in happened])
+    send = np.concatenate([np.flatnonzero(mask) for mask, _ in happened])
+    event_type = np.concatenate(
+        [np.full(mask.sum(), code) for code, (mask, _) in enumerate(happened)]
+    )
+    keep = times < window.end
+    times, send, event_type = times[keep], send[keep], event_type[keep]
+
+    event_number = _numbers_in_time_order(times, people.number[record[send]], event_type)
+    day = _partition_days(rng, window, times, mess.late_row)
+    rows = np.lexsort((event_number, day))
+    times, send, event_type, day = times[rows], send[rows], event_type[rows], day[rows]
+    campaign_names = [
+        *(f"CMP-{window.start_date + timedelta(days=int(d)):%Y%m%d}" for d in campaign_day),
+        "WELCOME",
+    ]
+    table = pa.table(
+        {
+            "event_id": _template_strings(
+                "E" + "#" * _id_width(len(times), 10), event_number[rows]
+            ),
+            "customer_id": people.customer_ids().take(pa.array(people.number[record[send]] - 1)),
+            "campaign_id": _categorical(campaign[send], campaign_names),
+            "event_type": _categorical(event_type, EMAIL_EVENT_TYPES),
+            "occurred_at": _timestamps(times),
+        }
+    )
+    return table, day
+
+
+# ------------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------------
+
+
+def _write_csv(table: pa.Table, sink: pa.NativeFile, quoting: str = "none") -> None:
+    """Header and rows, strings unquoted: no value holds a comma, quote or newline, and unquoted
+    files look like a plain export. (pyarrow always quotes a header it writes itself.)"""
+    sink.write((",".join(table.column_names) + "\n").encode())
+    if table.num_rows:
+        pacsv.write_csv(
+            table, sink, pacsv.WriteOptions(include_header=False, quoting_style=quoting)
+        )
+
+
+def _write_partitions(
+    table: pa.Table, day: np.ndarray, source: str, root: Path, window: _Window
+) -> int:
+    """One file per arrival day of the window, header-only on a day nothing arrived (so a quiet
+    day is visibly quiet rather than missing); rows must be sorted by ``day``."""
+    if tuple(table.column_names) != COLUMNS[source]:  # the landing contract is binding
+        raise AssertionError(f"{source} columns {table.column_names} != {COLUMNS[source]}")
+    bounds = np.searchsorted(day, np.arange(window.n_days + 1))
+    for offset in range(window.n_days):
+        folder = root / source / f"date={window.start_date + timedelta(days=offset)}"
+        folder.mkdir(parents=True)
+        lo, hi = int(bounds[offset]), int(bounds[offset + 1])
+        with pa.OSFile(str(folder / f"{source}.csv"), "wb") as sink:
+            _write_csv(table.slice(lo, hi - lo), sink)
+    return window.n_days
+
+
+def _write_truth(people: _People, folder: Path) -> None:
+    order = np.argsort(people.number)
+    ids = people.customer_ids()  # already in number order
+    kind = people.duplicate_kind[order]
+    customers = pa.table(
+        {
+            "customer_id": ids,
+            "person_id": ids.take(pa.array(people.number[people.person[order]] - 1)),
+            "segment": _categorical(people.segment[order], [s.name for s in ALL_SEGMENTS]),
+            "is_duplicate": _categorical(kind >= 0, ("false", "true")),
+            "duplicate_kind": _categorical(np.maximum(kind, 0), DUPLICATE_KINDS, kind < 0),
+        }
+    )
+    with pa.OSFile(str(folder / "customers.csv"), "wb") as sink:
+        _write_csv(customers, sink)
+    counts = np.bincount(people.segment[: people.n_persons], minlength=len(ALL_SEGMENTS))
+    segments = pa.table(
+        {
+            "segment": [s.name for s in ALL_SEGMENTS],
+            "share": [f"{c / max(people.n_persons, 1):.4f}" for c in counts],
+            "description": [s.description for s in ALL_SEGMENTS],
+        }
+    )
+    with pa.OSFile(str(folder / "segments.csv"), "wb") as sink:
+        _write_csv(segments, sink, quoting="needed")  # descriptions hold commas
+
+
+def _check_target(landing_dir: Path, truth_dir: Path, overwrite: bool) -> None:
+    if landing_dir.exists() and not landing_dir.is_dir():
+        raise DemoDataError(f"{landing_dir} exists and is not a directory.")
+    if overwrite:
+        return
+    found = sorted(p.name for p in landing_dir.iterdir()) if landing_dir.is_dir() else []
+    found += [str(truth_dir / name) for name in TRUTH_FILES if (truth_dir / name).exists()]
+    if found:
+        raise DemoDataError(
+            f"Refusing to write demo data: {landing_dir} (or the truth folder) is not empty "
+            f"(found: {', '.join(found[:6])}). Pass overwrite=True (CLI: --overwrite) to replace "
+            "the demo's source folders and truth files."
+        )
+
+
+def _swap_in(staging: Path, landing_dir: Path, truth_staging: Path, truth_dir: Path) -> None:
+    """Replace what an earlier run wrote (and only that) with the freshly written dataset.
+
+    Old folders are renamed aside first and deleted once the new ones are in place, so a crash
+    leaves the old or the new dataset, never a mix with half of one.
+    """
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    old = landing_dir.parent / f".{landing_dir.name}.demo-old-{uuid.uuid4().hex[:8]}"
+    old_truth = truth_dir.parent / f".{truth_dir.name}.demo-old-{uuid.uuid4().hex[:8]}"
+    old.mkdir()
+    old_truth.mkdir()
+    try:
+        for source in SOURCES:
+            if (landing_dir / source).exists():
+                (landing_dir / source).rename(old / source)
+        for name in TRUTH_FILES:
+            if (truth_dir / name).exists():
+                (truth_dir / name).rename(old_truth / name)
+        for source in SOURCES:
+            (staging / source).rename(landing_dir / source)
+        for name in TRUTH_FILES:
+            (truth_staging / name).rename(truth_dir / name)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old_truth, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry points
+# ------------------------------------------------------------------------------------------------
+
+_SOURCE_ROWS = {
+    "customers": _customer_rows,
+    "orders": _order_rows,
+    "web_events": _web_event_rows,
+    "email_events": _email_event_rows,
+}
+
+
+def generate_demo_data(
+    landing_dir: Path,
+    truth_dir: Path,
+    *,
+    n_customers: int,
+    seed: int = 42,
+    start_date: date = date(2025, 7, 1),
+    end_date: date = date(2026, 7, 7),
+    overwrite: bool = False,
+    mess: MessRates | None = None,
+) -> DemoSummary:
+    """Write the demo landing partitions and the planted truth; same arguments, same bytes.
+
+    ``n_customers`` counts people (prospects included); near-duplicate CRM records come on top.
+    Behaviour is anchored on the as-of date ``end_date - 7 days``. Refuses (``DemoDataError``, a
+    ``ValueError``) to write into a non-empty landing folder unless ``overwrite``; with it, only
+    the source folders and truth files a previous run wrote are replaced. Everything is written
+    to temporary sibling folders first and renamed into place at the end.
+    """
+    started = time.perf_counter()
+    landing_dir, truth_dir = Path(landing_dir).absolute(), Path(truth_dir).absolute()
+    window = _Window(start_date, end_date, end_date - timedelta(days=AS_OF_LAG_DAYS))
+    if n_customers < 100:
+        raise DemoDataError(f"n_customers must be at least 100, got {n_customers}.")
+    if window.history_days < MIN_HISTORY_DAYS:
+        raise DemoDataError(
+            f"The window {start_date}..{end_date} is too short: the planted segments need "
+            f"{MIN_HISTORY_DAYS} days before the as-of date {window.as_of} "
+            f"(end_date - {AS_OF_LAG_DAYS} days)."
+        )
+    _check_target(landing_dir, truth_dir, overwrite)
+    mess = mess or MessRates()
+    rng = np.random.default_rng(seed)
+    with _step("people"):
+        people = _plan_people(rng, n_customers, window, mess)
+
+    token = uuid.uuid4().hex[:8]
+    staging = landing_dir.parent / f".{landing_dir.name}.demo-new-{token}"
+    truth_staging = truth_dir.parent / f".{truth_dir.name}.demo-new-{token}"
+    rows: dict[str, int] = {}
+    partitions = 0
+    try:
+        staging.mkdir(parents=True)
+        truth_staging.mkdir(parents=True)
+        for source, make_rows in _SOURCE_ROWS.items():
+            with _step(source):
+                table, day = make_rows(rng, people, window, mess)
+                partitions += _write_partitions(table, day, source, staging, window)
+                rows[source] = table.num_rows
+                del table, day
+        with _step("truth"):
+            _write_truth(people, truth_staging)
+        with _step("swap in"):
+            _swap_in(staging, landing_dir, truth_staging, truth_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(truth_staging, ignore_errors=True)
+
+    summary = DemoSummary(
+        rows=rows,
+        partitions=partitions,
+        seconds=round(time.perf_counter() - started, 3),
+        n_segments=len(SEGMENTS),
+        segments=tuple(s.name for s in ALL_SEGMENTS),
+        persons=n_customers,
+        crm_records=people.n_records,
+        as_of_date=window.as_of,
+        landing_dir=landing_dir,
+        truth_dir=truth_dir,
+    )
+    log.info("demo data: %s", summary)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = get_settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m ingestion.demo_data",
+        description="Write deterministic demo landing partitions with planted segments and mess.",
+    )
+    parser.add_argument("--customers", type=int, default=5000, help="people to generate")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 7, 1))
+    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 7, 7))
+    parser.add_argument("--landing-dir", type=Path, default=settings.landing_dir)
+    parser.add_argument("--truth-dir", type=Path, default=settings.truth_dir)
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the demo data an earlier run wrote"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        summary = generate_demo_data(
+            args.landing_dir,
+            args.truth_dir,
+            n_customers=args.customers,
+            seed=args.seed,
+            start_date=args.start,
+            end_date=args.end,
+            overwrite=args.overwrite,
+        )
+    except DemoDataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = ", ".join(f"{source} {count:,}" for source, count in summary.rows.items())
+    print(
+        f"Wrote {summary.persons:,} people ({summary.crm_records:,} CRM records) in "
+        f"{summary.seconds:.1f} s to {summary.landing_dir}: {rows} rows, "
+        f"{summary.partitions} partition files; truth in {summary.truth_dir}; "
+        f"demo as-of date {summary.as_of_date}."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,459 @@
+"""The dbt project end to end on a small hand-made raw schema whose results are worked out by hand.
+
+One module-scoped fixture builds three times: the as-of date 2026-06-30, then 2026-05-31, then
+2026-06-30 again; the tests read the marts after each step. A fourth, selective build on a copy of
+the warehouse and project (a segment-name seed missing a score) checks that a failing dbt test
+raises ``DbtBuildError``.
+
+Who is who in the raw data (as of 2026-06-30):
+
+* C001 and C010 are one person (emails ``Jane.Doe@Example.com `` and `` JANEDOE@example.com``):
+  orders O1 + O2 (same day) + O3 count, 180.50 in total; O4 (negative amount) and O5 (cancelled)
+  do not; O6 (placed on the as-of day, landed the day after) and O7 (after the as-of date) are
+  not known yet. Web: sessions S1, S2; events W1, W2 (landed twice), W3; W4 happens after the
+  as-of date although it landed in the as-of day's partition. Email: sent, open, click.
+* C002: O8 (absurd amount) and O10 (returned) do not count, O9 (landed twice) does. Its CRM
+  record was updated (state ' tx ' -> Texas); its birth date (1850) is impossible.
+* C003: O11 on the as-of day counts, O12 (unreadable amount) does not; born "2030" (impossible).
+* C004: signed up 2026-06-15, no orders. C005 lands only after the as-of date.
+* C006: one order in January (so the January cohort has two customers).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.settings import Settings, get_settings
+from pipeline.transform import DbtBuildError, DbtBuildResult, run_dbt_build
+
+pytestmark = pytest.mark.slow
+
+AS_OF = date(2026, 6, 30)
+EARLIER_AS_OF = date(2026, 5, 31)
+
+CUSTOMER_COLUMNS = (
+    "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender", "city",
+    "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
+)  # fmt: skip
+ORDER_COLUMNS = ("order_id", "customer_id", "ordered_at", "amount", "status")
+WEB_COLUMNS = ("event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at")
+EMAIL_COLUMNS = ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at")
+
+
+def _customer(customer_id, email, state, country, birth_date, signup_at, updated_at, city="X"):
+    return (
+        customer_id, "First", "Last", email, "555-0100", birth_date, "f", city, state, country,
+        "50-75k", signup_at, "true", updated_at,
+    )  # fmt: skip
+
+
+# (partition date, row) per raw table.
+CUSTOMERS = [
+    ("2026-01-10", _customer("C001", "Jane.Doe@Example.com ", "NY", "US", "1990-05-01",
+                             "2026-01-10 09:00:00", "2026-01-10 09:00:00")),
+    ("2026-01-10", _customer("C002", "bob@example.com", "N.Y.", "usa", "1850-01-01",
+                             "2026-01-10 10:00:00", "2026-01-10 10:00:00")),
+    ("2026-01-10", _customer("C003", "carol@example.com", "california", "United States",
+                             "2030-01-01", "2026-01-10 11:00:00", "2026-01-10 11:00:00")),
+    ("2026-01-10", _customer("C006", "erin@example.com", "ON", "CAN", "1980-02-29",
+                             "2026-01-10 12:00:00", "2026-01-10 12:00:00")),
+    ("2026-02-01", _customer("C010", " JANEDOE@example.com", "new york", "U.S.", "1990-05-01",
+                             "2026-02-01 08:00:00", "2026-02-01 08:00:00")),
+    ("2026-02-01", _customer("C002", "bob@example.com", " tx ", "usa", "1850-01-01",
+                             "2026-01-10 10:00:00", "2026-02-01 12:00:00", city="Austin")),
+    # the same record landed again (exact duplicate)
+    ("2026-02-01", _customer("C003", "carol@example.com", "california", "United States",
+                             "2030-01-01", "2026-01-10 11:00:00", "2026-01-10 11:00:00")),
+    ("2026-06-15", _customer("C004", "dave@example.com", "PR", "U.S.A.", "",
+                             "2026-06-15 10:00:00", "2026-06-15 10:00:00")),
+    # landed after the as-of date: a new customer and an update of C001
+    ("2026-07-02", _customer("C005", "frank@example.com", "TX", "US", "1970-01-01",
+                             "2026-07-02 10:00:00", "2026-07-02 10:00:00")),
+    ("2026-07-02", _customer("C001", "Jane.Doe@Example.com ", "Texas", "US", "1990-05-01",
+                             "2026-01-10 09:00:00", "2026-07-02 10:00:00")),
+]  # fmt: skip
+
+ORDERS = [
+    ("2026-01-15", ("O1", "C001", "2026-01-15 10:00:00", "100.00", "completed")),
+    ("2026-01-15", ("O2", "C001", "2026-01-15 18:00:00", "50.00", "completed")),
+    ("2026-03-05", ("O3", "C010", "2026-03-05 12:00:00", "30.50", "completed")),
+    ("2026-06-20", ("O4", "C001", "2026-06-20 09:00:00", "-10.00", "completed")),
+    ("2026-06-25", ("O5", "C010", "2026-06-25 09:00:00", "20.00", "cancelled")),
+    ("2026-07-01", ("O6", "C001", "2026-06-30 23:30:00", "40.00", "completed")),
+    ("2026-07-01", ("O7", "C001", "2026-07-01 10:00:00", "500.00", "completed")),
+    ("2026-02-10", ("O8", "C002", "2026-02-10 12:00:00", "250000.00", "completed")),
+    ("2026-04-02", ("O9", "C002", "2026-04-02 08:00:00", "75.25", "completed")),
+    ("2026-04-03", ("O9", "C002", "2026-04-02 08:00:00", "75.25", "completed")),
+    ("2026-05-31", ("O10", "C002", "2026-05-31 23:59:59", "10.00", "returned")),
+    ("2026-06-30", ("O11", "C003", "2026-06-30 20:00:00", "60.00", "Completed ")),
+    ("2026-06-30", ("O12", "C003", "2026-06-30 21:00:00", "abc", "completed")),
+    ("2026-01-20", ("O13", "C006", "2026-01-20 15:00:00", "200.00", "completed")),
+]
+
+WEB_EVENTS = [
+    ("2026-06-01", ("W1", "S1", "C001", "a1", "page_view", "2026-06-01 10:00:00")),
+    ("2026-06-01", ("W2", "S1", "C001", "a1", "add_to_cart", "2026-06-01 10:05:00")),
+    ("2026-06-02", ("W2", "S1", "C001", "a1", "add_to_cart", "2026-06-01 10:05:00")),
+    ("2026-06-10", ("W3", "S2", "C010", "a2", "add_to_cart", "2026-06-10 11:00:00")),
+    ("2026-06-30", ("W4", "S3", "C001", "a1", "page_view", "2026-07-01 00:00:00")),
+    ("2026-06-05", ("W5", "S4", "", "a9", "page_view", "2026-06-05 09:00:00")),
+]
+
+EMAIL_EVENTS = [
+    ("2026-05-01", ("E1", "C001", "K1", "sent", "2026-05-01 07:00:00")),
+    ("2026-05-02", ("E2", "C001", "K1", "open", "2026-05-02 08:00:00")),
+    ("2026-05-02", ("E3", "C010", "K1", "click", "2026-05-02 08:01:00")),
+    ("2026-05-01", ("E4", "C002", "K1", "sent", "2026-05-01 07:00:00")),
+    ("2026-07-01", ("E5", "C002", "K2", "sent", "2026-07-01 08:00:00")),
+]
+
+RAW_TABLES = {
+    "customers": (CUSTOMER_COLUMNS, CUSTOMERS),
+    "orders": (ORDER_COLUMNS, ORDERS),
+    "web_events": (WEB_COLUMNS, WEB_EVENTS),
+    "email_events": (EMAIL_COLUMNS, EMAIL_EVENTS),
+}
+
+
+def create_raw_schema(warehouse_path: Path) -> None:
+    """The raw tables as ingestion leaves them: landing columns as text plus partition columns."""
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse_path))
+    try:
+        con.execute("create schema if not exists raw")
+        for table, (columns, rows) in RAW_TABLES.items():
+            column_sql = ", ".join(f"{column} varchar" for column in columns)
+            con.execute(
+                f"create or replace table raw.{table} "
+                f"({column_sql}, _partition_date date, _source_file varchar)"
+            )
+            placeholders = ", ".join("?" for _ in range(len(columns) + 2))
+            con.executemany(
+                f"insert into raw.{table} values ({placeholders})",
+                [
+                    [*row, partition, f"{table}/date={partition}/part-0.csv"]
+                    for partition, row in rows
+                ],
+            )
+    finally:
+        con.close()
+
+
+def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def features(settings: Settings, as_of: date) -> dict[str, dict]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        cursor = con.execute(
+            "select * from marts.customer_features where as_of_date = ? order by customer_id",
+            [as_of],
+        )
+        names = [column[0] for column in cursor.description]
+        return {row[1]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    finally:
+        con.close()
+
+
+def mart_rows(settings: Settings) -> dict[str, list[tuple]]:
+    """Every row of every mart (all as-of dates), in a stable order."""
+    return {
+        mart: query(settings, f"select * from marts.{mart} order by all")
+        for mart in ("customer_features", "customer_rfm", "cohort_retention")
+    }
+
+
+class Builds:
+    """What the module fixture saw after each build."""
+
+    settings: Settings
+    first: DbtBuildResult
+    after_first: dict[str, list[tuple]]
+    after_earlier: dict[str, list[tuple]]
+    after_rerun: dict[str, list[tuple]]
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
+    data_dir = tmp_path_factory.mktemp("dbt_data")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("SEGMENTS_WAREHOUSE", str(data_dir / "warehouse.duckdb"))
+        settings = get_settings()
+        create_raw_schema(settings.warehouse_path)
+        seen = Builds()
+        seen.settings = settings
+        seen.first = run_dbt_build(AS_OF)
+        seen.after_first = mart_rows(settings)
+        run_dbt_build(EARLIER_AS_OF, settings=settings)
+        seen.after_earlier = mart_rows(settings)
+        run_dbt_build(AS_OF, settings=settings)
+        seen.after_rerun = mart_rows(settings)
+        yield seen
+
+
+def test_build_result_reports_every_node(builds: Builds) -> None:
+    result = builds.first
+    assert result.success
+    assert result.as_of_date == "2026-06-30"
+    counts = result.counts
+    assert counts["model"] == {"pass": 8}
+    assert counts["seed"] == {"pass": 3}
+    assert counts["unit_test"] == {"pass": 1}
+    assert "fail" not in counts["test"]
+    rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
+    assert rows == {
+        "int_customers_resolved": 6,
+        "customer_features": 5,
+        "customer_rfm": 4,
+        "cohort_retention": 10,
+    }
+    payload = result.to_dict()
+    assert payload["counts"] == counts
+    assert {"name", "resource_type", "status", "seconds"} <= set(payload["nodes"][0])
+    # dbt writes its artefacts under the data directory, not into the source tree
+    assert (builds.settings.data_dir / "dbt" / "target" / "manifest.json").exists()
+    assert (builds.settings.data_dir / "dbt" / "logs" / "dbt.log").exists()
+
+
+def subset(row: dict, expected: dict) -> dict:
+    return {name: row[name] for name in expected}
+
+
+def test_customer_features_per_customer(builds: Builds) -> None:
+    rows = features(builds.settings, AS_OF)
+    # C010 is merged into C001; C005 landed after the as-of date
+    assert sorted(rows) == ["C001", "C002", "C003", "C004", "C006"]
+
+    jane = {
+        "signup_at": datetime(2026, 1, 10, 9),  # C001's, earlier than C010's
+        "first_order_at": datetime(2026, 1, 15, 10),
+        "last_order_at": datetime(2026, 3, 5, 12),  # O3, placed as C010
+        "order_count": 3,
+        "order_days": 2,
+        "total_spend": Decimal("180.50"),
+        "avg_order_value": Decimal("60.17"),
+        "recency_days": 117,
+        "tenure_days": 171,
+        "web_session_count": 2,
+        "web_event_count": 3,
+        "cart_add_count": 2,
+        "email_sent_count": 1,
+        "email_open_count": 1,
+        "email_click_count": 1,
+    }
+    assert subset(rows["C001"], jane) == jane
+    bob = {"order_count": 1, "total_spend": Decimal("75.25"), "recency_days": 89}
+    assert subset(rows["C002"], bob) == bob
+    assert rows["C002"]["email_sent_count"] == 1
+    carol = {"order_count": 1, "total_spend": Decimal("60.00"), "recency_days": 0}
+    assert subset(rows["C003"], carol) == carol
+    dave = {
+        "order_count": 0,
+        "order_days": 0,
+        "total_spend": Decimal("0.00"),
+        "avg_order_value": None,
+        "recency_days": None,
+        "tenure_days": 15,
+        "web_event_count": 0,
+        "email_sent_count": 0,
+    }
+    assert subset(rows["C004"], dave) == dave
+    assert rows["C006"]["recency_days"] == 161
+
+
+def test_features_columns_follow_the_contract(builds: Builds) -> None:
+    columns = [
+        row[0]
+        for row in query(
+            builds.settings,
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'customer_features' "
+            "order by ordinal_position",
+        )
+    ]
+    assert columns == [
+        "as_of_date", "customer_id", "signup_at", "first_order_at", "last_order_at",
+        "order_count", "order_days", "total_spend", "avg_order_value", "recency_days",
+        "tenure_days", "web_session_count", "web_event_count", "cart_add_count",
+        "email_sent_count", "email_open_count", "email_click_count",
+    ]  # fmt: skip
+
+
+def test_invalid_and_non_completed_orders_are_flagged_not_counted(builds: Builds) -> None:
+    # the staging views hold the last build's as-of date (2026-06-30)
+    flags = {
+        order_id: (status, is_valid_amount, is_valid_for_spend)
+        for order_id, status, is_valid_amount, is_valid_for_spend in query(
+            builds.settings,
+            "select order_id, status, is_valid_amount, is_valid_for_spend "
+            "from staging.stg_shop__orders",
+        )
+    }
+    assert flags["O4"] == ("completed", False, False)  # negative amount
+    assert flags["O5"] == ("cancelled", True, False)
+    assert flags["O8"] == ("completed", False, False)  # absurd amount
+    assert flags["O10"] == ("returned", True, False)
+    assert flags["O11"] == ("completed", True, True)  # status was 'Completed '
+    assert flags["O12"] == ("completed", False, False)  # unreadable amount
+    # not known on the as-of date: O6 landed a day later, O7 was placed later
+    assert "O6" not in flags
+    assert "O7" not in flags
+    assert len(flags) == 11  # O1..O13 without O6 and O7; O9 landed twice, kept once
+
+
+def test_as_of_rule_on_the_earlier_date(builds: Builds) -> None:
+    rows = features(builds.settings, EARLIER_AS_OF)
+    # C004 landed on 2026-06-15
+    assert sorted(rows) == ["C001", "C002", "C003", "C006"]
+    jane = rows["C001"]
+    assert (jane["order_count"], jane["total_spend"]) == (3, Decimal("180.50"))
+    assert (jane["recency_days"], jane["tenure_days"]) == (87, 141)
+    assert jane["web_event_count"] == 0  # all of them in June
+    assert jane["email_click_count"] == 1
+    assert rows["C003"]["order_count"] == 0
+    assert rows["C003"]["recency_days"] is None
+
+
+def test_cohort_retention(builds: Builds) -> None:
+    rows = query(
+        builds.settings,
+        "select cohort_month, months_since_first_order, cohort_size, active_customers, "
+        "retention_rate from marts.cohort_retention where as_of_date = ? order by all",
+        [AS_OF],
+    )
+    january, april, june = date(2026, 1, 1), date(2026, 4, 1), date(2026, 6, 1)
+    assert rows == [
+        (january, 0, 2, 2, 1.0),
+        (january, 1, 2, 0, 0.0),
+        (january, 2, 2, 1, 0.5),  # C010's March order, attached to C001
+        (january, 3, 2, 0, 0.0),
+        (january, 4, 2, 0, 0.0),
+        (january, 5, 2, 0, 0.0),
+        (april, 0, 1, 1, 1.0),
+        (april, 1, 1, 0, 0.0),
+        (april, 2, 1, 0, 0.0),
+        (june, 0, 1, 1, 1.0),
+    ]
+    earlier = query(
+        builds.settings,
+        "select count(*), max(months_since_first_order) from marts.cohort_retention "
+        "where as_of_date = ?",
+        [EARLIER_AS_OF],
+    )
+    assert earlier == [(7, 4)]  # January cohort up to May, April cohort up to May
+
+
+def test_customer_rfm_scores_buyers_only(builds: Builds) -> None:
+    rows = query(
+        builds.settings,
+        "select customer_id, rfm_score, rfm_segment from marts.customer_rfm "
+        "where as_of_date = ? order by customer_id",
+        [AS_OF],
+    )
+    # four buyers: ntile(5) gives 1..4; recency C006 < C001 < C002 < C003,
+    # frequency C002 < C003 < C006 < C001 (ties by id), monetary C003 < C002 < C001 < C006
+    assert [row[:2] for row in rows] == [
+        ("C001", "243"),
+        ("C002", "312"),
+        ("C003", "421"),
+        ("C006", "134"),
+    ]
+    assert all(row[2] for row in rows)
+
+
+def test_identity_resolution_merges_email_variants(builds: Builds) -> None:
+    mapping = dict(
+        query(
+            builds.settings,
+            "select source_customer_id, customer_id from intermediate.int_customers_resolved",
+        )
+    )
+    assert mapping == {
+        "C001": "C001",
+        "C010": "C001",
+        "C002": "C002",
+        "C003": "C003",
+        "C004": "C004",
+        "C006": "C006",
+    }
+
+
+def test_staging_cleans_customers(builds: Builds) -> None:
+    rows = {
+        row[0]: row[1:]
+        for row in query(
+            builds.settings,
+            "select customer_id, state, country, city, email, birth_date, age_years, "
+            "has_impossible_birth_date from staging.stg_crm__customers",
+        )
+    }
+    assert rows["C001"][:2] == ("New York", "United States")  # the July update is not known
+    assert rows["C010"][:2] == ("New York", "United States")
+    assert rows["C002"][:3] == ("Texas", "United States", "Austin")  # the newest record
+    assert rows["C003"][:2] == ("California", "United States")
+    assert rows["C004"][:2] == ("PR", "United States")  # not in the seed: kept as typed
+    assert rows["C006"][:2] == ("Ontario", "Canada")  # 'ON' looked up within Canada
+    assert rows["C001"][3] == "jane.doe@example.com"
+    assert rows["C001"][4:] == (date(1990, 5, 1), 36, False)
+    assert rows["C002"][4:] == (None, None, True)  # 176 years old
+    assert rows["C003"][4:] == (None, None, True)  # born after the as-of date
+    assert rows["C004"][4:] == (None, None, False)  # no birth date is not an impossible one
+
+
+def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:
+    for mart, rows in builds.after_rerun.items():
+        first = [row for row in builds.after_first[mart] if row[0] == AS_OF]
+        rerun = [row for row in rows if row[0] == AS_OF]
+        assert rerun == first, mart
+        earlier = [row for row in builds.after_earlier[mart] if row[0] == EARLIER_AS_OF]
+        assert earlier, mart
+        assert [row for row in rows if row[0] == EARLIER_AS_OF] == earlier, mart
+        # building the earlier date left the later slice untouched too
+        assert [row for row in builds.after_earlier[mart] if row[0] == AS_OF] == first, mart
+
+
+def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Path) -> None:
+    # a marketer's edit of the segment names loses score 555: a copy of the project and warehouse
+    project_dir = tmp_path / "dbt_project"
+    shutil.copytree(
+        builds.settings.dbt_project_dir,
+        project_dir,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    names = project_dir / "seeds" / "rfm_segment_names.csv"
+    lines = names.read_text().splitlines(keepends=True)
+    names.write_text("".join(line for line in lines if not line.startswith("555,")))
+    settings = replace(
+        builds.settings,
+        data_dir=tmp_path,
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        dbt_project_dir=project_dir,
+    )
+    shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+
+    with pytest.raises(DbtBuildError) as raised:
+        run_dbt_build(AS_OF, settings=settings, select="rfm_segment_names")
+
+    message = str(raised.value)
+    assert message.startswith("dbt build failed for as-of 2026-06-30: ")
+    assert "test assert_rfm_segment_names_cover_every_score failed (1 rows)" in message
+    result = raised.value.result
+    assert result is not None
+    assert [node.name for node in result.failed_nodes] == [
+        "assert_rfm_segment_names_cover_every_score"
+    ]
+    assert result.counts["seed"] == {"pass": 1}

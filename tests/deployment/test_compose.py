@@ -1,0 +1,382 @@
+"""The team deployment: docker-compose.yml, Dockerfile, .env.example and docs/deployment.md agree.
+
+No Docker engine is needed. The last tests run `docker compose config` (it only parses and
+interpolates) when a Compose v2 CLI is installed, and skip otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path, PurePosixPath
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+ENV_EXAMPLE = ROOT / ".env.example"
+DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
+UV_LOCK = ROOT / "uv.lock"
+DAGS_DIR = ROOT / "dags"
+
+INIT_SERVICE = "airflow-init"
+API_SERVER_SERVICE = "airflow-apiserver"
+
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR; `$$` escapes a `$`.
+_INTERPOLATION = re.compile(
+    r"(?<!\$)\$(?:\{(?P<braced>[A-Za-z_]\w*)(?P<op>:?[-?+])?[^}]*\}|(?P<bare>[A-Za-z_]\w*))"
+)
+_POOL_SET = re.compile(
+    r"airflow\s+pools\s+set\s+(?:\\\s+)*(?P<name>[\w.-]+)\s+(?:\\\s+)*(?P<slots>\d+)"
+)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict[str, dict]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def airflow_common(compose: dict) -> dict:
+    return compose["x-airflow-common"]
+
+
+@pytest.fixture(scope="module")
+def airflow_services(services: dict[str, dict]) -> dict[str, dict]:
+    found = {name: spec for name, spec in services.items() if name.startswith("airflow-")}
+    assert found, "no airflow-* services in docker-compose.yml"
+    return found
+
+
+def _doc_table_first_column(header: str) -> set[str]:
+    """First-column names of the docs/deployment.md table whose first header cell is `header`."""
+    lines = DEPLOYMENT_DOC.read_text().splitlines()
+    for index, line in enumerate(lines):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.lstrip().startswith("|") and cells[0].lower() == header:
+            names = set()
+            for row in lines[index + 2 :]:
+                if not row.lstrip().startswith("|"):
+                    break
+                names.add(row.strip().strip("|").split("|")[0].strip().strip("`"))
+            return names
+    raise AssertionError(f"docs/deployment.md has no table with a '{header}' column")
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for raw_line in ENV_EXAMPLE.read_text().splitlines():
+        line = raw_line.strip()
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            assert sep, f".env.example line is not KEY=value: {line!r}"
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _compose_variables() -> tuple[set[str], set[str]]:
+    """The variables docker-compose.yml interpolates: (required, with a default)."""
+    required, defaulted = set(), set()
+    lines = COMPOSE_FILE.read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    for match in _INTERPOLATION.finditer(text):
+        if match["bare"]:
+            required.add(match["bare"])
+        elif match["op"] in {":-", "-"}:
+            defaulted.add(match["braced"])
+        else:
+            required.add(match["braced"])
+    return required, defaulted
+
+
+def _volume_mounts(spec: dict) -> list[tuple[str, str, str]]:
+    """(source, target, mode) of each short-syntax volume entry."""
+    mounts = []
+    for entry in spec.get("volumes", []):
+        source, target, *mode = entry.split(":")
+        mounts.append((source, target, mode[0] if mode else "rw"))
+    return mounts
+
+
+def _runtime_from() -> tuple[str, str]:
+    """(Airflow version, Python version) of the Dockerfile's final FROM apache/airflow image."""
+    images = re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert images, "Dockerfile has no FROM"
+    match = re.fullmatch(r"apache/airflow:(\d+\.\d+\.\d+)-python(\d+\.\d+)", images[-1])
+    assert match, (
+        f"the runtime stage must extend apache/airflow:<version>-python<x.y>: {images[-1]}"
+    )
+    return match[1], match[2]
+
+
+def _locked_version(package: str) -> str:
+    lock = tomllib.loads(UV_LOCK.read_text())
+    versions = {p["version"] for p in lock["package"] if p["name"] == package}
+    assert len(versions) == 1, f"{package} locked as {versions or 'nothing'}"
+    return versions.pop()
+
+
+def _init_script(services: dict[str, dict]) -> str:
+    command = services[INIT_SERVICE]["command"]
+    return command if isinstance(command, str) else "\n".join(command)
+
+
+# --- compose file structure ------------------------------------------------------------------
+
+
+def test_compose_file_parses_with_the_common_anchor(compose: dict) -> None:
+    assert isinstance(compose.get("services"), dict)
+    assert isinstance(compose.get("volumes"), dict)
+    assert isinstance(compose["x-airflow-common"]["environment"], dict)
+
+
+def test_services_and_volumes_are_the_ones_the_doc_tables_name(compose: dict) -> None:
+    assert set(compose["services"]) == _doc_table_first_column("service")
+    assert set(compose["volumes"]) == _doc_table_first_column("volume")
+
+
+def test_the_airflow_3_components_are_all_there(services: dict[str, dict]) -> None:
+    commands = {name: spec.get("command") for name, spec in services.items()}
+    assert commands[API_SERVER_SERVICE] == "api-server"
+    assert "scheduler" in commands.values()
+    assert "dag-processor" in commands.values()
+    assert "triggerer" in commands.values()
+    assert services["postgres"]["image"] == "postgres:16"
+
+
+def test_every_airflow_service_uses_the_one_built_image_and_the_common_env(
+    airflow_common: dict, airflow_services: dict[str, dict]
+) -> None:
+    assert airflow_common["build"] == "."
+    common_env = airflow_common["environment"]
+    for name, spec in airflow_services.items():
+        assert spec.get("image") == airflow_common["image"], name
+        assert spec.get("build") == airflow_common["build"], name
+        env = spec.get("environment", {})
+        differing = {key for key, value in common_env.items() if env.get(key) != value}
+        assert not differing, f"{name} overrides or lacks common settings {sorted(differing)}"
+        assert set(_volume_mounts(spec)) >= set(_volume_mounts(airflow_common)), name
+
+
+def test_airflow_settings_of_this_deployment(
+    airflow_common: dict, services: dict[str, dict]
+) -> None:
+    env = airflow_common["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith(".FabAuthManager")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert "@postgres/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    # Tasks reach the execution API on the API server's service name and container port.
+    url = env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    assert url == f"http://{API_SERVER_SERVICE}:8080/execution/"
+    assert any(port.endswith(":8080") for port in services[API_SERVER_SERVICE]["ports"])
+    # Secrets are interpolated from .env, never written into the compose file.
+    for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"):
+        assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", env[key]), key
+
+
+def test_services_wait_for_a_healthy_postgres_and_a_finished_init(
+    services: dict[str, dict], airflow_services: dict[str, dict]
+) -> None:
+    assert services["postgres"]["healthcheck"]["test"]
+    for name, spec in airflow_services.items():
+        depends_on = spec["depends_on"]
+        assert depends_on["postgres"]["condition"] == "service_healthy", name
+        if name != INIT_SERVICE:
+            assert depends_on[INIT_SERVICE]["condition"] == "service_completed_successfully", name
+
+
+def test_long_running_services_have_healthchecks_and_restart(services: dict[str, dict]) -> None:
+    for name, spec in services.items():
+        if name == INIT_SERVICE:
+            continue
+        assert spec["healthcheck"]["test"], name
+        assert spec.get("restart") == "always", name
+
+
+# --- .env.example ----------------------------------------------------------------------------
+
+
+def test_env_example_defines_every_variable_compose_requires() -> None:
+    required, defaulted = _compose_variables()
+    example = _env_example()
+    assert required, "expected the secrets to be required variables"
+    assert not required - set(example), "add these to .env.example"
+    # The optional ones are at least documented (commented out is fine).
+    text = ENV_EXAMPLE.read_text()
+    assert not {name for name in defaulted if f"{name}=" not in text}
+
+
+def test_env_example_commits_no_secret_values() -> None:
+    required, _ = _compose_variables()
+    example = _env_example()
+    assert {name: example[name] for name in required if example[name]} == {}
+
+
+def test_env_and_local_state_stay_out_of_the_build_context() -> None:
+    ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
+    assert {".env", ".venv", ".git", "data"} <= ignored
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+def test_dockerfile_extends_the_airflow_and_python_versions_of_the_lock() -> None:
+    airflow_version, python_version = _runtime_from()
+    assert airflow_version == _locked_version("apache-airflow")
+    lock = tomllib.loads(UV_LOCK.read_text())
+    assert lock["requires-python"] == f"=={python_version}.*"
+
+
+def test_dockerfile_installs_the_lock_without_moving_airflow() -> None:
+    text = DOCKERFILE.read_text()
+    assert re.search(r"uv export\b[^\n]*--frozen", text)
+    assert re.search(r"uv export\b[^\n]*--no-dev", text)
+    assert '"apache-airflow==${AIRFLOW_VERSION}"' in text
+
+
+# --- volumes and settings --------------------------------------------------------------------
+
+
+def test_data_dir_is_on_a_named_volume_in_every_airflow_service(
+    compose: dict, airflow_common: dict, airflow_services: dict[str, dict]
+) -> None:
+    data_dir = PurePosixPath(airflow_common["environment"]["SEGMENTS_DATA_DIR"])
+    named = set(compose["volumes"])
+    for name, spec in airflow_services.items():
+        on_volume = [
+            target
+            for source, target, mode in _volume_mounts(spec)
+            if source in named and mode != "ro" and data_dir.is_relative_to(target)
+        ]
+        assert on_volume, f"{name}: SEGMENTS_DATA_DIR={data_dir} is not on a writable named volume"
+    assert str(data_dir) in DOCKERFILE.read_text(), "the image should create the data dir"
+    # dbt writes into the data volume, since its project is mounted read-only.
+    for key in ("DBT_TARGET_PATH", "DBT_LOG_PATH"):
+        assert PurePosixPath(airflow_common["environment"][key]).is_relative_to(data_dir), key
+
+
+def test_dags_and_dbt_project_are_mounted_from_the_repository(airflow_common: dict) -> None:
+    mounts = {source: (target, mode) for source, target, mode in _volume_mounts(airflow_common)}
+    assert mounts["./dags"] == ("/opt/airflow/dags", "ro")
+    dbt_dir = airflow_common["environment"]["SEGMENTS_DBT_PROJECT_DIR"]
+    assert mounts["./dbt_project"] == (dbt_dir, "ro")
+
+
+# --- the warehouse pool ----------------------------------------------------------------------
+
+
+def test_init_creates_the_warehouse_pool_with_one_slot(services: dict[str, dict]) -> None:
+    pools = {match["name"]: match["slots"] for match in _POOL_SET.finditer(_init_script(services))}
+    assert pools == {"duckdb_warehouse": "1"}
+
+
+def test_init_pool_is_the_pool_the_dag_uses(services: dict[str, dict]) -> None:
+    dag_pools = {
+        match[1]
+        for path in sorted(DAGS_DIR.glob("*.py"))
+        for match in re.finditer(r"WAREHOUSE_POOL\s*=\s*[\"']([^\"']+)[\"']", path.read_text())
+    }
+    if not dag_pools:
+        pytest.skip("no DAG in dags/ defines WAREHOUSE_POOL yet (the DAG is written in parallel)")
+    init_pools = {match["name"] for match in _POOL_SET.finditer(_init_script(services))}
+    assert init_pools == dag_pools
+
+
+# --- docker compose config (only parses; no engine needed) -----------------------------------
+
+
+def _compose_v2_command() -> list[str] | None:
+    candidates = []
+    if shutil.which("docker"):
+        candidates.append(["docker", "compose"])
+    if shutil.which("docker-compose"):
+        candidates.append(["docker-compose"])
+    for command in candidates:
+        try:
+            result = subprocess.run(
+                [*command, "version", "--short"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2."):
+            return command
+    return None
+
+
+@pytest.fixture(scope="module")
+def compose_cli() -> list[str]:
+    command = _compose_v2_command()
+    if command is None:
+        pytest.skip("no Docker Compose v2 CLI (`docker compose` or docker-compose 2.x) installed")
+    return command
+
+
+def _compose_config(
+    command: list[str], env_file: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    # Without the .env variables in the process environment, so only env_file supplies them.
+    env = {key: value for key, value in os.environ.items() if key not in _env_example()}
+    return subprocess.run(
+        [
+            *command,
+            "--project-directory",
+            str(ROOT),
+            "--file",
+            str(COMPOSE_FILE),
+            "--env-file",
+            str(env_file),
+            "config",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+def test_docker_compose_config_accepts_the_file(compose_cli: list[str], tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    dummy = {name: value or f"dummy-{name.lower()}" for name, value in _env_example().items()}
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in dummy.items()))
+
+    result = _compose_config(compose_cli, env_file, "--format", "json")
+
+    assert result.returncode == 0, result.stderr
+    config = json.loads(result.stdout)
+    assert set(config["services"]) == _doc_table_first_column("service")
+    scheduler_env = config["services"]["airflow-scheduler"]["environment"]
+    assert scheduler_env["AIRFLOW__API_AUTH__JWT_SECRET"] == dummy["AIRFLOW__API_AUTH__JWT_SECRET"]
+
+
+def test_docker_compose_refuses_to_start_without_the_secrets(
+    compose_cli: list[str], tmp_path: Path
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(ENV_EXAMPLE.read_text())  # the example as committed: secrets left empty
+
+    result = _compose_config(compose_cli, env_file, "--quiet")
+
+    assert result.returncode != 0
+    assert "in .env" in result.stderr

@@ -1,0 +1,490 @@
+"""The quality gates on real DuckDB files: what blocks a run, what only warns, what a report says.
+
+Each test builds its own small warehouse in ``tmp_path`` and runs the real Great Expectations
+suites (one gate call, so one GX context, per test). Several tests assert a *failure*, on purpose:
+GX through SQLAlchemy/duckdb-engine silently fails to compute metrics, so a gate that cannot fail
+would look green.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from expectations import QualityGateError, validate_marts, validate_raw
+from expectations.suites import MART_COLUMNS, RAW_COLUMNS
+
+DAY = date(2026, 3, 5)
+OTHER_DAY = DAY - timedelta(days=1)
+
+MART_TYPES = {
+    "as_of_date": "date",
+    "signup_at": "timestamp",
+    "first_order_at": "timestamp",
+    "last_order_at": "timestamp",
+    "cohort_month": "date",
+    "total_spend": "decimal(18, 2)",
+    "avg_order_value": "decimal(18, 2)",
+    "retention_rate": "double",
+    "customer_id": "varchar",
+    "rfm_score": "varchar",
+    "rfm_segment": "varchar",
+}  # every other mart column is a count: bigint
+
+
+@pytest.fixture
+def con(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[duckdb.DuckDBPyConnection]:
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    connection.execute("create schema raw")
+    connection.execute("create schema marts")
+    yield connection
+    connection.close()
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    names = ", ".join(f'"{column}"' for column in columns)
+    marks = ", ".join("?" for _ in columns)
+    con.executemany(
+        f"insert into {table} ({names}) values ({marks})",
+        [[row[column] for column in columns] for row in rows],
+    )
+
+
+def create_raw(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    rows_by_day: dict[date, list[dict[str, Any]]],
+    *,
+    drop: tuple[str, ...] = (),
+) -> None:
+    """``raw.<source>`` as the loader makes it (text columns + partition date + file)."""
+    columns = [column for column in RAW_COLUMNS[source] if column not in drop]
+    column_sql = ", ".join(f'"{column}" varchar' for column in columns)
+    con.execute(
+        f"create table raw.{source} ({column_sql}, _partition_date date, _source_file varchar)"
+    )
+    for day, rows in rows_by_day.items():
+        _insert(
+            con,
+            f"raw.{source}",
+            [
+                {
+                    **{column: row.get(column) for column in columns},
+                    "_partition_date": day,
+                    "_source_file": f"{source}/date={day}/part.csv",
+                }
+                for row in rows
+            ],
+        )
+
+
+def orders(n: int = 200, day: date = DAY) -> list[dict[str, Any]]:
+    statuses = ["completed", "completed", "cancelled", "returned"]
+    return [
+        {
+            "order_id": f"O{day:%m%d}{i:05d}",
+            "customer_id": f"C{i % 50:05d}",
+            "ordered_at": f"{day} {i % 24:02d}:{i % 60:02d}:00",
+            "amount": f"{10 + i % 90}.50",
+            "status": statuses[i % 4],
+        }
+        for i in range(n)
+    ]
+
+
+def customers(n: int = 50, day: date = DAY) -> list[dict[str, Any]]:
+    return [
+        {
+            "customer_id": f"C{i:05d}",
+            "first_name": "Alice",
+            "last_name": "Smith",
+            "email": f"alice.smith{i}@example.com",
+            "phone": f"+1 555 010 {i:04d}",
+            "birth_date": "1985-04-12",
+            "gender": "female",
+            "city": "Springfield",
+            "state": "IL",
+            "country": "US",
+            "income_band": "50-75k",
+            "signup_at": f"{day} 08:00:00",
+            "marketing_consent": "true",
+            "updated_at": f"{day} 09:00:00",
+        }
+        for i in range(n)
+    ]
+
+
+def web_events(n: int = 100, day: date = DAY) -> list[dict[str, Any]]:
+    types = ["page_view", "product_view", "search", "add_to_cart", "checkout"]
+    return [
+        {
+            "event_id": f"W{i:06d}",
+            "session_id": f"S{i // 5:05d}",
+            # every 20th event is an anonymous visitor: normal, tolerated
+            "customer_id": None if i % 20 == 0 else f"C{i % 50:05d}",
+            "anonymous_id": f"A{i // 5:05d}",
+            "event_type": types[i % 5],
+            "occurred_at": f"{day} 12:{i % 60:02d}:00",
+        }
+        for i in range(n)
+    ]
+
+
+def email_events(n: int = 100, day: date = DAY) -> list[dict[str, Any]]:
+    types = ["sent", "open", "click", "bounce", "unsubscribe"]
+    return [
+        {
+            "event_id": f"E{i:06d}",
+            "customer_id": f"C{i % 50:05d}",
+            "campaign_id": "spring-sale",
+            "event_type": types[i % 5],
+            "occurred_at": f"{day} 07:{i % 60:02d}:00",
+        }
+        for i in range(n)
+    ]
+
+
+def create_clean_raw(con: duckdb.DuckDBPyConnection) -> None:
+    create_raw(con, "customers", {DAY: customers()})
+    create_raw(con, "orders", {DAY: orders()})
+    create_raw(con, "web_events", {DAY: web_events()})
+    create_raw(con, "email_events", {DAY: email_events()})
+
+
+def create_mart(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    column_sql = ", ".join(
+        f'"{column}" {MART_TYPES.get(column, "bigint")}' for column in MART_COLUMNS[table]
+    )
+    con.execute(f"create or replace table marts.{table} ({column_sql})")
+    _insert(con, f"marts.{table}", rows)
+
+
+def features(day: date = DAY, n: int = 40) -> list[dict[str, Any]]:
+    return [
+        {
+            "as_of_date": day,
+            "customer_id": f"C{i:05d}",
+            "signup_at": f"{day - timedelta(days=300)} 08:00:00",
+            "first_order_at": f"{day - timedelta(days=200)} 10:00:00",
+            "last_order_at": f"{day - timedelta(days=i)} 10:00:00",
+            "order_count": 1 + i % 7,
+            "order_days": 1 + i % 7,
+            "total_spend": 40.0 * (1 + i % 7),
+            "avg_order_value": 40.0,
+            "recency_days": i,
+            "tenure_days": 300,
+            "web_session_count": i % 5,
+            "web_event_count": 3 * (i % 5),
+            "cart_add_count": i % 3,
+            "email_sent_count": 4,
+            "email_open_count": i % 5,
+            "email_click_count": i % 2,
+        }
+        for i in range(n)
+    ]
+
+
+def rfm(day: date = DAY, n: int = 40) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        scores = (1 + i % 5, 1 + (i // 5) % 5, 1 + (i // 2) % 5)
+        rows.append(
+            {
+                "as_of_date": day,
+                "customer_id": f"C{i:05d}",
+                "recency_score": scores[0],
+                "frequency_score": scores[1],
+                "monetary_score": scores[2],
+                "rfm_score": "".join(map(str, scores)),
+                "rfm_segment": "loyal",
+            }
+        )
+    return rows
+
+
+def cohorts(day: date = DAY) -> list[dict[str, Any]]:
+    return [
+        {
+            "as_of_date": day,
+            "cohort_month": date(2025, month, 1),
+            "months_since_first_order": offset,
+            "cohort_size": 20,
+            "active_customers": 20 if offset == 0 else 20 - 3 * offset,
+            "retention_rate": 1.0 if offset == 0 else (20 - 3 * offset) / 20,
+        }
+        for month in (10, 11, 12)
+        for offset in range(0, 13 - month + 1)
+    ]
+
+
+def create_clean_marts(con: duckdb.DuckDBPyConnection, day: date = DAY) -> None:
+    create_mart(con, "customer_features", features(day))
+    create_mart(con, "customer_rfm", rfm(day))
+    create_mart(con, "cohort_retention", cohorts(day))
+
+
+def _result(report: dict[str, Any], table: str, expectation_type: str, column: str) -> dict:
+    (match,) = [
+        r
+        for r in report["results"]
+        if r["table"] == table and r["expectation_type"] == expectation_type
+        if r["column"] == column
+    ]
+    return match
+
+
+# --- raw ------------------------------------------------------------------------------------
+
+
+def test_a_clean_raw_batch_with_tolerated_mess_passes(con, caplog):
+    create_clean_raw(con)
+    # A little mess that dbt cleans later: one unparseable amount in 200 orders.
+    con.execute("update raw.orders set amount = '12,50' where order_id = 'O030500007'")
+    # An older partition that is broken but not part of this run: not looked at.
+    _insert(
+        con,
+        "raw.orders",
+        [{"order_id": None, "amount": "garbage", "_partition_date": OTHER_DAY} for _ in range(50)],
+    )
+    caplog.set_level(logging.INFO)
+
+    partitions = {source: [DAY] for source in RAW_COLUMNS}
+    # An empty old partition in scope (a shop's first days have no orders) is fine: only the
+    # newest day must have arrived.
+    partitions["orders"] = [DAY - timedelta(days=30), DAY]
+
+    report = validate_raw(con, partitions, run_id="clean").to_dict()
+
+    assert report["success"] is True
+    assert [suite["suite"] for suite in report["suites"]] == [
+        f"raw.{source}" for source in RAW_COLUMNS
+    ]
+    assert [r for r in report["results"] if not r["success"]] == []
+    amount = _result(report, "raw.orders", "expect_column_values_to_match_regex", "amount")
+    assert (amount["unexpected_count"], amount["element_count"]) == (1, 200)
+    # Progress per suite is logged, and GX's own INFO chatter is not.
+    assert any("raw.orders: passed" in record.getMessage() for record in caplog.records)
+    assert not [
+        record
+        for record in caplog.records
+        if record.name.startswith("great_expectations") and record.levelno < logging.WARNING
+    ]
+
+
+def test_a_missing_column_blocks_naming_the_table_and_the_expectation(con):
+    create_raw(con, "orders", {DAY: orders()}, drop=("amount",))
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [DAY]})
+
+    message = str(caught.value)
+    assert "raw.orders: expect_table_columns_to_match_set failed (missing columns: 'amount')" in (
+        message
+    )
+    # The rules on the missing column are failures too, not silently skipped.
+    assert "expect_column_values_to_match_regex(amount) could not be evaluated" in message
+    schema = _result(caught.value.report.to_dict(), "raw.orders",
+                     "expect_table_columns_to_match_set", None)  # fmt: skip
+    assert schema["observed_value"]["missing_columns"] == ["amount"]
+
+
+def test_null_order_ids_beyond_the_tolerance_block_with_their_count(con, tmp_path):
+    rows = orders(200)
+    for row in rows[:12]:
+        row["order_id"] = None
+    create_raw(con, "orders", {DAY: rows})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [DAY]}, run_id="nulls")
+
+    message = str(caught.value)
+    assert message.startswith(
+        "Quality gate failed: raw.orders: expect_column_values_to_not_be_null(order_id) "
+        "failed on 12 of 200 rows"
+    )
+    assert "(blocking)" in message
+    failure = _result(caught.value.report.to_dict(), "raw.orders",
+                      "expect_column_values_to_not_be_null", "order_id")  # fmt: skip
+    assert (failure["success"], failure["unexpected_count"], failure["element_count"]) == (
+        False,
+        12,
+        200,
+    )
+    # A blocked run still leaves its report behind for the run summary.
+    assert (tmp_path / "reports" / "validation" / "nulls-raw.json").exists()
+
+
+def test_an_order_day_that_did_not_arrive_blocks(con):
+    create_raw(con, "orders", {OTHER_DAY: orders(day=OTHER_DAY)})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [OTHER_DAY, DAY]})
+
+    message = str(caught.value)
+    assert "expect_column_distinct_values_to_contain_set(_partition_date) failed" in message
+    assert f"missing values: '{DAY}'" in message
+
+
+def test_a_warning_only_failure_does_not_block_but_is_reported(con):
+    rows = customers(50)
+    for row in rows[:5]:  # 10% unusable e-mails: above the 5% warning tolerance
+        row["email"] = "unknown"
+    create_raw(con, "customers", {DAY: rows})
+
+    report = validate_raw(con, {"customers": [DAY]}).to_dict()
+
+    assert report["success"] is True
+    email = _result(report, "raw.customers", "expect_column_values_to_match_regex", "email")
+    assert (email["success"], email["severity"], email["unexpected_count"]) == (
+        False,
+        "warning",
+        5,
+    )
+    assert report["suites"][0]["failed_warning"] == 1
+
+
+def test_personal_data_in_examples_is_masked(con, tmp_path):
+    # A broken CRM export: e-mail and signup_at swapped, phone numbers in last_name.
+    rows = customers(50)
+    for row in rows:
+        row["email"], row["signup_at"] = row["signup_at"], row["email"]
+    create_raw(con, "customers", {DAY: rows})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"customers": [DAY]}, run_id="pii")
+
+    message = str(caught.value)
+    assert "expect_column_values_to_match_regex(signup_at) failed on 50 of 50 rows" in message
+    assert "'a***@e***.com'" in message
+    written = (tmp_path / "reports" / "validation" / "pii-raw.json").read_text()
+    for text in (message, written, "\n".join(caught.value.report.summary_lines())):
+        assert "alice.smith" not in text
+        assert "example.com" not in text
+
+
+# --- marts ----------------------------------------------------------------------------------
+
+
+def test_a_clean_mart_slice_passes_and_writes_its_json_report(con, tmp_path):
+    create_clean_marts(con)
+    run_id = "scheduled__2026-03-06T02:00:00+00:00"
+
+    report = validate_marts(con, DAY, run_id=run_id)
+
+    path = tmp_path / "reports" / "validation" / f"{run_id}-marts.json"
+    written = json.loads(path.read_text())
+    assert written["success"] is True
+    assert written["scope"] == {"as_of_date": DAY.isoformat()}
+    assert {suite["suite"] for suite in written["suites"]} == {
+        "marts.customer_features",
+        "marts.customer_rfm",
+        "marts.cohort_retention",
+    }
+    assert all(result["success"] for result in written["results"])
+    assert set(written["results"][0]) >= {
+        "table",
+        "expectation_type",
+        "column",
+        "severity",
+        "success",
+        "element_count",
+        "unexpected_count",
+        "examples",
+    }
+    assert written == json.loads(json.dumps(report.to_dict()))  # what XCom gets
+    assert report.summary_lines()[0].startswith("Quality gate marts passed: 3 suites")
+
+
+def test_every_blocking_mart_failure_is_listed(con):
+    create_clean_marts(con)
+    con.execute(
+        "insert into marts.customer_features select * from marts.customer_features "
+        "where customer_id = 'C00003'"
+    )
+    con.execute("update marts.customer_rfm set recency_score = 6 where customer_id = 'C00007'")
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_marts(con, DAY)
+
+    message = str(caught.value)
+    assert message.startswith("Quality gate failed (2 blocking expectations):")
+    assert (
+        "marts.customer_features: expect_column_values_to_be_unique(customer_id) "
+        "failed on 2 of 41 rows (blocking); examples: 'C00003'"
+    ) in message
+    assert (
+        "marts.customer_rfm: expect_column_values_to_be_between(recency_score) "
+        "failed on 1 of 40 rows (blocking); examples: 6"
+    ) in message
+
+
+def test_an_rfm_score_of_6_blocks(con):
+    create_clean_marts(con)
+    con.execute("update marts.customer_rfm set monetary_score = 6 where customer_id = 'C00001'")
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_marts(con, DAY)
+
+    (failure,) = caught.value.report.blocking_failures
+    assert (failure.table, failure.column, failure.unexpected_count) == (
+        "marts.customer_rfm",
+        "monetary_score",
+        1,
+    )
+
+
+def test_invalid_rows_of_another_as_of_slice_are_ignored(con):
+    create_clean_marts(con)
+    _insert(con, "marts.customer_features", features(OTHER_DAY) + features(OTHER_DAY))
+    bad_rfm = rfm(OTHER_DAY)
+    bad_rfm[0]["recency_score"] = 6
+    _insert(con, "marts.customer_rfm", bad_rfm)
+    bad_cohorts = cohorts(OTHER_DAY)
+    bad_cohorts[0]["retention_rate"] = 1.5
+    _insert(con, "marts.cohort_retention", bad_cohorts)
+
+    report = validate_marts(con, DAY)
+
+    assert report.success
+    assert {suite.suite: suite.row_count for suite in report.suites} == {
+        "marts.customer_features": 40,
+        "marts.customer_rfm": 40,
+        "marts.cohort_retention": len(cohorts()),
+    }
+
+
+def test_importing_the_gates_does_not_import_great_expectations():
+    """DAG parsing and callbacks may import the package; GX (~5 s) loads only when a gate runs."""
+    code = (
+        "import sys, expectations; "
+        "assert 'great_expectations' not in sys.modules, 'GX imported at import time'"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_every_expectation_declares_its_severity():
+    from expectations.suites import mart_suites, raw_suites
+
+    for suite in [*raw_suites().values(), *mart_suites().values()]:
+        for expectation in suite.expectations:
+            assert expectation.meta["severity"] in {"blocking", "warning"}, (
+                suite.name,
+                expectation,
+            )

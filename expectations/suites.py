@@ -11,8 +11,8 @@ garbage or of empty values, a day that did not arrive. Note that GX ignores null
 (regex, value set, ranges), which is why each such column also has a not-null rule: an empty column
 would otherwise pass them all. Marts are built by us, so their rules are strict.
 
-The column sets mirror ``docs/architecture.md`` on purpose instead of importing them from the
-loader or dbt: the gate checks the contract, so it must not follow an implementation that drifts.
+The column sets and value sets come from ``pipeline.contract`` (docs/architecture.md), the one
+definition the loader implements and the gate checks.
 
 Importing this module imports Great Expectations (~5 s), so the gate imports it at run time.
 """
@@ -25,6 +25,14 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from expectations.report import BLOCKING, WARNING
+from pipeline.contract import (
+    EMAIL_EVENT_TYPES,
+    MART_COLUMNS,
+    ORDER_STATUSES,
+    RAW_TECHNICAL_COLUMNS,
+    SOURCE_COLUMNS,
+    WEB_EVENT_TYPES,
+)
 
 RAW_SCHEMA = "raw"
 MARTS_SCHEMA = "marts"
@@ -33,39 +41,8 @@ MARTS_SCHEMA = "marts"
 # scope, i.e. the as-of day (set by the gate at run time).
 NEWEST_PARTITION_PARAMETER = "newest_partition_date"
 
-RAW_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": (
-        "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender",
-        "city", "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
-    ),
-    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
-    "web_events": (
-        "event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at",
-    ),
-    "email_events": ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at"),
-}  # fmt: skip
-RAW_TECHNICAL_COLUMNS = ("_partition_date", "_source_file")
+RAW_COLUMNS = SOURCE_COLUMNS
 
-MART_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customer_features": (
-        "as_of_date", "customer_id", "signup_at", "first_order_at", "last_order_at",
-        "order_count", "order_days", "total_spend", "avg_order_value", "recency_days",
-        "tenure_days", "web_session_count", "web_event_count", "cart_add_count",
-        "email_sent_count", "email_open_count", "email_click_count",
-    ),
-    "customer_rfm": (
-        "as_of_date", "customer_id", "recency_score", "frequency_score", "monetary_score",
-        "rfm_score", "rfm_segment",
-    ),
-    "cohort_retention": (
-        "as_of_date", "cohort_month", "months_since_first_order", "cohort_size",
-        "active_customers", "retention_rate",
-    ),
-}  # fmt: skip
-
-ORDER_STATUSES = ("completed", "cancelled", "returned")
-WEB_EVENT_TYPES = ("page_view", "product_view", "search", "add_to_cart", "checkout")
-EMAIL_EVENT_TYPES = ("sent", "open", "click", "bounce", "unsubscribe")
 
 # What dbt's staging can parse. Anchored, because GX's pandas regex check is ``str.contains``;
 # non-capturing groups, because pandas warns about capturing groups on every run.

@@ -43,7 +43,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.settings import SOURCES, get_settings
+from pipeline.contract import (
+    EMAIL_EVENT_TYPES,
+    ORDER_STATUSES,
+    SOURCES,
+    WEB_EVENT_TYPES,
+)
+from pipeline.contract import SOURCE_COLUMNS as COLUMNS
+from pipeline.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +61,8 @@ AS_OF_LAG_DAYS = 7
 # Segment behaviour reaches back up to this many days before the as-of date.
 MIN_HISTORY_DAYS = 300
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": (
-        "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender",
-        "city", "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
-    ),
-    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
-    "web_events": (
-        "event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at",
-    ),
-    "email_events": ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at"),
-}  # fmt: skip
 TRUTH_FILES = ("customers.csv", "segments.csv")
 DUPLICATE_KINDS = ("exact", "case", "whitespace", "dots", "typo", "name_phone")
-ORDER_STATUSES = ("completed", "cancelled", "returned")
-WEB_EVENT_TYPES = ("page_view", "product_view", "search", "add_to_cart", "checkout")
-EMAIL_EVENT_TYPES = ("sent", "open", "click", "bounce", "unsubscribe")
 
 
 @dataclass(frozen=True)

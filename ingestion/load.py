@@ -27,21 +27,11 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.settings import SOURCES, Settings, get_settings
+from pipeline.contract import SOURCE_COLUMNS, SOURCES
+from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "customers": (
-        "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender",
-        "city", "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
-    ),
-    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
-    "web_events": (
-        "event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at",
-    ),
-    "email_events": ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at"),
-}  # fmt: skip
 
 # Partitions replaced per transaction when catching up on history.
 BATCH_PARTITIONS = 64
@@ -141,8 +131,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _check_header(path: Path, source: str) -> None:
-    """Fail early, naming the file, when a required column is missing from its header."""
+def _read_header(path: Path, source: str) -> tuple[str, ...]:
+    """The file's column names; fails early, naming the file, when a required one is missing."""
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         header = next(csv.reader(handle), None)
     if not header:
@@ -150,13 +140,14 @@ def _check_header(path: Path, source: str) -> None:
             f"{path}: the file is empty (no header row); expected columns "
             f"{', '.join(SOURCE_COLUMNS[source])}."
         )
-    present = {name.strip().lower() for name in header}
-    missing = [name for name in SOURCE_COLUMNS[source] if name not in present]
+    names = tuple(name.strip().lower() for name in header)
+    missing = [name for name in SOURCE_COLUMNS[source] if name not in names]
     if missing:
         raise IngestionError(
             f"{path}: missing column(s) {', '.join(missing)} for source '{source}' "
             f"(found: {', '.join(header)})."
         )
+    return names
 
 
 def _load_batch(
@@ -167,27 +158,32 @@ def _load_batch(
     run_id: str,
 ) -> dict[date, int]:
     """Replace a batch of partitions of one source in one transaction; rows per partition."""
+    # Files that share a header are read together with the columns given, so DuckDB does not
+    # sniff each of them (sniffing dominates the cost of many small daily files).
+    files_by_header: dict[tuple[str, ...], list[str]] = {}
     for partition, _ in batch:
         for path in partition.files:
-            _check_header(path, source)
+            files_by_header.setdefault(_read_header(path, source), []).append(str(path))
     select_list = ", ".join(f'"{name}"' for name in SOURCE_COLUMNS[source])
-    files = [str(path) for partition, _ in batch for path in partition.files]
+    files = [path for group in files_by_header.values() for path in group]
     dates = [partition.partition_date for partition, _ in batch]
     con.execute("begin transaction")
     try:
         con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
-        con.execute(
-            f"""
-            insert into raw.{source}
-            select
-                {select_list},
-                regexp_extract(filename, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
-                replace(filename, ?, '')
-            from read_csv(?, header = true, all_varchar = true, union_by_name = true,
-                          filename = true)
-            """,
-            [f"{landing_dir}/", files],
-        )
+        for header, group in files_by_header.items():
+            columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in header) + "}"
+            con.execute(
+                f"""
+                insert into raw.{source}
+                select
+                    {select_list},
+                    regexp_extract(filename, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
+                    replace(filename, ?, '')
+                from read_csv(?, header = true, auto_detect = false, columns = {columns},
+                              delim = ',', quote = '"', escape = '"', filename = true)
+                """,
+                [f"{landing_dir}/", group],
+            )
         counts = dict(
             con.execute(
                 f"""

@@ -109,6 +109,7 @@ def recluster(
             **asdict(config),
             "features": list(FEATURE_COLUMNS),
             "scikit_learn": sklearn.__version__,
+            "silhouette_by_k": {str(k): round(v, 6) for k, v in scores["silhouette_by_k"].items()},
         },
         assignments=assignments,
         profiles=profiles,

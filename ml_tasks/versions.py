@@ -166,7 +166,8 @@ def publish_version(con: duckdb.DuckDBPyConnection, version_id: int) -> dict:
     """Make a complete candidate the current version in one transaction.
 
     An earlier published version of the same as-of date becomes ``superseded`` (a re-run replaces
-    its date's output); versions of other dates are not touched.
+    its date's output) and a leftover candidate of that date ``failed``; versions of other dates
+    are not touched.
     """
     ensure_segments_schema(con)
     con.execute("begin transaction")
@@ -198,6 +199,16 @@ def publish_version(con: duckdb.DuckDBPyConnection, version_id: int) -> dict:
             where as_of_date = ? and status = 'published'
             """,
             [version_id, as_of_date],
+        )
+        # Candidates of this date left by runs that stopped before publishing will never be.
+        con.execute(
+            """
+            update segments.segment_versions
+            set status = 'failed',
+                status_reason = 'not published; version ' || ? || ' was published instead'
+            where as_of_date = ? and status = 'candidate' and version_id <> ?
+            """,
+            [version_id, as_of_date, version_id],
         )
         con.execute(
             "update segments.segment_versions set status = 'published', "

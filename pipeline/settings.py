@@ -12,8 +12,6 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-SOURCES: tuple[str, ...] = ("customers", "orders", "web_events", "email_events")
-
 
 @dataclass(frozen=True)
 class Settings:

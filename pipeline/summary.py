@@ -22,11 +22,22 @@ def _gate_line(name: str, report: dict[str, Any] | None) -> str:
     failed_blocking = [r for r in results if not r["success"] and r["severity"] == "blocking"]
     warnings = [r for r in results if not r["success"] and r["severity"] != "blocking"]
     verdict = "BLOCKED" if failed_blocking else "passed"
-    return (
+    line = (
         f"  {name:<14} {verdict}: {len(results) - len(failed_blocking) - len(warnings)}"
-        f"/{len(results)} expectations met, {len(failed_blocking)} blocking failures, "
-        f"{len(warnings)} warnings ({report.get('seconds', 0):.1f} s)"
+        f"/{len(results)} expectations met, {_plural(len(failed_blocking), 'blocking failure')}, "
+        f"{_plural(len(warnings), 'warning')} ({report.get('seconds', 0):.1f} s)"
     )
+    details = [
+        f"    {r['severity']}: {r['table']}: {r['expectation_type']}"
+        f"({r.get('column') or ''}) on {r.get('unexpected_count') or 0:,} of "
+        f"{r.get('element_count') or 0:,} rows"
+        for r in failed_blocking + warnings
+    ]
+    return "\n".join([line, *details[:5]])
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, bool]:
@@ -49,7 +60,7 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
     dbt = record.get("dbt_build")
     if dbt:
         outcomes = ", ".join(
-            f"{sum(counts.values())} {kind.replace('_', ' ')}s"
+            _plural(sum(counts.values()), kind.replace("_", " "))
             + (f" ({counts['warn']} warn)" if counts.get("warn") else "")
             for kind, counts in dbt.get("counts", {}).items()
         )

@@ -70,6 +70,17 @@ def test_a_failed_run_leaves_the_previous_version_current(con):
     assert current_version(con)["version_id"] == first
 
 
+def test_a_leftover_candidate_is_marked_failed_when_its_date_is_published(con):
+    abandoned = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+    other_day = write_candidate(con, _candidate(date(2026, 6, 2), {"C1": 1}))
+    rerun = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 2}))
+    publish_version(con, rerun)
+    status = dict(
+        con.execute("select version_id, status from segments.segment_versions").fetchall()
+    )
+    assert status == {abandoned: "failed", other_day: "candidate", rerun: "published"}
+
+
 def test_rerunning_a_date_supersedes_only_that_dates_version(con):
     day_one = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1}))
     publish_version(con, day_one)

@@ -1,0 +1,45 @@
+"""The data contract between the stages (see docs/architecture.md): one definition, used by the
+loader that implements it, the demo generator that produces it and the gate that checks it."""
+
+from __future__ import annotations
+
+# Landing files and raw tables: these columns, all text.
+SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender",
+        "city", "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
+    ),
+    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
+    "web_events": (
+        "event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at",
+    ),
+    "email_events": ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at"),
+}  # fmt: skip
+SOURCES: tuple[str, ...] = tuple(SOURCE_COLUMNS)
+
+# Added by the loader to every raw row.
+RAW_TECHNICAL_COLUMNS: tuple[str, ...] = ("_partition_date", "_source_file")
+
+ORDER_STATUSES: tuple[str, ...] = ("completed", "cancelled", "returned")
+WEB_EVENT_TYPES: tuple[str, ...] = (
+    "page_view", "product_view", "search", "add_to_cart", "checkout",
+)  # fmt: skip
+EMAIL_EVENT_TYPES: tuple[str, ...] = ("sent", "open", "click", "bounce", "unsubscribe")
+
+# The dbt marts, in column order.
+MART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customer_features": (
+        "as_of_date", "customer_id", "signup_at", "first_order_at", "last_order_at",
+        "order_count", "order_days", "total_spend", "avg_order_value", "recency_days",
+        "tenure_days", "web_session_count", "web_event_count", "cart_add_count",
+        "email_sent_count", "email_open_count", "email_click_count",
+    ),
+    "customer_rfm": (
+        "as_of_date", "customer_id", "recency_score", "frequency_score", "monetary_score",
+        "rfm_score", "rfm_segment",
+    ),
+    "cohort_retention": (
+        "as_of_date", "cohort_month", "months_since_first_order", "cohort_size",
+        "active_customers", "retention_rate",
+    ),
+}  # fmt: skip

@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from ingestion.demo_data import generate_demo_data
 from sklearn.metrics import adjusted_rand_score
 
+from ingestion.demo_data import generate_demo_data
 from pipeline.summary import summarize
 from tests.conftest import ROOT
 

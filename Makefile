@@ -45,10 +45,14 @@ airflow-db: install ## Create/upgrade the local Airflow metadata DB (SQLite) and
 run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a summary
 	@echo "Running DAG customer_segmentation for as-of date $(DEMO_DATE) (log: $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log)"
 	@mkdir -p "$(SEGMENTS_DATA_DIR)/reports"
-	@set -o pipefail; $(RUN) airflow dags test customer_segmentation $(DEMO_DATE) 2>&1 \
+	@set -o pipefail; \
+	$(RUN) airflow dags test customer_segmentation $(DEMO_DATE) 2>&1 \
 	  | tee "$(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log" \
-	  | grep --line-buffered -E "DAG TEST\] (start|end) task|Marking run|ERROR|QualityGateError|DbtBuildError|IngestionError" || true
-	@$(RUN) python -m pipeline.summary --as-of $(DEMO_DATE)
+	  | { grep --line-buffered -E "DAG TEST\] (start|end) task|Marking run|ERROR|QualityGateError|DbtBuildError|IngestionError" || true; }; \
+	dag_status=$$?; \
+	$(RUN) python -m pipeline.summary --as-of $(DEMO_DATE); summary_status=$$?; \
+	if [ $$dag_status -ne 0 ]; then echo "The DAG run failed: see $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log"; fi; \
+	exit $$(( dag_status || summary_status ))
 
 test: install ## Lint and run the whole test suite
 	@$(RUN) ruff check .

@@ -94,6 +94,12 @@ class _Batch:
     expectation_parameters: dict[str, Any] = field(default_factory=dict)
     # Columns read through an SQL expression (e.g. a date compared with ISO strings).
     read_as: dict[str, str] = field(default_factory=dict)
+    # How reports name the batch; defaults to the table.
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.table
 
 
 def validate_raw(
@@ -108,7 +114,7 @@ def validate_raw(
     either way (``<reports_dir>/validation/<run_id>-raw.json``).
     """
     quiet_gx_logging()
-    from expectations.suites import NEWEST_PARTITION_PARAMETER, RAW_SCHEMA, raw_suites
+    from expectations.suites import RAW_SCHEMA, raw_suites
 
     suites = raw_suites()
     unknown = sorted(set(partitions) - set(suites))
@@ -119,16 +125,43 @@ def validate_raw(
     for source, dates in partitions.items():
         wanted = sorted({_as_date(d) for d in dates})
         scope[source] = [d.isoformat() for d in wanted]
-        batch = _Batch(
-            table=f"{RAW_SCHEMA}.{source}",
-            filter_column="_partition_date",
-            where="list_contains(?::date[], _partition_date)" if wanted else "false",
-            params=[wanted] if wanted else [],
-            expectation_parameters={NEWEST_PARTITION_PARAMETER: scope[source][-1:]},
-            read_as={"_partition_date": "strftime(_partition_date, '%Y-%m-%d')"},
-        )
-        jobs.append((suites[source], batch))
+        table = f"{RAW_SCHEMA}.{source}"
+        newest, history = wanted[-1:], wanted[:-1]
+        # The newest partition (the as-of day) is judged on its own: otherwise a broken day
+        # would hide inside the tolerance (``mostly``) of a long history caught up in one run.
+        if history:
+            jobs.append(
+                (
+                    suites[source],
+                    _raw_batch(
+                        table,
+                        history,
+                        freshness=[],
+                        label=f"{table} partitions "
+                        f"{history[0]}..{history[-1]} ({len(history)} days)",
+                    ),
+                )
+            )
+        label = f"{table} partition {newest[0]}" if history else table
+        jobs.append((suites[source], _raw_batch(table, newest, freshness=newest, label=label)))
     return _run_gate("raw", jobs, scope, run_id, con)
+
+
+def _raw_batch(table: str, dates: list[date], *, freshness: list[date], label: str) -> _Batch:
+    from expectations.suites import MIN_ROWS_PARAMETER, NEWEST_PARTITION_PARAMETER
+
+    return _Batch(
+        table=table,
+        filter_column="_partition_date",
+        where="list_contains(?::date[], _partition_date)" if dates else "false",
+        params=[dates] if dates else [],
+        expectation_parameters={
+            NEWEST_PARTITION_PARAMETER: [d.isoformat() for d in freshness],
+            MIN_ROWS_PARAMETER: 1 if freshness else 0,
+        },
+        read_as={"_partition_date": "strftime(_partition_date, '%Y-%m-%d')"},
+        label=label,
+    )
 
 
 def validate_marts(
@@ -244,8 +277,8 @@ def _run_suite(
             if not present
             else f"column {batch.filter_column} is missing, so the batch cannot be selected"
         )
-        outcomes = [_not_evaluated(batch.table, config, reason) for config in configs]
-        return SuiteOutcome(suite.name, batch.table, 0, _since(started), _in_order(outcomes))
+        outcomes = [_not_evaluated(batch.name, config, reason) for config in configs]
+        return SuiteOutcome(suite.name, batch.name, 0, _since(started), _in_order(outcomes))
 
     schema_rules: list[ExpectationConfiguration] = []
     data_rules: list[ExpectationConfiguration] = []
@@ -256,27 +289,27 @@ def _run_suite(
             schema_rules.append(config)
         elif missing:
             reason = f"column {', '.join(missing)} is missing from {batch.table}"
-            outcomes.append(_not_evaluated(batch.table, config, reason))
+            outcomes.append(_not_evaluated(batch.name, config, reason))
         else:
             data_rules.append(config)
 
-    asset = datasource.add_dataframe_asset(name=batch.table)
+    asset = datasource.add_dataframe_asset(name=batch.name)
     batch_definition = asset.add_batch_definition_whole_dataframe(name="batch")
     if schema_rules:
         schema_frame = pd.DataFrame(columns=present)
-        outcomes += _validate(batch_definition, batch.table, suite.name, schema_rules, schema_frame)
+        outcomes += _validate(batch_definition, batch.name, suite.name, schema_rules, schema_frame)
     needed = _ordered_unique(column for rule in data_rules for column in _columns_of(rule.kwargs))
     frame = _read_batch(con, batch, needed)
     if data_rules:
         outcomes += _validate(
             batch_definition,
-            batch.table,
+            batch.name,
             suite.name,
             data_rules,
             frame,
             batch.expectation_parameters,
         )
-    return SuiteOutcome(suite.name, batch.table, len(frame), _since(started), _in_order(outcomes))
+    return SuiteOutcome(suite.name, batch.name, len(frame), _since(started), _in_order(outcomes))
 
 
 def _validate(

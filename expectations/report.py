@@ -106,7 +106,7 @@ class SuiteOutcome:
         passed = len(self.expectations) - len(self.failed)
         verdict = "passed" if self.success else "FAILED"
         return (
-            f"{self.suite}: {verdict}, {passed}/{len(self.expectations)} expectations met, "
+            f"{self.table}: {verdict}, {passed}/{len(self.expectations)} expectations met, "
             f"{_count(len(self.blocking_failures), 'blocking failure')}, "
             f"{_count(len(self.warnings), 'warning')} ({self.row_count} rows, {self.seconds:.2f} s)"
         )

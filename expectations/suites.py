@@ -40,6 +40,9 @@ MARTS_SCHEMA = "marts"
 # The suite parameter holding the partition date a raw batch must contain: the newest one in
 # scope, i.e. the as-of day (set by the gate at run time).
 NEWEST_PARTITION_PARAMETER = "newest_partition_date"
+# The fewest rows a raw batch may have: 1 for the as-of day's partition, 0 for history caught up
+# in the same run (a shop's first days may have no orders).
+MIN_ROWS_PARAMETER = "min_rows"
 
 RAW_COLUMNS = SOURCE_COLUMNS
 
@@ -111,6 +114,13 @@ def _not_empty(severity: str) -> gxe.Expectation:
     return gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta(severity))
 
 
+def _arrived(severity: str) -> gxe.Expectation:
+    """A raw batch has rows when it must (the as-of day), whatever history comes with it."""
+    return gxe.ExpectTableRowCountToBeBetween(
+        min_value={"$PARAMETER": MIN_ROWS_PARAMETER}, meta=_meta(severity)
+    )
+
+
 def _suite(name: str, expectations: list[gxe.Expectation]) -> gx.ExpectationSuite:
     # The constructor, unlike ``add_expectation``, needs no active data context, so the suites
     # can be declared (and inspected in tests) before the gate builds its context.
@@ -126,7 +136,7 @@ def raw_orders_suite() -> gx.ExpectationSuite:
             # Freshness: the batch has rows, and the newest partition in scope (the as-of day)
             # has some: a day without a single order means its file did not arrive or arrived
             # empty. Older partitions may be empty (the first days of a shop's history are).
-            _not_empty(BLOCKING),
+            _arrived(BLOCKING),
             gxe.ExpectColumnDistinctValuesToContainSet(
                 column="_partition_date",
                 value_set={"$PARAMETER": NEWEST_PARTITION_PARAMETER},
@@ -178,7 +188,7 @@ def raw_web_events_suite() -> gx.ExpectationSuite:
             _raw_schema("web_events"),
             # A site without a single tracked event for a day means tracking broke, but segments
             # can still be computed from orders, so it only warns.
-            _not_empty(WARNING),
+            _arrived(WARNING),
             _not_null("event_id", BLOCKING, KEY_MOSTLY),
             _not_null("session_id", BLOCKING, KEY_MOSTLY),
             _not_null("customer_id", BLOCKING, WEB_CUSTOMER_ID_MOSTLY),

@@ -270,14 +270,27 @@ def test_a_clean_raw_batch_with_tolerated_mess_passes(con, caplog):
     report = validate_raw(con, partitions, run_id="clean").to_dict()
 
     assert report["success"] is True
-    assert [suite["suite"] for suite in report["suites"]] == [
-        f"raw.{source}" for source in RAW_COLUMNS
+    # The as-of day is judged on its own, apart from the history loaded with it.
+    assert [(suite["suite"], suite["table"]) for suite in report["suites"]] == [
+        ("raw.customers", "raw.customers"),
+        (
+            "raw.orders",
+            f"raw.orders partitions {DAY - timedelta(days=30)}.."
+            f"{DAY - timedelta(days=30)} (1 days)",
+        ),
+        ("raw.orders", f"raw.orders partition {DAY}"),
+        ("raw.web_events", "raw.web_events"),
+        ("raw.email_events", "raw.email_events"),
     ]
     assert [r for r in report["results"] if not r["success"]] == []
-    amount = _result(report, "raw.orders", "expect_column_values_to_match_regex", "amount")
+    amount = _result(
+        report, f"raw.orders partition {DAY}", "expect_column_values_to_match_regex", "amount"
+    )
     assert (amount["unexpected_count"], amount["element_count"]) == (1, 200)
     # Progress per suite is logged, and GX's own INFO chatter is not.
-    assert any("raw.orders: passed" in record.getMessage() for record in caplog.records)
+    assert any(
+        f"raw.orders partition {DAY}: passed" in record.getMessage() for record in caplog.records
+    )
     assert not [
         record
         for record in caplog.records
@@ -300,6 +313,28 @@ def test_a_missing_column_blocks_naming_the_table_and_the_expectation(con):
     schema = _result(caught.value.report.to_dict(), "raw.orders",
                      "expect_table_columns_to_match_set", None)  # fmt: skip
     assert schema["observed_value"]["missing_columns"] == ["amount"]
+
+
+def test_a_broken_day_cannot_hide_in_the_history_loaded_with_it(con):
+    # A first run catches up on 30 clean days; the as-of day's 20 amounts are all garbage, which
+    # is well inside the 2% tolerance of the 6,020 rows taken together.
+    history = [DAY - timedelta(days=offset) for offset in range(30, 0, -1)]
+    broken = orders(20)
+    for row in broken:
+        row["amount"] = "N/A"
+    create_raw(con, "orders", {**{day: orders(200, day) for day in history}, DAY: broken})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [*history, DAY]}, run_id="catch-up")
+
+    message = str(caught.value)
+    assert f"raw.orders partition {DAY}: expect_column_values_to_match_regex(amount)" in message
+    assert "failed on 20 of 20 rows" in message
+    tables = [suite["table"] for suite in caught.value.report.to_dict()["suites"]]
+    assert tables == [
+        f"raw.orders partitions {history[0]}..{history[-1]} (30 days)",
+        f"raw.orders partition {DAY}",
+    ]
 
 
 def test_null_order_ids_beyond_the_tolerance_block_with_their_count(con, tmp_path):

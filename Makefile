@@ -48,7 +48,7 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 	@set -o pipefail; \
 	$(RUN) airflow dags test customer_segmentation $(DEMO_DATE) 2>&1 \
 	  | tee "$(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log" \
-	  | { grep --line-buffered -E "DAG TEST\] (start|end) task|Marking run|ERROR|QualityGateError|DbtBuildError|IngestionError" || true; }; \
+	  | { grep --line-buffered -E "DAG TEST\] (starting|end task)|Marking run|ERROR|QualityGateError|DbtBuildError|IngestionError" || true; }; \
 	dag_status=$$?; \
 	$(RUN) python -m pipeline.summary --as-of $(DEMO_DATE); summary_status=$$?; \
 	if [ $$dag_status -ne 0 ]; then echo "The DAG run failed: see $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log"; fi; \

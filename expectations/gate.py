@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 5
+# Older partitions caught up in one run are validated this many at a time.
+HISTORY_CHUNK_PARTITIONS = 31
 # BASIC carries counts and the first failing values; SUMMARY/COMPLETE would add value counts and
 # row indexes we do not show, at a cost on large batches. GX's first failing values repeat (a
 # duplicated id appears twice), so ask for more than we show and keep distinct ones.
@@ -129,19 +131,15 @@ def validate_raw(
         newest, history = wanted[-1:], wanted[:-1]
         # The newest partition (the as-of day) is judged on its own: otherwise a broken day
         # would hide inside the tolerance (``mostly``) of a long history caught up in one run.
-        if history:
-            jobs.append(
-                (
-                    suites[source],
-                    _raw_batch(
-                        table,
-                        history,
-                        freshness=[],
-                        label=f"{table} partitions "
-                        f"{history[0]}..{history[-1]} ({len(history)} days)",
-                    ),
-                )
+        # History is judged in chunks, which also bounds the memory of a first run.
+        for first in range(0, len(history), HISTORY_CHUNK_PARTITIONS):
+            chunk = history[first : first + HISTORY_CHUNK_PARTITIONS]
+            label = (
+                f"{table} partition {chunk[0]} (history)"
+                if len(chunk) == 1
+                else f"{table} partitions {chunk[0]}..{chunk[-1]} ({len(chunk)} days)"
             )
+            jobs.append((suites[source], _raw_batch(table, chunk, freshness=[], label=label)))
         label = f"{table} partition {newest[0]}" if history else table
         jobs.append((suites[source], _raw_batch(table, newest, freshness=newest, label=label)))
     return _run_gate("raw", jobs, scope, run_id, con)

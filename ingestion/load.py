@@ -5,8 +5,10 @@ arrived. For an as-of date ``D`` the loader makes ``raw`` hold exactly the lande
 ``<= D``:
 
 * the partition of ``D`` itself is always (re)loaded, so a re-run picks up a corrected file;
-* an earlier partition is loaded when it is new or its files changed (name, size, modification
-  time), which is how the first run catches up on history and how a late fix to an old file lands;
+* an earlier partition is loaded when it is new, its files changed (name, size, modification
+  time) or it has not passed the quality gate yet: that is how the first run catches up on
+  history, how a late fix to an old file lands, and why a partition that failed the gate is
+  checked again by every run until it passes (``mark_validated`` records a pass);
 * loading a partition replaces that partition's rows in one transaction (delete, then insert), so
   loading the same day twice leaves exactly the same raw rows.
 
@@ -129,6 +131,9 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
+    # Set when the quality gate passed the partition; until then every run reloads and re-checks
+    # it, so a partition that failed the gate cannot slip through on a later night.
+    con.execute("alter table raw._load_log add column if not exists validated_at timestamp")
 
 
 def _read_header(path: Path, source: str) -> tuple[str, ...]:
@@ -194,7 +199,12 @@ def _load_batch(
             ).fetchall()
         )
         con.executemany(
-            "insert or replace into raw._load_log values (?, ?, ?, ?, ?, ?, now()::timestamp)",
+            """
+            insert or replace into raw._load_log
+                (source, partition_date, fingerprint, file_count, row_count, run_id, loaded_at,
+                 validated_at)
+            values (?, ?, ?, ?, ?, ?, now()::timestamp, null)
+            """,
             [
                 [
                     source,
@@ -233,10 +243,12 @@ def load_partitions(
     landing_dir = settings.landing_dir
     started = time.perf_counter()
     ensure_raw_schema(con)
-    known = {
+    # Partitions loaded before and passed by the gate, with the fingerprint they were loaded with.
+    validated = {
         (source, partition_date): fingerprint
         for source, partition_date, fingerprint in con.execute(
-            "select source, partition_date, fingerprint from raw._load_log"
+            "select source, partition_date, fingerprint from raw._load_log "
+            "where validated_at is not null"
         ).fetchall()
     }
     report = LoadReport(as_of_date.isoformat(), run_id, 0.0, {})
@@ -252,8 +264,8 @@ def load_partitions(
         to_load = []
         for partition in partitions:
             fingerprint = partition.fingerprint(landing_dir)
-            stale = known.get((source, partition.partition_date)) != fingerprint
-            if stale or partition.partition_date == as_of_date:
+            current = validated.get((source, partition.partition_date)) == fingerprint
+            if not current or partition.partition_date == as_of_date:
                 to_load.append((partition, fingerprint))
             else:
                 load.partitions_unchanged += 1
@@ -280,3 +292,13 @@ def load_partitions(
         )
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def mark_validated(con: duckdb.DuckDBPyConnection, scope: dict[str, list[date]]) -> None:
+    """Record that the quality gate passed these partitions (source -> partition dates)."""
+    for source, dates in scope.items():
+        con.execute(
+            "update raw._load_log set validated_at = now()::timestamp "
+            "where source = ? and list_contains(?::date[], partition_date)",
+            [source, list(dates)],
+        )

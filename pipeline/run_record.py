@@ -26,12 +26,15 @@ def record_step(
     """Store one step's outcome in the as-of date's record.
 
     The first step of a run passes ``new_run=True`` so a re-run does not show the steps of an
-    earlier attempt as its own.
+    earlier attempt as its own. A step that succeeds after it had failed (a task retried or
+    cleared in Airflow) clears the failure.
     """
     path = run_record_path(as_of_date, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = json.loads(path.read_text()) if path.exists() and not new_run else {}
     record[step] = payload
+    if record.get("failure", {}).get("step") == step and step != "failure":
+        del record["failure"]  # a retry of the failed step succeeded
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
     tmp.replace(path)

@@ -19,31 +19,38 @@ from pipeline.warehouse import connect
 log = logging.getLogger(__name__)
 
 
-def _records_failure(step: Callable[..., dict]) -> Callable[..., dict]:
-    """On failure, note which step failed and why in the as-of date's run record."""
+def _records_failure(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
+    """On failure, note which step (named like its Airflow task) failed and why in the as-of
+    date's run record; a later success of the same step (a retry) clears the note."""
 
-    @functools.wraps(step)
-    def wrapper(as_of_date: date, *args: Any, **kwargs: Any) -> dict:
-        try:
-            return step(as_of_date, *args, **kwargs)
-        except Exception as exc:
-            record_step(
-                as_of_date,
-                "failure",
-                {"step": step.__name__, "error": f"{type(exc).__name__}: {exc}"},
-                kwargs.get("settings"),
-            )
-            raise
+    def decorate(step: Callable[..., dict]) -> Callable[..., dict]:
+        @functools.wraps(step)
+        def wrapper(as_of_date: date, *args: Any, **kwargs: Any) -> dict:
+            try:
+                return step(as_of_date, *args, **kwargs)
+            except Exception as exc:
+                record_step(
+                    as_of_date,
+                    "failure",
+                    {"step": name, "error": f"{type(exc).__name__}: {exc}"},
+                    kwargs.get("settings"),
+                )
+                raise
 
-    return wrapper
+        return wrapper
+
+    return decorate
 
 
-@_records_failure
+@_records_failure("ingest")
 def ingest(as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None) -> dict:
     """Load landing partitions up to the as-of date into ``raw``; returns what the gate checks."""
     from ingestion.load import load_partitions
 
     settings = settings or get_settings()
+    # A new attempt at this date: its record starts empty, so nothing of an earlier attempt is
+    # shown as this run's, even if this step fails.
+    record_step(as_of_date, "run", {"run_id": run_id}, settings, new_run=True)
     with connect(settings) as con:
         report = load_partitions(con, as_of_date, settings=settings, run_id=run_id)
     result = report.to_dict()
@@ -51,11 +58,11 @@ def ingest(as_of_date: date, *, run_id: str = "manual", settings: Settings | Non
         source: [d.isoformat() for d in dates]
         for source, dates in report.validation_scope().items()
     }
-    record_step(as_of_date, "ingest", result, settings, new_run=True)
+    record_step(as_of_date, "ingest", result, settings)
     return result
 
 
-@_records_failure
+@_records_failure("validate_raw")
 def validate_raw(
     as_of_date: date,
     validation_scope: dict[str, list[str]],
@@ -66,6 +73,7 @@ def validate_raw(
     """Quality gate on the raw partitions just loaded; raises QualityGateError when blocked."""
     from expectations import QualityGateError
     from expectations import validate_raw as run_raw_suites
+    from ingestion.load import mark_validated
 
     settings = settings or get_settings()
     partitions = {
@@ -77,12 +85,13 @@ def validate_raw(
         except QualityGateError as exc:
             record_step(as_of_date, "validate_raw", exc.report.to_dict(), settings)
             raise
+        mark_validated(con, partitions)
     result = report.to_dict()
     record_step(as_of_date, "validate_raw", result, settings)
     return result
 
 
-@_records_failure
+@_records_failure("dbt_build")
 def build_marts(
     as_of_date: date, *, full_refresh: bool = False, settings: Settings | None = None
 ) -> dict:
@@ -96,7 +105,7 @@ def build_marts(
     return payload
 
 
-@_records_failure
+@_records_failure("validate_marts")
 def validate_marts(
     as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None
 ) -> dict:
@@ -116,7 +125,7 @@ def validate_marts(
     return result
 
 
-@_records_failure
+@_records_failure("recluster")
 def recluster(
     as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None
 ) -> dict:
@@ -130,7 +139,7 @@ def recluster(
     return result
 
 
-@_records_failure
+@_records_failure("publish")
 def publish(as_of_date: date, version_id: int, *, settings: Settings | None = None) -> dict:
     """Make the candidate version current in one transaction."""
     from ml_tasks.versions import publish_version

@@ -220,7 +220,7 @@ def _log_finished_node(event: Any) -> None:
             detail = f": {_one_line(run_result.message)}"
         relation = node_info.node_relation
         name = (
-            f"{relation.schema_name}.{relation.alias}"
+            f"{relation.schema}.{relation.alias}"
             if kind in {"model", "seed"} and relation.alias
             else node_info.node_name
         )

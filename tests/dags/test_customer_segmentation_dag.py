@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from pipeline.as_of import as_of_date_from_context
+from pipeline.as_of import UnfinishedDayError, as_of_date_from_context
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +56,27 @@ def test_runs_nightly_for_the_previous_day_without_catchup(dag):
 
 def test_as_of_date_is_the_logical_date_unless_overridden():
     logical = datetime(2026, 6, 30, 0, 0, tzinfo=UTC)
-    assert as_of_date_from_context({"logical_date": logical, "params": {}}) == date(2026, 6, 30)
+    today = date(2026, 7, 1)
+    assert as_of_date_from_context({"logical_date": logical, "params": {}}, today=today) == date(
+        2026, 6, 30
+    )
     assert as_of_date_from_context(
-        {"logical_date": logical, "params": {"as_of_date": "2026-05-01"}}
+        {"logical_date": logical, "params": {"as_of_date": "2026-05-01"}}, today=today
     ) == date(2026, 5, 1)
     # A manual run without a logical date falls back to its data interval.
     assert as_of_date_from_context(
-        {"logical_date": None, "data_interval_start": logical, "params": {}}
+        {"logical_date": None, "data_interval_start": logical, "params": {}}, today=today
     ) == date(2026, 6, 30)
     with pytest.raises(ValueError, match="as_of_date"):
-        as_of_date_from_context({"params": {}})
+        as_of_date_from_context({"params": {}}, today=today)
+
+
+def test_a_day_that_has_not_ended_is_refused():
+    # The UI's default logical date is "now": that day's data is not complete yet.
+    now = datetime(2026, 7, 1, 9, 30, tzinfo=UTC)
+    with pytest.raises(UnfinishedDayError, match="2026-07-01 has not ended"):
+        as_of_date_from_context({"logical_date": now, "params": {}}, today=date(2026, 7, 1))
+    with pytest.raises(UnfinishedDayError):
+        as_of_date_from_context(
+            {"logical_date": now, "params": {"as_of_date": "2026-07-02"}}, today=date(2026, 7, 1)
+        )

@@ -21,6 +21,7 @@ Who is who in the raw data (as of 2026-06-30):
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -184,6 +185,16 @@ class Builds:
     after_first: dict[str, list[tuple]]
     after_earlier: dict[str, list[tuple]]
     after_rerun: dict[str, list[tuple]]
+    log_lines: list[str]
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +207,17 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         create_raw_schema(settings.warehouse_path)
         seen = Builds()
         seen.settings = settings
-        seen.first = run_dbt_build(AS_OF)
+        collect = _Collect()
+        transform_log = logging.getLogger("pipeline.transform")
+        transform_log.addHandler(collect)
+        previous_level = transform_log.level
+        transform_log.setLevel(logging.INFO)
+        try:
+            seen.first = run_dbt_build(AS_OF)
+        finally:
+            transform_log.removeHandler(collect)
+            transform_log.setLevel(previous_level)
+        seen.log_lines = collect.lines
         seen.after_first = mart_rows(settings)
         run_dbt_build(EARLIER_AS_OF, settings=settings)
         seen.after_earlier = mart_rows(settings)
@@ -227,6 +248,15 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     # dbt writes its artefacts under the data directory, not into the source tree
     assert (builds.settings.data_dir / "dbt" / "target" / "manifest.json").exists()
     assert (builds.settings.data_dir / "dbt" / "logs" / "dbt.log").exists()
+
+
+def test_every_node_gets_a_log_line(builds: Builds) -> None:
+    # What a data engineer reads in the Airflow task log: one line per seed, model and test.
+    lines = builds.log_lines
+    assert any(line.startswith("dbt model marts.customer_features: success") for line in lines)
+    assert any(line.startswith("dbt model staging.stg_shop__orders: success") for line in lines)
+    assert any(line.startswith("dbt seed seeds.rfm_segment_names: success") for line in lines)
+    assert any(line.startswith("dbt test unique_") for line in lines)
 
 
 def subset(row: dict, expected: dict) -> dict:

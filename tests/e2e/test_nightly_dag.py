@@ -231,3 +231,23 @@ def test_a_blocked_night_publishes_nothing(night, demo, tmp_path, monkeypatch):
     text, ok = summarize(broken_day)
     assert not ok
     assert "raw.orders" in text and "amount" in text
+
+    # The next night re-checks the partition that never passed, so it is blocked again ...
+    next_day = broken_day + timedelta(days=1)
+    assert run_dag(next_day)["validate_raw"] == "failed"
+    assert f"raw.orders partition {broken_day} (history)" in summarize(next_day)[0]
+    # ... until the file is fixed: then the night publishes, with the corrected rows.
+    (partition / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount,status\n"
+        + "\n".join(row.replace("not-a-number", "12.50") for row in rows)
+        + "\n"
+    )
+    assert run_dag(next_day)["run"] == "success"
+    assert query(data_dir, "select as_of_date from segments.current_version")[
+        "as_of_date"
+    ].dt.date.tolist() == [next_day]
+    assert query(
+        data_dir,
+        "select count(*) as n from raw.orders where _partition_date = ? and amount = '12.50'",
+        [broken_day],
+    )["n"].iloc[0] == len(rows)

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.load import IngestionError, load_partitions
+from ingestion.load import IngestionError, load_partitions, mark_validated
 from pipeline.settings import get_settings
 
 ORDERS_HEADER = "order_id,customer_id,ordered_at,amount,status\n"
@@ -66,6 +66,7 @@ def _rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 def test_loading_the_same_day_twice_leaves_exactly_the_same_rows(landing, tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     first = load_partitions(con, date(2026, 3, 2), sources=("orders",))
+    mark_validated(con, first.validation_scope())  # the quality gate passed them
     rows_after_first = _rows(con)
     second = load_partitions(con, date(2026, 3, 2), sources=("orders",))
 
@@ -75,6 +76,21 @@ def test_loading_the_same_day_twice_leaves_exactly_the_same_rows(landing, tmp_pa
     assert second.sources["orders"].partitions_unchanged == 1
     assert _rows(con) == rows_after_first
     assert len(rows_after_first) == 4
+
+
+def test_partitions_the_gate_has_not_passed_are_reloaded_and_checked_again(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_partitions(con, date(2026, 3, 2), sources=("orders",))
+    # The gate blocked that run, so nothing was marked validated: the next night re-checks.
+    next_night = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    assert next_night.validation_scope()["orders"] == [
+        date(2026, 3, 1),
+        date(2026, 3, 2),
+        date(2026, 3, 3),
+    ]
+    mark_validated(con, next_night.validation_scope())
+    after_pass = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    assert after_pass.validation_scope()["orders"] == [date(2026, 3, 3)]
 
 
 def test_partitions_after_the_as_of_date_are_not_loaded(landing, tmp_path):
@@ -89,7 +105,8 @@ def test_partitions_after_the_as_of_date_are_not_loaded(landing, tmp_path):
 
 def test_a_corrected_earlier_file_replaces_its_partition(landing, tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    first = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    mark_validated(con, first.validation_scope())
     _write(
         landing,
         "orders",

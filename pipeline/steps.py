@@ -100,7 +100,7 @@ def build_marts(
 
     settings = settings or get_settings()
     result = run_dbt_build(as_of_date, settings=settings, full_refresh=full_refresh)
-    payload = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    payload = result.to_dict()
     record_step(as_of_date, "dbt_build", payload, settings)
     return payload
 

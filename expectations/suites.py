@@ -44,8 +44,6 @@ NEWEST_PARTITION_PARAMETER = "newest_partition_date"
 # in the same run (a shop's first days may have no orders).
 MIN_ROWS_PARAMETER = "min_rows"
 
-RAW_COLUMNS = SOURCE_COLUMNS
-
 
 # What dbt's staging can parse. Anchored, because GX's pandas regex check is ``str.contains``;
 # non-capturing groups, because pandas warns about capturing groups on every run.
@@ -105,7 +103,7 @@ def _in_set(column: str, values: tuple[str, ...]) -> list[gxe.Expectation]:
 
 def _raw_schema(source: str) -> gxe.Expectation:
     return gxe.ExpectTableColumnsToMatchSet(
-        column_set=[*RAW_COLUMNS[source], *RAW_TECHNICAL_COLUMNS],
+        column_set=[*SOURCE_COLUMNS[source], *RAW_TECHNICAL_COLUMNS],
         exact_match=True,
         meta=_meta(BLOCKING),
     )

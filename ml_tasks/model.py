@@ -124,8 +124,3 @@ def quality_scores(X_scaled: np.ndarray, labels: np.ndarray, sample_index: np.nd
         "davies_bouldin": float(davies_bouldin_score(sample, sample_labels)),
         "calinski_harabasz": float(calinski_harabasz_score(sample, sample_labels)),
     }
-
-
-def transform_for_clustering(pipeline: Pipeline, X) -> np.ndarray:
-    """The fitted pipeline's input to the clustering step (imputed, logged, scaled)."""
-    return pipeline[:-1].transform(X)

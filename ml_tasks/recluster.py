@@ -13,7 +13,7 @@ import pandas as pd
 import sklearn
 
 from ml_tasks.features import FEATURE_COLUMNS, load_customer_features
-from ml_tasks.model import make_segmentation_pipeline, quality_scores, transform_for_clustering
+from ml_tasks.model import make_segmentation_pipeline, quality_scores
 from ml_tasks.profiles import (
     PROSPECT_SEGMENT_ID,
     describe_segments,
@@ -54,8 +54,10 @@ def fit_segments(
         minibatch_threshold=config.minibatch_threshold,
     )
     started = time.perf_counter()
-    pipeline.fit(X)
-    model = pipeline.named_steps["cluster"]
+    # Fit the preprocessing once and keep its output: the clustering step and the quality
+    # scores both need the scaled features (the steps are shared, so the pipeline is fitted).
+    X_scaled = pipeline[:-1].fit_transform(X)
+    model = pipeline.named_steps["cluster"].fit(X_scaled)
     log.info(
         "Fitted k-means on %d customers in %.1f s; silhouette by k: %s; chose k=%d",
         len(buyers),
@@ -63,9 +65,7 @@ def fit_segments(
         {k: round(v, 3) for k, v in model.silhouette_by_k_.items()},
         model.n_clusters_,
     )
-    scores = quality_scores(
-        transform_for_clustering(pipeline, X), model.labels_, model.sample_index_
-    )
+    scores = quality_scores(X_scaled, model.labels_, model.sample_index_)
     scores["silhouette_by_k"] = model.silhouette_by_k_
     id_by_label = order_segments_by_value(buyers, model.labels_)
     segment_ids = pd.Series(PROSPECT_SEGMENT_ID, index=features.index, name="segment_id")

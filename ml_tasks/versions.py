@@ -17,8 +17,6 @@ import pandas as pd
 
 from ml_tasks.features import FEATURE_COLUMNS
 
-STATUSES = ("candidate", "published", "superseded", "failed")
-
 
 class PublishError(RuntimeError):
     """A version cannot be published (unknown, not a candidate, or incomplete)."""

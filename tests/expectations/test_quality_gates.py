@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from expectations import QualityGateError, validate_marts, validate_raw
-from expectations.suites import MART_COLUMNS, RAW_COLUMNS
+from pipeline.contract import MART_COLUMNS, SOURCE_COLUMNS
 
 DAY = date(2026, 3, 5)
 OTHER_DAY = DAY - timedelta(days=1)
@@ -72,7 +72,7 @@ def create_raw(
     drop: tuple[str, ...] = (),
 ) -> None:
     """``raw.<source>`` as the loader makes it (text columns + partition date + file)."""
-    columns = [column for column in RAW_COLUMNS[source] if column not in drop]
+    columns = [column for column in SOURCE_COLUMNS[source] if column not in drop]
     column_sql = ", ".join(f'"{column}" varchar' for column in columns)
     con.execute(
         f"create table raw.{source} ({column_sql}, _partition_date date, _source_file varchar)"
@@ -262,7 +262,7 @@ def test_a_clean_raw_batch_with_tolerated_mess_passes(con, caplog):
     )
     caplog.set_level(logging.INFO)
 
-    partitions = {source: [DAY] for source in RAW_COLUMNS}
+    partitions = {source: [DAY] for source in SOURCE_COLUMNS}
     # An empty old partition in scope (a shop's first days have no orders) is fine: only the
     # newest day must have arrived.
     partitions["orders"] = [DAY - timedelta(days=30), DAY]

@@ -19,7 +19,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
-.PHONY: help install run demo-data airflow-db test lint format bench clean
+.PHONY: help install run demo-data airflow-db test lint format bench versions rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -69,6 +69,14 @@ format: install ## Apply ruff fixes and formatting
 
 bench: install ## Time each stage and peak memory for N customers (make bench N=1000000)
 	@$(RUN) python -m pipeline.bench --customers $(N)
+
+versions: install ## List the newest segment versions (status, mode, scores, which is current)
+	@$(RUN) python -m pipeline.segment_versions list
+
+rollback: install ## Make an earlier segment version current: make rollback VERSION=N REASON="..."
+	@if [ -z "$(VERSION)" ] || [ -z "$(REASON)" ]; then \
+	  echo 'Usage: make rollback VERSION=<version id> REASON="<why>" (make versions lists them)'; exit 2; fi
+	@$(RUN) python -m pipeline.segment_versions rollback --version-id "$(VERSION)" --reason "$(REASON)"
 
 clean: ## Remove everything generated under data/
 	rm -rf "$(SEGMENTS_DATA_DIR)"

@@ -11,11 +11,16 @@ Turns the day's landed customer data into published customer segments:
   and nothing else; the `as_of_date` param overrides the date for a manual run.
 * **Quality gates.** A failed blocking expectation stops the run before `publish`; the previously
   published segments stay current.
+* **Recluster.** `auto` (default) assigns customers to the current model when drift is small and
+  refits on the configured cadence or when drift passes its threshold; `full` always refits (with
+  an optional fixed `k`); `assign` never does. A model that misses the acceptance thresholds is
+  stored as *rejected*: `publish` is skipped and the previous version stays current.
 * **One writer.** DuckDB allows one writing process per file, so every task runs in the
   `duckdb_warehouse` pool (1 slot) and only one run is active at a time.
 
 Outputs: `segments.current_segments` (view), `segments.segment_versions`,
-`segments.customer_segments`, `segments.segment_profiles`, and the dbt marts
+`segments.customer_segments`, `segments.segment_profiles`, `segments.segment_transitions`, and
+the dbt marts
 `marts.customer_features`, `marts.customer_rfm`, `marts.cohort_retention`.
 """
 
@@ -47,6 +52,20 @@ def _as_of():
             type=["null", "string"],
             format="date",
             description="Override the as-of date (YYYY-MM-DD); empty uses the logical date.",
+        ),
+        "recluster_mode": Param(
+            "auto",
+            type="string",
+            enum=["auto", "full", "assign"],
+            description="auto: refit on cadence or drift, else assign; full: refit; assign: "
+            "reuse the current model.",
+        ),
+        "k": Param(
+            None,
+            type=["null", "integer"],
+            minimum=2,
+            maximum=30,
+            description="Fix the number of segments (implies a full recluster); empty: chosen.",
         ),
     },
     tags=["segmentation", "nightly"],
@@ -87,17 +106,27 @@ def customer_segmentation():
 
     @task
     def recluster() -> dict:
-        """Choose k, fit the segments and store them as a candidate version."""
+        """Assign or refit (model selection, stable ids, personas); store the version."""
         from pipeline import steps
 
         as_of_date, run_id = _as_of()
-        return steps.recluster(as_of_date, run_id=run_id)
+        params = get_current_context()["params"]
+        return steps.recluster(
+            as_of_date, run_id=run_id, mode=params.get("recluster_mode"), k=params.get("k")
+        )
 
     @task
     def publish(candidate: dict) -> dict:
-        """Make the candidate version current in one transaction."""
+        """Make the candidate version current in one transaction (skipped when rejected)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from pipeline import steps
 
+        if candidate["status"] != "candidate":
+            raise AirflowSkipException(
+                f"Segment version {candidate['version_id']} was {candidate['status']}: "
+                f"{'; '.join(candidate['rejected_reasons'])}. The previous version stays current."
+            )
         as_of_date, _ = _as_of()
         return steps.publish(as_of_date, candidate["version_id"])
 

@@ -2,42 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import duckdb
 import pandas as pd
 
-# The behaviour the clusters are built on (all counts or amounts, all >= 0).
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "recency_days",
-    "order_count",
-    "order_days",
-    "total_spend",
-    "avg_order_value",
-    "tenure_days",
-    "web_session_count",
-    "web_event_count",
-    "cart_add_count",
-    "email_sent_count",
-    "email_open_count",
-    "email_click_count",
-)
+from ml_tasks.config import FeatureConfig
+from ml_tasks.profiles import NAMING_COLUMNS
+
+# Values that cannot be missing for a customer with orders (recency and order value can be
+# missing for prospects, who are never clustered).
+_ZERO_WHEN_MISSING = ("order_count", "order_days", "total_spend")
 
 
 class MissingFeaturesError(RuntimeError):
-    """The marts hold no features for the requested as-of date."""
+    """The marts hold no features for the requested as-of date, or lack a configured column."""
 
 
-def load_customer_features(con: duckdb.DuckDBPyConnection, as_of_date: date) -> pd.DataFrame:
+def load_customer_features(
+    con: duckdb.DuckDBPyConnection, as_of_date: date, features: FeatureConfig
+) -> pd.DataFrame:
     """All customers of the as-of slice, indexed by customer id, with a ``has_orders`` flag.
 
-    Customers without an order have no behaviour to cluster on; the caller puts them in the
-    prospect segment instead.
+    Numeric features are float64 with NaN for missing values (what scikit-learn expects);
+    categorical ones are text. Customers without an order have no behaviour to cluster on; the
+    caller puts them in the prospect segment.
     """
-    columns = ", ".join(FEATURE_COLUMNS)
+    available = {
+        row[0]
+        for row in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'customer_features'"
+        ).fetchall()
+    }
+    wanted = list(dict.fromkeys([*features.all_columns, *NAMING_COLUMNS]))
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise MissingFeaturesError(
+            f"marts.customer_features has no column(s) {missing}: remove them from the "
+            "segmentation config's features, or add them to the dbt model."
+        )
+    columns = ", ".join(wanted)
     frame = con.execute(
         f"""
-        select customer_id, {columns}, order_count > 0 as has_orders
+        select customer_id, {columns}, coalesce(order_count, 0) > 0 as has_orders
         from marts.customer_features
         where as_of_date = ?
         order by customer_id
@@ -50,10 +59,23 @@ def load_customer_features(con: duckdb.DuckDBPyConnection, as_of_date: date) -> 
             "the dbt stage must run for that date first."
         )
     frame = frame.set_index("customer_id")
-    # Plain float64 (NaN, not pandas' NA) is what scikit-learn and the profiles expect; a missing
-    # count means none happened, while recency and order value stay missing without orders.
-    frame[list(FEATURE_COLUMNS)] = frame[list(FEATURE_COLUMNS)].astype("float64")
-    counts = [c for c in FEATURE_COLUMNS if c not in {"recency_days", "avg_order_value"}]
-    frame[counts] = frame[counts].fillna(0.0)
+    numeric = [c for c in wanted if c not in features.categorical]
+    frame[numeric] = frame[numeric].astype("float64")
+    frame[list(_ZERO_WHEN_MISSING)] = frame[list(_ZERO_WHEN_MISSING)].fillna(0.0)
+    for column in features.categorical:
+        frame[column] = frame[column].astype("object").where(frame[column].notna(), None)
     frame["has_orders"] = frame["has_orders"].astype(bool)
     return frame
+
+
+def absent_features(frame: pd.DataFrame, features: FeatureConfig) -> list[str]:
+    """Configured features with no value at all tonight: their source was not provided (e.g.
+    transactions only, no web events), so they are left out rather than imputed."""
+    buyers = frame[frame["has_orders"]]
+    return [c for c in features.all_columns if buyers[c].isna().all()]
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A hash of the exact input a model saw: same features in, same fingerprint."""
+    hashed = pd.util.hash_pandas_object(frame.sort_index(axis=1), index=True)
+    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:32]

@@ -1,126 +1,159 @@
-"""The clustering model: preprocessing plus k-means whose k is chosen by silhouette.
+"""The clustering estimator: one scikit-learn estimator over the four configured algorithms.
 
-Follows scikit-learn's estimator conventions so it composes in a ``Pipeline``: ``__init__`` only
-stores parameters, ``fit`` returns ``self``, learned attributes end in ``_``, and randomness comes
-from ``random_state``.
+``SegmentClusterer`` follows scikit-learn's conventions so it composes in a ``Pipeline``:
+``__init__`` only stores parameters, ``fit`` returns ``self``, learned attributes end in ``_``,
+randomness comes from ``random_state``. Every algorithm ends with the same learned attributes
+(``labels_``, ``cluster_centers_``, ``n_clusters_``, ``inertia_``) and a ``predict`` that assigns
+new customers without refitting, which is what the nightly *assign* mode uses.
+
+- ``kmeans``: k-means on all rows; MiniBatchKMeans above ``minibatch_threshold`` rows.
+- ``gmm``: a Gaussian mixture fitted on a sample of ``fit_sample_size`` rows; ``predict`` is the
+  most likely component.
+- ``ward``: Ward hierarchical clustering of a sample (its cost is quadratic in the sample), then
+  every row joins the nearest cluster centroid.
+- ``hdbscan``: scikit-learn's HDBSCAN on a sample, which finds its own number of clusters; the
+  sample's noise becomes the explicit label ``NOISE_LABEL`` (the *unassigned* segment) and every
+  other row takes the label of its nearest sample point, or noise when it lies farther from the
+  sample than any clustered sample point lies from its nearest neighbour.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.impute import SimpleImputer
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    pairwise_distances_argmin,
-    silhouette_score,
-)
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans, MiniBatchKMeans
+from sklearn.metrics import pairwise_distances_argmin
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-
-def log1p_nonnegative(values: np.ndarray) -> np.ndarray:
-    """log1p after clipping at 0: spend and counts are right-skewed and never negative."""
-    return np.log1p(np.clip(values, 0, None))
+NOISE_LABEL = -1
 
 
-class SilhouetteKMeans(ClusterMixin, BaseEstimator):
-    """K-means whose number of clusters is chosen by the silhouette score on a sample.
+class SegmentClusterer(ClusterMixin, BaseEstimator):
+    """Cluster customers with one of ``kmeans``, ``gmm``, ``ward`` or ``hdbscan``.
 
-    Each k in ``[k_min, k_max]`` is fitted on a random sample of ``sample_size`` rows and scored by
-    silhouette on that sample; the best k is then refitted on all rows (mini-batch k-means above
-    ``minibatch_threshold`` rows, seeded with the sample's centroids).
+    ``init`` (k-means only) seeds the centroids, e.g. with those of the model selection's best
+    fit on a sample, so the full fit starts where the sample ended. ``min_cluster_size`` is the
+    HDBSCAN minimum cluster size as a share of the fitted sample.
     """
 
     def __init__(
         self,
-        k_min: int = 2,
-        k_max: int = 8,
-        sample_size: int = 10_000,
-        n_init: int = 4,
+        algorithm: str = "kmeans",
+        n_clusters: int = 5,
+        *,
+        init: np.ndarray | None = None,
+        n_init: int = 1,
         minibatch_threshold: int = 200_000,
+        fit_sample_size: int = 20_000,
+        min_cluster_size: float = 0.02,
         random_state: int | None = None,
     ):
-        self.k_min = k_min
-        self.k_max = k_max
-        self.sample_size = sample_size
+        self.algorithm = algorithm
+        self.n_clusters = n_clusters
+        self.init = init
         self.n_init = n_init
         self.minibatch_threshold = minibatch_threshold
+        self.fit_sample_size = fit_sample_size
+        self.min_cluster_size = min_cluster_size
         self.random_state = random_state
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64)
         rng = check_random_state(self.random_state)
-        n_rows = X.shape[0]
-        k_max = min(self.k_max, n_rows - 1)
-        if k_max < self.k_min:
-            raise ValueError(f"Need more than {self.k_min} customers to cluster, got {n_rows}.")
-        sample_index = (
-            rng.choice(n_rows, size=self.sample_size, replace=False)
-            if n_rows > self.sample_size
-            else np.arange(n_rows)
+        if self.algorithm != "hdbscan" and X.shape[0] <= self.n_clusters:
+            raise ValueError(
+                f"Need more than {self.n_clusters} customers for {self.n_clusters} segments, "
+                f"got {X.shape[0]}."
+            )
+        fit = {
+            "kmeans": self._fit_kmeans,
+            "gmm": self._fit_gmm,
+            "ward": self._fit_ward,
+            "hdbscan": self._fit_hdbscan,
+        }.get(self.algorithm)
+        if fit is None:
+            raise ValueError(f"Unknown algorithm {self.algorithm!r}")
+        fit(X, rng)
+        assigned = self.labels_ != NOISE_LABEL
+        self.n_clusters_ = len(self.cluster_centers_)
+        self.inertia_ = float(
+            ((X[assigned] - self.cluster_centers_[self.labels_[assigned]]) ** 2).sum()
         )
-        sample = X[sample_index]
-        scores = {}
-        fitted = {}
-        for k in range(self.k_min, k_max + 1):
-            model = KMeans(n_clusters=k, n_init=self.n_init, random_state=rng.randint(2**31 - 1))
-            labels = model.fit_predict(sample)
-            scores[k] = float(silhouette_score(sample, labels))
-            fitted[k] = model
-        self.silhouette_by_k_ = scores
-        self.n_clusters_ = max(scores, key=lambda k: (round(scores[k], 6), -k))
-        seed_centers = fitted[self.n_clusters_].cluster_centers_
-        if n_rows > self.minibatch_threshold:
-            final = MiniBatchKMeans(
-                n_clusters=self.n_clusters_,
-                init=seed_centers,
-                n_init=1,
-                batch_size=4096,
-                random_state=rng.randint(2**31 - 1),
-            )
-        else:
-            final = KMeans(
-                n_clusters=self.n_clusters_,
-                init=seed_centers,
-                n_init=1,
-                random_state=rng.randint(2**31 - 1),
-            )
-        self.labels_ = final.fit_predict(X)
-        self.cluster_centers_ = final.cluster_centers_
-        self.inertia_ = float(final.inertia_)
-        self.sample_index_ = sample_index
         return self
 
     def predict(self, X):
         check_is_fitted(self, "cluster_centers_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        if self.algorithm == "gmm":
+            return self.mixture_.predict(X)
+        if self.algorithm == "hdbscan":
+            return self._nearest_exemplar_labels(X)
         return pairwise_distances_argmin(X, self.cluster_centers_)
 
+    def _sample(self, X: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        if X.shape[0] <= self.fit_sample_size:
+            return X
+        return X[rng.choice(X.shape[0], size=self.fit_sample_size, replace=False)]
 
-def make_segmentation_pipeline(random_state: int | None = 42, **kmeans_params) -> Pipeline:
-    """Median imputation, log1p, standard scaling, then k-means with k chosen by silhouette."""
-    return Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median")),
-            ("log1p", FunctionTransformer(log1p_nonnegative, feature_names_out="one-to-one")),
-            ("scale", StandardScaler()),
-            ("cluster", SilhouetteKMeans(random_state=random_state, **kmeans_params)),
-        ]
-    )
+    def _fit_kmeans(self, X: np.ndarray, rng: np.random.RandomState) -> None:
+        init = "k-means++" if self.init is None else np.asarray(self.init, dtype=np.float64)
+        n_init = self.n_init if self.init is None else 1
+        seed = rng.randint(2**31 - 1)
+        if X.shape[0] > self.minibatch_threshold:
+            model = MiniBatchKMeans(
+                self.n_clusters, init=init, n_init=n_init, batch_size=4096, random_state=seed
+            )
+        else:
+            model = KMeans(self.n_clusters, init=init, n_init=n_init, random_state=seed)
+        self.labels_ = model.fit_predict(X)
+        self.cluster_centers_ = model.cluster_centers_
 
+    def _fit_gmm(self, X: np.ndarray, rng: np.random.RandomState) -> None:
+        self.mixture_ = GaussianMixture(
+            self.n_clusters,
+            n_init=self.n_init,
+            reg_covar=1e-4,
+            random_state=rng.randint(2**31 - 1),
+        ).fit(self._sample(X, rng))
+        self.labels_ = self.mixture_.predict(X)
+        self.cluster_centers_ = self.mixture_.means_
 
-def quality_scores(X_scaled: np.ndarray, labels: np.ndarray, sample_index: np.ndarray) -> dict:
-    """Silhouette, Davies-Bouldin and Calinski-Harabasz of a labelling, on the selection sample."""
-    sample, sample_labels = X_scaled[sample_index], labels[sample_index]
-    if len(np.unique(sample_labels)) < 2:
-        return {"silhouette": None, "davies_bouldin": None, "calinski_harabasz": None}
-    return {
-        "silhouette": float(silhouette_score(sample, sample_labels)),
-        "davies_bouldin": float(davies_bouldin_score(sample, sample_labels)),
-        "calinski_harabasz": float(calinski_harabasz_score(sample, sample_labels)),
-    }
+    def _fit_ward(self, X: np.ndarray, rng: np.random.RandomState) -> None:
+        sample = self._sample(X, rng)
+        labels = AgglomerativeClustering(self.n_clusters, linkage="ward").fit_predict(sample)
+        self.cluster_centers_ = np.vstack(
+            [sample[labels == label].mean(axis=0) for label in range(self.n_clusters)]
+        )
+        self.labels_ = pairwise_distances_argmin(X, self.cluster_centers_)
+
+    def _fit_hdbscan(self, X: np.ndarray, rng: np.random.RandomState) -> None:
+        sample = self._sample(X, rng)
+        min_size = max(5, round(self.min_cluster_size * len(sample)))
+        labels = HDBSCAN(min_cluster_size=min_size, copy=True).fit_predict(sample)
+        found = sorted(set(labels) - {NOISE_LABEL})
+        if not found:
+            raise ValueError(
+                f"HDBSCAN found no cluster of at least {min_size} customers in a sample of "
+                f"{len(sample)}; lower algorithm.hdbscan_min_cluster_size."
+            )
+        # HDBSCAN labels are 0..n-1 already; keep the sample as exemplars for predict.
+        self.exemplars_ = sample
+        self.exemplar_labels_ = labels
+        neighbours = NearestNeighbors(n_neighbors=2).fit(sample)
+        spacing = neighbours.kneighbors(sample[labels != NOISE_LABEL])[0][:, 1]
+        self.assign_radius_ = float(spacing.max())
+        self.cluster_centers_ = np.vstack([sample[labels == label].mean(axis=0) for label in found])
+        self.labels_ = self._nearest_exemplar_labels(X)
+
+    def _nearest_exemplar_labels(self, X: np.ndarray) -> np.ndarray:
+        neighbours = NearestNeighbors(n_neighbors=1).fit(self.exemplars_)
+        labels = np.empty(X.shape[0], dtype=np.int64)
+        for start in range(0, X.shape[0], 100_000):
+            distance, index = neighbours.kneighbors(X[start : start + 100_000])
+            nearest = self.exemplar_labels_[index[:, 0]]
+            nearest[distance[:, 0] > self.assign_radius_] = NOISE_LABEL
+            labels[start : start + 100_000] = nearest
+        return labels

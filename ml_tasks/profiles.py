@@ -1,8 +1,14 @@
-"""Describe segments in words a marketer can use, from the features of their members.
+"""Personas: each segment described in numbers and in words a marketer can use.
 
-Ids are ordered by value (segment 1 spends most), and each segment is named by two traits:
-its value tier (median total spend against the population) and its behaviour (new, lapsed,
-loyal or occasional). The thresholds live in ``NamingRules`` so they can be tuned in one place.
+Per segment: size and share, the mean and median of every feature with its z-score against the
+population, the three most distinguishing traits (largest absolute z-score; money and counts are
+compared on the log1p scale the clusters see, so one big spender does not dominate), a generated
+name and a one-sentence description built from those traits, e.g. "High-value loyal: orders
+3.1x as often as average, last order 9 days ago, spends 4.2x the average".
+
+Names are generated once, when a segment first appears; a segment matched to its previous self
+keeps its name (ids and names are what campaigns are built on), while its description and
+numbers are renewed every version.
 """
 
 from __future__ import annotations
@@ -14,6 +20,37 @@ import pandas as pd
 
 PROSPECT_SEGMENT_ID = 0
 PROSPECT_SEGMENT_NAME = "Prospects (no order yet)"
+UNASSIGNED_SEGMENT_ID = -1
+UNASSIGNED_SEGMENT_NAME = "Unassigned (no clear segment)"
+FIXED_SEGMENTS = {
+    PROSPECT_SEGMENT_ID: PROSPECT_SEGMENT_NAME,
+    UNASSIGNED_SEGMENT_ID: UNASSIGNED_SEGMENT_NAME,
+}
+_FIXED_DESCRIPTIONS = {
+    PROSPECT_SEGMENT_ID: "customers with no order up to the as-of date",
+    UNASSIGNED_SEGMENT_ID: "customers with orders that no segment describes well (noise)",
+}
+# The mart columns the generated names are built from (always loaded, whatever is clustered on).
+NAMING_COLUMNS = ("total_spend", "recency_days", "tenure_days", "order_count")
+
+# How a trait reads: ratio phrases take the segment mean over the population mean, level
+# phrases the segment median.
+_RATIO_PHRASES = {
+    "order_count": "orders {ratio} as often as average",
+    "order_days": "buys on {ratio} as many days as average",
+    "total_spend": "spends {ratio} the average",
+    "avg_order_value": "average order worth {ratio} the average",
+    "web_session_count": "visits the site {ratio} as often as average",
+    "web_event_count": "{ratio} the average site activity",
+    "cart_add_count": "adds to cart {ratio} as often as average",
+    "email_sent_count": "receives {ratio} the average email volume",
+    "email_open_count": "opens {ratio} as many emails as average",
+    "email_click_count": "clicks {ratio} as many emails as average",
+}
+_LEVEL_PHRASES = {
+    "recency_days": "last order {median:.0f} days ago",
+    "tenure_days": "customer for {median:.0f} days",
+}
 
 
 @dataclass(frozen=True)
@@ -25,14 +62,15 @@ class NamingRules:
     loyal_frequency_ratio: float = 1.5
 
 
-def order_segments_by_value(features: pd.DataFrame, labels: np.ndarray) -> dict[int, int]:
-    """Map cluster labels to segment ids 1..k, highest median total spend first."""
+def rank_by_value(features: pd.DataFrame, labels: np.ndarray) -> dict[int, int]:
+    """Cluster label -> id 1..k, highest median total spend first (the first version's ids)."""
     spend = features["total_spend"].groupby(labels).median()
     ranked = spend.sort_values(ascending=False, kind="mergesort").index
     return {int(label): rank for rank, label in enumerate(ranked, start=1)}
 
 
-def _segment_name(segment: pd.DataFrame, population: pd.DataFrame, rules: NamingRules) -> str:
+def generate_name(segment: pd.DataFrame, population: pd.DataFrame, rules: NamingRules) -> str:
+    """Value tier (median spend against the population) plus behaviour."""
     spend_ratio = segment["total_spend"].median() / max(population["total_spend"].median(), 1e-9)
     if spend_ratio >= rules.high_value_ratio:
         tier = "High-value"
@@ -55,33 +93,106 @@ def _segment_name(segment: pd.DataFrame, population: pd.DataFrame, rules: Naming
     return f"{tier} {behaviour}"
 
 
+def _trait_phrase(feature: str, segment: pd.Series, population: pd.Series) -> str:
+    if feature in _LEVEL_PHRASES:
+        return _LEVEL_PHRASES[feature].format(median=segment.median())
+    base = population.mean()
+    ratio = segment.mean() / base if base else float("nan")
+    text = "n/a" if not np.isfinite(ratio) else f"{ratio:.1f}x"
+    template = _RATIO_PHRASES.get(feature, feature.replace("_", " ") + " {ratio} the average")
+    return template.format(ratio=text)
+
+
+def feature_statistics(
+    features: pd.DataFrame,
+    segment_ids: pd.Series,
+    columns: tuple[str, ...],
+    log_columns: tuple[str, ...],
+) -> pd.DataFrame:
+    """One row per (segment, feature): mean, median, population mean/std and the z-score of the
+    segment mean (on the log1p scale for ``log_columns``)."""
+    rows = []
+    for column in columns:
+        values = features[column].astype(float)
+        scale = np.log1p(values.clip(lower=0)) if column in log_columns else values
+        population_mean, population_std = scale.mean(), scale.std(ddof=0)
+        grouped = pd.DataFrame({"raw": values, "scaled": scale}).groupby(segment_ids)
+        means, medians, scaled_means = (
+            grouped["raw"].mean(),
+            grouped["raw"].median(),
+            grouped["scaled"].mean(),
+        )
+        for segment_id in means.index:
+            z = (scaled_means[segment_id] - population_mean) / population_std
+            rows.append(
+                {
+                    "segment_id": int(segment_id),
+                    "feature": column,
+                    "mean": _finite(means[segment_id]),
+                    "median": _finite(medians[segment_id]),
+                    "population_mean": _finite(values.mean()),
+                    "z_score": _finite(z) if population_std > 0 else 0.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
 def describe_segments(
     features: pd.DataFrame,
     segment_ids: pd.Series,
-    feature_columns: tuple[str, ...],
+    columns: tuple[str, ...],
+    log_columns: tuple[str, ...],
+    *,
+    kept_names: dict[int, str] | None = None,
     rules: NamingRules | None = None,
-) -> pd.DataFrame:
-    """One row per segment: id, unique name, size, share and the mean of every feature."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The persona of every segment, and the per-feature statistics behind it.
+
+    ``kept_names`` holds the names of segments matched to the previous version; every other
+    segment gets a generated name, made unique among the version's names.
+    """
     rules = rules or NamingRules()
-    buyers = features[segment_ids != PROSPECT_SEGMENT_ID]
+    kept_names = dict(kept_names or {})
+    statistics = feature_statistics(features, segment_ids, columns, log_columns)
+    clustered = ~segment_ids.isin(list(FIXED_SEGMENTS))
+    population = features[clustered] if clustered.any() else features
+    used = {name for sid, name in kept_names.items() if sid in set(segment_ids)}
     rows = []
-    used_names: dict[str, int] = {}
-    for segment_id, members in features.groupby(segment_ids, sort=True):
-        if segment_id == PROSPECT_SEGMENT_ID:
-            name = PROSPECT_SEGMENT_NAME
+    for label, members in features.groupby(segment_ids, sort=True):
+        segment_id = int(label)
+        if segment_id in FIXED_SEGMENTS:
+            name = FIXED_SEGMENTS[segment_id]
+        elif segment_id in kept_names:
+            name = kept_names[segment_id]
         else:
-            name = _segment_name(members, buyers, rules)
-            used_names[name] = used_names.get(name, 0) + 1
-            if used_names[name] > 1:
-                name = f"{name} {used_names[name]}"
-        row = {
-            "segment_id": int(segment_id),
-            "segment_name": name,
-            "customer_count": len(members),
-            "share": len(members) / len(features),
-        }
-        means = members[list(feature_columns)].mean()
-        # A mean over no values (e.g. recency of prospects) is stored as NULL, not NaN.
-        row.update({f"mean_{c}": None if pd.isna(v) else float(v) for c, v in means.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
+            base = generate_name(members, population, rules)
+            name, suffix = base, 2
+            while name in used:
+                name, suffix = f"{base} {suffix}", suffix + 1
+            used.add(name)
+        stats = statistics[statistics["segment_id"] == segment_id]
+        top = stats.reindex(stats["z_score"].abs().sort_values(ascending=False).index).head(3)
+        traits = [
+            {
+                "feature": row.feature,
+                "z_score": round(row.z_score, 3),
+                "phrase": _trait_phrase(row.feature, members[row.feature], features[row.feature]),
+            }
+            for row in top.itertuples()
+        ]
+        rows.append(
+            {
+                "segment_id": segment_id,
+                "segment_name": name,
+                "description": f"{name}: "
+                + _FIXED_DESCRIPTIONS.get(segment_id, ", ".join(t["phrase"] for t in traits)),
+                "customer_count": len(members),
+                "share": len(members) / len(features),
+                "top_traits": traits,
+            }
+        )
+    return pd.DataFrame(rows), statistics

@@ -1,25 +1,36 @@
 """Versioned segment tables in the warehouse's ``segments`` schema.
 
-A recluster writes a *candidate* version (its metadata, every customer's segment and the segment
-profiles) in one transaction; publishing flips it to *published* in another. Readers use the view
-``segments.current_segments``, which only ever shows a published version, so a run that fails at
-any point leaves the previous version current.
+A recluster writes a version (its metadata, every customer's segment, the personas, the id
+lineage, the transitions from the previous version and the fitted model) in one transaction, as a
+``candidate`` or, when it fails the acceptance thresholds, as ``rejected``. Publishing flips a
+candidate to ``published`` and, unless a newer as-of date is already current, makes it current.
+Readers use ``segments.current_segments``; which version is current is the latest row of
+``segments.current_changes`` (publish or rollback, with who, when and why), so a run that fails
+at any point leaves the previous version current, and a rollback is one row in one transaction.
+
+Versions are immutable: later events only change their status (``superseded`` by a re-run of
+the same date, ``failed`` when left unpublished, ``rolled_back``, ``retired`` once retention has
+pruned their member rows; the metadata, personas and lineage stay).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
 import pandas as pd
 
-from ml_tasks.features import FEATURE_COLUMNS
+REUSABLE_STATUSES = ("published", "superseded", "rolled_back")
 
 
 class PublishError(RuntimeError):
     """A version cannot be published (unknown, not a candidate, or incomplete)."""
+
+
+class RollbackError(RuntimeError):
+    """A version cannot be made current again (unknown, never published, or pruned)."""
 
 
 @dataclass(frozen=True)
@@ -28,67 +39,148 @@ class Candidate:
     run_id: str
     algorithm: str
     k: int
-    scores: dict
-    params: dict
     assignments: pd.DataFrame  # customer_id, segment_id, segment_name
-    profiles: pd.DataFrame  # segment_id, segment_name, customer_count, share, mean_<feature>...
+    profiles: pd.DataFrame  # segment_id, segment_name, description, customer_count, share, ...
+    scores: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    status: str = "candidate"  # or "rejected"
+    status_reason: str | None = None
+    mode: str = "full"
+    mode_reason: str | None = None
+    model_version_id: int | None = None  # assign mode: the version whose model assigned
+    previous_version_id: int | None = None
+    config: dict = field(default_factory=dict)
+    library_versions: dict = field(default_factory=dict)
+    input_fingerprint: str | None = None
+    feature_stats: pd.DataFrame | None = None  # segment_id, feature, mean, median, ...
+    lineage: pd.DataFrame | None = None  # segment_id, outcome, member_overlap
+    transitions: pd.DataFrame | None = None  # from_segment_id, to_segment_id, customer_count
+    model: bytes | None = None
+
+
+_TABLES = (
+    """
+    create table if not exists segments.segment_versions (
+        version_id integer primary key,
+        as_of_date date not null,
+        created_at timestamp not null,
+        published_at timestamp,
+        algorithm varchar not null,
+        k integer not null,
+        silhouette double,
+        davies_bouldin double,
+        calinski_harabasz double,
+        customer_count integer not null,
+        status varchar not null,
+        status_reason varchar,
+        run_id varchar,
+        params json
+    )
+    """,
+    """
+    create table if not exists segments.customer_segments (
+        version_id integer not null,
+        customer_id varchar not null,
+        segment_id integer not null,
+        segment_name varchar not null,
+        primary key (version_id, customer_id)
+    )
+    """,
+    """
+    create table if not exists segments.segment_profiles (
+        version_id integer not null,
+        segment_id integer not null,
+        segment_name varchar not null,
+        customer_count integer not null,
+        share double not null,
+        primary key (version_id, segment_id)
+    )
+    """,
+    """
+    create table if not exists segments.segment_feature_stats (
+        version_id integer not null,
+        segment_id integer not null,
+        feature varchar not null,
+        mean double,
+        median double,
+        population_mean double,
+        z_score double,
+        primary key (version_id, segment_id, feature)
+    )
+    """,
+    """
+    create table if not exists segments.segment_lineage (
+        version_id integer not null,
+        segment_id integer not null,
+        previous_version_id integer,
+        outcome varchar not null,
+        member_overlap double,
+        primary key (version_id, segment_id)
+    )
+    """,
+    """
+    create table if not exists segments.segment_transitions (
+        from_version_id integer,
+        to_version_id integer not null,
+        from_segment_id integer,
+        to_segment_id integer,
+        customer_count integer not null
+    )
+    """,
+    """
+    create table if not exists segments.segment_models (
+        version_id integer primary key,
+        model blob not null
+    )
+    """,
+    """
+    create table if not exists segments.current_changes (
+        change_id integer primary key,
+        version_id integer not null,
+        previous_version_id integer,
+        action varchar not null,
+        changed_at timestamp not null,
+        changed_by varchar not null,
+        reason varchar
+    )
+    """,
+)
+# Columns added after the first release: added in place to warehouses created before.
+_ADDED_COLUMNS = {
+    "segment_versions": (
+        "mode varchar",
+        "mode_reason varchar",
+        "model_version_id integer",
+        "previous_version_id integer",
+        "stability_ari double",
+        "scores json",
+        "config json",
+        "library_versions json",
+        "input_fingerprint varchar",
+        "members_pruned_at timestamp",
+    ),
+    "segment_profiles": ("description varchar", "top_traits json"),
+}
 
 
 def ensure_segments_schema(con: duckdb.DuckDBPyConnection) -> None:
-    mean_columns = ", ".join(f"mean_{c} double" for c in FEATURE_COLUMNS)
     con.execute("create schema if not exists segments")
-    con.execute(
-        """
-        create table if not exists segments.segment_versions (
-            version_id integer primary key,
-            as_of_date date not null,
-            created_at timestamp not null,
-            published_at timestamp,
-            algorithm varchar not null,
-            k integer not null,
-            silhouette double,
-            davies_bouldin double,
-            calinski_harabasz double,
-            customer_count integer not null,
-            status varchar not null,
-            status_reason varchar,
-            run_id varchar,
-            params json
-        )
-        """
-    )
-    con.execute(
-        """
-        create table if not exists segments.customer_segments (
-            version_id integer not null,
-            customer_id varchar not null,
-            segment_id integer not null,
-            segment_name varchar not null,
-            primary key (version_id, customer_id)
-        )
-        """
-    )
-    con.execute(
-        f"""
-        create table if not exists segments.segment_profiles (
-            version_id integer not null,
-            segment_id integer not null,
-            segment_name varchar not null,
-            customer_count integer not null,
-            share double not null,
-            {mean_columns},
-            primary key (version_id, segment_id)
-        )
-        """
-    )
+    for statement in _TABLES:
+        con.execute(statement)
+    for table, columns in _ADDED_COLUMNS.items():
+        for column in columns:
+            con.execute(f"alter table segments.{table} add column if not exists {column}")
     con.execute(
         """
         create or replace view segments.current_version as
-        select *
+        select segment_versions.*, current_changes.changed_at as current_since,
+            current_changes.action as current_by_action,
+            current_changes.changed_by as current_by
         from segments.segment_versions
-        where status = 'published'
-        order by as_of_date desc, published_at desc, version_id desc
-        limit 1
+        inner join (
+            select * from segments.current_changes order by change_id desc limit 1
+        ) as current_changes
+            on segment_versions.version_id = current_changes.version_id
         """
     )
     con.execute(
@@ -105,67 +197,149 @@ def ensure_segments_schema(con: duckdb.DuckDBPyConnection) -> None:
             on customer_segments.version_id = current_version.version_id
         """
     )
-
-
-def write_candidate(con: duckdb.DuckDBPyConnection, candidate: Candidate) -> int:
-    """Store a candidate version with all its rows in one transaction; returns its id."""
-    ensure_segments_schema(con)
-    assignments = candidate.assignments[["customer_id", "segment_id", "segment_name"]]
-    profile_columns = ["segment_id", "segment_name", "customer_count", "share"] + [
-        f"mean_{c}" for c in FEATURE_COLUMNS
-    ]
-    profiles = candidate.profiles[profile_columns]
-    con.execute("begin transaction")
-    try:
-        version_id = con.execute(
-            "select coalesce(max(version_id), 0) + 1 from segments.segment_versions"
-        ).fetchone()[0]
+    # Warehouses from before the change log: the newest published version is current.
+    has_changes = con.execute("select count(*) from segments.current_changes").fetchone()[0]
+    if not has_changes:
         con.execute(
             """
-            insert into segments.segment_versions values
-            (?, ?, now()::timestamp, null, ?, ?, ?, ?, ?, ?, 'candidate', null, ?, ?)
+            insert into segments.current_changes
+            select 1, version_id, null, 'publish', coalesce(published_at, created_at),
+                'migration', 'newest published version when the change log was introduced'
+            from segments.segment_versions
+            where status = 'published'
+            order by as_of_date desc, published_at desc, version_id desc
+            limit 1
+            """
+        )
+
+
+def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    con.register("frame_to_insert", frame)
+    try:
+        con.execute(f"insert into segments.{table} by name select * from frame_to_insert")
+    finally:
+        con.unregister("frame_to_insert")
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def write_version(con: duckdb.DuckDBPyConnection, candidate: Candidate) -> int:
+    """Store a version with all its rows in one transaction; returns its id."""
+    ensure_segments_schema(con)
+    assignments = candidate.assignments[["customer_id", "segment_id", "segment_name"]]
+    profiles = candidate.profiles[
+        ["segment_id", "segment_name", "description", "customer_count", "share", "top_traits"]
+    ].copy()
+    profiles["top_traits"] = profiles["top_traits"].map(_json)
+    con.execute("begin transaction")
+    try:
+        version_id = int(
+            con.execute(
+                "select coalesce(max(version_id), 0) + 1 from segments.segment_versions"
+            ).fetchone()[0]
+        )
+        scores = candidate.scores
+        con.execute(
+            """
+            insert into segments.segment_versions by name
+            select ? as version_id, ? as as_of_date, now()::timestamp as created_at,
+                ? as algorithm, ? as k, ? as silhouette, ? as davies_bouldin,
+                ? as calinski_harabasz, ? as customer_count, ? as status, ? as status_reason,
+                ? as run_id, ? as params, ? as mode, ? as mode_reason, ? as model_version_id,
+                ? as previous_version_id, ? as stability_ari, ? as scores, ? as config,
+                ? as library_versions, ? as input_fingerprint
             """,
             [
                 version_id,
                 candidate.as_of_date,
                 candidate.algorithm,
                 candidate.k,
-                candidate.scores.get("silhouette"),
-                candidate.scores.get("davies_bouldin"),
-                candidate.scores.get("calinski_harabasz"),
+                scores.get("silhouette"),
+                scores.get("davies_bouldin"),
+                scores.get("calinski_harabasz"),
                 len(assignments),
+                candidate.status,
+                candidate.status_reason,
                 candidate.run_id,
-                json.dumps(candidate.params, sort_keys=True, default=str),
+                _json(candidate.params),
+                candidate.mode,
+                candidate.mode_reason,
+                candidate.model_version_id or version_id,
+                candidate.previous_version_id,
+                scores.get("stability_ari"),
+                _json(scores),
+                _json(candidate.config),
+                _json(candidate.library_versions),
+                candidate.input_fingerprint,
             ],
         )
-        con.register("candidate_assignments", assignments)
+        con.register("version_assignments", assignments)
         con.execute(
             "insert into segments.customer_segments "
-            "select ?, customer_id, segment_id, segment_name from candidate_assignments",
+            "select ?, customer_id, segment_id, segment_name from version_assignments",
             [version_id],
         )
-        con.register("candidate_profiles", profiles)
-        con.execute(
-            f"insert into segments.segment_profiles select ?, {', '.join(profile_columns)} "
-            "from candidate_profiles",
-            [version_id],
-        )
+        con.unregister("version_assignments")
+        _insert_frame(con, "segment_profiles", profiles.assign(version_id=version_id))
+        if candidate.feature_stats is not None and not candidate.feature_stats.empty:
+            stats = candidate.feature_stats.drop(columns=["population_std"], errors="ignore")
+            _insert_frame(con, "segment_feature_stats", stats.assign(version_id=version_id))
+        if candidate.lineage is not None and not candidate.lineage.empty:
+            lineage = candidate.lineage.assign(
+                version_id=version_id, previous_version_id=candidate.previous_version_id
+            )
+            _insert_frame(con, "segment_lineage", lineage)
+        if candidate.transitions is not None and not candidate.transitions.empty:
+            moves = candidate.transitions.assign(
+                from_version_id=candidate.previous_version_id, to_version_id=version_id
+            )
+            _insert_frame(con, "segment_transitions", moves)
+        if candidate.model is not None:
+            con.execute(
+                "insert into segments.segment_models values (?, ?)",
+                [version_id, candidate.model],
+            )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    finally:
-        con.unregister("candidate_assignments")
-        con.unregister("candidate_profiles")
-    return int(version_id)
+    return version_id
 
 
-def publish_version(con: duckdb.DuckDBPyConnection, version_id: int) -> dict:
-    """Make a complete candidate the current version in one transaction.
+def _current_id(con: duckdb.DuckDBPyConnection) -> int | None:
+    row = con.execute("select version_id from segments.current_version").fetchone()
+    return None if row is None else int(row[0])
 
-    An earlier published version of the same as-of date becomes ``superseded`` (a re-run replaces
-    its date's output) and a leftover candidate of that date ``failed``; versions of other dates
-    are not touched.
+
+def _record_change(
+    con: duckdb.DuckDBPyConnection, version_id: int, action: str, by: str, reason: str | None
+) -> None:
+    con.execute(
+        """
+        insert into segments.current_changes
+        select coalesce(max(change_id), 0) + 1, ?, ?, ?, now()::timestamp, ?, ?
+        from segments.current_changes
+        """,
+        [version_id, _current_id(con), action, by, reason],
+    )
+
+
+def publish_version(
+    con: duckdb.DuckDBPyConnection,
+    version_id: int,
+    *,
+    by: str = "pipeline",
+    keep_member_rows: int | None = None,
+) -> dict:
+    """Publish a complete candidate in one transaction.
+
+    It becomes current unless a version of a later as-of date is current (a backfill of old dates
+    does not replace newer segments). An earlier published version of the same as-of date becomes
+    ``superseded`` and a leftover candidate of that date ``failed``; versions of other dates are
+    not touched. With ``keep_member_rows``, the member rows of all but the newest that many
+    versions (and the current one) are pruned and those versions retired.
     """
     ensure_segments_schema(con)
     con.execute("begin transaction")
@@ -190,6 +364,10 @@ def publish_version(con: duckdb.DuckDBPyConnection, version_id: int) -> dict:
                 f"Segment version {version_id} is incomplete: {written} of {expected_rows} "
                 "customer rows written."
             )
+        current = con.execute(
+            "select version_id, as_of_date from segments.current_version"
+        ).fetchone()
+        becomes_current = current is None or as_of_date >= current[1]
         con.execute(
             """
             update segments.segment_versions
@@ -213,20 +391,181 @@ def publish_version(con: duckdb.DuckDBPyConnection, version_id: int) -> dict:
             "published_at = now()::timestamp where version_id = ?",
             [version_id],
         )
+        if becomes_current:
+            _record_change(con, version_id, "publish", by, f"as-of {as_of_date} published")
+        retired = _prune_members(con, keep_member_rows) if keep_member_rows else []
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return {"version_id": version_id, "as_of_date": as_of_date.isoformat(), "rows": written}
+    return {
+        "version_id": version_id,
+        "as_of_date": as_of_date.isoformat(),
+        "rows": written,
+        "current": becomes_current,
+        "retired_versions": retired,
+    }
+
+
+def _prune_members(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
+    """Delete the member rows of versions older than the newest ``keep`` (never the current
+    one), marking them retired; their metadata, personas, lineage and transitions stay."""
+    retired = [
+        int(r[0])
+        for r in con.execute(
+            """
+            select version_id from segments.segment_versions
+            where members_pruned_at is null
+                and version_id not in (select version_id from segments.current_version)
+                and version_id not in (
+                    select version_id from segments.segment_versions
+                    order by version_id desc limit ?
+                )
+            """,
+            [keep],
+        ).fetchall()
+    ]
+    if retired:
+        con.execute(
+            "delete from segments.customer_segments where version_id in "
+            "(select unnest(?::integer[]))",
+            [retired],
+        )
+        con.execute(
+            """
+            update segments.segment_versions
+            set members_pruned_at = now()::timestamp,
+                status_reason = 'was ' || status || coalesce(' (' || status_reason || ')', '')
+                    || '; member rows pruned by retention',
+                status = 'retired'
+            where version_id in (select unnest(?::integer[]))
+            """,
+            [retired],
+        )
+    return retired
+
+
+def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, reason: str) -> dict:
+    """Make an earlier published version current again, in one transaction.
+
+    The version current until now becomes ``rolled_back``; the target is ``published`` and
+    current. The change (who, when, why) is a row of ``segments.current_changes``. The next
+    nightly run publishes as usual, matching its segment ids against the rolled-back-to version.
+    """
+    if not reason or not reason.strip():
+        raise RollbackError("A rollback needs a reason (it is recorded with the change).")
+    ensure_segments_schema(con)
+    con.execute("begin transaction")
+    try:
+        row = con.execute(
+            "select status, members_pruned_at, as_of_date from segments.segment_versions "
+            "where version_id = ?",
+            [version_id],
+        ).fetchone()
+        if row is None:
+            raise RollbackError(f"Segment version {version_id} does not exist.")
+        status, pruned_at, as_of_date = row
+        current = _current_id(con)
+        if version_id == current:
+            raise RollbackError(f"Segment version {version_id} is already current.")
+        if pruned_at is not None:
+            raise RollbackError(
+                f"Segment version {version_id} is retired: its member rows were pruned on "
+                f"{pruned_at:%Y-%m-%d} (versions.keep_member_rows)."
+            )
+        if status not in REUSABLE_STATUSES:
+            raise RollbackError(
+                f"Segment version {version_id} is '{status}'; only a version that was published "
+                f"({', '.join(REUSABLE_STATUSES)}) can be made current again."
+            )
+        if current is not None:
+            con.execute(
+                "update segments.segment_versions set status = 'rolled_back', "
+                "status_reason = ? where version_id = ?",
+                [f"rolled back to version {version_id} by {by}: {reason}", current],
+            )
+        con.execute(
+            "update segments.segment_versions set status = 'published' where version_id = ?",
+            [version_id],
+        )
+        _record_change(con, version_id, "rollback", by, reason)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return {
+        "version_id": version_id,
+        "as_of_date": as_of_date.isoformat(),
+        "rolled_back_version_id": current,
+        "by": by,
+        "reason": reason,
+    }
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """The published version readers see now, or None before the first publish."""
+    """The version readers see now, or None before the first publish."""
     exists = con.execute(
         "select count(*) from information_schema.tables "
-        "where table_schema = 'segments' and table_name = 'current_version'"
+        "where table_schema = 'segments' and table_name = 'current_changes'"
     ).fetchone()[0]
     if not exists:
         return None
-    frame = con.execute("select * from segments.current_version").df()
-    return None if frame.empty else frame.iloc[0].to_dict()
+    return fetch_dict(con, "select * from segments.current_version")
+
+
+def fetch_dict(con: duckdb.DuckDBPyConnection, sql: str, parameters: list | None = None):
+    """The first row of a query as a dict of Python values (dates as ``date``), or None."""
+    cursor = con.execute(sql, parameters or [])
+    row = cursor.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def version_members(con: duckdb.DuckDBPyConnection, version_id: int) -> pd.Series:
+    """Segment id per customer id of one version (empty once retention pruned it)."""
+    frame = con.execute(
+        "select customer_id, segment_id from segments.customer_segments where version_id = ?",
+        [version_id],
+    ).df()
+    return frame.set_index("customer_id")["segment_id"]
+
+
+def segment_names(con: duckdb.DuckDBPyConnection, version_id: int) -> dict[int, str]:
+    return dict(
+        con.execute(
+            "select segment_id, segment_name from segments.segment_profiles where version_id = ?",
+            [version_id],
+        ).fetchall()
+    )
+
+
+def next_segment_id(con: duckdb.DuckDBPyConnection) -> int:
+    """The lowest id no segment of any version has had, so a retired id is never reused."""
+    ensure_segments_schema(con)
+    return int(
+        con.execute(
+            "select greatest(coalesce(max(segment_id), 0), 0) + 1 from segments.segment_profiles"
+        ).fetchone()[0]
+    )
+
+
+def load_model(con: duckdb.DuckDBPyConnection, version_id: int) -> bytes | None:
+    row = con.execute(
+        "select model from segments.segment_models where version_id = ?", [version_id]
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def list_versions(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
+    ensure_segments_schema(con)
+    return con.execute(
+        """
+        select version_id, as_of_date, status, mode, k, round(silhouette, 3) as silhouette,
+            round(stability_ari, 3) as stability_ari, customer_count,
+            version_id = (select version_id from segments.current_version) as is_current,
+            status_reason
+        from segments.segment_versions
+        order by version_id desc
+        limit ?
+        """,
+        [limit],
+    ).df()

@@ -7,6 +7,10 @@ own. Two nights are measured: the *first run* for the demo as-of date, which cat
 of landed history, and the *next night*, which loads and checks one new day, as every later
 night does. The steps are the functions the Airflow tasks call; Airflow's own
 overhead (a few seconds per task) is not included.
+
+Then, in the same run, the baseline the recluster's model selection is measured against: a plain
+``KMeans`` k-sweep scored by the silhouette on the full sample, on ``--baseline-customers``
+(100,000) of the first night's customers (``--no-baseline`` skips it: it takes minutes).
 """
 
 from __future__ import annotations
@@ -55,12 +59,46 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
     elif stage == "validate_marts":
         steps.validate_marts(as_of_date, run_id="bench")
     elif stage == "recluster":
-        state["version_id"] = steps.recluster(as_of_date, run_id="bench")["version_id"]
-    elif stage == "publish":
+        result = steps.recluster(as_of_date, run_id="bench")
+        state["version_id"], state["status"] = result["version_id"], result["status"]
+        state.setdefault("modes", {})[as_of_date.isoformat()] = result["mode_reason"]
+    elif stage == "publish" and state["status"] == "candidate":
         steps.publish(as_of_date, state["version_id"])
+    elif stage == "baseline":
+        state["baseline"] = plain_kmeans_sweep(as_of_date, customers)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state))
     return {"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": _peak_rss_mb()}
+
+
+def plain_kmeans_sweep(as_of_date: date, customers: int) -> dict:
+    """KMeans for every k of the config's range on ``customers`` buyers, each scored by the
+    silhouette of the whole sample: the textbook selection the recluster's sampling replaces."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    from ml_tasks.config import load_config
+    from ml_tasks.features import load_customer_features
+    from ml_tasks.preprocess import make_preprocessor
+    from pipeline.warehouse import connect
+
+    config = load_config()
+    with connect(get_settings(), read_only=True) as con:
+        frame = load_customer_features(con, as_of_date, config.features)
+    buyers = frame[frame["has_orders"]].sample(
+        n=min(customers, int(frame["has_orders"].sum())), random_state=0
+    )
+    X = make_preprocessor(config.features, config.preprocessing).fit_transform(
+        buyers[list(config.features.all_columns)]
+    )
+    silhouettes = {}
+    for k in range(config.selection.k_min, config.selection.k_max + 1):
+        labels = KMeans(k, n_init=1, random_state=0).fit_predict(X)
+        silhouettes[k] = round(float(silhouette_score(X, labels)), 4)
+        print(f"  baseline k={k}: silhouette {silhouettes[k]}", file=sys.stderr, flush=True)
+    best = max(silhouettes, key=silhouettes.get)
+    return {"customers": len(X), "silhouette_by_k": silhouettes, "k": int(np.int64(best))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,10 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--stage", help=argparse.SUPPRESS)  # internal: run one stage and exit
     parser.add_argument("--keep", action="store_true", help="keep the scratch data dir")
+    parser.add_argument("--baseline-customers", type=int, default=100_000)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the k-sweep baseline")
     args = parser.parse_args(argv)
 
     if args.stage:
-        print(json.dumps(run_stage(args.stage, args.as_of, args.customers)))
+        customers = args.baseline_customers if args.stage == "baseline" else args.customers
+        print(json.dumps(run_stage(args.stage, args.as_of, customers)))
         return 0
 
     data_dir = (args.data_dir or get_settings().data_dir / f"bench-{args.customers}").resolve()
@@ -119,12 +160,31 @@ def main(argv: list[str] | None = None) -> int:
         f"{totals[1]:>10.1f}{peaks[1]:>10.0f}"
     )
     print(f"{'gates share':<16}{gate_share[0]:>10.0%}{'':>10}{gate_share[1]:>10.0%}")
+    if not args.no_baseline:
+        baseline = _run_in_subprocess(
+            "baseline",
+            args.as_of,
+            args.customers,
+            env,
+            ["--baseline-customers", str(args.baseline_customers)],
+        )
+        if baseline is None:
+            return 1
+        recluster_first = next(r for r in first if r["stage"] == "recluster")
+        print(
+            f"recluster with model selection on {args.customers:,} customers: "
+            f"{recluster_first['seconds']:.1f} s, peak {recluster_first['peak_mb']:.0f} MB; "
+            f"plain KMeans k-sweep with full silhouette on {args.baseline_customers:,}: "
+            f"{baseline['seconds']:.1f} s, peak {baseline['peak_mb']:.0f} MB"
+        )
     if not args.keep:
         shutil.rmtree(data_dir)
     return 0
 
 
-def _run_in_subprocess(stage: str, as_of_date: date, customers: int, env: dict) -> dict | None:
+def _run_in_subprocess(
+    stage: str, as_of_date: date, customers: int, env: dict, extra: list[str] | None = None
+) -> dict | None:
     completed = subprocess.run(
         [
             sys.executable,
@@ -136,6 +196,7 @@ def _run_in_subprocess(stage: str, as_of_date: date, customers: int, env: dict) 
             str(customers),
             "--as-of",
             as_of_date.isoformat(),
+            *(extra or []),
         ],
         env=env,
         capture_output=True,

@@ -127,26 +127,60 @@ def validate_marts(
 
 @_records_failure("recluster")
 def recluster(
-    as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None
+    as_of_date: date,
+    *,
+    run_id: str = "manual",
+    mode: str | None = None,
+    k: int | None = None,
+    settings: Settings | None = None,
 ) -> dict:
-    """Fit the segments of the as-of date and store them as a candidate version."""
+    """Fit (or assign) the segments of the as-of date and store them as a version: a candidate,
+    or a rejected one when the model misses the acceptance thresholds."""
     from ml_tasks.recluster import recluster as fit_and_store
 
     settings = settings or get_settings()
     with connect(settings) as con:
-        result = fit_and_store(con, as_of_date, run_id=run_id)
+        result = fit_and_store(con, as_of_date, run_id=run_id, mode=mode, k=k)
     record_step(as_of_date, "recluster", result, settings)
     return result
 
 
 @_records_failure("publish")
 def publish(as_of_date: date, version_id: int, *, settings: Settings | None = None) -> dict:
-    """Make the candidate version current in one transaction."""
+    """Publish the candidate version (current unless a later as-of date is), then apply the
+    member-row retention of the segmentation config."""
+    from ml_tasks.config import load_config
     from ml_tasks.versions import publish_version
 
     settings = settings or get_settings()
+    keep = load_config().versions.keep_member_rows
     with connect(settings) as con:
-        result = publish_version(con, version_id)
-    log.info("Published segment version %d for %s", version_id, as_of_date)
+        result = publish_version(con, version_id, keep_member_rows=keep)
+    log.info(
+        "Published segment version %d for %s%s",
+        version_id,
+        as_of_date,
+        "" if result["current"] else " (not current: a later as-of date is)",
+    )
+    if result["retired_versions"]:
+        log.info("Retention retired versions %s (member rows pruned)", result["retired_versions"])
     record_step(as_of_date, "publish", result, settings)
+    return result
+
+
+def rollback(version_id: int, *, by: str, reason: str, settings: Settings | None = None) -> dict:
+    """Make an earlier published version current again (one transaction, recorded)."""
+    from ml_tasks.versions import rollback_to
+
+    settings = settings or get_settings()
+    with connect(settings) as con:
+        result = rollback_to(con, version_id, by=by, reason=reason)
+    log.info(
+        "Rolled back from version %s to version %d (as-of %s) by %s: %s",
+        result["rolled_back_version_id"],
+        version_id,
+        result["as_of_date"],
+        by,
+        reason,
+    )
     return result

@@ -68,31 +68,40 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
         lines.append(f"dbt build {verdict}: {outcomes} ({dbt.get('seconds', 0):.1f} s)")
     failure = record.get("failure")
     published = record.get("publish")
+    recluster = record.get("recluster")
     ok = published is not None and failure is None
     if failure:
         lines += ["", f"RUN FAILED in step '{failure['step']}':", f"  {failure['error']}"]
+    if recluster and recluster.get("status") == "rejected":
+        lines += [
+            "",
+            f"MODEL REJECTED: segment version {recluster['version_id']} missed the acceptance "
+            "thresholds (segmentation config, section acceptance):",
+            *(f"  {reason}" for reason in recluster["rejected_reasons"]),
+        ]
     with connect(settings, read_only=True) as con:
         from ml_tasks.versions import current_version
 
         current = current_version(con)
         if published:
             version_id = published["version_id"]
-            version = con.execute(
-                "select k, silhouette, customer_count from segments.segment_versions "
-                "where version_id = ?",
+            k, silhouette, stability, customers, mode, mode_reason = con.execute(
+                "select k, silhouette, stability_ari, customer_count, mode, mode_reason "
+                "from segments.segment_versions where version_id = ?",
                 [version_id],
             ).fetchone()
             lines += [
                 "",
-                f"Published segment version {version_id}: k={version[0]}, "
-                f"silhouette {version[1]:.3f}, {version[2]:,} customers",
+                f"Published segment version {version_id}: k={k}, silhouette {silhouette:.3f}, "
+                f"stability ARI {stability or float('nan'):.3f}, {customers:,} customers",
+                f"  mode {mode}: {mode_reason}",
             ]
-            for segment_id, name, count, share in con.execute(
-                "select segment_id, segment_name, customer_count, share "
+            for segment_id, count, share, description in con.execute(
+                "select segment_id, customer_count, share, description "
                 "from segments.segment_profiles where version_id = ? order by segment_id",
                 [version_id],
             ).fetchall():
-                lines.append(f"  {segment_id:>3}  {name:<28} {count:>9,}  {share:6.1%}")
+                lines.append(f"  {segment_id:>3} {count:>9,} {share:6.1%}  {description}")
         if current:
             lines += [
                 "",

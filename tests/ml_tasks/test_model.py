@@ -1,70 +1,98 @@
-"""The clustering model chooses the planted number of groups and recovers them."""
+"""The clustering estimator and the preprocessing, on planted groups."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
 
-from ml_tasks.features import FEATURE_COLUMNS
-from ml_tasks.model import SilhouetteKMeans, make_segmentation_pipeline
-from ml_tasks.profiles import PROSPECT_SEGMENT_ID
-from ml_tasks.recluster import ReclusterConfig, fit_segments
+from ml_tasks.config import FeatureConfig, PreprocessingConfig
+from ml_tasks.model import NOISE_LABEL, SegmentClusterer
+from ml_tasks.preprocess import make_preprocessor
 
 
-def _planted(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _blobs(n: int, k: int, seed: int, spread: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    centers = rng.uniform(0, 6, size=(k, len(FEATURE_COLUMNS)))
+    centres = rng.uniform(-5, 5, size=(k, 6))
     labels = rng.integers(0, k, n)
-    # Counts and amounts are log-normal around each group's centre, like real spend.
-    values = np.expm1(centers[labels] + rng.normal(0, 0.25, (n, len(FEATURE_COLUMNS))))
-    return values, labels
+    return centres[labels] + rng.normal(0, spread, (n, 6)), labels
 
 
-@pytest.mark.parametrize("k", [3, 5])
-def test_chooses_the_planted_k_and_recovers_the_groups(k):
-    X, truth = _planted(3000, k, seed=k)
-    pipeline = make_segmentation_pipeline(random_state=0, sample_size=2000).fit(X)
-    model = pipeline.named_steps["cluster"]
-    assert model.n_clusters_ == k
+@pytest.mark.parametrize("algorithm", ["kmeans", "gmm", "ward"])
+def test_each_algorithm_recovers_planted_groups_and_predicts_its_own_labels(algorithm):
+    X, truth = _blobs(3000, 4, seed=1)
+    model = SegmentClusterer(algorithm, n_clusters=4, fit_sample_size=1500, random_state=0)
+    model.fit(X)
     assert adjusted_rand_score(truth, model.labels_) > 0.95
-    assert set(model.silhouette_by_k_) == set(range(2, 9))
+    assert model.cluster_centers_.shape == (4, 6)
+    assert np.array_equal(model.predict(X), model.labels_)
+    assert model.inertia_ > 0
 
 
-def test_same_random_state_gives_the_same_segments():
-    X, _ = _planted(2000, 4, seed=1)
-    first = make_segmentation_pipeline(random_state=7).fit(X).named_steps["cluster"].labels_
-    second = make_segmentation_pipeline(random_state=7).fit(X).named_steps["cluster"].labels_
-    assert np.array_equal(first, second)
+def test_minibatch_kmeans_above_the_threshold_gives_the_same_groups():
+    X, truth = _blobs(3000, 3, seed=2)
+    model = SegmentClusterer("kmeans", n_clusters=3, minibatch_threshold=1000, random_state=0)
+    assert adjusted_rand_score(truth, model.fit(X).labels_) > 0.95
 
 
-def test_predict_assigns_training_rows_to_their_own_cluster():
-    X, _ = _planted(1500, 4, seed=2)
-    pipeline = make_segmentation_pipeline(random_state=0).fit(X)
-    assert np.array_equal(pipeline.predict(X), pipeline.named_steps["cluster"].labels_)
+def test_hdbscan_finds_its_own_k_and_marks_noise_as_unassigned():
+    X, truth = _blobs(2000, 3, seed=3, spread=0.2)
+    rng = np.random.default_rng(4)
+    noise = rng.uniform(-30, 30, size=(40, 6))
+    model = SegmentClusterer("hdbscan", fit_sample_size=1000, random_state=0).fit(
+        np.vstack([X, noise])
+    )
+    assert model.n_clusters_ == 3
+    assert adjusted_rand_score(truth, model.labels_[:2000]) > 0.95
+    assert (model.labels_[2000:] == NOISE_LABEL).mean() > 0.9
+    assert np.array_equal(model.predict(X), model.labels_[:2000])
+
+
+def test_same_random_state_same_segments_and_clone_keeps_parameters():
+    X, _ = _blobs(1500, 4, seed=5)
+    model = SegmentClusterer("kmeans", n_clusters=4, random_state=7)
+    first = clone(model).fit(X).labels_
+    assert np.array_equal(first, clone(model).fit(X).labels_)
+    assert clone(model).get_params() == model.get_params()
 
 
 def test_too_few_customers_is_a_clear_error():
-    with pytest.raises(ValueError, match="Need more than"):
-        SilhouetteKMeans(k_min=2).fit(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="Need more than 5 customers"):
+        SegmentClusterer(n_clusters=5).fit(np.ones((3, 2)))
 
 
-def test_customers_without_orders_are_prospects_and_ids_rank_by_value():
-    X, _ = _planted(2000, 4, seed=3)
-    features = pd.DataFrame(X, columns=FEATURE_COLUMNS, index=[f"C{i:05d}" for i in range(2000)])
-    features["has_orders"] = True
-    features.iloc[:25, features.columns.get_loc("has_orders")] = False
-    segment_ids, k, scores, profiles = fit_segments(features, ReclusterConfig(random_state=0))
-
-    assert (segment_ids.iloc[:25] == PROSPECT_SEGMENT_ID).all()
-    assert (segment_ids.iloc[25:] != PROSPECT_SEGMENT_ID).all()
-    assert sorted(profiles["segment_id"]) == list(range(k + 1))
-    buyers = profiles[profiles["segment_id"] != PROSPECT_SEGMENT_ID]
-    median_spend = (
-        features.loc[segment_ids.index[25:], "total_spend"].groupby(segment_ids.iloc[25:]).median()
+def test_preprocessing_logs_scales_one_hot_encodes_and_keeps_pca_variance():
+    frame = pd.DataFrame(
+        {
+            "total_spend": [0.0, 10.0, 100.0, 1000.0, np.nan, 50.0],
+            "recency_days": [1.0, 5.0, 9.0, 3.0, 7.0, np.nan],
+            "income_band": ["low", "high", "high", None, "mid", "low"],
+        }
     )
-    assert list(median_spend.sort_values(ascending=False).index) == list(buyers["segment_id"])
-    assert profiles["segment_name"].is_unique
-    assert profiles["customer_count"].sum() == 2000
-    assert 0 < scores["silhouette"] <= 1
+    features = FeatureConfig(
+        log1p=("total_spend",), numeric=("recency_days",), categorical=("income_band",)
+    )
+    preprocessor = make_preprocessor(features, PreprocessingConfig())
+    X = preprocessor.fit_transform(frame)
+    # 2 scaled numbers + 3 categories, no missing values left.
+    assert X.shape == (6, 5) and not np.isnan(X).any()
+    assert X[:, :2].mean(axis=0) == pytest.approx([0, 0], abs=1e-9)
+    # log1p: the ordering survives, the scale is compressed (1000 is not 100x of 10).
+    spend = X[:4, 0]
+    assert list(np.argsort(spend)) == [0, 1, 2, 3]
+    assert (spend[3] - spend[2]) < (spend[2] - spend[1]) * 1.5
+    assert set(np.unique(X[:, 2:])) == {0.0, 1.0}
+    assert (X[:, 2:].sum(axis=1) == 1).all()
+    # An unseen category encodes as all zeros rather than failing the night.
+    unseen = frame.assign(income_band="platinum")
+    assert (preprocessor.transform(unseen)[:, 2:] == 0).all()
+
+    reduced = make_preprocessor(features, PreprocessingConfig(pca_variance=0.8), 0).fit(frame)
+    pca = reduced.named_steps["pca"]
+    assert pca.explained_variance_ratio_.sum() >= 0.8
+    assert reduced.transform(frame).shape[1] == pca.n_components_ < 5
+
+    minmax = make_preprocessor(features, PreprocessingConfig(scaler="minmax")).fit_transform(frame)
+    assert minmax[:, :2].min() == 0 and minmax[:, :2].max() == 1

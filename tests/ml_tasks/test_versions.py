@@ -1,4 +1,5 @@
-"""Segment versions: invisible until published, atomic, and a re-run replaces only its date."""
+"""Segment versions: invisible until published, atomic, a re-run replaces only its date,
+rollback in one recorded step, retention that keeps the history."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ml_tasks.features import FEATURE_COLUMNS
 from ml_tasks.versions import (
     Candidate,
     PublishError,
+    RollbackError,
     current_version,
+    ensure_segments_schema,
     publish_version,
-    write_candidate,
+    rollback_to,
+    write_version,
 )
 
 
-def _candidate(as_of: date, segment_of: dict[str, int]) -> Candidate:
+def _candidate(as_of: date, segment_of: dict[str, int], **kwargs) -> Candidate:
     assignments = pd.DataFrame(
         {
             "customer_id": list(segment_of),
@@ -31,14 +34,13 @@ def _candidate(as_of: date, segment_of: dict[str, int]) -> Candidate:
         {
             "segment_id": sizes.index,
             "segment_name": [f"Segment {s}" for s in sizes.index],
+            "description": [f"Segment {s}: a test segment" for s in sizes.index],
             "customer_count": sizes.to_numpy(),
             "share": (sizes / sizes.sum()).to_numpy(),
-            **{f"mean_{c}": 1.0 for c in FEATURE_COLUMNS},
+            "top_traits": [[] for _ in sizes.index],
         }
     )
-    return Candidate(
-        as_of, "test", "kmeans", len(sizes), {"silhouette": 0.5}, {}, assignments, profiles
-    )
+    return Candidate(as_of, "test", "kmeans", len(sizes), assignments, profiles, **kwargs)
 
 
 def _current(con) -> dict[str, int]:
@@ -47,13 +49,18 @@ def _current(con) -> dict[str, int]:
     )
 
 
+def _status(con) -> dict[int, str]:
+    return dict(con.execute("select version_id, status from segments.segment_versions").fetchall())
+
+
 @pytest.fixture
 def con(tmp_path):
-    return duckdb.connect(str(tmp_path / "w.duckdb"))
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        yield connection
 
 
 def test_a_candidate_is_invisible_until_published(con):
-    version = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
+    version = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
     assert current_version(con) is None
     assert _current(con) == {}
     publish_version(con, version)
@@ -62,60 +69,140 @@ def test_a_candidate_is_invisible_until_published(con):
 
 
 def test_a_failed_run_leaves_the_previous_version_current(con):
-    first = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
+    first = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
     publish_version(con, first)
     # The next night writes a candidate but never publishes (e.g. a later gate failed).
-    write_candidate(con, _candidate(date(2026, 6, 2), {"C1": 2, "C2": 2, "C3": 1}))
+    write_version(con, _candidate(date(2026, 6, 2), {"C1": 2, "C2": 2, "C3": 1}))
     assert _current(con) == {"C1": 1, "C2": 2}
     assert current_version(con)["version_id"] == first
 
 
 def test_a_leftover_candidate_is_marked_failed_when_its_date_is_published(con):
-    abandoned = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1}))
-    other_day = write_candidate(con, _candidate(date(2026, 6, 2), {"C1": 1}))
-    rerun = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 2}))
+    abandoned = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+    other_day = write_version(con, _candidate(date(2026, 6, 2), {"C1": 1}))
+    rerun = write_version(con, _candidate(date(2026, 6, 1), {"C1": 2}))
     publish_version(con, rerun)
-    status = dict(
-        con.execute("select version_id, status from segments.segment_versions").fetchall()
-    )
-    assert status == {abandoned: "failed", other_day: "candidate", rerun: "published"}
+    assert _status(con) == {abandoned: "failed", other_day: "candidate", rerun: "published"}
 
 
-def test_rerunning_a_date_supersedes_only_that_dates_version(con):
-    day_one = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+def test_rerunning_an_older_date_supersedes_it_without_replacing_newer_segments(con):
+    day_one = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
     publish_version(con, day_one)
-    day_two = write_candidate(con, _candidate(date(2026, 6, 2), {"C1": 2}))
+    day_two = write_version(con, _candidate(date(2026, 6, 2), {"C1": 2}))
     publish_version(con, day_two)
-    rerun = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 3}))
-    publish_version(con, rerun)
+    rerun = write_version(con, _candidate(date(2026, 6, 1), {"C1": 3}))
+    result = publish_version(con, rerun)
 
-    status = dict(
-        con.execute("select version_id, status from segments.segment_versions").fetchall()
-    )
-    assert status == {day_one: "superseded", day_two: "published", rerun: "published"}
+    assert result["current"] is False
+    assert _status(con) == {day_one: "superseded", day_two: "published", rerun: "published"}
     # The newest as-of date stays current even though the re-run was published later.
     assert current_version(con)["version_id"] == day_two
 
 
 def test_an_incomplete_candidate_cannot_be_published(con):
-    version = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 1}))
+    version = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 1}))
     con.execute("delete from segments.customer_segments where customer_id = 'C2'")
     with pytest.raises(PublishError, match="incomplete: 1 of 2"):
         publish_version(con, version)
     assert current_version(con) is None
 
 
-def test_a_version_is_published_once(con):
-    version = write_candidate(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+def test_only_a_candidate_can_be_published(con):
+    version = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
     publish_version(con, version)
     with pytest.raises(PublishError, match="only a candidate"):
         publish_version(con, version)
+    rejected = write_version(
+        con, _candidate(date(2026, 6, 2), {"C1": 1}, status="rejected", status_reason="too small")
+    )
+    with pytest.raises(PublishError, match="'rejected'"):
+        publish_version(con, rejected)
 
 
-def test_a_candidate_write_is_all_or_nothing(con):
+def test_a_version_write_is_all_or_nothing(con):
     bad = _candidate(date(2026, 6, 1), {"C1": 1})
     broken = Candidate(**{**bad.__dict__, "profiles": bad.profiles.drop(columns="share")})
     with pytest.raises(KeyError):
-        write_candidate(con, broken)
+        write_version(con, broken)
     assert con.execute("select count(*) from segments.segment_versions").fetchone()[0] == 0
     assert con.execute("select count(*) from segments.customer_segments").fetchone()[0] == 0
+
+
+def test_rollback_makes_an_earlier_version_current_and_records_who_when_why(con):
+    day_one = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
+    publish_version(con, day_one)
+    day_two = write_version(con, _candidate(date(2026, 6, 2), {"C1": 2, "C2": 2}))
+    publish_version(con, day_two)
+
+    result = rollback_to(con, day_one, by="ana", reason="campaign ids broke")
+
+    assert result["rolled_back_version_id"] == day_two
+    assert _current(con) == {"C1": 1, "C2": 2}
+    assert _status(con) == {day_one: "published", day_two: "rolled_back"}
+    action, by, reason, previous = con.execute(
+        "select action, changed_by, reason, previous_version_id from segments.current_changes "
+        "order by change_id desc limit 1"
+    ).fetchone()
+    assert (action, by, reason, previous) == ("rollback", "ana", "campaign ids broke", day_two)
+    # The next night publishes as usual and becomes current.
+    day_three = write_version(con, _candidate(date(2026, 6, 3), {"C1": 1, "C2": 1}))
+    publish_version(con, day_three)
+    assert current_version(con)["version_id"] == day_three
+
+
+def test_rollback_refuses_what_cannot_be_current(con):
+    published = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+    publish_version(con, published)
+    rejected = write_version(con, _candidate(date(2026, 6, 2), {"C1": 1}, status="rejected"))
+    with pytest.raises(RollbackError, match="already current"):
+        rollback_to(con, published, by="ana", reason="test")
+    with pytest.raises(RollbackError, match="'rejected'"):
+        rollback_to(con, rejected, by="ana", reason="test")
+    with pytest.raises(RollbackError, match="does not exist"):
+        rollback_to(con, 99, by="ana", reason="test")
+    with pytest.raises(RollbackError, match="needs a reason"):
+        rollback_to(con, rejected, by="ana", reason=" ")
+    assert current_version(con)["version_id"] == published
+
+
+def test_retention_prunes_old_member_rows_but_keeps_metadata_and_the_current_version(con):
+    ids = []
+    for day in range(1, 5):
+        ids.append(write_version(con, _candidate(date(2026, 6, day), {"C1": day, "C2": 1})))
+        publish_version(con, ids[-1])
+    rollback_to(con, ids[0], by="ana", reason="keep the first")
+    # A backfill of an older date: published, but the rolled-back-to version stays current.
+    newest = write_version(con, _candidate(date(2026, 5, 31), {"C1": 9}))
+    result = publish_version(con, newest, keep_member_rows=2)
+
+    # Kept: the newest two versions and the current one; the rest retired.
+    assert result["current"] is False
+    assert sorted(result["retired_versions"]) == [ids[1], ids[2]]
+    members = con.execute(
+        "select distinct version_id from segments.customer_segments order by 1"
+    ).fetchall()
+    assert [m[0] for m in members] == [ids[0], ids[3], newest]
+    assert _status(con)[ids[1]] == "retired"
+    assert current_version(con)["version_id"] == ids[0]
+    assert con.execute("select count(*) from segments.segment_profiles").fetchone()[0] == 8
+    with pytest.raises(RollbackError, match="retired"):
+        rollback_to(con, ids[1], by="ana", reason="too late")
+
+
+def test_a_warehouse_from_before_the_change_log_keeps_its_current_version(con):
+    con.execute("create schema segments")
+    con.execute(
+        "create table segments.segment_versions (version_id integer primary key, "
+        "as_of_date date not null, created_at timestamp not null, published_at timestamp, "
+        "algorithm varchar not null, k integer not null, silhouette double, "
+        "davies_bouldin double, calinski_harabasz double, customer_count integer not null, "
+        "status varchar not null, status_reason varchar, run_id varchar, params json)"
+    )
+    con.execute(
+        "insert into segments.segment_versions values "
+        "(1, '2026-06-01', now(), now(), 'kmeans', 2, 0.5, 1, 1, 1, 'published', null, 'r', '{}'),"
+        "(2, '2026-06-02', now(), now(), 'kmeans', 2, 0.5, 1, 1, 1, 'published', null, 'r', '{}')"
+    )
+    ensure_segments_schema(con)
+    assert current_version(con)["version_id"] == 2
+    assert current_version(con)["current_by"] == "migration"

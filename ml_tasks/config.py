@@ -1,0 +1,214 @@
+"""The recluster's configuration: one YAML file (``ml_tasks/segmentation.yml`` by default).
+
+Every section is a frozen dataclass whose defaults are the shipped values, so a file only needs the
+keys it changes. Unknown keys and values of the wrong kind are errors that name the file and key:
+a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("segmentation.yml")
+ALGORITHMS = ("kmeans", "gmm", "ward", "hdbscan")
+REFRESH_MODES = ("auto", "full", "assign")
+
+
+class ConfigError(ValueError):
+    """The segmentation config file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    log1p: tuple[str, ...] = (
+        "order_count", "order_days", "total_spend", "avg_order_value", "web_session_count",
+        "web_event_count", "cart_add_count", "email_sent_count", "email_open_count",
+        "email_click_count",
+    )  # fmt: skip
+    numeric: tuple[str, ...] = ("recency_days", "tenure_days")
+    categorical: tuple[str, ...] = ()
+
+    @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        return self.log1p + self.numeric
+
+    @property
+    def all_columns(self) -> tuple[str, ...]:
+        return self.log1p + self.numeric + self.categorical
+
+
+@dataclass(frozen=True)
+class PreprocessingConfig:
+    scaler: str = "standard"
+    pca_variance: float | None = None
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    name: str = "kmeans"
+    minibatch_threshold: int = 200_000
+    fit_sample_size: int = 20_000
+    hdbscan_min_cluster_size: float = 0.02
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    k_min: int = 2
+    k_max: int = 8
+    random_states: int = 3
+    sample_size: int = 10_000
+    silhouette_sample_size: int = 5_000
+    gap_references: int = 5
+    bootstrap_resamples: int = 5
+
+
+@dataclass(frozen=True)
+class AcceptanceConfig:
+    min_silhouette: float = 0.25
+    min_stability_ari: float = 0.8
+    min_segment_share: float = 0.01
+
+
+@dataclass(frozen=True)
+class MatchingConfig:
+    min_member_overlap: float = 0.3
+
+
+@dataclass(frozen=True)
+class RefreshConfig:
+    mode: str = "auto"
+    full_every_days: int = 7
+    max_feature_psi: float = 0.2
+    max_segment_share_change: float = 0.05
+
+
+@dataclass(frozen=True)
+class VersionsConfig:
+    keep_member_rows: int = 60
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    random_state: int = 42
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    acceptance: AcceptanceConfig = field(default_factory=AcceptanceConfig)
+    matching: MatchingConfig = field(default_factory=MatchingConfig)
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)
+    versions: VersionsConfig = field(default_factory=VersionsConfig)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> SegmentationConfig:
+        """A copy with some keys of some sections replaced, e.g. ``refresh={"mode": "full"}``."""
+        plain = self.to_dict()
+        for section, values in sections.items():
+            plain[section] = {**plain.get(section, {}), **values}
+        return _build(SegmentationConfig, plain, "overrides")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _as_plain(self)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.algorithm.name not in ALGORITHMS:
+            problems.append(f"algorithm.name must be one of {ALGORITHMS}")
+        if self.refresh.mode not in REFRESH_MODES:
+            problems.append(f"refresh.mode must be one of {REFRESH_MODES}")
+        if self.preprocessing.scaler not in ("standard", "minmax"):
+            problems.append("preprocessing.scaler must be 'standard' or 'minmax'")
+        pca = self.preprocessing.pca_variance
+        if pca is not None and not 0 < pca <= 1:
+            problems.append("preprocessing.pca_variance must be in (0, 1] or null")
+        if not 2 <= self.selection.k_min <= self.selection.k_max:
+            problems.append("selection needs 2 <= k_min <= k_max")
+        if not self.features.numeric_columns:
+            problems.append("features needs at least one log1p or numeric column")
+        repeated = {c for c in self.features.all_columns if self.features.all_columns.count(c) > 1}
+        if repeated:
+            problems.append(f"features lists {sorted(repeated)} more than once")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+def _as_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _build(cls: type, values: Any, source: str, prefix: str = "") -> Any:
+    """The dataclass ``cls`` from a YAML mapping, checking every key and value kind."""
+    where = f"{source}: {prefix or 'top level'}"
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(defaults))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(defaults)}")
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if cls is SegmentationConfig and name in _SECTIONS:
+            kwargs[name] = _build(_SECTIONS[name], value or {}, source, key)
+        else:
+            kwargs[name] = _coerce(value, defaults[name], f"{source}: {key}")
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    """A YAML value as the kind of its default: column list, number (or null) or text."""
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of column names, got {value!r}")
+        return tuple(value)
+    if isinstance(default, int | float) or default is None:
+        if value is None and default is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(default, int) and not float(value).is_integer():
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return int(value) if isinstance(default, int) else float(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected text, got {value!r}")
+    return value
+
+
+_SECTIONS: dict[str, type] = {
+    "features": FeatureConfig,
+    "preprocessing": PreprocessingConfig,
+    "algorithm": AlgorithmConfig,
+    "selection": SelectionConfig,
+    "acceptance": AcceptanceConfig,
+    "matching": MatchingConfig,
+    "refresh": RefreshConfig,
+    "versions": VersionsConfig,
+}
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("SEGMENTS_ML_CONFIG", DEFAULT_CONFIG_PATH))
+
+
+def load_config(path: Path | str | None = None) -> SegmentationConfig:
+    """Read the YAML config (``SEGMENTS_ML_CONFIG`` or the shipped default)."""
+    path = Path(path) if path else config_path()
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"Segmentation config {path} does not exist.") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Segmentation config {path} is not valid YAML: {exc}") from None
+    return _build(SegmentationConfig, values, str(path))

@@ -1,0 +1,95 @@
+"""Stable segment ids: the clusters of a new fit inherit the ids of the previous version's
+segments they most resemble, judged by shared members.
+
+The overlap of a new cluster and a previous segment is the Jaccard index of their member sets.
+The Hungarian method (``scipy.optimize.linear_sum_assignment``) pairs clusters and segments so
+the total overlap is largest; a pair keeps the previous id only when its overlap reaches
+``min_member_overlap``. A cluster left unpaired is a new segment with an id never used before; a
+previous segment left unpaired is retired. Prospects and unassigned customers have fixed ids and
+are not matched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclass(frozen=True)
+class SegmentMatch:
+    segment_id_by_label: dict[int, int]  # new cluster label -> segment id
+    kept: dict[int, float]  # segment id -> member overlap with its previous self
+    new: list[int]  # ids of segments that did not exist before
+    retired: list[int]  # previous segment ids with no successor
+
+
+def member_overlap(previous: pd.Series, labels: pd.Series) -> pd.DataFrame:
+    """Jaccard overlap of every previous segment (rows) with every new cluster (columns).
+
+    ``previous`` maps customer id to previous segment id, ``labels`` customer id to new label.
+    """
+    common = previous.index.intersection(labels.index)
+    shared = pd.crosstab(previous.loc[common], labels.loc[common]).reindex(
+        index=sorted(previous.unique()), columns=sorted(labels.unique()), fill_value=0
+    )
+    previous_sizes = previous.value_counts().reindex(shared.index).to_numpy()[:, None]
+    label_sizes = labels.value_counts().reindex(shared.columns).to_numpy()[None, :]
+    return shared / (previous_sizes + label_sizes - shared)
+
+
+def match_segments(
+    previous: pd.Series | None,
+    labels: pd.Series,
+    *,
+    min_member_overlap: float,
+    next_id: int,
+    first_ids: dict[int, int] | None = None,
+) -> SegmentMatch:
+    """Give every new cluster label a segment id.
+
+    Without a previous version, labels get ``first_ids`` (e.g. ranked by value). Otherwise
+    matched clusters keep their id, and unmatched ones get ``next_id``, ``next_id + 1``, ...
+    in order of size (largest first).
+    """
+    clusters = sorted(int(label) for label in labels.unique())
+    if previous is None or previous.empty:
+        mapping = first_ids or {label: next_id + rank for rank, label in enumerate(clusters)}
+        return SegmentMatch(mapping, {}, sorted(mapping.values()), [])
+    overlap = member_overlap(previous, labels)
+    rows, columns = linear_sum_assignment(overlap.to_numpy(), maximize=True)
+    mapping: dict[int, int] = {}
+    kept: dict[int, float] = {}
+    for row, column in zip(rows, columns, strict=True):
+        score = float(overlap.iat[row, column])
+        if score >= min_member_overlap:
+            segment_id = int(overlap.index[row])
+            mapping[int(overlap.columns[column])] = segment_id
+            kept[segment_id] = round(score, 6)
+    sizes = labels.value_counts()
+    unmatched = sorted(
+        (label for label in clusters if label not in mapping), key=lambda label: -sizes[label]
+    )
+    new = []
+    for offset, label in enumerate(unmatched):
+        mapping[label] = next_id + offset
+        new.append(next_id + offset)
+    retired = sorted(int(s) for s in overlap.index if int(s) not in kept)
+    return SegmentMatch(mapping, kept, new, retired)
+
+
+def transitions(previous: pd.Series | None, current: pd.Series) -> pd.DataFrame:
+    """Customers per (from segment, to segment) between two versions; a customer only in one
+    version has a null on the other side."""
+    frame = pd.DataFrame({"from_segment_id": previous, "to_segment_id": current})
+    counts = (
+        frame.astype("Int64")
+        .value_counts(dropna=False)
+        .rename("customer_count")
+        .reset_index()
+        .sort_values(["from_segment_id", "to_segment_id"], na_position="first")
+    )
+    counts["customer_count"] = counts["customer_count"].astype(np.int64)
+    return counts.reset_index(drop=True)

@@ -1,0 +1,233 @@
+"""The nightly recluster on a real DuckDB warehouse: model choice, stable ids across nights,
+new behaviour, drift-driven refresh, acceptance and absent sources."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from ml_tasks import versions
+from ml_tasks.config import SegmentationConfig
+from ml_tasks.recluster import ReclusterError, recluster
+from tests.ml_tasks.synthetic import GROUPS, NEW_GROUP, nudge, planted_customers, write_features
+
+NIGHT = date(2026, 6, 1)
+# The shipped defaults, with a lighter sweep: these tests judge behaviour, not the last decimal.
+CONFIG = SegmentationConfig().with_overrides(
+    selection={"k_max": 7, "random_states": 2, "bootstrap_resamples": 3}
+)
+
+
+@pytest.fixture
+def con(tmp_path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        yield connection
+
+
+def _members(con, version_id: int) -> pd.Series:
+    return versions.version_members(con, version_id)
+
+
+def _night(con, night: date, frame: pd.DataFrame, **kwargs) -> dict:
+    write_features(con, night, frame)
+    result = recluster(con, night, config=kwargs.pop("config", CONFIG), **kwargs)
+    if result["status"] == "candidate":
+        versions.publish_version(con, result["version_id"])
+    return result
+
+
+def test_first_night_chooses_the_planted_groups_and_ranks_ids_by_value(con):
+    customers = planted_customers(2400, seed=1)
+    result = _night(con, NIGHT, customers)
+
+    assert result["k"] == len(GROUPS)
+    assert result["mode"] == "full"
+    members = _members(con, result["version_id"])
+    buyers = customers[customers["group"] != "prospect"]
+    assert adjusted_rand_score(buyers["group"], members.loc[buyers.index]) > 0.95
+    assert (members.loc[customers["group"] == "prospect"] == 0).all()
+    # Segment 1 is the best-spending group, the champions.
+    champions = buyers.index[buyers["group"] == "champions"]
+    assert members.loc[champions].mode().iloc[0] == 1
+    version = con.execute(
+        "select scores, stability_ari, config, library_versions, input_fingerprint "
+        "from segments.segment_versions where version_id = ?",
+        [result["version_id"]],
+    ).fetchone()
+    assert '"votes"' in version[0] and '"gap"' in version[0]
+    assert version[1] > 0.9
+    assert '"min_silhouette": 0.25' in version[2]
+    assert "scikit-learn" in version[3]
+    assert len(version[4]) == 32
+
+
+def test_a_quiet_second_night_keeps_almost_everyone_in_the_same_segment(con):
+    customers = planted_customers(2400, seed=2)
+    first = _night(con, NIGHT, customers)
+    second = _night(con, NIGHT + timedelta(days=1), nudge(customers, seed=3), mode="full")
+
+    assert second["mode"] == "full"
+    before, after = _members(con, first["version_id"]), _members(con, second["version_id"])
+    same = (before == after.reindex(before.index)).mean()
+    assert same >= 0.95, f"only {same:.1%} kept their segment id"
+    names = con.execute(
+        "select version_id, segment_id, segment_name from segments.segment_profiles"
+    ).df()
+    by_version = names.pivot(index="segment_id", columns="version_id", values="segment_name")
+    assert (by_version[first["version_id"]] == by_version[second["version_id"]]).all()
+    moves = con.execute(
+        "select sum(customer_count) from segments.segment_transitions "
+        "where to_version_id = ? and from_segment_id = to_segment_id",
+        [second["version_id"]],
+    ).fetchone()[0]
+    assert moves == (before == after.reindex(before.index)).sum()
+
+
+def test_a_new_behaviour_group_gets_a_new_id_and_the_others_keep_theirs(con):
+    customers = planted_customers(2400, seed=4)
+    first = _night(con, NIGHT, customers)
+    newcomers = planted_customers(400, seed=5, groups=dict([NEW_GROUP]), prefix="N", prospects=0)
+    tonight = pd.concat([nudge(customers, seed=6), newcomers])
+    second = _night(con, NIGHT + timedelta(days=1), tonight, mode="full")
+
+    assert second["k"] == len(GROUPS) + 1
+    before, after = _members(con, first["version_id"]), _members(con, second["version_id"])
+    old_ids = set(before.unique())
+    new_ids = set(after.loc[newcomers.index].unique())
+    assert len(new_ids) == 1 and not new_ids & old_ids
+    assert new_ids == {max(old_ids) + 1}
+    assert (before == after.reindex(before.index)).mean() >= 0.95
+    lineage = dict(
+        con.execute(
+            "select segment_id, outcome from segments.segment_lineage where version_id = ?",
+            [second["version_id"]],
+        ).fetchall()
+    )
+    assert lineage[new_ids.pop()] == "new"
+    assert {lineage[s] for s in old_ids if s > 0} == {"kept"}
+
+
+def test_a_vanished_group_is_retired_and_its_id_never_reused(con):
+    customers = planted_customers(2400, seed=7)
+    first = _night(con, NIGHT, customers)
+    lapsed = customers.index[customers["group"] == "lapsed"]
+    lapsed_id = int(_members(con, first["version_id"]).loc[lapsed].mode().iloc[0])
+    second = _night(con, NIGHT + timedelta(days=1), customers.drop(lapsed), mode="full")
+    third = _night(con, NIGHT + timedelta(days=2), customers, mode="full")
+
+    outcome = dict(
+        con.execute(
+            "select segment_id, outcome from segments.segment_lineage where version_id = ?",
+            [second["version_id"]],
+        ).fetchall()
+    )
+    assert outcome[lapsed_id] == "retired"
+    returned = _members(con, third["version_id"]).loc[lapsed].mode().iloc[0]
+    assert returned != lapsed_id and returned > max(outcome)
+
+
+def test_auto_mode_assigns_on_quiet_nights_and_refits_on_drift_or_cadence(con):
+    customers = planted_customers(2000, seed=8)
+    first = _night(con, NIGHT, customers)
+    quiet = _night(con, NIGHT + timedelta(days=1), nudge(customers, seed=9))
+    assert quiet["mode"] == "assign", quiet["mode_reason"]
+    assert quiet["mode_reason"].startswith("small drift")
+    assert (_members(con, quiet["version_id"]) == _members(con, first["version_id"])).mean() > 0.98
+
+    drifted = customers.copy()
+    drifted["total_spend"] *= 5  # every customer spends five times more
+    busy = _night(con, NIGHT + timedelta(days=2), drifted)
+    assert busy["mode"] == "full"
+    assert "total_spend PSI" in busy["mode_reason"]
+
+    week_later = _night(con, NIGHT + timedelta(days=9), drifted)
+    assert week_later["mode"] == "full" and week_later["mode_reason"].startswith("cadence")
+    psi = con.execute(
+        "select scores->>'$.drift.feature_psi.total_spend' from segments.segment_versions "
+        "where version_id = ?",
+        [busy["version_id"]],
+    ).fetchone()[0]
+    assert float(psi) > CONFIG.refresh.max_feature_psi
+
+
+def test_assign_mode_without_a_model_is_a_clear_error(con):
+    write_features(con, NIGHT, planted_customers(500, seed=10))
+    with pytest.raises(ReclusterError, match="Assign mode needs a reusable model"):
+        recluster(con, NIGHT, config=CONFIG, mode="assign")
+
+
+def test_a_model_below_the_thresholds_is_rejected_and_the_current_version_stays(con):
+    customers = planted_customers(1500, seed=11)
+    first = _night(con, NIGHT, customers)
+    strict = CONFIG.with_overrides(acceptance={"min_silhouette": 0.99})
+    rejected = _night(con, NIGHT + timedelta(days=1), customers, config=strict, mode="full")
+
+    assert rejected["status"] == "rejected"
+    assert "silhouette" in rejected["rejected_reasons"][0]
+    status, reason = con.execute(
+        "select status, status_reason from segments.segment_versions where version_id = ?",
+        [rejected["version_id"]],
+    ).fetchone()
+    assert status == "rejected" and "min_silhouette 0.99" in reason
+    assert versions.current_version(con)["version_id"] == first["version_id"]
+    with pytest.raises(versions.PublishError, match="only a candidate"):
+        versions.publish_version(con, rejected["version_id"])
+
+
+def test_tiny_segments_are_rejected(con):
+    customers = planted_customers(1500, seed=12)
+    result = _night(
+        con, NIGHT, customers, config=CONFIG.with_overrides(acceptance={"min_segment_share": 0.3})
+    )
+    assert result["status"] == "rejected"
+    assert any("min_segment_share 30%" in r for r in result["rejected_reasons"])
+    assert versions.current_version(con) is None
+
+
+def test_features_of_an_absent_source_are_left_out_not_zero(con):
+    customers = planted_customers(1500, seed=13)
+    web = ["web_session_count", "web_event_count", "cart_add_count"]
+    customers[web] = np.nan  # transactions and email only: no web events
+    result = _night(con, NIGHT, customers)
+
+    assert result["status"] == "candidate"
+    params = con.execute(
+        "select params->>'$.features_absent' from segments.segment_versions"
+    ).fetchone()[0]
+    assert all(column in params for column in web)
+    stats = con.execute("select distinct feature from segments.segment_feature_stats").df()
+    assert not set(web) & set(stats["feature"])
+
+
+def test_personas_describe_each_segment_by_its_most_distinctive_traits(con):
+    customers = planted_customers(2000, seed=14)
+    result = _night(con, NIGHT, customers)
+    profiles = con.execute(
+        "select * from segments.segment_profiles where version_id = ? order by segment_id",
+        [result["version_id"]],
+    ).df()
+    stats = con.execute(
+        "select * from segments.segment_feature_stats where version_id = ?",
+        [result["version_id"]],
+    ).df()
+
+    assert profiles["share"].sum() == pytest.approx(1.0)
+    assert profiles["segment_name"].is_unique
+    newcomers = _members(con, result["version_id"]).loc[
+        customers.index[customers["group"] == "newcomers"]
+    ]
+    newcomer_profile = profiles.set_index("segment_id").loc[newcomers.mode().iloc[0]]
+    assert newcomer_profile["segment_name"].endswith("new")
+    assert "customer for" in newcomer_profile["description"]
+    champions = profiles.set_index("segment_id").loc[1]
+    assert champions["segment_name"].startswith("High-value")
+    assert champions["description"].startswith(champions["segment_name"] + ": ")
+    assert champions["description"].count("x ") + champions["description"].count("days") >= 3
+    spend = stats[(stats["segment_id"] == 1) & (stats["feature"] == "total_spend")].iloc[0]
+    assert spend["z_score"] > 1
+    assert spend["mean"] > spend["population_mean"]

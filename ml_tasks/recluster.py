@@ -74,8 +74,11 @@ class RefreshDecision:
 
 
 def _segment_ids(labels: np.ndarray, id_by_label: dict[int, int]) -> np.ndarray:
-    mapping = {NOISE_LABEL: UNASSIGNED_SEGMENT_ID, **id_by_label}
-    return np.array([mapping[int(label)] for label in labels], dtype=np.int64)
+    """Cluster labels (``NOISE_LABEL`` for noise) to segment ids, vectorised."""
+    lookup = np.full(max(id_by_label, default=0) + 2, UNASSIGNED_SEGMENT_ID, dtype=np.int64)
+    for label, segment_id in id_by_label.items():
+        lookup[label + 1] = segment_id
+    return lookup[np.asarray(labels, dtype=np.int64) + 1]
 
 
 def previous_version(con: duckdb.DuckDBPyConnection, as_of_date: date) -> dict | None:

@@ -54,11 +54,11 @@ def _as_of():
             description="Override the as-of date (YYYY-MM-DD); empty uses the logical date.",
         ),
         "recluster_mode": Param(
-            "auto",
-            type="string",
-            enum=["auto", "full", "assign"],
-            description="auto: refit on cadence or drift, else assign; full: refit; assign: "
-            "reuse the current model.",
+            None,
+            type=["null", "string"],
+            enum=[None, "auto", "full", "assign"],
+            description="Empty: the segmentation config's refresh.mode. auto: refit on cadence "
+            "or drift, else assign; full: refit; assign: reuse the current model.",
         ),
         "k": Param(
             None,
@@ -122,13 +122,11 @@ def customer_segmentation():
 
         from pipeline import steps
 
-        if candidate["status"] != "candidate":
-            raise AirflowSkipException(
-                f"Segment version {candidate['version_id']} was {candidate['status']}: "
-                f"{'; '.join(candidate['rejected_reasons'])}. The previous version stays current."
-            )
         as_of_date, _ = _as_of()
-        return steps.publish(as_of_date, candidate["version_id"])
+        try:
+            return steps.publish(as_of_date, candidate["version_id"])
+        except steps.NothingToPublish as skip:
+            raise AirflowSkipException(str(skip)) from skip
 
     raw_gate = validate_raw(ingest())
     marts = dbt_build()

@@ -53,7 +53,7 @@ class PreprocessingConfig:
 class AlgorithmConfig:
     name: str = "kmeans"
     minibatch_threshold: int = 200_000
-    fit_sample_size: int = 20_000
+    fit_sample_size: int = 10_000
     hdbscan_min_cluster_size: float = 0.02
 
 
@@ -73,6 +73,7 @@ class AcceptanceConfig:
     min_silhouette: float = 0.25
     min_stability_ari: float = 0.8
     min_segment_share: float = 0.01
+    max_unassigned_share: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ class SegmentationConfig:
             problems.append("preprocessing.pca_variance must be in (0, 1] or null")
         if not 2 <= self.selection.k_min <= self.selection.k_max:
             problems.append("selection needs 2 <= k_min <= k_max")
+        problems += _range_problems(self)
         if not self.features.numeric_columns:
             problems.append("features needs at least one log1p or numeric column")
         repeated = {c for c in self.features.all_columns if self.features.all_columns.count(c) > 1}
@@ -135,6 +137,38 @@ class SegmentationConfig:
             problems.append(f"features lists {sorted(repeated)} more than once")
         if problems:
             raise ConfigError("; ".join(problems))
+
+
+# (section, key): (lowest, highest) allowed, inclusive.
+_RANGES = {
+    ("algorithm", "minibatch_threshold"): (1, None),
+    ("algorithm", "fit_sample_size"): (10, None),
+    ("algorithm", "hdbscan_min_cluster_size"): (0.0, 0.5),
+    ("selection", "random_states"): (1, None),
+    ("selection", "sample_size"): (10, None),
+    ("selection", "silhouette_sample_size"): (10, None),
+    ("selection", "gap_references"): (1, None),
+    ("selection", "bootstrap_resamples"): (2, None),
+    ("acceptance", "min_silhouette"): (-1.0, 1.0),
+    ("acceptance", "min_stability_ari"): (-1.0, 1.0),
+    ("acceptance", "min_segment_share"): (0.0, 1.0),
+    ("acceptance", "max_unassigned_share"): (0.0, 1.0),
+    ("matching", "min_member_overlap"): (0.0, 1.0),
+    ("refresh", "full_every_days"): (1, None),
+    ("refresh", "max_feature_psi"): (0.0, None),
+    ("refresh", "max_segment_share_change"): (0.0, 1.0),
+    ("versions", "keep_member_rows"): (1, None),
+}
+
+
+def _range_problems(config: SegmentationConfig) -> list[str]:
+    problems = []
+    for (section, key), (low, high) in _RANGES.items():
+        value = getattr(getattr(config, section), key)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            problems.append(f"{section}.{key} must be {bounds}, got {value}")
+    return problems
 
 
 def _as_plain(value: Any) -> Any:

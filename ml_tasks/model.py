@@ -36,7 +36,8 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
 
     ``init`` (k-means only) seeds the centroids, e.g. with those of the model selection's best
     fit on a sample, so the full fit starts where the sample ended. ``min_cluster_size`` is the
-    HDBSCAN minimum cluster size as a share of the fitted sample.
+    HDBSCAN minimum cluster size as a share of the fitted sample. ``memory`` (Ward only) caches
+    the merge tree, so fitting several k on the same sample builds it once.
     """
 
     def __init__(
@@ -49,6 +50,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         minibatch_threshold: int = 200_000,
         fit_sample_size: int = 20_000,
         min_cluster_size: float = 0.02,
+        memory=None,
         random_state: int | None = None,
     ):
         self.algorithm = algorithm
@@ -58,6 +60,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         self.minibatch_threshold = minibatch_threshold
         self.fit_sample_size = fit_sample_size
         self.min_cluster_size = min_cluster_size
+        self.memory = memory
         self.random_state = random_state
 
     def fit(self, X, y=None):
@@ -66,7 +69,7 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         if self.algorithm != "hdbscan" and X.shape[0] <= self.n_clusters:
             raise ValueError(
                 f"Need more than {self.n_clusters} customers for {self.n_clusters} segments, "
-                f"got {X.shape[0]}."
+                f"got n_samples={X.shape[0]}."
             )
         fit = {
             "kmeans": self._fit_kmeans,
@@ -79,8 +82,10 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         fit(X, rng)
         assigned = self.labels_ != NOISE_LABEL
         self.n_clusters_ = len(self.cluster_centers_)
-        self.inertia_ = float(
-            ((X[assigned] - self.cluster_centers_[self.labels_[assigned]]) ** 2).sum()
+        self.inertia_ = (
+            float(((X[assigned] - self.cluster_centers_[self.labels_[assigned]]) ** 2).sum())
+            if assigned.any()
+            else 0.0
         )
         return self
 
@@ -123,7 +128,9 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
 
     def _fit_ward(self, X: np.ndarray, rng: np.random.RandomState) -> None:
         sample = self._sample(X, rng)
-        labels = AgglomerativeClustering(self.n_clusters, linkage="ward").fit_predict(sample)
+        labels = AgglomerativeClustering(
+            self.n_clusters, linkage="ward", memory=self.memory, compute_full_tree=True
+        ).fit_predict(sample)
         self.cluster_centers_ = np.vstack(
             [sample[labels == label].mean(axis=0) for label in range(self.n_clusters)]
         )
@@ -134,25 +141,26 @@ class SegmentClusterer(ClusterMixin, BaseEstimator):
         min_size = max(5, round(self.min_cluster_size * len(sample)))
         labels = HDBSCAN(min_cluster_size=min_size, copy=True).fit_predict(sample)
         found = sorted(set(labels) - {NOISE_LABEL})
-        if not found:
-            raise ValueError(
-                f"HDBSCAN found no cluster of at least {min_size} customers in a sample of "
-                f"{len(sample)}; lower algorithm.hdbscan_min_cluster_size."
-            )
-        # HDBSCAN labels are 0..n-1 already; keep the sample as exemplars for predict.
+        # HDBSCAN labels are 0..n-1 already; the sample is kept as exemplars for predict. With
+        # no cluster found everyone is noise (acceptance then rejects the model).
         self.exemplars_ = sample
         self.exemplar_labels_ = labels
-        neighbours = NearestNeighbors(n_neighbors=2).fit(sample)
-        spacing = neighbours.kneighbors(sample[labels != NOISE_LABEL])[0][:, 1]
-        self.assign_radius_ = float(spacing.max())
-        self.cluster_centers_ = np.vstack([sample[labels == label].mean(axis=0) for label in found])
+        self.neighbors_ = NearestNeighbors(n_neighbors=2).fit(sample)
+        clustered = sample[labels != NOISE_LABEL]
+        self.assign_radius_ = (
+            float(self.neighbors_.kneighbors(clustered)[0][:, 1].max()) if len(clustered) else 0.0
+        )
+        self.cluster_centers_ = (
+            np.vstack([sample[labels == label].mean(axis=0) for label in found])
+            if found
+            else np.empty((0, X.shape[1]))
+        )
         self.labels_ = self._nearest_exemplar_labels(X)
 
     def _nearest_exemplar_labels(self, X: np.ndarray) -> np.ndarray:
-        neighbours = NearestNeighbors(n_neighbors=1).fit(self.exemplars_)
         labels = np.empty(X.shape[0], dtype=np.int64)
         for start in range(0, X.shape[0], 100_000):
-            distance, index = neighbours.kneighbors(X[start : start + 100_000])
+            distance, index = self.neighbors_.kneighbors(X[start : start + 100_000], n_neighbors=1)
             nearest = self.exemplar_labels_[index[:, 0]]
             nearest[distance[:, 0] > self.assign_radius_] = NOISE_LABEL
             labels[start : start + 100_000] = nearest

@@ -1,10 +1,13 @@
 """Personas: each segment described in numbers and in words a marketer can use.
 
 Per segment: size and share, the mean and median of every feature with its z-score against the
-population, the three most distinguishing traits (largest absolute z-score; money and counts are
-compared on the log1p scale the clusters see, so one big spender does not dominate), a generated
-name and a one-sentence description built from those traits, e.g. "High-value loyal: orders
-3.1x as often as average, last order 9 days ago, spends 4.2x the average".
+population of customers with orders (the ones clustered), the three most distinguishing traits
+(largest absolute z-score; money and counts are compared on the log1p scale the clusters see, so
+one big spender does not dominate), a generated name and a one-sentence description built from
+those traits, e.g. "High-value loyal: orders 3.1x as often as average, last order 9 days ago,
+spends 4.2x the average". The name is the value tier and behaviour; when two segments would share
+it, the second is told apart by its most distinguishing trait ("High-value loyal, email
+clickers").
 
 Names are generated once, when a segment first appears; a segment matched to its previous self
 keeps its name (ids and names are what campaigns are built on), while its description and
@@ -46,6 +49,22 @@ _RATIO_PHRASES = {
     "email_sent_count": "receives {ratio} the average email volume",
     "email_open_count": "opens {ratio} as many emails as average",
     "email_click_count": "clicks {ratio} as many emails as average",
+}
+# Short labels for a trait well above (first) or below (second) the average, to tell apart
+# segments whose tier and behaviour coincide.
+_TRAIT_LABELS = {
+    "order_count": ("frequent buyers", "rare buyers"),
+    "order_days": ("frequent buyers", "rare buyers"),
+    "total_spend": ("big spenders", "small spenders"),
+    "avg_order_value": ("big baskets", "small baskets"),
+    "web_session_count": ("frequent visitors", "rare visitors"),
+    "web_event_count": ("active browsers", "light browsers"),
+    "cart_add_count": ("cart adders", "few cart adds"),
+    "email_sent_count": ("heavily emailed", "lightly emailed"),
+    "email_open_count": ("email readers", "email ignorers"),
+    "email_click_count": ("email clickers", "non-clickers"),
+    "recency_days": ("long since last order", "ordered recently"),
+    "tenure_days": ("long-standing", "recent sign-ups"),
 }
 _LEVEL_PHRASES = {
     "recency_days": "last order {median:.0f} days ago",
@@ -94,6 +113,7 @@ def generate_name(segment: pd.DataFrame, population: pd.DataFrame, rules: Naming
 
 
 def _trait_phrase(feature: str, segment: pd.Series, population: pd.Series) -> str:
+    """How one trait reads, e.g. "orders 3.1x as often as average", "last order 9 days ago"."""
     if feature in _LEVEL_PHRASES:
         return _LEVEL_PHRASES[feature].format(median=segment.median())
     base = population.mean()
@@ -103,19 +123,27 @@ def _trait_phrase(feature: str, segment: pd.Series, population: pd.Series) -> st
     return template.format(ratio=text)
 
 
+def _trait_label(feature: str, z_score: float) -> str:
+    high, low = _TRAIT_LABELS.get(feature, (f"high {feature}", f"low {feature}"))
+    return high if z_score >= 0 else low
+
+
 def feature_statistics(
     features: pd.DataFrame,
     segment_ids: pd.Series,
     columns: tuple[str, ...],
     log_columns: tuple[str, ...],
+    population: pd.Series,
 ) -> pd.DataFrame:
-    """One row per (segment, feature): mean, median, population mean/std and the z-score of the
-    segment mean (on the log1p scale for ``log_columns``)."""
+    """One row per (segment, feature): mean, median, the population's mean and the z-score of
+    the segment mean against the population (rows where ``population`` is true; on the log1p
+    scale for ``log_columns``)."""
     rows = []
     for column in columns:
         values = features[column].astype(float)
         scale = np.log1p(values.clip(lower=0)) if column in log_columns else values
-        population_mean, population_std = scale.mean(), scale.std(ddof=0)
+        population_mean = scale[population].mean()
+        population_std = scale[population].std(ddof=0)
         grouped = pd.DataFrame({"raw": values, "scaled": scale}).groupby(segment_ids)
         means, medians, scaled_means = (
             grouped["raw"].mean(),
@@ -130,7 +158,7 @@ def feature_statistics(
                     "feature": column,
                     "mean": _finite(means[segment_id]),
                     "median": _finite(medians[segment_id]),
-                    "population_mean": _finite(values.mean()),
+                    "population_mean": _finite(values[population].mean()),
                     "z_score": _finite(z) if population_std > 0 else 0.0,
                 }
             )
@@ -157,30 +185,30 @@ def describe_segments(
     """
     rules = rules or NamingRules()
     kept_names = dict(kept_names or {})
-    statistics = feature_statistics(features, segment_ids, columns, log_columns)
-    clustered = ~segment_ids.isin(list(FIXED_SEGMENTS))
-    population = features[clustered] if clustered.any() else features
-    used = {name for sid, name in kept_names.items() if sid in set(segment_ids)}
+    clustered = segment_ids != PROSPECT_SEGMENT_ID
+    if not clustered.any():
+        clustered = pd.Series(True, index=segment_ids.index)
+    statistics = feature_statistics(features, segment_ids, columns, log_columns, clustered)
+    population = features[clustered]
+    present = set(segment_ids.unique())
+    used = {name for sid, name in kept_names.items() if sid in present}
     rows = []
     for label, members in features.groupby(segment_ids, sort=True):
         segment_id = int(label)
+        stats = statistics[statistics["segment_id"] == segment_id]
+        top = stats.reindex(stats["z_score"].abs().sort_values(ascending=False).index).head(3)
         if segment_id in FIXED_SEGMENTS:
             name = FIXED_SEGMENTS[segment_id]
         elif segment_id in kept_names:
             name = kept_names[segment_id]
         else:
-            base = generate_name(members, population, rules)
-            name, suffix = base, 2
-            while name in used:
-                name, suffix = f"{base} {suffix}", suffix + 1
+            name = _unique_name(generate_name(members, population, rules), top, used)
             used.add(name)
-        stats = statistics[statistics["segment_id"] == segment_id]
-        top = stats.reindex(stats["z_score"].abs().sort_values(ascending=False).index).head(3)
         traits = [
             {
                 "feature": row.feature,
                 "z_score": round(row.z_score, 3),
-                "phrase": _trait_phrase(row.feature, members[row.feature], features[row.feature]),
+                "phrase": _trait_phrase(row.feature, members[row.feature], population[row.feature]),
             }
             for row in top.itertuples()
         ]
@@ -196,3 +224,17 @@ def describe_segments(
             }
         )
     return pd.DataFrame(rows), statistics
+
+
+def _unique_name(base: str, top_traits: pd.DataFrame, used: set[str]) -> str:
+    """``base``, or told apart by the segment's most distinguishing traits, or numbered."""
+    if base not in used:
+        return base
+    for row in top_traits.itertuples():
+        name = f"{base}, {_trait_label(row.feature, row.z_score)}"
+        if name not in used:
+            return name
+    suffix = 2
+    while f"{base} {suffix}" in used:
+        suffix += 1
+    return f"{base} {suffix}"

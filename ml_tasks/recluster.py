@@ -1,20 +1,26 @@
 """The nightly recluster: features of the as-of date in, a segment version out.
 
 1. Load the as-of date's features; leave out configured features with no value at all.
-2. Decide the mode (``refresh``): *assign* tonight's customers to the previous version's model
-   when drift is small, or *full*: preprocess, select k (``selection``), fit.
-3. Give clusters stable ids (``matching``) and personas (``profiles``).
-4. Judge the result against ``acceptance``; store it as a candidate, or as rejected with the
-   reason (the previous version stays current).
+2. Find the *base* version tonight continues from (ids, names, model): the current version when
+   it is older than tonight, else the newest published version older than tonight; a re-run of a
+   date with nothing older continues from that date's own published version (ids only).
+3. Decide the mode (``refresh``): *assign* tonight's customers to the base's model when drift is
+   small, or *full*: preprocess, select k (``selection``), fit.
+4. Give clusters stable ids (``matching``) and personas (``profiles``).
+5. Judge the result against ``acceptance``; store it as a candidate, or as rejected with the
+   reasons (the previous version stays current).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import logging
 import pickle
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
@@ -41,16 +47,27 @@ from ml_tasks.selection import labelling_scores, select_model
 
 log = logging.getLogger(__name__)
 
+# The config sections a fitted model depends on: a change to any of them forces a refit.
+MODEL_SECTIONS = ("random_state", "features", "preprocessing", "algorithm", "selection")
+
 
 class ReclusterError(RuntimeError):
-    """The recluster cannot run as asked (e.g. assign mode without a reusable model)."""
+    """The recluster cannot run as asked (no buyers, or assign mode without a reusable model)."""
+
+
+def model_config_key(config: SegmentationConfig, features: FeatureConfig) -> str:
+    """A hash of what a fitted model depends on: its config sections and the features used."""
+    plain = config.to_dict()
+    relevant = {name: plain[name] for name in MODEL_SECTIONS}
+    relevant["features_used"] = list(features.all_columns)
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
 class SegmentModel:
     """What a full recluster stores with its version, so later nights can assign without
     refitting: the fitted preprocessing and clusterer, the label -> segment id map, the features
-    it used and the drift reference of the customers it was fitted on."""
+    and config it used, and the drift reference of the customers it was fitted on."""
 
     preprocessor: Pipeline
     clusterer: SegmentClusterer
@@ -59,11 +76,21 @@ class SegmentModel:
     drift_reference: dict
     fitted_as_of: date
     sklearn_version: str
+    config_key: str
+    config: dict = field(default_factory=dict)
 
-    def assign(self, buyers: pd.DataFrame) -> pd.Series:
+    def assign(self, buyers: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+        """Segment id per customer, and the preprocessed features they were assigned from."""
         X = self.preprocessor.transform(buyers[list(self.features.all_columns)])
         labels = self.clusterer.predict(X)
-        return pd.Series(_segment_ids(labels, self.segment_id_by_label), index=buyers.index)
+        return pd.Series(_segment_ids(labels, self.segment_id_by_label), index=buyers.index), X
+
+    def to_bytes(self) -> bytes:
+        """Pickled without the per-customer training labels, which predict does not need."""
+        slim = copy.copy(self)
+        slim.clusterer = copy.copy(self.clusterer)
+        del slim.clusterer.labels_
+        return pickle.dumps(slim)
 
 
 @dataclass(frozen=True)
@@ -71,42 +98,59 @@ class RefreshDecision:
     mode: str  # "full" or "assign"
     reason: str
     drift: dict
+    assigned: tuple[pd.Series, np.ndarray] | None = None  # the model's assignment, if computed
 
 
 def _segment_ids(labels: np.ndarray, id_by_label: dict[int, int]) -> np.ndarray:
-    """Cluster labels (``NOISE_LABEL`` for noise) to segment ids, vectorised."""
-    lookup = np.full(max(id_by_label, default=0) + 2, UNASSIGNED_SEGMENT_ID, dtype=np.int64)
+    """Cluster labels (``NOISE_LABEL`` for noise) to segment ids, vectorised. A label without an
+    id (a cluster that was empty when the model was fitted) counts as unassigned."""
+    labels = np.asarray(labels, dtype=np.int64)
+    size = max([*id_by_label, int(labels.max(initial=0))]) + 2
+    lookup = np.full(size, UNASSIGNED_SEGMENT_ID, dtype=np.int64)
     for label, segment_id in id_by_label.items():
         lookup[label + 1] = segment_id
-    return lookup[np.asarray(labels, dtype=np.int64) + 1]
+    unmapped = set(np.unique(labels)) - set(id_by_label) - {NOISE_LABEL}
+    if unmapped:
+        log.warning("Cluster labels %s have no segment id: counted as unassigned", unmapped)
+    return lookup[labels + 1]
 
 
-def previous_version(con: duckdb.DuckDBPyConnection, as_of_date: date) -> dict | None:
-    """The version tonight's ids continue from: the current one when its as-of date is not
-    later than tonight's, else (a backfill of an older date) the newest published version up
-    to tonight's date. Versions whose member rows were pruned cannot be matched against."""
+def base_version(con: duckdb.DuckDBPyConnection, as_of_date: date) -> dict | None:
+    """The version tonight continues from (see the module docs). Versions whose member rows
+    were pruned cannot be matched against."""
     versions.ensure_segments_schema(con)
     current = versions.current_version(con)
-    if current and current["as_of_date"] <= as_of_date and current["members_pruned_at"] is None:
+    if current and current["as_of_date"] < as_of_date and current["members_pruned_at"] is None:
         return current
     return versions.fetch_dict(
         con,
         """
         select * from segments.segment_versions
-        where status = 'published' and as_of_date <= ? and members_pruned_at is null
-        order by as_of_date desc, version_id desc
+        where status in ('published', 'superseded') and members_pruned_at is null
+            and (as_of_date < ? or (as_of_date = ? and not exists (
+                select 1 from segments.segment_versions as older
+                where older.status = 'published' and older.as_of_date < ?
+                    and older.members_pruned_at is null
+            )))
+        order by as_of_date desc, status = 'published' desc, version_id desc
         limit 1
         """,
-        [as_of_date],
+        [as_of_date, as_of_date, as_of_date],
     )
 
 
+def _model_version_of(version: dict) -> int:
+    """The version whose fitted model a version used (itself, for a full recluster)."""
+    model_version = version.get("model_version_id")
+    return int(version["version_id"] if model_version is None else model_version)
+
+
 def _reusable_model(
-    con: duckdb.DuckDBPyConnection, previous: dict | None, as_of_date: date
+    con: duckdb.DuckDBPyConnection, base: dict | None, as_of_date: date, config_key: str
 ) -> tuple[SegmentModel | None, str]:
-    if previous is None:
-        return None, "no previous version"
-    model_version = _model_version_of(previous)
+    if base is None:
+        return None, "no earlier version"
+    model_version = _model_version_of(base)
     blob = versions.load_model(con, model_version)
     if blob is None:
         return None, f"version {model_version} has no stored model"
@@ -116,8 +160,13 @@ def _reusable_model(
             f"the model of version {model_version} was fitted with scikit-learn "
             f"{model.sklearn_version}, this is {sklearn.__version__}"
         )
-    if model.fitted_as_of > as_of_date:
-        return None, f"the model of version {model_version} was fitted on later data"
+    if model.fitted_as_of >= as_of_date:
+        return None, f"the model of version {model_version} was not fitted on earlier data"
+    if model.config_key != config_key:
+        return None, (
+            f"the segmentation config or the available features changed since version "
+            f"{model_version} was fitted"
+        )
     return model, f"model of version {model_version}"
 
 
@@ -128,26 +177,25 @@ def decide_refresh(
     model: SegmentModel | None,
     why_no_model: str,
     buyers: pd.DataFrame,
-    previous_members: pd.Series | None,
+    base_members: pd.Series | None,
 ) -> RefreshDecision:
-    """Full recluster or assignment to the previous model, and why (stored with the version).
-
-    ``auto`` refits when there is no reusable model, on the configured cadence, or when a
-    feature's PSI or a segment's share drifts past its threshold; otherwise it assigns.
-    """
+    """Full recluster or assignment to the base version's model, and why (stored with the
+    version). ``auto`` refits when there is no reusable model, on the configured cadence, or
+    when a feature's PSI or a segment's share drifts past its threshold; otherwise it assigns."""
     if requested == "full":
         return RefreshDecision("full", "full recluster requested", {})
-    problem = why_no_model if model is None else _feature_mismatch(model, buyers)
-    if problem:
+    if model is None:
         if requested == "assign":
-            raise ReclusterError(f"Assign mode needs a reusable model, but {problem}.")
-        return RefreshDecision("full", f"no reusable model ({problem})", {})
+            raise ReclusterError(f"Assign mode needs a reusable model, but {why_no_model}.")
+        return RefreshDecision("full", f"no reusable model ({why_no_model})", {})
     psi = feature_psi(model.drift_reference, buyers)
     worst_feature = max(psi, key=psi.get)
-    shares = {}
-    if previous_members is not None and not previous_members.empty:
-        previous_buyers = previous_members[previous_members.index.isin(buyers.index)]
-        shares = segment_share_change(previous_buyers, model.assign(buyers))
+    assigned = model.assign(buyers)
+    shares: dict[int, float] = {}
+    if base_members is not None:
+        # Buyers in both versions: prospects who have since ordered are not drift.
+        earlier = base_members[(base_members > 0) & base_members.index.isin(buyers.index)]
+        shares = segment_share_change(earlier, assigned[0].reindex(earlier.index))
     worst_share = max(shares.values(), default=0.0)
     drift = {
         "feature_psi": {k: round(v, 6) for k, v in psi.items()},
@@ -156,8 +204,8 @@ def decide_refresh(
     age = (as_of_date - model.fitted_as_of).days
     refresh = config.refresh
     if requested == "assign":
-        reason = "assign mode requested"
-    elif age >= refresh.full_every_days:
+        return RefreshDecision("assign", "assign mode requested", drift, assigned)
+    if age >= refresh.full_every_days:
         reason = f"cadence: model fitted {age} days ago (full_every_days {refresh.full_every_days})"
     elif psi[worst_feature] > refresh.max_feature_psi:
         reason = f"drift: {worst_feature} PSI {psi[worst_feature]:.3f} > {refresh.max_feature_psi}"
@@ -170,13 +218,8 @@ def decide_refresh(
             f"small drift: max PSI {psi[worst_feature]:.3f} ({worst_feature}), max share change "
             f"{worst_share:.3f}; model {age} days old"
         )
-    mode = "assign" if requested == "assign" or reason.startswith("small drift") else "full"
-    return RefreshDecision(mode, reason, drift)
-
-
-def _feature_mismatch(model: SegmentModel, buyers: pd.DataFrame) -> str | None:
-    missing = [c for c in model.features.all_columns if c not in buyers or buyers[c].isna().all()]
-    return f"tonight has no values for the model's features {missing}" if missing else None
+        return RefreshDecision("assign", reason, drift, assigned)
+    return RefreshDecision("full", reason, drift)
 
 
 def fit_full(
@@ -186,7 +229,7 @@ def fit_full(
     *,
     k_override: int | None = None,
 ):
-    """Preprocess, select k, fit on everyone. Returns the fitted pieces, labels and scores."""
+    """Preprocess, select k, fit on everyone. Returns the fitted pieces, features and selection."""
     preprocessor = make_preprocessor(features, config.preprocessing, config.random_state)
     started = time.perf_counter()
     X = preprocessor.fit_transform(buyers[list(features.all_columns)])
@@ -199,7 +242,7 @@ def fit_full(
         k_override=k_override,
     )
     log.info(
-        "Model selection in %.1f s: votes %s -> k=%d (stability ARI %.3f)",
+        "Model selection in %.1f s: favourites %s -> k=%d (stability ARI %.3f)",
         selection.seconds,
         selection.votes,
         selection.k,
@@ -234,6 +277,13 @@ def check_acceptance(config: SegmentationConfig, scores: dict, profiles: pd.Data
     stability = scores.get("stability_ari")
     if stability is None or stability < rules.min_stability_ari:
         problems.append(f"stability ARI {stability} < min_stability_ari {rules.min_stability_ari}")
+    by_id = profiles.set_index("segment_id")
+    unassigned = by_id["share"].get(UNASSIGNED_SEGMENT_ID, 0.0)
+    if unassigned > rules.max_unassigned_share:
+        problems.append(
+            f"{unassigned:.2%} of customers are unassigned > max_unassigned_share "
+            f"{rules.max_unassigned_share:.0%}"
+        )
     clustered = profiles[~profiles["segment_id"].isin(list(FIXED_SEGMENTS))]
     small = clustered[clustered["share"] < rules.min_segment_share]
     for row in small.itertuples():
@@ -245,25 +295,25 @@ def check_acceptance(config: SegmentationConfig, scores: dict, profiles: pd.Data
 
 
 def _lineage(
-    segment_ids: pd.Series, previous_members: pd.Series | None, previous_ids: set[int]
+    segment_ids: pd.Series, base_members: pd.Series | None, base_ids: set[int]
 ) -> pd.DataFrame:
     rows = []
     current_ids = sorted(int(s) for s in segment_ids.unique())
     overlap = (
-        member_overlap(previous_members, segment_ids)
-        if previous_members is not None and not previous_members.empty
+        member_overlap(base_members, segment_ids)
+        if base_members is not None and not base_members.empty
         else None
     )
     for segment_id in current_ids:
         if segment_id in FIXED_SEGMENTS:
             outcome = "fixed"
         else:
-            outcome = "kept" if segment_id in previous_ids else "new"
+            outcome = "kept" if segment_id in base_ids else "new"
         share = None
         if overlap is not None and segment_id in overlap.index and segment_id in overlap.columns:
             share = float(overlap.loc[segment_id, segment_id])
         rows.append({"segment_id": segment_id, "outcome": outcome, "member_overlap": share})
-    for segment_id in sorted(previous_ids - set(current_ids) - set(FIXED_SEGMENTS)):
+    for segment_id in sorted(base_ids - set(current_ids) - set(FIXED_SEGMENTS)):
         rows.append({"segment_id": segment_id, "outcome": "retired", "member_overlap": None})
     return pd.DataFrame(rows)
 
@@ -275,9 +325,11 @@ class _Outcome:
     buyer_ids: pd.Series
     X: np.ndarray  # the preprocessed features the ids were computed from
     features: FeatureConfig
+    algorithm: str
     k: int
     kept_names: dict[int, str]
     scores: dict
+    config: dict
     model: bytes | None = None  # a new fitted model to store
     model_version_id: int | None = None  # or the version whose model was reused
 
@@ -285,18 +337,21 @@ class _Outcome:
 def _assign_to_model(
     con: duckdb.DuckDBPyConnection,
     model: SegmentModel,
-    previous: dict,
-    buyers: pd.DataFrame,
-    previous_names: dict[int, str],
+    base: dict,
+    decision: RefreshDecision,
+    base_names: dict[int, str],
 ) -> _Outcome:
+    buyer_ids, X = decision.assigned
     return _Outcome(
-        buyer_ids=model.assign(buyers),
-        X=model.preprocessor.transform(buyers[list(model.features.all_columns)]),
+        buyer_ids=buyer_ids,
+        X=X,
         features=model.features,
+        algorithm=model.clusterer.algorithm,
         k=model.clusterer.n_clusters_,
-        kept_names=previous_names,
-        scores={"stability_ari": _model_stability(con, previous)},
-        model_version_id=_model_version_of(previous),
+        kept_names=base_names,
+        scores={"stability_ari": _model_stability(con, base)},
+        config=model.config,
+        model_version_id=_model_version_of(base),
     )
 
 
@@ -306,20 +361,23 @@ def _fit_new_model(
     features: FeatureConfig,
     buyers: pd.DataFrame,
     as_of_date: date,
-    previous_members: pd.Series | None,
-    previous_names: dict[int, str],
+    base_members: pd.Series | None,
+    base_names: dict[int, str],
     k_override: int | None,
 ) -> _Outcome:
     preprocessor, clusterer, X, selection = fit_full(
         buyers, config, features, k_override=k_override
     )
     clustered = clusterer.labels_ != NOISE_LABEL
+    next_id = versions.next_segment_id(con)
+    ranked = rank_by_value(buyers[clustered], clusterer.labels_[clustered])
     match = match_segments(
-        previous_members[previous_members > 0] if previous_members is not None else None,
+        base_members[base_members > 0] if base_members is not None else None,
         pd.Series(clusterer.labels_[clustered], index=buyers.index[clustered]),
         min_member_overlap=config.matching.min_member_overlap,
-        next_id=versions.next_segment_id(con),
-        first_ids=rank_by_value(buyers[clustered], clusterer.labels_[clustered]),
+        next_id=next_id,
+        # Without a version to continue from, ids rank by value; ids once used are never reused.
+        first_ids={label: next_id - 1 + rank for label, rank in ranked.items()},
     )
     log.info("Segment ids: kept %s, new %s, retired %s", match.kept, match.new, match.retired)
     model = SegmentModel(
@@ -332,6 +390,8 @@ def _fit_new_model(
         ),
         fitted_as_of=as_of_date,
         sklearn_version=sklearn.__version__,
+        config_key=model_config_key(config, features),
+        config=config.to_dict(),
     )
     return _Outcome(
         buyer_ids=pd.Series(
@@ -339,10 +399,20 @@ def _fit_new_model(
         ),
         X=X,
         features=features,
+        algorithm=config.algorithm.name,
         k=clusterer.n_clusters_,
-        kept_names={sid: previous_names[sid] for sid in match.kept if sid in previous_names},
+        kept_names={sid: base_names[sid] for sid in match.kept if sid in base_names},
         scores={"stability_ari": selection.stability_ari, "selection": selection.to_dict()},
-        model=pickle.dumps(model),
+        config=config.to_dict(),
+        model=model.to_bytes(),
+    )
+
+
+def _used_features(config: FeatureConfig, absent: list[str]) -> FeatureConfig:
+    return FeatureConfig(
+        log1p=tuple(c for c in config.log1p if c not in absent),
+        numeric=tuple(c for c in config.numeric if c not in absent),
+        categorical=tuple(c for c in config.categorical if c not in absent),
     )
 
 
@@ -363,51 +433,49 @@ def recluster(
             raise ReclusterError("A k override needs a full recluster, not assign mode.")
         requested = "full"
     frame = load_customer_features(con, as_of_date, config.features)
+    buyers = frame[frame["has_orders"]]
+    if buyers.empty:
+        raise ReclusterError(
+            f"No customer has an order up to {as_of_date}: there is nothing to segment "
+            f"({len(frame)} customers, all prospects)."
+        )
     absent = absent_features(frame, config.features)
     if absent:
         log.warning("Features with no value tonight are left out: %s", absent)
-    features = FeatureConfig(
-        *(tuple(c for c in group if c not in absent) for group in (
-            config.features.log1p, config.features.numeric, config.features.categorical
-        ))
-    )  # fmt: skip
-    buyers = frame[frame["has_orders"]]
+    features = _used_features(config.features, absent)
     log.info(
         "Loaded features of %d customers (%d with orders) for %s",
         len(frame),
         len(buyers),
         as_of_date,
     )
-    previous = previous_version(con, as_of_date)
-    previous_members = (
-        versions.version_members(con, int(previous["version_id"])) if previous else None
-    )
-    model, why_no_model = _reusable_model(con, previous, as_of_date)
+    base = base_version(con, as_of_date)
+    base_members = versions.version_members(con, int(base["version_id"])) if base else None
+    base_names = versions.segment_names(con, int(base["version_id"])) if base else {}
+    model, why_no_model = _reusable_model(con, base, as_of_date, model_config_key(config, features))
     decision = decide_refresh(
-        config, requested, as_of_date, model, why_no_model, buyers, previous_members
+        config, requested, as_of_date, model, why_no_model, buyers, base_members
     )
     log.info("Recluster mode: %s (%s)", decision.mode, decision.reason)
-
-    previous_names = versions.segment_names(con, int(previous["version_id"])) if previous else {}
     if decision.mode == "assign":
-        outcome = _assign_to_model(con, model, previous, buyers, previous_names)
+        outcome = _assign_to_model(con, model, base, decision, base_names)
     else:
         outcome = _fit_new_model(
-            con, config, features, buyers, as_of_date, previous_members, previous_names, k
+            con, config, features, buyers, as_of_date, base_members, base_names, k
         )
-    features, buyer_ids = outcome.features, outcome.buyer_ids
     segment_ids = pd.Series(PROSPECT_SEGMENT_ID, index=frame.index, name="segment_id")
-    segment_ids.loc[buyers.index] = buyer_ids.to_numpy()
+    segment_ids.loc[buyers.index] = outcome.buyer_ids.to_numpy()
     scores = {
         **labelling_scores(
             outcome.X,
-            buyer_ids.to_numpy(),
+            outcome.buyer_ids.to_numpy(),
             config.selection.silhouette_sample_size,
             config.random_state,
         ),
         **outcome.scores,
         "drift": decision.drift,
     }
+    features = outcome.features
     numeric = tuple(c for c in features.all_columns if c not in features.categorical)
     profiles, statistics = describe_segments(
         frame, segment_ids, numeric, features.log1p, kept_names=outcome.kept_names
@@ -418,7 +486,7 @@ def recluster(
     candidate = versions.Candidate(
         as_of_date=as_of_date,
         run_id=run_id,
-        algorithm=config.algorithm.name,
+        algorithm=outcome.algorithm,
         k=outcome.k,
         assignments=pd.DataFrame(
             {
@@ -440,8 +508,8 @@ def recluster(
         mode=decision.mode,
         mode_reason=decision.reason,
         model_version_id=outcome.model_version_id,
-        previous_version_id=int(previous["version_id"]) if previous else None,
-        config=config.to_dict(),
+        previous_version_id=int(base["version_id"]) if base else None,
+        config=outcome.config,
         library_versions={
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,
@@ -451,8 +519,8 @@ def recluster(
         },
         input_fingerprint=fingerprint(frame),
         feature_stats=statistics,
-        lineage=_lineage(segment_ids, previous_members, set(previous_names)),
-        transitions=transitions(previous_members, segment_ids) if previous else None,
+        lineage=_lineage(segment_ids, base_members, set(base_names)),
+        transitions=transitions(base_members, segment_ids) if base else None,
         model=outcome.model,
     )
     version_id = versions.write_version(con, candidate)
@@ -484,15 +552,9 @@ def recluster(
     }
 
 
-def _model_version_of(version: dict) -> int:
-    """The version whose fitted model a version used (itself, for a full recluster)."""
-    model_version = version.get("model_version_id")
-    return int(version["version_id"] if model_version is None else model_version)
-
-
-def _model_stability(con: duckdb.DuckDBPyConnection, previous: dict) -> float | None:
+def _model_stability(con: duckdb.DuckDBPyConnection, base: dict) -> float | None:
     row = con.execute(
         "select stability_ari from segments.segment_versions where version_id = ?",
-        [_model_version_of(previous)],
+        [_model_version_of(base)],
     ).fetchone()
     return None if row is None else row[0]

@@ -19,10 +19,12 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import joblib
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
@@ -111,6 +113,9 @@ def gap_statistic(X: np.ndarray, ks: list[int], references: int, random_state: i
     reference_sets = [rng.uniform(low, high, size=rotated.shape) for _ in range(references)]
     rows = []
     for k in ks:
+        if k < 2:  # HDBSCAN that found no cluster
+            rows.append({"k": k, "gap": np.nan, "gap_sd": np.nan})
+            continue
         log_w = np.log(_dispersion(rotated, k, rng))
         log_w_ref = np.array([np.log(_dispersion(ref, k, rng)) for ref in reference_sets])
         rows.append(
@@ -137,14 +142,25 @@ def gap_k(gaps: pd.DataFrame) -> int:
 
 
 def bootstrap_stability(
-    X: np.ndarray, make_model: Callable[[int], SegmentClusterer], resamples: int, random_state: int
+    X: np.ndarray,
+    make_model: Callable[[int], SegmentClusterer],
+    resamples: int,
+    random_state: int,
+    *,
+    subsample: float | None = None,
 ) -> float:
     """Mean adjusted Rand index between the labellings of ``X`` by models refitted on bootstrap
-    resamples of ``X``: 1.0 means the segments do not depend on which customers were drawn."""
+    resamples of ``X``: 1.0 means the segments do not depend on which customers were drawn.
+
+    ``subsample`` draws that share of the rows without replacement instead (for density-based
+    clustering, which repeated rows would distort)."""
     rng = check_random_state(random_state)
     labellings = []
     for _ in range(max(resamples, 2)):
-        rows = rng.choice(len(X), size=len(X), replace=True)
+        if subsample is None:
+            rows = rng.choice(len(X), size=len(X), replace=True)
+        else:
+            rows = rng.choice(len(X), size=round(subsample * len(X)), replace=False)
         model = make_model(rng.randint(2**31 - 1)).fit(X[rows])
         labellings.append(model.predict(X))
     pairs = itertools.combinations(labellings, 2)
@@ -222,7 +238,9 @@ def select_model(
         if len(X) > (selection.sample_size)
         else X
     )
-    seeds = [int(s) for s in rng.randint(2**31 - 1, size=max(selection.random_states, 1))]
+    # Ward is deterministic on a given sample: one seed is all there is to fit.
+    repeats = 1 if algorithm.name == "ward" else selection.random_states
+    seeds = [int(s) for s in rng.randint(2**31 - 1, size=repeats)]
     if algorithm.name == "hdbscan":
         ks = [0]  # HDBSCAN finds its own number of clusters
     elif k_override is not None:
@@ -234,16 +252,38 @@ def select_model(
                 f"Need more than {selection.k_min} customers to choose k, got {len(sample)}."
             )
 
-    def make_model(k: int, seed: int) -> SegmentClusterer:
-        return SegmentClusterer(
-            algorithm.name,
-            n_clusters=k,
-            n_init=1,
-            fit_sample_size=algorithm.fit_sample_size,
-            min_cluster_size=algorithm.hdbscan_min_cluster_size,
-            random_state=seed,
+    with tempfile.TemporaryDirectory(prefix="ward-trees-") as cache:
+        # Ward's merge tree depends on the rows only: cached, each sample's is built once for
+        # all k (and each bootstrap resample's too, as resamples repeat across k).
+        memory = joblib.Memory(cache, verbose=0) if algorithm.name == "ward" else None
+
+        def make_model(k: int, seed: int) -> SegmentClusterer:
+            return SegmentClusterer(
+                algorithm.name,
+                n_clusters=k,
+                n_init=1,
+                fit_sample_size=algorithm.fit_sample_size,
+                min_cluster_size=algorithm.hdbscan_min_cluster_size,
+                memory=memory,
+                random_state=seed,
+            )
+
+        return _sweep(
+            sample, ks, seeds, make_model, selection, algorithm, min_stability_ari, started
         )
 
+
+def _sweep(
+    sample: np.ndarray,
+    ks: list[int],
+    seeds: list[int],
+    make_model: Callable[[int, int], SegmentClusterer],
+    selection: SelectionConfig,
+    algorithm: AlgorithmConfig,
+    min_stability_ari: float,
+    started: float,
+) -> ModelSelection:
+    """Fit every (k, seed) on the sample, score, measure stability per k, and vote."""
     rows, centers = [], {}
     for k in ks:
         for seed in seeds:
@@ -271,6 +311,7 @@ def select_model(
             lambda seed, k=k: make_model(k, seed),
             selection.bootstrap_resamples,
             seeds[0],
+            subsample=0.8 if algorithm.name == "hdbscan" else None,
         )
         for k in by_k.index
     ]

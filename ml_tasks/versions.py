@@ -15,7 +15,9 @@ pruned their member rows; the metadata, personas and lineage stay).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -213,6 +215,20 @@ def ensure_segments_schema(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing. A failed commit has already rolled back, so the rollback here must not
+    replace the real error with "no transaction is active"."""
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("rollback")
+        raise
+
+
 def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
     con.register("frame_to_insert", frame)
     try:
@@ -233,8 +249,7 @@ def write_version(con: duckdb.DuckDBPyConnection, candidate: Candidate) -> int:
         ["segment_id", "segment_name", "description", "customer_count", "share", "top_traits"]
     ].copy()
     profiles["top_traits"] = profiles["top_traits"].map(_json)
-    con.execute("begin transaction")
-    try:
+    with _transaction(con):
         version_id = int(
             con.execute(
                 "select coalesce(max(version_id), 0) + 1 from segments.segment_versions"
@@ -275,13 +290,7 @@ def write_version(con: duckdb.DuckDBPyConnection, candidate: Candidate) -> int:
                 candidate.input_fingerprint,
             ],
         )
-        con.register("version_assignments", assignments)
-        con.execute(
-            "insert into segments.customer_segments "
-            "select ?, customer_id, segment_id, segment_name from version_assignments",
-            [version_id],
-        )
-        con.unregister("version_assignments")
+        _insert_frame(con, "customer_segments", assignments.assign(version_id=version_id))
         _insert_frame(con, "segment_profiles", profiles.assign(version_id=version_id))
         if candidate.feature_stats is not None and not candidate.feature_stats.empty:
             stats = candidate.feature_stats.drop(columns=["population_std"], errors="ignore")
@@ -301,10 +310,6 @@ def write_version(con: duckdb.DuckDBPyConnection, candidate: Candidate) -> int:
                 "insert into segments.segment_models values (?, ?)",
                 [version_id, candidate.model],
             )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return version_id
 
 
@@ -342,8 +347,7 @@ def publish_version(
     versions (and the current one) are pruned and those versions retired.
     """
     ensure_segments_schema(con)
-    con.execute("begin transaction")
-    try:
+    with _transaction(con):
         row = con.execute(
             "select as_of_date, status, customer_count from segments.segment_versions "
             "where version_id = ?",
@@ -363,6 +367,22 @@ def publish_version(
             raise PublishError(
                 f"Segment version {version_id} is incomplete: {written} of {expected_rows} "
                 "customer rows written."
+            )
+        rollback = con.execute(
+            """
+            select changed_at, changed_by from segments.current_changes
+            where action = 'rollback' and changed_at > (
+                select created_at from segments.segment_versions where version_id = ?
+            )
+            order by change_id desc limit 1
+            """,
+            [version_id],
+        ).fetchone()
+        if rollback is not None:
+            raise PublishError(
+                f"Segment version {version_id} was computed before the rollback by {rollback[1]} "
+                f"at {rollback[0]:%Y-%m-%d %H:%M:%S}; re-run its date so its segment ids "
+                "continue from the rolled-back-to version."
             )
         current = con.execute(
             "select version_id, as_of_date from segments.current_version"
@@ -394,10 +414,6 @@ def publish_version(
         if becomes_current:
             _record_change(con, version_id, "publish", by, f"as-of {as_of_date} published")
         retired = _prune_members(con, keep_member_rows) if keep_member_rows else []
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return {
         "version_id": version_id,
         "as_of_date": as_of_date.isoformat(),
@@ -442,6 +458,16 @@ def _prune_members(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
             """,
             [retired],
         )
+    # Models no kept version uses any more (assign mode reads a model through model_version_id).
+    con.execute(
+        """
+        delete from segments.segment_models
+        where version_id not in (
+            select coalesce(model_version_id, version_id) from segments.segment_versions
+            where members_pruned_at is null
+        )
+        """
+    )
     return retired
 
 
@@ -455,8 +481,7 @@ def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, rea
     if not reason or not reason.strip():
         raise RollbackError("A rollback needs a reason (it is recorded with the change).")
     ensure_segments_schema(con)
-    con.execute("begin transaction")
-    try:
+    with _transaction(con):
         row = con.execute(
             "select status, members_pruned_at, as_of_date from segments.segment_versions "
             "where version_id = ?",
@@ -489,10 +514,6 @@ def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, rea
             [version_id],
         )
         _record_change(con, version_id, "rollback", by, reason)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return {
         "version_id": version_id,
         "as_of_date": as_of_date.isoformat(),

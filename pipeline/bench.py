@@ -62,7 +62,7 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
         result = steps.recluster(as_of_date, run_id="bench")
         state["version_id"], state["status"] = result["version_id"], result["status"]
         state.setdefault("modes", {})[as_of_date.isoformat()] = result["mode_reason"]
-    elif stage == "publish" and state["status"] == "candidate":
+    elif stage == "publish" and state["status"] != "rejected":
         steps.publish(as_of_date, state["version_id"])
     elif stage == "baseline":
         state["baseline"] = plain_kmeans_sweep(as_of_date, customers)

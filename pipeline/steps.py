@@ -19,6 +19,10 @@ from pipeline.warehouse import connect
 log = logging.getLogger(__name__)
 
 
+class NothingToPublish(Exception):
+    """The version is not publishable by design (its model was rejected): not a failure."""
+
+
 def _records_failure(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
     """On failure, note which step (named like its Airflow task) failed and why in the as-of
     date's run record; a later success of the same step (a retry) clears the note."""
@@ -28,6 +32,8 @@ def _records_failure(name: str) -> Callable[[Callable[..., dict]], Callable[...,
         def wrapper(as_of_date: date, *args: Any, **kwargs: Any) -> dict:
             try:
                 return step(as_of_date, *args, **kwargs)
+            except NothingToPublish:
+                raise
             except Exception as exc:
                 record_step(
                     as_of_date,
@@ -155,6 +161,15 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
     settings = settings or get_settings()
     keep = load_config().versions.keep_member_rows
     with connect(settings) as con:
+        status, reason = con.execute(
+            "select status, status_reason from segments.segment_versions where version_id = ?",
+            [version_id],
+        ).fetchone() or (None, None)
+        if status == "rejected":
+            raise NothingToPublish(
+                f"Segment version {version_id} was rejected: {reason}. "
+                "The previous version stays current."
+            )
         result = publish_version(con, version_id, keep_member_rows=keep)
     log.info(
         "Published segment version %d for %s%s",

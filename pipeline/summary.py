@@ -78,6 +78,8 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
             f"MODEL REJECTED: segment version {recluster['version_id']} missed the acceptance "
             "thresholds (segmentation config, section acceptance):",
             *(f"  {reason}" for reason in recluster["rejected_reasons"]),
+            "  The previous version stays current; customers new since it have no segment. To "
+            "assign them with the current model, re-run with recluster_mode=assign.",
         ]
     with connect(settings, read_only=True) as con:
         from ml_tasks.versions import current_version

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from ml_tasks.config import FeatureConfig, PreprocessingConfig
 from ml_tasks.model import NOISE_LABEL, SegmentClusterer
@@ -50,16 +51,20 @@ def test_hdbscan_finds_its_own_k_and_marks_noise_as_unassigned():
     assert np.array_equal(model.predict(X), model.labels_[:2000])
 
 
-def test_same_random_state_same_segments_and_clone_keeps_parameters():
+def test_same_random_state_same_segments():
     X, _ = _blobs(1500, 4, seed=5)
     model = SegmentClusterer("kmeans", n_clusters=4, random_state=7)
     first = clone(model).fit(X).labels_
     assert np.array_equal(first, clone(model).fit(X).labels_)
-    assert clone(model).get_params() == model.get_params()
+
+
+@parametrize_with_checks([SegmentClusterer("kmeans", n_clusters=3, random_state=0)])
+def test_follows_scikit_learn_estimator_conventions(estimator, check):
+    check(estimator)
 
 
 def test_too_few_customers_is_a_clear_error():
-    with pytest.raises(ValueError, match="Need more than 5 customers"):
+    with pytest.raises(ValueError, match="Need more than 5 customers for 5 segments, got n_sa"):
         SegmentClusterer(n_clusters=5).fit(np.ones((3, 2)))
 
 

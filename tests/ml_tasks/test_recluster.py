@@ -3,6 +3,7 @@ new behaviour, drift-driven refresh, acceptance and absent sources."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import duckdb
@@ -54,16 +55,15 @@ def test_first_night_chooses_the_planted_groups_and_ranks_ids_by_value(con):
     # Segment 1 is the best-spending group, the champions.
     champions = buyers.index[buyers["group"] == "champions"]
     assert members.loc[champions].mode().iloc[0] == 1
-    version = con.execute(
-        "select scores, stability_ari, config, library_versions, input_fingerprint "
-        "from segments.segment_versions where version_id = ?",
+    scores, stability, config = con.execute(
+        "select scores, stability_ari, config from segments.segment_versions where version_id = ?",
         [result["version_id"]],
     ).fetchone()
-    assert '"votes"' in version[0] and '"gap"' in version[0]
-    assert version[1] > 0.9
-    assert '"min_silhouette": 0.25' in version[2]
-    assert "scikit-learn" in version[3]
-    assert len(version[4]) == 32
+    by_k = {row["k"]: row for row in json.loads(scores)["selection"]["by_k"]}
+    assert set(by_k) == set(range(2, 8))
+    assert by_k[len(GROUPS)]["silhouette"] == max(row["silhouette"] for row in by_k.values())
+    assert stability > 0.9
+    assert json.loads(config)["acceptance"]["min_silhouette"] == 0.25
 
 
 def test_a_quiet_second_night_keeps_almost_everyone_in_the_same_segment(con):
@@ -231,3 +231,142 @@ def test_personas_describe_each_segment_by_its_most_distinctive_traits(con):
     spend = stats[(stats["segment_id"] == 1) & (stats["feature"] == "total_spend")].iloc[0]
     assert spend["z_score"] > 1
     assert spend["mean"] > spend["population_mean"]
+
+
+def test_rerunning_a_date_reproduces_its_version(con):
+    customers = planted_customers(1500, seed=15)
+    first = _night(con, NIGHT, customers)
+    second = _night(con, NIGHT + timedelta(days=1), nudge(customers, seed=16))
+    rerun = _night(con, NIGHT + timedelta(days=1), nudge(customers, seed=16))
+
+    for key in ("mode", "mode_reason", "k", "silhouette"):
+        assert rerun[key] == second[key], key
+    pd.testing.assert_series_equal(
+        _members(con, rerun["version_id"]), _members(con, second["version_id"])
+    )
+    based_on = con.execute(
+        "select previous_version_id from segments.segment_versions where version_id = ?",
+        [rerun["version_id"]],
+    ).fetchone()[0]
+    assert based_on == first["version_id"]
+    # The first date re-run, with nothing older, keeps its own ids.
+    again = _night(con, NIGHT, customers)
+    pd.testing.assert_series_equal(
+        _members(con, again["version_id"]), _members(con, first["version_id"])
+    )
+
+
+def test_a_config_change_forces_a_refit_in_auto_mode(con):
+    customers = planted_customers(1500, seed=17)
+    _night(con, NIGHT, customers)
+    changed = CONFIG.with_overrides(preprocessing={"scaler": "minmax"})
+    result = _night(con, NIGHT + timedelta(days=1), nudge(customers, seed=18), config=changed)
+    assert result["mode"] == "full"
+    assert "config" in result["mode_reason"]
+    write_features(con, NIGHT + timedelta(days=2), customers)
+    original = changed.with_overrides(preprocessing={"scaler": "standard"})
+    with pytest.raises(ReclusterError, match="config"):
+        recluster(con, NIGHT + timedelta(days=2), config=original, mode="assign")
+
+
+def test_after_a_rollback_the_next_night_continues_from_the_rolled_back_to_version(con):
+    customers = planted_customers(1500, seed=19)
+    first = _night(con, NIGHT, customers)
+    newcomers = planted_customers(300, seed=20, groups=dict([NEW_GROUP]), prefix="N", prospects=0)
+    second = _night(con, NIGHT + timedelta(days=1), pd.concat([customers, newcomers]), mode="full")
+    versions.rollback_to(con, first["version_id"], by="ana", reason="new segment confused")
+
+    third = _night(con, NIGHT + timedelta(days=2), pd.concat([customers, newcomers]), mode="full")
+    based_on = con.execute(
+        "select previous_version_id from segments.segment_versions where version_id = ?",
+        [third["version_id"]],
+    ).fetchone()[0]
+    assert based_on == first["version_id"]
+    new_in_second = set(_members(con, second["version_id"])) - set(
+        _members(con, first["version_id"])
+    )
+    new_in_third = set(_members(con, third["version_id"])) - set(_members(con, first["version_id"]))
+    # The new group appears again as new, with an id never used before (not the rolled-back one).
+    assert len(new_in_third) == 1 and not new_in_third & new_in_second
+
+
+def test_a_rollback_during_a_night_stops_that_nights_publish(con):
+    customers = planted_customers(1500, seed=21)
+    first = _night(con, NIGHT, customers)
+    second = _night(con, NIGHT + timedelta(days=1), nudge(customers, seed=22))
+    write_features(con, NIGHT + timedelta(days=2), customers)
+    pending = recluster(con, NIGHT + timedelta(days=2), config=CONFIG)
+    versions.rollback_to(con, first["version_id"], by="ana", reason="bad night")
+    with pytest.raises(versions.PublishError, match="computed before the rollback by ana"):
+        versions.publish_version(con, pending["version_id"])
+    assert versions.current_version(con)["version_id"] == first["version_id"]
+    assert second["version_id"] != first["version_id"]
+
+
+def test_a_backfill_of_an_older_date_leaves_the_current_version_alone(con):
+    customers = planted_customers(1500, seed=23)
+    latest = _night(con, NIGHT, customers)
+    older = _night(con, NIGHT - timedelta(days=10), customers.sample(frac=0.9, random_state=1))
+    assert older["mode"] == "full"
+    assert (
+        "not fitted on earlier data" in older["mode_reason"]
+        or "no reusable" in older["mode_reason"]
+    )
+    assert versions.current_version(con)["version_id"] == latest["version_id"]
+    # Its ids are fresh (nothing older to continue from), never reusing the later version's.
+    assert not set(_members(con, older["version_id"])) - {0} & set(
+        _members(con, latest["version_id"])
+    ) - {0}
+
+
+def test_customers_who_place_their_first_order_are_not_drift(con):
+    customers = planted_customers(1500, seed=24, prospects=200)
+    _night(con, NIGHT, customers)
+    tonight = nudge(customers, seed=25)
+    converted = tonight.index[tonight["group"] == "prospect"]
+    regulars = customers[customers["group"] == "regulars"].iloc[: len(converted)]
+    tonight.loc[converted, regulars.columns.drop("group")] = regulars.drop(
+        columns="group"
+    ).to_numpy()
+    result = _night(con, NIGHT + timedelta(days=1), tonight)
+    assert result["mode"] == "assign", result["mode_reason"]
+
+
+def test_hdbscan_noise_is_an_explicit_unassigned_segment(con):
+    customers = planted_customers(2000, seed=26)
+    outliers = planted_customers(30, seed=27, prefix="X", prospects=0)
+    outliers[list(outliers.columns.drop("group"))] = np.random.default_rng(0).uniform(
+        0, 1e5, size=(30, len(outliers.columns) - 1)
+    )
+    config = CONFIG.with_overrides(algorithm={"name": "hdbscan"})
+    result = _night(con, NIGHT, pd.concat([customers, outliers]), config=config)
+
+    members = _members(con, result["version_id"])
+    assert result["k"] == len(GROUPS)
+    assert (members.loc[outliers.index] == -1).mean() > 0.8
+    profiles = con.execute(
+        "select segment_id, segment_name from segments.segment_profiles where version_id = ?",
+        [result["version_id"]],
+    ).fetchall()
+    assert (-1, "Unassigned (no clear segment)") in profiles
+    strict = config.with_overrides(acceptance={"max_unassigned_share": 0.001})
+    rejected = _night(
+        con, NIGHT + timedelta(days=1), pd.concat([customers, outliers]), config=strict, mode="full"
+    )
+    assert any("unassigned" in reason for reason in rejected["rejected_reasons"])
+
+
+def test_the_input_fingerprint_changes_with_the_data_and_only_then(con):
+    customers = planted_customers(800, seed=28)
+    first = _night(con, NIGHT, customers, mode="full")
+    same = _night(con, NIGHT, customers, mode="full")
+    changed = customers.copy()
+    changed.iloc[0, 0] += 1
+    other = _night(con, NIGHT, changed, mode="full")
+    fingerprints = dict(
+        con.execute(
+            "select version_id, input_fingerprint from segments.segment_versions"
+        ).fetchall()
+    )
+    assert fingerprints[first["version_id"]] == fingerprints[same["version_id"]]
+    assert fingerprints[other["version_id"]] != fingerprints[first["version_id"]]

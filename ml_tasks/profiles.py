@@ -118,7 +118,7 @@ def _trait_phrase(feature: str, segment: pd.Series, population: pd.Series) -> st
         return _LEVEL_PHRASES[feature].format(median=segment.median())
     base = population.mean()
     ratio = segment.mean() / base if base else float("nan")
-    text = "n/a" if not np.isfinite(ratio) else f"{ratio:.1f}x"
+    text = "n/a" if not np.isfinite(ratio) else f"{ratio:.2g}x"
     template = _RATIO_PHRASES.get(feature, feature.replace("_", " ") + " {ratio} the average")
     return template.format(ratio=text)
 

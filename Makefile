@@ -57,15 +57,18 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 test: install ## Lint and run the whole test suite
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests
 	@$(RUN) pytest
 
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + sqlfluff lint of the dbt models
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests
 
 format: install ## Apply ruff fixes and formatting
 	@$(RUN) ruff check --fix .
 	@$(RUN) ruff format .
+	@$(RUN) sqlfluff fix dbt_project/models dbt_project/tests
 
 bench: install ## Time each stage and peak memory for N customers (make bench N=1000000)
 	@$(RUN) python -m pipeline.bench --customers $(N)

@@ -27,7 +27,7 @@ scored as (
     select
         as_of_date,
         customer_id,
-        ntile(5) over (order by recency_days desc, customer_id) as recency_score,
+        ntile(5) over (order by recency_days desc, customer_id asc) as recency_score,
         ntile(5) over (order by order_count, customer_id) as frequency_score,
         ntile(5) over (order by total_spend, customer_id) as monetary_score
     from buyers
@@ -49,8 +49,8 @@ final as (
     from scored
     left join segment_names
         on concat(
-            scored.recency_score, scored.frequency_score, scored.monetary_score
-        ) = segment_names.rfm_score
+                scored.recency_score, scored.frequency_score, scored.monetary_score
+            ) = segment_names.rfm_score
 
 )
 

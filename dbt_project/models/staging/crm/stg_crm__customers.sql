@@ -60,9 +60,9 @@ latest_records as (
     select * from renamed
     where customer_id is not null
     qualify row_number() over (
-        partition by customer_id
-        order by updated_at desc nulls last, landed_date desc, source_file desc
-    ) = 1
+            partition by customer_id
+            order by updated_at desc nulls last, landed_date desc, source_file desc
+        ) = 1
 
 ),
 

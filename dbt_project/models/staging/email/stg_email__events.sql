@@ -40,9 +40,9 @@ deduplicated as (
         event_id is not null
         and occurred_at < {{ as_of_date() }} + interval 1 day
     qualify row_number() over (
-        partition by event_id
-        order by landed_date desc, source_file desc
-    ) = 1
+            partition by event_id
+            order by landed_date desc, source_file desc
+        ) = 1
 
 ),
 

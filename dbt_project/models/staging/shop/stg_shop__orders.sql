@@ -48,9 +48,9 @@ deduplicated as (
     select * from known_by_as_of_date
     where order_id is not null
     qualify row_number() over (
-        partition by order_id
-        order by landed_date desc, source_file desc, ordered_at desc nulls last
-    ) = 1
+            partition by order_id
+            order by landed_date desc, source_file desc, ordered_at desc nulls last
+        ) = 1
 
 ),
 

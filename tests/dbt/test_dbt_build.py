@@ -50,9 +50,10 @@ EMAIL_COLUMNS = ("event_id", "customer_id", "campaign_id", "event_type", "occurr
 
 
 def _customer(customer_id, email, state, country, birth_date, signup_at, updated_at, city="X"):
+    # Everyone has their own name and phone (identity resolution matches on them too).
     return (
-        customer_id, "First", "Last", email, "555-0100", birth_date, "f", city, state, country,
-        "50-75k", signup_at, "true", updated_at,
+        customer_id, f"First{customer_id}", "Last", email, f"555-01{customer_id[-2:]}",
+        birth_date, "f", city, state, country, "50-75k", signup_at, "true", updated_at,
     )  # fmt: skip
 
 
@@ -233,7 +234,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     counts = result.counts
     assert counts["model"] == {"pass": 8}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 1}
+    assert counts["unit_test"] == {"pass": 2}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {

@@ -1,7 +1,18 @@
 {#-
-    Identity resolution, thin first rule: CRM records sharing a normalised email are one person,
-    identified by the smallest of their source ids. A record without an email stays on its own.
-    A later issue adds fuzzy matching (names, phones, addresses, web identities).
+    Identity resolution: which CRM records are one person. Two records match when one of three
+    rules holds (each a CTE below, named in match_rules):
+
+    1. same_email: their email match keys are equal (case, surrounding whitespace and the dots of
+       the local part ignored);
+    2. same_name_phone: same name match key (accents, case, punctuation ignored) and the same
+       phone digits;
+    3. similar_email: same birth date and email domain, local parts within the vars
+       identity_min_email_similarity (Jaro-Winkler) and identity_max_email_edits (Levenshtein),
+       and names at least identity_min_name_similarity alike (Jaro-Winkler): a typo in an
+       address of the same person, corroborated by the birth date and the name.
+
+    Matches are transitive (connected components of the match graph, by a recursive CTE): a person
+    is every record reachable through matches, identified by the smallest of its source ids.
 -#}
 
 with
@@ -16,21 +27,142 @@ match_keys as (
 
     select
         customer_id as source_customer_id,
-        {{ email_match_key('email') }} as email_match_key
+        {{ email_match_key('email') }} as email_match_key,
+        {{ email_local_part(email_match_key('email')) }} as email_local_part,
+        {{ email_domain(email_match_key('email')) }} as email_domain,
+        {{ name_match_key("concat_ws(' ', first_name, last_name)") }} as name_match_key,
+        {{ phone_match_key('phone') }} as phone_match_key,
+        birth_date
     from customers
 
 ),
 
-resolved as (
+same_email as (
+
+    select
+        left_record.source_customer_id as left_customer_id,
+        right_record.source_customer_id as right_customer_id,
+        'same_email' as match_rule
+    from match_keys as left_record
+    inner join match_keys as right_record
+        on
+            left_record.email_match_key = right_record.email_match_key
+            and left_record.source_customer_id < right_record.source_customer_id
+
+),
+
+same_name_phone as (
+
+    select
+        left_record.source_customer_id as left_customer_id,
+        right_record.source_customer_id as right_customer_id,
+        'same_name_phone' as match_rule
+    from match_keys as left_record
+    inner join match_keys as right_record
+        on
+            left_record.name_match_key = right_record.name_match_key
+            and left_record.phone_match_key = right_record.phone_match_key
+            and left_record.source_customer_id < right_record.source_customer_id
+
+),
+
+similar_email as (
+
+    -- blocked on birth date and domain: only records that share both are compared
+    select
+        left_record.source_customer_id as left_customer_id,
+        right_record.source_customer_id as right_customer_id,
+        'similar_email' as match_rule
+    from match_keys as left_record
+    inner join match_keys as right_record
+        on
+            left_record.birth_date = right_record.birth_date
+            and left_record.email_domain = right_record.email_domain
+            and left_record.source_customer_id < right_record.source_customer_id
+    where
+        jaro_winkler_similarity(left_record.email_local_part, right_record.email_local_part)
+        >= {{ var('identity_min_email_similarity') }}
+        and levenshtein(left_record.email_local_part, right_record.email_local_part)
+        <= {{ var('identity_max_email_edits') }}
+        and jaro_winkler_similarity(left_record.name_match_key, right_record.name_match_key)
+        >= {{ var('identity_min_name_similarity') }}
+
+),
+
+matches as (
+
+    select * from same_email
+    union all
+    select * from same_name_phone
+    union all
+    select * from similar_email
+
+),
+
+match_edges as (
+
+    -- both directions, so a record reaches its component whichever side it was on
+    select distinct
+        left_customer_id as from_customer_id,
+        right_customer_id as to_customer_id
+    from matches
+    union
+    select
+        right_customer_id as from_customer_id,
+        left_customer_id as to_customer_id
+    from matches
+
+),
+
+reachable as (
+
+    -- connected components: every record reachable from a matched record (union ends the
+    -- recursion once no new pair appears)
+    with recursive reached (from_customer_id, to_customer_id) as (
+        select
+            from_customer_id,
+            to_customer_id
+        from match_edges
+        union
+        select
+            reached.from_customer_id,
+            match_edges.to_customer_id
+        from reached
+        inner join match_edges
+            on reached.to_customer_id = match_edges.from_customer_id
+    )
+
+    select * from reached
+
+),
+
+components as (
+
+    select
+        from_customer_id as source_customer_id,
+        least(min(to_customer_id), from_customer_id) as customer_id
+    from reachable
+    group by from_customer_id
+
+),
+
+rules_per_record as (
 
     select
         source_customer_id,
-        email_match_key,
-        case
-            when email_match_key is null then source_customer_id
-            else min(source_customer_id) over (partition by email_match_key)
-        end as customer_id
-    from match_keys
+        string_agg(distinct match_rule, ',' order by match_rule) as match_rules
+    from (
+        select
+            left_customer_id as source_customer_id,
+            match_rule
+        from matches
+        union all
+        select
+            right_customer_id as source_customer_id,
+            match_rule
+        from matches
+    ) as matched_records
+    group by source_customer_id
 
 ),
 
@@ -38,16 +170,24 @@ final as (
 
     select
         -- ids
-        source_customer_id,
-        customer_id,
+        match_keys.source_customer_id,
+        coalesce(components.customer_id, match_keys.source_customer_id) as customer_id,
 
         -- strings
-        email_match_key,
+        match_keys.email_match_key,
+        match_keys.name_match_key,
+        match_keys.phone_match_key,
+        rules_per_record.match_rules,
 
         -- booleans
-        source_customer_id <> customer_id as is_merged_record
+        coalesce(components.customer_id, match_keys.source_customer_id)
+        <> match_keys.source_customer_id as is_merged_record
 
-    from resolved
+    from match_keys
+    left join components
+        on match_keys.source_customer_id = components.source_customer_id
+    left join rules_per_record
+        on match_keys.source_customer_id = rules_per_record.source_customer_id
 
 )
 

@@ -69,6 +69,8 @@ final as (
 
         -- booleans
         status = 'completed' as is_completed,
+        coalesce(status = 'cancelled', false) as is_cancelled,
+        coalesce(status = 'returned', false) as is_returned,
         coalesce(
             amount > 0 and amount < {{ var('max_valid_order_amount') }}, false
         ) as is_valid_amount,

@@ -29,6 +29,12 @@ EMAIL_EVENT_TYPES: tuple[str, ...] = ("sent", "open", "click", "bounce", "unsubs
 # The dbt marts, in column order. customer_features' first 17 columns are what the clustering
 # reads (ml_tasks.features); the columns after them were added by the dbt layer's features.
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": (
+        "as_of_date", "customer_id", "first_name", "last_name", "email", "phone", "city",
+        "state", "country", "gender", "income_band", "age_years", "source_record_count",
+        "has_marketing_consent", "is_imputed_age_years", "is_imputed_gender",
+        "is_imputed_income_band", "signup_at",
+    ),
     "customer_features": (
         "as_of_date", "customer_id", "signup_at", "first_order_at", "last_order_at",
         "order_count", "order_days", "total_spend", "avg_order_value", "recency_days",

@@ -232,7 +232,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 16}
+    assert counts["model"] == {"pass": 17}
     assert counts["seed"] == {"pass": 3}
     assert counts["unit_test"] == {"pass": 4}
     assert "fail" not in counts["test"]
@@ -243,6 +243,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
         "int_web_sessions_aggregated": 2,  # S1, S2; S3 is after the as-of date, S4 anonymous
         "int_customer_months_aggregated": 5,
         "int_customers_cohorted": 5,
+        "customers": 5,
         "customer_features": 5,
         "customer_rfm": 4,
         "cohort_retention": 10,
@@ -358,6 +359,27 @@ def test_added_features_worked_out_by_hand(builds: Builds) -> None:
     assert dave["email_open_rate"] is None  # nothing sent: no rate, not 0
     assert dave["avg_order_value_winsorized"] is None
     assert dave["engagement_score"] == 0.0
+
+
+def test_customers_profile_is_merged_and_imputed(builds: Builds) -> None:
+    rows = {
+        row[0]: row[1:]
+        for row in query(
+            builds.settings,
+            "select customer_id, age_years, is_imputed_age_years, source_record_count, state "
+            "from marts.customers where as_of_date = ?",
+            [AS_OF],
+        )
+    }
+    # C001 (36) is the only plausible age among the US women: C002, C003 (impossible birth
+    # dates) and C004 (none) get that median; C006 is the only Canadian (46)
+    assert rows == {
+        "C001": (36, False, 2, "New York"),
+        "C002": (36, True, 1, "Texas"),
+        "C003": (36, True, 1, "California"),
+        "C004": (36, True, 1, "PR"),
+        "C006": (46, False, 1, "Ontario"),
+    }
 
 
 def test_lifecycle_stages_and_transitions(builds: Builds) -> None:

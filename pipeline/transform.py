@@ -109,6 +109,7 @@ def run_dbt_build(
     settings: Settings | None = None,
     full_refresh: bool = False,
     select: str | None = None,
+    dbt_vars: dict[str, Any] | None = None,
 ) -> DbtBuildResult:
     """``dbt build`` (seeds, models, tests) of the project for ``as_of_date``.
 
@@ -117,6 +118,7 @@ def run_dbt_build(
     they are configured ``full_refresh: false`` so their history survives. ``select`` is a dbt node
     selection (``--select``); note the staging views are compiled for the last date built, so a
     selection for a different date should include the upstream models (``+customer_features``).
+    ``dbt_vars`` adds dbt vars (e.g. ``available_sources`` for bring-your-own-data).
     Raises ``DbtBuildError`` when any node fails (warnings do not fail the build).
     """
     from dbt.cli.main import dbtRunner
@@ -137,7 +139,7 @@ def run_dbt_build(
         "--log-path",
         str(log_path),
         "--vars",
-        json.dumps({"as_of_date": as_of_date.isoformat()}),
+        json.dumps({**(dbt_vars or {}), "as_of_date": as_of_date.isoformat()}),
         # Each node gets its own log line from _log_finished_node; dbt's console copy would
         # only repeat them. Its full debug log is in log_path/dbt.log.
         "--quiet",

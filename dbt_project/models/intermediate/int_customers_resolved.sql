@@ -23,6 +23,23 @@ customers as (
 
 ),
 
+orders as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
+
+order_only_customers as (
+
+    -- buyers without a CRM record (e.g. bring-your-own-data with orders only): each is a person
+    select distinct orders.customer_id
+    from orders
+    left join customers
+        on orders.customer_id = customers.customer_id
+    where orders.customer_id is not null and customers.customer_id is null
+
+),
+
 match_keys as (
 
     select
@@ -34,6 +51,16 @@ match_keys as (
         {{ phone_match_key('phone') }} as phone_match_key,
         birth_date
     from customers
+    union all
+    select
+        customer_id as source_customer_id,
+        null as email_match_key,
+        null as email_local_part,
+        null as email_domain,
+        null as name_match_key,
+        null as phone_match_key,
+        null as birth_date
+    from order_only_customers
 
 ),
 

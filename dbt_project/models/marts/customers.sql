@@ -25,12 +25,16 @@ resolved_customers as (
 
 records as (
 
+    -- a customer known only from orders (bring-your-own-data) has an empty profile
     select
         resolved_customers.customer_id,
         resolved_customers.source_customer_id,
-        customers.*
+        {%- for column in profile_columns %}
+            customers.{{ column }},
+        {%- endfor %}
+        customers.signup_at
     from resolved_customers
-    inner join customers
+    left join customers
         on resolved_customers.source_customer_id = customers.customer_id
 
 ),

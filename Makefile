@@ -19,7 +19,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
-.PHONY: help install run demo-data airflow-db test lint format bench clean
+.PHONY: help install run demo-data airflow-db test lint format bench bench-dbt identity-report clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -72,6 +72,12 @@ format: install ## Apply ruff fixes and formatting
 
 bench: install ## Time each stage and peak memory for N customers (make bench N=1000000)
 	@$(RUN) python -m pipeline.bench --customers $(N)
+
+bench-dbt: install ## dbt seed + run vs the same SQL as a plain DuckDB script (make bench-dbt N=1000000)
+	@$(RUN) python -m pipeline.bench_dbt --customers $(N)
+
+identity-report: install ## Precision/recall of identity resolution vs the demo's planted duplicates (after make run)
+	@$(RUN) python -m pipeline.identity_report
 
 clean: ## Remove everything generated under data/
 	rm -rf "$(SEGMENTS_DATA_DIR)"

@@ -605,6 +605,18 @@ def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:
         assert [row for row in builds.after_earlier[mart] if row[0] == AS_OF] == first, mart
 
 
+def test_full_refresh_gives_the_incremental_results(builds: Builds, tmp_path: Path) -> None:
+    # a copy of the warehouse built incrementally (2026-06-30, 2026-05-31, 2026-06-30 again),
+    # rebuilt with --full-refresh: seeds, views and working tables are recreated, the marts'
+    # history is kept and the as-of slice comes out the same, row for row
+    settings = replace(
+        builds.settings, data_dir=tmp_path, warehouse_path=tmp_path / "warehouse.duckdb"
+    )
+    shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+    run_dbt_build(AS_OF, settings=settings, full_refresh=True)
+    assert mart_rows(settings) == builds.after_rerun
+
+
 def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Path) -> None:
     # a marketer's edit of the segment names loses score 555: a copy of the project and warehouse
     project_dir = tmp_path / "dbt_project"

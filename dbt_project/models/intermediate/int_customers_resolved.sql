@@ -6,10 +6,13 @@
        the local part ignored);
     2. same_name_phone: same name match key (accents, case, punctuation ignored) and the same
        phone digits;
-    3. similar_email: same birth date and email domain, local parts within the vars
+    3. similar_email: same email domain, local parts within the vars
        identity_min_email_similarity (Jaro-Winkler) and identity_max_email_edits (Levenshtein),
-       and names at least identity_min_name_similarity alike (Jaro-Winkler): a typo in an
-       address of the same person, corroborated by the birth date and the name.
+       names at least identity_min_name_similarity alike (Jaro-Winkler), birth dates not
+       different (equal, or one unknown), and the same birth date or the same digits in the
+       address (a number in an address identifies, a typo is in the letters): a typo in an
+       address of the same person, corroborated. Only pairs sharing the domain and the birth
+       date or the digits are compared (blocking), so the cost stays near linear.
 
     Matches are transitive (connected components of the match graph, by a recursive CTE): a person
     is every record reachable through matches, identified by the smallest of its source ids.
@@ -49,6 +52,10 @@ match_keys as (
         {{ email_domain(email_match_key('email')) }} as email_domain,
         {{ name_match_key("concat_ws(' ', first_name, last_name)") }} as name_match_key,
         {{ phone_match_key('phone') }} as phone_match_key,
+        nullif(
+            regexp_replace({{ email_local_part(email_match_key('email')) }}, '[^0-9]', '', 'g'),
+            ''
+        ) as email_digits,
         birth_date
     from customers
     union all
@@ -59,6 +66,7 @@ match_keys as (
         null as email_domain,
         null as name_match_key,
         null as phone_match_key,
+        null as email_digits,
         null as birth_date
     from order_only_customers
 
@@ -93,21 +101,45 @@ same_name_phone as (
 
 ),
 
-similar_email as (
+similar_email_candidates as (
 
-    -- blocked on birth date and domain: only records that share both are compared
+    -- blocking: only records sharing the domain and the birth date or the address digits
     select
         left_record.source_customer_id as left_customer_id,
-        right_record.source_customer_id as right_customer_id,
-        'similar_email' as match_rule
+        right_record.source_customer_id as right_customer_id
     from match_keys as left_record
     inner join match_keys as right_record
         on
-            left_record.birth_date = right_record.birth_date
-            and left_record.email_domain = right_record.email_domain
+            left_record.email_domain = right_record.email_domain
+            and left_record.birth_date = right_record.birth_date
             and left_record.source_customer_id < right_record.source_customer_id
+    union
+    select
+        left_record.source_customer_id as left_customer_id,
+        right_record.source_customer_id as right_customer_id
+    from match_keys as left_record
+    inner join match_keys as right_record
+        on
+            left_record.email_domain = right_record.email_domain
+            and left_record.email_digits = right_record.email_digits
+            and left_record.source_customer_id < right_record.source_customer_id
+
+),
+
+similar_email as (
+
+    select
+        similar_email_candidates.left_customer_id,
+        similar_email_candidates.right_customer_id,
+        'similar_email' as match_rule
+    from similar_email_candidates
+    inner join match_keys as left_record
+        on similar_email_candidates.left_customer_id = left_record.source_customer_id
+    inner join match_keys as right_record
+        on similar_email_candidates.right_customer_id = right_record.source_customer_id
     where
-        jaro_winkler_similarity(left_record.email_local_part, right_record.email_local_part)
+        coalesce(left_record.birth_date = right_record.birth_date, true)
+        and jaro_winkler_similarity(left_record.email_local_part, right_record.email_local_part)
         >= {{ var('identity_min_email_similarity') }}
         and levenshtein(left_record.email_local_part, right_record.email_local_part)
         <= {{ var('identity_max_email_edits') }}

@@ -1,6 +1,8 @@
 {#-
-    The CTEs of a retention matrix, ending in `retention_matrix`: one row per cohort and month
-    since the cohort's start month, from the month itself (0) up to the as-of month.
+    The CTEs of a retention matrix, ending in `final`: one row per cohort and month since the
+    cohort's start month, from the month itself (0) up to the as-of month, with the columns
+    as_of_date, <cohort_column>, <months_column>, cohort_size, active_customers,
+    retention_rate, revenue.
 
     `members` names a CTE with one row per customer: customer_id, cohort (the cohort key) and
     start_month (the month the customer's clock starts: signup or first order month). Activity is
@@ -9,7 +11,7 @@
     (for a calendar cohort, all of them), active_customers = those of them with a counted order
     in that month, retention_rate = active_customers / cohort_size, revenue = their counted spend.
 -#}
-{% macro retention_matrix(members) -%}
+{% macro retention_matrix(members, cohort_column, months_column) -%}
 
 customer_months as (
 
@@ -59,6 +61,20 @@ retention_matrix as (
         cast(coalesce(sum(revenue), 0) as decimal(18, 2)) as revenue
     from member_activity
     group by cohort, months_since_start
+
+),
+
+final as (
+
+    select
+        {{ as_of_date() }} as as_of_date,
+        cohort as {{ cohort_column }},
+        months_since_start as {{ months_column }},
+        cohort_size,
+        active_customers,
+        retention_rate,
+        revenue
+    from retention_matrix
 
 )
 

@@ -74,55 +74,22 @@ match_keys as (
 
 same_email as (
 
-    select
-        left_record.source_customer_id as left_customer_id,
-        right_record.source_customer_id as right_customer_id,
-        'same_email' as match_rule
-    from match_keys as left_record
-    inner join match_keys as right_record
-        on
-            left_record.email_match_key = right_record.email_match_key
-            and left_record.source_customer_id < right_record.source_customer_id
+    {{ record_pairs('match_keys', ['email_match_key'], 'same_email') }}
 
 ),
 
 same_name_phone as (
 
-    select
-        left_record.source_customer_id as left_customer_id,
-        right_record.source_customer_id as right_customer_id,
-        'same_name_phone' as match_rule
-    from match_keys as left_record
-    inner join match_keys as right_record
-        on
-            left_record.name_match_key = right_record.name_match_key
-            and left_record.phone_match_key = right_record.phone_match_key
-            and left_record.source_customer_id < right_record.source_customer_id
+    {{ record_pairs('match_keys', ['name_match_key', 'phone_match_key'], 'same_name_phone') }}
 
 ),
 
 similar_email_candidates as (
 
     -- blocking: only records sharing the domain and the birth date or the address digits
-    select
-        left_record.source_customer_id as left_customer_id,
-        right_record.source_customer_id as right_customer_id
-    from match_keys as left_record
-    inner join match_keys as right_record
-        on
-            left_record.email_domain = right_record.email_domain
-            and left_record.birth_date = right_record.birth_date
-            and left_record.source_customer_id < right_record.source_customer_id
+    {{ record_pairs('match_keys', ['email_domain', 'birth_date'], 'similar_email') }}
     union
-    select
-        left_record.source_customer_id as left_customer_id,
-        right_record.source_customer_id as right_customer_id
-    from match_keys as left_record
-    inner join match_keys as right_record
-        on
-            left_record.email_domain = right_record.email_domain
-            and left_record.email_digits = right_record.email_digits
-            and left_record.source_customer_id < right_record.source_customer_id
+    {{ record_pairs('match_keys', ['email_domain', 'email_digits'], 'similar_email') }}
 
 ),
 
@@ -131,7 +98,7 @@ similar_email as (
     select
         similar_email_candidates.left_customer_id,
         similar_email_candidates.right_customer_id,
-        'similar_email' as match_rule
+        similar_email_candidates.match_rule
     from similar_email_candidates
     inner join match_keys as left_record
         on similar_email_candidates.left_customer_id = left_record.source_customer_id

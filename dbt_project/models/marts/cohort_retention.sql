@@ -19,20 +19,6 @@ members as (
 
 ),
 
-{{ retention_matrix('members') }},
-
-final as (
-
-    select
-        {{ as_of_date() }} as as_of_date,
-        cohort as cohort_month,
-        months_since_start as months_since_first_order,
-        cohort_size,
-        active_customers,
-        retention_rate,
-        revenue
-    from retention_matrix
-
-)
+{{ retention_matrix('members', 'cohort_month', 'months_since_first_order') }}
 
 select * from final

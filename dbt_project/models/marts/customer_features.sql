@@ -6,9 +6,9 @@
 
 with
 
-customers as (
+customers_cohorted as (
 
-    select * from {{ ref('stg_crm__customers') }}
+    select * from {{ ref('int_customers_cohorted') }}
 
 ),
 
@@ -45,12 +45,9 @@ email_events as (
 people as (
 
     select
-        resolved_customers.customer_id,
-        min(customers.signup_at) as signup_at
-    from resolved_customers
-    left join customers
-        on resolved_customers.source_customer_id = customers.customer_id
-    group by resolved_customers.customer_id
+        customer_id,
+        signup_at
+    from customers_cohorted
 
 ),
 

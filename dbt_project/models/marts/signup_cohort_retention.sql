@@ -19,20 +19,6 @@ members as (
 
 ),
 
-{{ retention_matrix('members') }},
-
-final as (
-
-    select
-        {{ as_of_date() }} as as_of_date,
-        cohort as signup_month,
-        months_since_start as months_since_signup,
-        cohort_size,
-        active_customers,
-        retention_rate,
-        revenue
-    from retention_matrix
-
-)
+{{ retention_matrix('members', 'signup_month', 'months_since_signup') }}
 
 select * from final

@@ -3,9 +3,9 @@
 ``python -m ingestion.byod --config my_data.yml --as-of 2011-12-09`` reads the files the config
 names, maps their columns to the landing contract (docs/architecture.md), replaces the ``raw``
 tables with them, runs the dbt project with the sources that are there (dbt var
-``available_sources``) and reclusters. Only ``orders`` is required: with transactions alone,
-RFM, lifecycle, cohorts and clustering run, and the features that need the other sources are
-null (absent), not 0.
+``available_sources``), the marts' quality gate, and reclusters. Only ``orders`` is required:
+with transactions alone, RFM, lifecycle, cohorts and clustering run, and the features that need
+the other sources are null (absent), not 0.
 
 A source's config::
 
@@ -382,7 +382,8 @@ def run_byod(
     settings: Settings | None = None,
     recluster: bool = True,
 ) -> dict[str, Any]:
-    """Load the config's files into raw, build the marts for the as-of date, recluster."""
+    """Load the config's files into raw, build the marts for the as-of date, check them with the
+    marts' quality gate, recluster and publish."""
     from pipeline.transform import run_dbt_build
     from pipeline.warehouse import connect
 
@@ -399,6 +400,8 @@ def run_byod(
     if recluster:
         from pipeline import steps
 
+        # the marts' quality gate guards the clustering as in the nightly run
+        steps.validate_marts(as_of_date, run_id="byod", settings=settings)
         version = steps.recluster(as_of_date, run_id="byod", settings=settings)
         steps.publish(as_of_date, version["version_id"], settings=settings)
         result["version_id"] = version["version_id"]

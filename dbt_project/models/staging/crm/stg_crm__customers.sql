@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'customers') }}
+    select * from {{ source('crm', 'customers') }}
     -- as-of rule: only what had landed by the as-of date
     where _partition_date <= {{ as_of_date() }}
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'email_events') }}
+    select * from {{ source('email', 'email_events') }}
     -- as-of rule: only what had landed by the as-of date
     where _partition_date <= {{ as_of_date() }}
 

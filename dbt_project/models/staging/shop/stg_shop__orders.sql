@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'orders') }}
+    select * from {{ source('shop', 'orders') }}
     -- as-of rule: only what had landed by the as-of date
     where _partition_date <= {{ as_of_date() }}
 

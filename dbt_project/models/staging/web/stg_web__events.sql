@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'web_events') }}
+    select * from {{ source('web', 'web_events') }}
     -- as-of rule: only what had landed by the as-of date
     where _partition_date <= {{ as_of_date() }}
 

@@ -272,9 +272,9 @@ def _count_rows(result: DbtBuildResult, settings: Settings, as_of_date: date) ->
         return
     with connect(settings, read_only=True) as con:
         for node in counted:
-            relation, is_incremental = tables[node.unique_id]
-            where = " where as_of_date = ?" if is_incremental else ""
-            params = [as_of_date] if is_incremental else []
+            relation, is_sliced = tables[node.unique_id]
+            where = " where as_of_date = ?" if is_sliced else ""
+            params = [as_of_date] if is_sliced else []
             node.rows = con.execute(f"select count(*) from {relation}{where}", params).fetchone()[0]
     log.info(
         "dbt rows for as-of %s: %s",
@@ -284,7 +284,8 @@ def _count_rows(result: DbtBuildResult, settings: Settings, as_of_date: date) ->
 
 
 def _table_models(settings: Settings) -> dict[str, tuple[str, bool]]:
-    """unique_id -> (schema.name, is incremental) of the table and incremental models."""
+    """unique_id -> (schema.name, is sliced by as_of_date) of the table and incremental models
+    (the marts are sliced; the incremental base models keep every landing partition)."""
     manifest_path = settings.data_dir / "dbt" / "target" / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -295,7 +296,8 @@ def _table_models(settings: Settings) -> dict[str, tuple[str, bool]]:
         materialized = node.get("config", {}).get("materialized")
         if node.get("resource_type") == "model" and materialized in {"table", "incremental"}:
             relation = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
-            tables[unique_id] = (relation, materialized == "incremental")
+            is_sliced = materialized == "incremental" and "as_of_date" in node.get("columns", {})
+            tables[unique_id] = (relation, is_sliced)
     return tables
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingestion.load import ensure_raw_schema
 from pipeline.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
 from pipeline.settings import Settings, get_settings
 from pipeline.transform import DbtBuildError, DbtBuildResult, run_dbt_build
@@ -131,7 +132,7 @@ def create_raw_schema(warehouse_path: Path) -> None:
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse_path))
     try:
-        con.execute("create schema if not exists raw")
+        ensure_raw_schema(con)  # the loader's tables, the load log among them (left empty)
         for table, (columns, rows) in RAW_TABLES.items():
             column_sql = ", ".join(f"{column} varchar" for column in columns)
             con.execute(
@@ -232,12 +233,15 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 17}
+    assert counts["model"] == {"pass": 20}
     assert counts["seed"] == {"pass": 3}
     assert counts["unit_test"] == {"pass": 4}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {
+        "base_shop__orders": 14,  # every raw row, the two copies of O9 too
+        "base_web__events": 6,
+        "base_email__events": 5,
         "int_customers_resolved": 6,
         "int_orders_attributed": 11,
         "int_web_sessions_aggregated": 2,  # S1, S2; S3 is after the as-of date, S4 anonymous
@@ -605,16 +609,46 @@ def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:
         assert [row for row in builds.after_earlier[mart] if row[0] == AS_OF] == first, mart
 
 
-def test_full_refresh_gives_the_incremental_results(builds: Builds, tmp_path: Path) -> None:
-    # a copy of the warehouse built incrementally (2026-06-30, 2026-05-31, 2026-06-30 again),
-    # rebuilt with --full-refresh: seeds, views and working tables are recreated, the marts'
-    # history is kept and the as-of slice comes out the same, row for row
+def test_incremental_by_partition_and_full_refresh_agree(builds: Builds, tmp_path: Path) -> None:
+    # on a copy of the incrementally built warehouse (2026-06-30, 2026-05-31, 2026-06-30 again)
     settings = replace(
         builds.settings, data_dir=tmp_path, warehouse_path=tmp_path / "warehouse.duckdb"
     )
     shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        # the loader's log: every orders partition loaded long ago
+        con.execute(
+            "insert into raw._load_log select 'orders', _partition_date, 'f', 1, count(*), 'r', "
+            "timestamp '2020-01-01', null from raw.orders group by _partition_date"
+        )
+        # a raw row changes without a reload being logged: not processed again
+        con.execute("update raw.orders set amount = '99.00' where order_id = 'O13'")
+    run_dbt_build(AS_OF, settings=settings)
+    assert features(settings, AS_OF)["C006"]["total_spend"] == Decimal("200.00")
+
+    # the loader reloads that partition: the next run takes it, and only it
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "update raw._load_log set loaded_at = now()::timestamp + interval 1 day "
+            "where source = 'orders' and partition_date = date '2026-01-20'"
+        )
+    run_dbt_build(AS_OF, settings=settings)
+    assert features(settings, AS_OF)["C006"]["total_spend"] == Decimal("99.00")
+    incremental = mart_rows(settings)
+    base_columns = "order_id, customer_id, status, amount, landed_date, ordered_at, source_file"
+    base_rows = query(
+        settings, f"select {base_columns} from staging.base_shop__orders order by all"
+    )
+
+    # --full-refresh recreates the base tables, seeds, views and working tables from raw; the
+    # marts keep their history and the as-of slice comes out the same, row for row
     run_dbt_build(AS_OF, settings=settings, full_refresh=True)
-    assert mart_rows(settings) == builds.after_rerun
+    assert mart_rows(settings) == incremental
+    assert (
+        query(settings, f"select {base_columns} from staging.base_shop__orders order by all")
+        == base_rows
+    )
+    assert len(base_rows) == 14
 
 
 def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Path) -> None:

@@ -2,34 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('shop', 'orders') }}
+    select * from {{ ref('base_shop__orders') }}
     -- as-of rule: only what had landed by the as-of date
-    where _partition_date <= {{ as_of_date() }}
-
-),
-
-renamed as (
-
-    select
-        -- ids
-        {{ clean_text('order_id') }} as order_id,
-        {{ clean_text('customer_id') }} as customer_id,
-
-        -- strings
-        lower({{ clean_text('status') }}) as status,
-
-        -- numbers
-        try_cast({{ clean_text('amount') }} as decimal(18, 2)) as amount,
-
-        -- dates
-        _partition_date as landed_date,
-
-        -- timestamps
-        try_cast({{ clean_text('ordered_at') }} as timestamp) as ordered_at,
-
-        _source_file as source_file
-
-    from source
+    where landed_date <= {{ as_of_date() }}
 
 ),
 
@@ -37,7 +12,7 @@ known_by_as_of_date as (
 
     -- as-of rule: orders placed after the as-of day are not known yet; an order whose time
     -- cannot be read is kept (flagged below) rather than dropped unseen
-    select * from renamed
+    select * from source
     where ordered_at is null or ordered_at < {{ as_of_date() }} + interval 1 day
 
 ),

@@ -1,0 +1,59 @@
+{#-
+    The raw email_events rows typed and cleaned, one row per raw row, kept per landing partition:
+    incremental, an incremental run processes only the partitions new or reloaded since it last
+    ran (macro partitions_to_process) and replaces them (delete + insert on landed_date). The as-of
+    rule and the deduplication are stg_email__events's.
+-#}
+
+with
+
+source as (
+
+    select * from {{ source('email', 'email_events') }}
+    {{ partitions_to_process(source('email', 'email_events'), 'email_events') }}
+
+),
+
+load_log as (
+
+    select * from {{ source('ingestion', '_load_log') }}
+    where source = 'email_events'
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        {{ clean_text('event_id') }} as event_id,
+        {{ clean_text('customer_id') }} as customer_id,
+        {{ clean_text('campaign_id') }} as campaign_id,
+
+        -- strings
+        lower({{ clean_text('event_type') }}) as event_type,
+
+        -- dates
+        _partition_date as landed_date,
+
+        -- timestamps
+        try_cast({{ clean_text('occurred_at') }} as timestamp) as occurred_at,
+
+        _source_file as source_file
+
+    from source
+
+),
+
+final as (
+
+    -- when the partition was loaded, so that a reload is processed again
+    select
+        renamed.*,
+        coalesce(load_log.loaded_at, current_timestamp) as loaded_at
+    from renamed
+    left join load_log
+        on renamed.landed_date = load_log.partition_date
+
+)
+
+select * from final

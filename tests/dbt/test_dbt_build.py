@@ -235,7 +235,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     counts = result.counts
     assert counts["model"] == {"pass": 20}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 4}
+    assert counts["unit_test"] == {"pass": 5}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {

@@ -1,25 +1,8 @@
-{#-
-    The raw email_events rows typed and cleaned, one row per raw row, kept per landing partition:
-    incremental, an incremental run processes only the partitions new or reloaded since it last
-    ran (macro partitions_to_process) and replaces them (delete + insert on landed_date). The as-of
-    rule and the deduplication are stg_email__events's.
--#}
-
+-- Every raw email events row, typed and cleaned; incremental by landing partition (macros
+-- landed_partitions, partitions_to_process).
 with
 
-source as (
-
-    select * from {{ source('email', 'email_events') }}
-    {{ partitions_to_process(source('email', 'email_events'), 'email_events') }}
-
-),
-
-load_log as (
-
-    select * from {{ source('ingestion', '_load_log') }}
-    where source = 'email_events'
-
-),
+{{ landed_partitions('email', 'email_events') }},
 
 renamed as (
 
@@ -44,16 +27,6 @@ renamed as (
 
 ),
 
-final as (
-
-    -- when the partition was loaded, so that a reload is processed again
-    select
-        renamed.*,
-        coalesce(load_log.loaded_at, current_timestamp) as loaded_at
-    from renamed
-    left join load_log
-        on renamed.landed_date = load_log.partition_date
-
-)
+{{ with_load_time() }}
 
 select * from final

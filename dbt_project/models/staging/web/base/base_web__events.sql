@@ -1,25 +1,8 @@
-{#-
-    The raw web_events rows typed and cleaned, one row per raw row, kept per landing partition:
-    incremental, an incremental run processes only the partitions new or reloaded since it last
-    ran (macro partitions_to_process) and replaces them (delete + insert on landed_date). The as-of
-    rule and the deduplication are stg_web__events's.
--#}
-
+-- Every raw web events row, typed and cleaned; incremental by landing partition (macros
+-- landed_partitions, partitions_to_process).
 with
 
-source as (
-
-    select * from {{ source('web', 'web_events') }}
-    {{ partitions_to_process(source('web', 'web_events'), 'web_events') }}
-
-),
-
-load_log as (
-
-    select * from {{ source('ingestion', '_load_log') }}
-    where source = 'web_events'
-
-),
+{{ landed_partitions('web', 'web_events') }},
 
 renamed as (
 
@@ -45,16 +28,6 @@ renamed as (
 
 ),
 
-final as (
-
-    -- when the partition was loaded, so that a reload is processed again
-    select
-        renamed.*,
-        coalesce(load_log.loaded_at, current_timestamp) as loaded_at
-    from renamed
-    left join load_log
-        on renamed.landed_date = load_log.partition_date
-
-)
+{{ with_load_time() }}
 
 select * from final

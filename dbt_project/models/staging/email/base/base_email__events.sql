@@ -1,5 +1,6 @@
 -- Every raw email events row, typed and cleaned; incremental by landing partition (macros
 -- landed_partitions, partitions_to_process).
+
 with
 
 {{ landed_partitions('email', 'email_events') }},

@@ -39,6 +39,7 @@ complete data), so a re-run with the same files and as-of date gives the same ma
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import re
 import sys
@@ -133,7 +134,7 @@ def _source_config(config_path: Path, name: str, spec: dict[str, Any]) -> Source
     pattern = str(spec["path"])
     base = config_path.parent
     matches = (
-        sorted(Path(p) for p in _glob(pattern))
+        sorted(Path(p) for p in glob.glob(pattern))
         if Path(pattern).is_absolute()
         else sorted(base.glob(pattern))
     )
@@ -179,12 +180,6 @@ def _source_config(config_path: Path, name: str, spec: dict[str, Any]) -> Source
         grain=grain,
         cancelled_order_pattern=None if pattern_text is None else str(pattern_text),
     )
-
-
-def _glob(pattern: str) -> list[str]:
-    import glob
-
-    return glob.glob(pattern)
 
 
 def _literal(text: str) -> str:

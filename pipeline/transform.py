@@ -163,7 +163,10 @@ def run_dbt_build(
         writer_lock(settings),
         _environ(SEGMENTS_WAREHOUSE=str(settings.warehouse_path), DO_NOT_TRACK="1"),
     ):
-        outcome = dbtRunner(callbacks=[_log_finished_node]).invoke(args)
+        try:
+            outcome = dbtRunner(callbacks=[_log_finished_node]).invoke(args)
+        finally:
+            _close_dbt_duckdb()
         result = DbtBuildResult(
             as_of_date=as_of_date.isoformat(),
             success=bool(outcome.success),
@@ -188,6 +191,26 @@ def run_dbt_build(
     if not result.success:
         raise DbtBuildError(_failure_message(as_of_date, result, outcome.exception), result)
     return result
+
+
+def _close_dbt_duckdb() -> None:
+    """Close the DuckDB file dbt-duckdb keeps open (profile ``keep_open: true``).
+
+    Kept open for the whole run, each node reads what the previous ones wrote from DuckDB's
+    buffer pool instead of reopening the file (about a fifth of the dbt stage at 300k customers);
+    dbt runs inside this process, so the file must be closed when dbt is done for the next writer
+    (this process's own connections included) to open it. dbt-duckdb has no public call for it:
+    this uses its connection manager's environment.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if environment is not None:
+        environment.close()
 
 
 @contextmanager

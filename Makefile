@@ -19,7 +19,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
-.PHONY: help install run demo-data airflow-db test lint format bench versions rollback clean
+.PHONY: help install run demo-data airflow-db test lint format bench bench-dbt identity-report versions rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -57,18 +57,27 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 test: install ## Lint and run the whole test suite
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests
 	@$(RUN) pytest
 
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + sqlfluff lint of the dbt models
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
+	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests
 
 format: install ## Apply ruff fixes and formatting
 	@$(RUN) ruff check --fix .
 	@$(RUN) ruff format .
+	@$(RUN) sqlfluff fix dbt_project/models dbt_project/tests
 
 bench: install ## Time each stage and peak memory for N customers (make bench N=1000000)
 	@$(RUN) python -m pipeline.bench --customers $(N)
+
+bench-dbt: install ## dbt seed + run vs the same SQL as a plain DuckDB script (make bench-dbt N=1000000)
+	@$(RUN) python -m pipeline.bench_dbt --customers $(N)
+
+identity-report: install ## Precision/recall of identity resolution vs the demo's planted duplicates (after make run)
+	@$(RUN) python -m pipeline.identity_report
 
 versions: install ## List the newest segment versions (status, mode, scores, which is current)
 	@$(RUN) python -m pipeline.segment_versions list

@@ -665,7 +665,9 @@ def _birth_dates(
 ) -> pa.Array:
     """Ages 18-80 at signup; a few impossible ones (-5 or 150+ years); some missing."""
     n = people.n_records
-    birth_day = people.signup // DAY - np.round(age_years * 365.25).astype(np.int64)
+    # From the person's signup, so that all records of a person share the birth date.
+    signup_day = people.signup[people.person] // DAY
+    birth_day = signup_day - np.round(age_years * 365.25).astype(np.int64)
     as_of_day = _epoch(window.as_of) // DAY
     unborn = as_of_day + 5 * 366 + rng.integers(0, 300, n)
     ancient = as_of_day - np.round(rng.uniform(150, 160, n) * 365.25).astype(np.int64)
@@ -705,11 +707,18 @@ def _customer_rows(
     phone = pc.binary_join_element_wise(
         calling_code.take(pa.array(location)), _template_strings("-###-###-####", phone_digits), ""
     )
-    # A name_phone duplicate is only recognisable by its phone: keep both records' phones.
+    # A name_phone duplicate is only recognisable by its phone: keep both records' phones, the
+    # duplicate's typed the national way, "(555) 010-0199". A typo duplicate left its phone out:
+    # only its address (one letter off), name and birth date tell who it is.
     name_phone = np.zeros(n, dtype=bool)
     name_phone[people.duplicate_kind == DUPLICATE_KINDS.index("name_phone")] = True
+    national = name_phone.copy()
     name_phone[persons[name_phone]] = True
-    no_phone = ~name_phone & (rng.random(n) < mess.missing_phone)
+    typo = people.duplicate_kind == DUPLICATE_KINDS.index("typo")
+    no_phone = typo | (~name_phone & (rng.random(n) < mess.missing_phone))
+    phone = pc.if_else(
+        pa.array(national), _template_strings("(###) ###-####", phone_digits % 10**10), phone
+    )
 
     record_columns = {
         "customer_id": _template_strings("C" + "#" * _id_width(n, 7), people.number),

@@ -10,8 +10,8 @@ segment_names as (
 
 quintiles as (
 
-    select cast(quintile as varchar) as quintile
-    from range(1, 6) as quintiles (quintile)
+    select cast(quintile_numbers.quintile_number as varchar) as quintile
+    from range(1, 6) as quintile_numbers (quintile_number)
 
 ),
 

@@ -32,6 +32,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ingestion.load import ensure_raw_schema
+from pipeline.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
 from pipeline.settings import Settings, get_settings
 from pipeline.transform import DbtBuildError, DbtBuildResult, run_dbt_build
 
@@ -50,9 +52,10 @@ EMAIL_COLUMNS = ("event_id", "customer_id", "campaign_id", "event_type", "occurr
 
 
 def _customer(customer_id, email, state, country, birth_date, signup_at, updated_at, city="X"):
+    # Everyone has their own name and phone (identity resolution matches on them too).
     return (
-        customer_id, "First", "Last", email, "555-0100", birth_date, "f", city, state, country,
-        "50-75k", signup_at, "true", updated_at,
+        customer_id, f"First{customer_id}", "Last", email, f"555-01{customer_id[-2:]}",
+        birth_date, "f", city, state, country, "50-75k", signup_at, "true", updated_at,
     )  # fmt: skip
 
 
@@ -129,7 +132,7 @@ def create_raw_schema(warehouse_path: Path) -> None:
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse_path))
     try:
-        con.execute("create schema if not exists raw")
+        ensure_raw_schema(con)  # the loader's tables, the load log among them (left empty)
         for table, (columns, rows) in RAW_TABLES.items():
             column_sql = ", ".join(f"{column} varchar" for column in columns)
             con.execute(
@@ -172,8 +175,7 @@ def features(settings: Settings, as_of: date) -> dict[str, dict]:
 def mart_rows(settings: Settings) -> dict[str, list[tuple]]:
     """Every row of every mart (all as-of dates), in a stable order."""
     return {
-        mart: query(settings, f"select * from marts.{mart} order by all")
-        for mart in ("customer_features", "customer_rfm", "cohort_retention")
+        mart: query(settings, f"select * from marts.{mart} order by all") for mart in MART_COLUMNS
     }
 
 
@@ -231,16 +233,28 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 8}
+    assert counts["model"] == {"pass": 20}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 1}
+    assert counts["unit_test"] == {"pass": 5}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {
+        "base_shop__orders": 14,  # every raw row, the two copies of O9 too
+        "base_web__events": 6,
+        "base_email__events": 5,
         "int_customers_resolved": 6,
+        "int_orders_attributed": 11,
+        "int_web_sessions_aggregated": 2,  # S1, S2; S3 is after the as-of date, S4 anonymous
+        "int_customer_months_aggregated": 5,
+        "int_customers_cohorted": 5,
+        "customers": 5,
         "customer_features": 5,
         "customer_rfm": 4,
         "cohort_retention": 10,
+        "signup_cohort_retention": 7,  # January (months 0-5) and June (month 0)
+        "behavioural_cohort_retention": 18,  # three cohorts with buyers since January, 0-5
+        "customer_lifecycle": 5,
+        "customer_lifecycle_transitions": 5,
     }
     payload = result.to_dict()
     assert payload["counts"] == counts
@@ -305,22 +319,158 @@ def test_customer_features_per_customer(builds: Builds) -> None:
     assert rows["C006"]["recency_days"] == 161
 
 
-def test_features_columns_follow_the_contract(builds: Builds) -> None:
-    columns = [
-        row[0]
-        for row in query(
-            builds.settings,
-            "select column_name from information_schema.columns "
-            "where table_schema = 'marts' and table_name = 'customer_features' "
-            "order by ordinal_position",
-        )
-    ]
-    assert columns == [
+def test_mart_columns_follow_the_contract(builds: Builds) -> None:
+    for mart, expected in MART_COLUMNS.items():
+        columns = [
+            row[0]
+            for row in query(
+                builds.settings,
+                "select column_name from information_schema.columns "
+                "where table_schema = 'marts' and table_name = ? order by ordinal_position",
+                [mart],
+            )
+        ]
+        assert columns == list(expected), mart
+    # what the clustering reads, unchanged and first
+    assert CLUSTERING_FEATURE_COLUMNS == (
         "as_of_date", "customer_id", "signup_at", "first_order_at", "last_order_at",
         "order_count", "order_days", "total_spend", "avg_order_value", "recency_days",
         "tenure_days", "web_session_count", "web_event_count", "cart_add_count",
         "email_sent_count", "email_open_count", "email_click_count",
-    ]  # fmt: skip
+    )  # fmt: skip
+
+
+def test_added_features_worked_out_by_hand(builds: Builds) -> None:
+    jane = features(builds.settings, AS_OF)["C001"]
+    # O5 (cancelled, placed as C010) is counted apart, not in order_count
+    assert (jane["cancelled_order_count"], jane["returned_order_count"]) == (1, 0)
+    # 3 orders over 166 days since the first (2026-01-15) = 5.533 months
+    assert jane["orders_per_month"] == pytest.approx(3 / (166 / 30), abs=1e-4)
+    assert float(jane["simple_clv"]) == pytest.approx(60.17 * 3 / (166 / 30) * 12, abs=0.01)
+    # S1: page_view + add_to_cart, no checkout; S2 (as C010): one add_to_cart, a bounce
+    assert jane["avg_pages_per_session"] == 0.5
+    assert jane["bounce_rate"] == 0.5
+    assert jane["cart_abandonment_rate"] == 1.0
+    assert jane["sessions_last_90_days"] == 2
+    assert (jane["email_open_rate"], jane["email_click_rate"]) == (1.0, 1.0)
+    # latest of: order 2026-03-05, web 2026-06-10, email click 2026-05-02
+    assert jane["days_since_last_engagement"] == 20
+    assert jane["engagement_score"] == pytest.approx(100 * (0.4 * 2 / 6 + 0.3 + 0.3), abs=0.05)
+    # O1, O2 and O3 were placed on Thursdays in the first quarter
+    shares = [jane[f"order_share_q{q}"] for q in (1, 2, 3, 4)]
+    assert (shares, jane["order_share_weekend"]) == ([1.0, 0.0, 0.0, 0.0], 0.0)
+    dave = features(builds.settings, AS_OF)["C004"]
+    assert dave["email_open_rate"] is None  # nothing sent: no rate, not 0
+    assert dave["avg_order_value_winsorized"] is None
+    assert dave["engagement_score"] == 0.0
+
+
+def test_customers_profile_is_merged_and_imputed(builds: Builds) -> None:
+    rows = {
+        row[0]: row[1:]
+        for row in query(
+            builds.settings,
+            "select customer_id, age_years, is_imputed_age_years, source_record_count, state "
+            "from marts.customers where as_of_date = ?",
+            [AS_OF],
+        )
+    }
+    # C001 (36) is the only plausible age among the US women: C002, C003 (impossible birth
+    # dates) and C004 (none) get that median; C006 is the only Canadian (46)
+    assert rows == {
+        "C001": (36, False, 2, "New York"),
+        "C002": (36, True, 1, "Texas"),
+        "C003": (36, True, 1, "California"),
+        "C004": (36, True, 1, "PR"),
+        "C006": (46, False, 1, "Ontario"),
+    }
+
+
+def test_lifecycle_stages_and_transitions(builds: Builds) -> None:
+    def stages(as_of: date) -> dict[str, str]:
+        return dict(
+            query(
+                builds.settings,
+                "select customer_id, lifecycle_stage from marts.customer_lifecycle "
+                "where as_of_date = ?",
+                [as_of],
+            )
+        )
+
+    # C001: last order 117 days ago (> 90); C002: one order 89 days ago; C003: first order on
+    # the as-of day; C006: 161 days
+    assert stages(AS_OF) == {
+        "C001": "at_risk",
+        "C002": "active",
+        "C003": "new",
+        "C004": "prospect",
+        "C006": "at_risk",
+    }
+    assert stages(EARLIER_AS_OF) == {
+        "C001": "active",
+        "C002": "active",
+        "C003": "prospect",
+        "C006": "at_risk",
+    }
+    # the re-run of 2026-06-30 came after 2026-05-31 was built: its transitions are from it
+    transitions = query(
+        builds.settings,
+        "select customer_id, previous_stage, lifecycle_stage, has_changed_stage, "
+        "previous_as_of_date from marts.customer_lifecycle_transitions "
+        "where as_of_date = ? order by customer_id",
+        [AS_OF],
+    )
+    assert transitions == [
+        ("C001", "active", "at_risk", True, EARLIER_AS_OF),
+        ("C002", "active", "active", False, EARLIER_AS_OF),
+        ("C003", "prospect", "new", True, EARLIER_AS_OF),
+        ("C004", None, "prospect", True, EARLIER_AS_OF),
+        ("C006", "at_risk", "at_risk", False, EARLIER_AS_OF),
+    ]
+
+
+def test_behavioural_and_signup_cohorts(builds: Builds) -> None:
+    rows = query(
+        builds.settings,
+        "select cohort_name, months_since_first_order, cohort_size, active_customers, revenue "
+        "from marts.behavioural_cohort_retention where as_of_date = ? "
+        "and months_since_first_order <= 2 order by all",
+        [AS_OF],
+    )
+    # C001 ordered 5 days after signing up (quick); C002, C003, C006 later; nobody opened an
+    # email before their first order. Month 2 after January: C001 (O3, 30.50); after April: no.
+    assert rows == [
+        ("first_purchase_later", 0, 3, 3, Decimal("335.25")),
+        ("first_purchase_later", 1, 2, 0, Decimal("0.00")),
+        ("first_purchase_later", 2, 2, 0, Decimal("0.00")),
+        ("first_purchase_within_7_days", 0, 1, 1, Decimal("150.00")),
+        ("first_purchase_within_7_days", 1, 1, 0, Decimal("0.00")),
+        ("first_purchase_within_7_days", 2, 1, 1, Decimal("30.50")),
+        ("not_engaged_by_email_before_first_order", 0, 4, 4, Decimal("485.25")),
+        ("not_engaged_by_email_before_first_order", 1, 3, 0, Decimal("0.00")),
+        ("not_engaged_by_email_before_first_order", 2, 3, 1, Decimal("30.50")),
+    ]
+    signup = query(
+        builds.settings,
+        "select signup_month, months_since_signup, cohort_size, active_customers "
+        "from marts.signup_cohort_retention where as_of_date = ? order by all",
+        [AS_OF],
+    )
+    january, june = date(2026, 1, 1), date(2026, 6, 1)
+    assert signup == [
+        (
+            january,
+            0,
+            4,
+            2,
+        ),  # C001 (with C010), C002, C003, C006; C001 and C006 ordered
+        (january, 1, 4, 0),
+        (january, 2, 4, 1),
+        (january, 3, 4, 1),  # C002 in April
+        (january, 4, 4, 0),
+        (january, 5, 4, 1),  # C003 in June
+        (june, 0, 1, 0),  # C004, a prospect
+    ]
 
 
 def test_invalid_and_non_completed_orders_are_flagged_not_counted(builds: Builds) -> None:
@@ -394,13 +544,14 @@ def test_customer_rfm_scores_buyers_only(builds: Builds) -> None:
         "where as_of_date = ? order by customer_id",
         [AS_OF],
     )
-    # four buyers: ntile(5) gives 1..4; recency C006 < C001 < C002 < C003,
-    # frequency C002 < C003 < C006 < C001 (ties by id), monetary C003 < C002 < C001 < C006
+    # four buyers: score = 1 + floor(5 * (rank - 1) / 4) gives ranks 1..4 scores 1..4;
+    # recency C006 < C001 < C002 < C003, frequency C002 = C003 = C006 (1 order, all rank 1,
+    # score 1) < C001, monetary C003 < C002 < C001 < C006
     assert [row[:2] for row in rows] == [
         ("C001", "243"),
         ("C002", "312"),
-        ("C003", "421"),
-        ("C006", "134"),
+        ("C003", "411"),
+        ("C006", "114"),
     ]
     assert all(row[2] for row in rows)
 
@@ -446,6 +597,8 @@ def test_staging_cleans_customers(builds: Builds) -> None:
 
 def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:
     for mart, rows in builds.after_rerun.items():
+        if mart == "customer_lifecycle_transitions":
+            continue  # depends on the dates built before (test_lifecycle_stages_and_transitions)
         first = [row for row in builds.after_first[mart] if row[0] == AS_OF]
         rerun = [row for row in rows if row[0] == AS_OF]
         assert rerun == first, mart
@@ -454,6 +607,48 @@ def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:
         assert [row for row in rows if row[0] == EARLIER_AS_OF] == earlier, mart
         # building the earlier date left the later slice untouched too
         assert [row for row in builds.after_earlier[mart] if row[0] == AS_OF] == first, mart
+
+
+def test_incremental_by_partition_and_full_refresh_agree(builds: Builds, tmp_path: Path) -> None:
+    # on a copy of the incrementally built warehouse (2026-06-30, 2026-05-31, 2026-06-30 again)
+    settings = replace(
+        builds.settings, data_dir=tmp_path, warehouse_path=tmp_path / "warehouse.duckdb"
+    )
+    shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        # the loader's log: every orders partition loaded long ago
+        con.execute(
+            "insert into raw._load_log select 'orders', _partition_date, 'f', 1, count(*), 'r', "
+            "timestamp '2020-01-01', null from raw.orders group by _partition_date"
+        )
+        # a raw row changes without a reload being logged: not processed again
+        con.execute("update raw.orders set amount = '99.00' where order_id = 'O13'")
+    run_dbt_build(AS_OF, settings=settings)
+    assert features(settings, AS_OF)["C006"]["total_spend"] == Decimal("200.00")
+
+    # the loader reloads that partition: the next run takes it, and only it
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "update raw._load_log set loaded_at = now()::timestamp + interval 1 day "
+            "where source = 'orders' and partition_date = date '2026-01-20'"
+        )
+    run_dbt_build(AS_OF, settings=settings)
+    assert features(settings, AS_OF)["C006"]["total_spend"] == Decimal("99.00")
+    incremental = mart_rows(settings)
+    base_columns = "order_id, customer_id, status, amount, landed_date, ordered_at, source_file"
+    base_rows = query(
+        settings, f"select {base_columns} from staging.base_shop__orders order by all"
+    )
+
+    # --full-refresh recreates the base tables, seeds, views and working tables from raw; the
+    # marts keep their history and the as-of slice comes out the same, row for row
+    run_dbt_build(AS_OF, settings=settings, full_refresh=True)
+    assert mart_rows(settings) == incremental
+    assert (
+        query(settings, f"select {base_columns} from staging.base_shop__orders order by all")
+        == base_rows
+    )
+    assert len(base_rows) == 14
 
 
 def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Path) -> None:

@@ -225,6 +225,7 @@ def cohorts(day: date = DAY) -> list[dict[str, Any]]:
             "cohort_size": 20,
             "active_customers": 20 if offset == 0 else 20 - 3 * offset,
             "retention_rate": 1.0 if offset == 0 else (20 - 3 * offset) / 20,
+            "revenue": 40.0 * (20 if offset == 0 else 20 - 3 * offset),
         }
         for month in (10, 11, 12)
         for offset in range(0, 13 - month + 1)

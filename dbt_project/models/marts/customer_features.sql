@@ -1,8 +1,14 @@
+{#-
+    Features per resolved customer per as-of date. The first 17 columns are the contract with the
+    clustering (pipeline/contract.py); the rest are added after them. A feature that needs a
+    source the run does not have (var available_sources, e.g. orders only) is null, not 0.
+-#}
+
 with
 
-customers as (
+customers_cohorted as (
 
-    select * from {{ ref('stg_crm__customers') }}
+    select * from {{ ref('int_customers_cohorted') }}
 
 ),
 
@@ -14,15 +20,19 @@ resolved_customers as (
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
-    -- spend features count completed orders with a plausible amount only
-    where is_valid_for_spend
+    select * from {{ ref('int_orders_attributed') }}
 
 ),
 
 web_events as (
 
     select * from {{ ref('stg_web__events') }}
+
+),
+
+web_sessions as (
+
+    select * from {{ ref('int_web_sessions_aggregated') }}
 
 ),
 
@@ -35,28 +45,41 @@ email_events as (
 people as (
 
     select
-        resolved_customers.customer_id,
-        min(customers.signup_at) as signup_at
-    from resolved_customers
-    inner join customers
-        on resolved_customers.source_customer_id = customers.customer_id
-    group by resolved_customers.customer_id
+        customer_id,
+        signup_at
+    from customers_cohorted
 
 ),
 
 order_metrics as (
 
+    -- spend features count completed orders with a plausible amount only
     select
-        resolved_customers.customer_id,
+        customer_id,
         count(*) as order_count,
-        count(distinct orders.ordered_date) as order_days,
-        sum(orders.amount) as total_spend,
-        min(orders.ordered_at) as first_order_at,
-        max(orders.ordered_at) as last_order_at
+        count(distinct ordered_date) as order_days,
+        sum(amount) as total_spend,
+        min(ordered_at) as first_order_at,
+        max(ordered_at) as last_order_at,
+        count(*) filter (where order_quarter = 1) / count(*) as order_share_q1,
+        count(*) filter (where order_quarter = 2) / count(*) as order_share_q2,
+        count(*) filter (where order_quarter = 3) / count(*) as order_share_q3,
+        count(*) filter (where order_quarter = 4) / count(*) as order_share_q4,
+        count(*) filter (where is_weekend_order) / count(*) as order_share_weekend
     from orders
-    inner join resolved_customers
-        on orders.customer_id = resolved_customers.source_customer_id
-    group by resolved_customers.customer_id
+    where is_valid_for_spend
+    group by customer_id
+
+),
+
+excluded_orders as (
+
+    select
+        customer_id,
+        count(*) filter (where is_cancelled) as cancelled_order_count,
+        count(*) filter (where is_returned) as returned_order_count
+    from orders
+    group by customer_id
 
 ),
 
@@ -66,11 +89,29 @@ web_metrics as (
         resolved_customers.customer_id,
         count(distinct web_events.session_id) as web_session_count,
         count(*) as web_event_count,
-        count(*) filter (where web_events.event_type = 'add_to_cart') as cart_add_count
+        count(*) filter (where web_events.event_type = 'add_to_cart') as cart_add_count,
+        max(web_events.occurred_at) as last_web_event_at
     from web_events
     inner join resolved_customers
         on web_events.customer_id = resolved_customers.source_customer_id
     group by resolved_customers.customer_id
+
+),
+
+session_metrics as (
+
+    select
+        customer_id,
+        avg(page_view_count) as avg_pages_per_session,
+        avg(cast(is_bounce as integer)) as bounce_rate,
+        avg(cast(is_cart_abandoned as integer)) filter (
+            where cart_add_count > 0
+        ) as cart_abandonment_rate,
+        count(*) filter (
+            where started_at >= {{ as_of_date() }} - interval 89 day
+        ) as sessions_last_90_days
+    from web_sessions
+    group by customer_id
 
 ),
 
@@ -80,7 +121,10 @@ email_metrics as (
         resolved_customers.customer_id,
         count(*) filter (where email_events.event_type = 'sent') as email_sent_count,
         count(*) filter (where email_events.event_type = 'open') as email_open_count,
-        count(*) filter (where email_events.event_type = 'click') as email_click_count
+        count(*) filter (where email_events.event_type = 'click') as email_click_count,
+        max(email_events.occurred_at) filter (
+            where email_events.event_type in ('open', 'click')
+        ) as last_email_engagement_at
     from email_events
     inner join resolved_customers
         on email_events.customer_id = resolved_customers.source_customer_id
@@ -88,11 +132,9 @@ email_metrics as (
 
 ),
 
-final as (
+joined as (
 
-    -- column order is the data contract (docs/architecture.md)
     select
-        {{ as_of_date() }} as as_of_date,
         people.customer_id,
         people.signup_at,
         order_metrics.first_order_at,
@@ -107,19 +149,160 @@ final as (
             'day', cast(order_metrics.last_order_at as date), {{ as_of_date() }}
         ) as recency_days,
         date_diff('day', cast(people.signup_at as date), {{ as_of_date() }}) as tenure_days,
-        coalesce(web_metrics.web_session_count, 0) as web_session_count,
-        coalesce(web_metrics.web_event_count, 0) as web_event_count,
-        coalesce(web_metrics.cart_add_count, 0) as cart_add_count,
-        coalesce(email_metrics.email_sent_count, 0) as email_sent_count,
-        coalesce(email_metrics.email_open_count, 0) as email_open_count,
-        coalesce(email_metrics.email_click_count, 0) as email_click_count
+        {{ when_source_available('web_events', 'coalesce(web_metrics.web_session_count, 0)') }}
+            as web_session_count,
+        {{ when_source_available('web_events', 'coalesce(web_metrics.web_event_count, 0)') }}
+            as web_event_count,
+        {{ when_source_available('web_events', 'coalesce(web_metrics.cart_add_count, 0)') }}
+            as cart_add_count,
+        {{ when_source_available('email_events', 'coalesce(email_metrics.email_sent_count, 0)') }}
+            as email_sent_count,
+        {{ when_source_available('email_events', 'coalesce(email_metrics.email_open_count, 0)') }}
+            as email_open_count,
+        {{ when_source_available(
+            'email_events', 'coalesce(email_metrics.email_click_count, 0)'
+        ) }} as email_click_count,
+        coalesce(excluded_orders.cancelled_order_count, 0) as cancelled_order_count,
+        coalesce(excluded_orders.returned_order_count, 0) as returned_order_count,
+        -- orders per 30-day month since the first order (at least one month)
+        order_metrics.order_count / greatest(
+            date_diff('day', cast(order_metrics.first_order_at as date), {{ as_of_date() }})
+            / 30.0,
+            1
+        ) as orders_per_month,
+        session_metrics.avg_pages_per_session,
+        session_metrics.bounce_rate,
+        session_metrics.cart_abandonment_rate,
+        {{ when_source_available(
+            'web_events', 'coalesce(session_metrics.sessions_last_90_days, 0)'
+        ) }} as sessions_last_90_days,
+        email_metrics.email_open_count / nullif(email_metrics.email_sent_count, 0)
+            as email_open_rate,
+        email_metrics.email_click_count / nullif(email_metrics.email_sent_count, 0)
+            as email_click_rate,
+        greatest(
+            order_metrics.last_order_at,
+            web_metrics.last_web_event_at,
+            email_metrics.last_email_engagement_at
+        ) as last_engagement_at,
+        order_metrics.order_share_q1,
+        order_metrics.order_share_q2,
+        order_metrics.order_share_q3,
+        order_metrics.order_share_q4,
+        order_metrics.order_share_weekend
     from people
     left join order_metrics
         on people.customer_id = order_metrics.customer_id
+    left join excluded_orders
+        on people.customer_id = excluded_orders.customer_id
     left join web_metrics
         on people.customer_id = web_metrics.customer_id
+    left join session_metrics
+        on people.customer_id = session_metrics.customer_id
     left join email_metrics
         on people.customer_id = email_metrics.customer_id
+
+),
+
+spend_fences as (
+
+    -- Tukey fences on the log scale (money is skewed: on the raw scale every big spender is an
+    -- outlier): beyond exp(q3 + k * IQR) - 1 of ln(1 + x) over the slice's buyers
+    select
+        exp(
+            quantile_cont(ln(1 + total_spend), 0.75)
+            + {{ var('outlier_iqr_multiplier') }} * (
+                quantile_cont(ln(1 + total_spend), 0.75)
+                - quantile_cont(ln(1 + total_spend), 0.25)
+            )
+        ) - 1 as total_spend_fence,
+        exp(
+            quantile_cont(ln(1 + avg_order_value), 0.75)
+            + {{ var('outlier_iqr_multiplier') }} * (
+                quantile_cont(ln(1 + avg_order_value), 0.75)
+                - quantile_cont(ln(1 + avg_order_value), 0.25)
+            )
+        ) - 1 as avg_order_value_fence
+    from joined
+    where order_count > 0
+
+),
+
+final as (
+
+    -- the first 17 columns, in this order, are the data contract (docs/architecture.md)
+    select
+        {{ as_of_date() }} as as_of_date,
+        joined.customer_id,
+        joined.signup_at,
+        joined.first_order_at,
+        joined.last_order_at,
+        joined.order_count,
+        joined.order_days,
+        joined.total_spend,
+        joined.avg_order_value,
+        joined.recency_days,
+        joined.tenure_days,
+        joined.web_session_count,
+        joined.web_event_count,
+        joined.cart_add_count,
+        joined.email_sent_count,
+        joined.email_open_count,
+        joined.email_click_count,
+        joined.cancelled_order_count,
+        joined.returned_order_count,
+        round(joined.orders_per_month, 4) as orders_per_month,
+        cast(
+            round(
+                joined.avg_order_value * joined.orders_per_month * {{ var('clv_horizon_months') }},
+                2
+            ) as decimal(18, 2)
+        ) as simple_clv,
+        round(joined.avg_pages_per_session, 4) as avg_pages_per_session,
+        round(joined.bounce_rate, 4) as bounce_rate,
+        round(joined.cart_abandonment_rate, 4) as cart_abandonment_rate,
+        joined.sessions_last_90_days,
+        round(joined.email_open_rate, 4) as email_open_rate,
+        round(joined.email_click_rate, 4) as email_click_rate,
+        date_diff(
+            'day', cast(joined.last_engagement_at as date), {{ as_of_date() }}
+        ) as days_since_last_engagement,
+        {% set engagement_score -%}
+            round(100 * (
+                {{ var('engagement_weight_web') }} * least(
+                    coalesce(joined.sessions_last_90_days, 0)
+                    / {{ var('engaged_sessions_per_90_days') }}, 1
+                )
+                + {{ var('engagement_weight_open') }}
+                * least(coalesce(joined.email_open_rate, 0), 1)
+                + {{ var('engagement_weight_click') }}
+                * least(coalesce(joined.email_click_rate, 0), 1)
+            ), 1)
+        {%- endset -%}
+        {{ when_source_available(['web_events', 'email_events'], engagement_score, 'double') }}
+            as engagement_score,
+        round(joined.order_share_q1, 4) as order_share_q1,
+        round(joined.order_share_q2, 4) as order_share_q2,
+        round(joined.order_share_q3, 4) as order_share_q3,
+        round(joined.order_share_q4, 4) as order_share_q4,
+        round(joined.order_share_weekend, 4) as order_share_weekend,
+        -- least() skips nulls: customers without orders keep a null order value
+        cast(
+            least(joined.total_spend, spend_fences.total_spend_fence) as decimal(18, 2)
+        ) as total_spend_winsorized,
+        cast(
+            case
+                when joined.avg_order_value is not null
+                    then least(joined.avg_order_value, spend_fences.avg_order_value_fence)
+            end as decimal(18, 2)
+        ) as avg_order_value_winsorized,
+        coalesce(
+            joined.total_spend > spend_fences.total_spend_fence
+            or joined.avg_order_value > spend_fences.avg_order_value_fence,
+            false
+        ) as is_spend_outlier
+    from joined
+    cross join spend_fences
 
 )
 

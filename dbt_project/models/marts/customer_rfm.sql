@@ -23,13 +23,13 @@ buyers as (
 
 scored as (
 
-    -- quintiles, 5 = best; ties broken by customer_id so a re-run gives the same scores
+    -- quintiles, 5 = best (most recent, most orders, highest spend); equal values, equal scores
     select
         as_of_date,
         customer_id,
-        ntile(5) over (order by recency_days desc, customer_id) as recency_score,
-        ntile(5) over (order by order_count, customer_id) as frequency_score,
-        ntile(5) over (order by total_spend, customer_id) as monetary_score
+        {{ quintile_score('recency_days desc') }} as recency_score,
+        {{ quintile_score('order_count asc') }} as frequency_score,
+        {{ quintile_score('total_spend asc') }} as monetary_score
     from buyers
 
 ),
@@ -49,8 +49,8 @@ final as (
     from scored
     left join segment_names
         on concat(
-            scored.recency_score, scored.frequency_score, scored.monetary_score
-        ) = segment_names.rfm_score
+                scored.recency_score, scored.frequency_score, scored.monetary_score
+            ) = segment_names.rfm_score
 
 )
 

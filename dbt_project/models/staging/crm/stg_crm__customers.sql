@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'customers') }}
+    select * from {{ source('crm', 'customers') }}
     -- as-of rule: only what had landed by the as-of date
     where _partition_date <= {{ as_of_date() }}
 
@@ -27,15 +27,15 @@ renamed as (
         {{ clean_text('customer_id') }} as customer_id,
 
         -- strings
-        {{ clean_text('first_name') }} as first_name,
-        {{ clean_text('last_name') }} as last_name,
+        {{ clean_label('first_name') }} as first_name,
+        {{ clean_label('last_name') }} as last_name,
         lower({{ clean_text('email') }}) as email,
         {{ clean_text('phone') }} as phone,
         lower({{ clean_text('gender') }}) as gender,
-        {{ clean_text('city') }} as city,
-        {{ clean_text('state') }} as state_as_typed,
-        {{ clean_text('country') }} as country_as_typed,
-        {{ clean_text('income_band') }} as income_band,
+        {{ clean_label('city') }} as city,
+        {{ clean_label('state') }} as state_as_typed,
+        {{ clean_label('country') }} as country_as_typed,
+        {{ clean_label('income_band') }} as income_band,
 
         -- booleans
         try_cast(lower({{ clean_text('marketing_consent') }}) as boolean) as has_marketing_consent,
@@ -60,9 +60,9 @@ latest_records as (
     select * from renamed
     where customer_id is not null
     qualify row_number() over (
-        partition by customer_id
-        order by updated_at desc nulls last, landed_date desc, source_file desc
-    ) = 1
+            partition by customer_id
+            order by updated_at desc nulls last, landed_date desc, source_file desc
+        ) = 1
 
 ),
 
@@ -143,6 +143,8 @@ final as (
             false
         ) as has_impossible_birth_date,
 
+        coalesce(signup_at >= {{ as_of_date() }} + interval 1 day, false) as has_future_signup_at,
+
         -- dates
         case
             when age_at_as_of_date between {{ var('min_plausible_age_years') }}
@@ -152,7 +154,8 @@ final as (
         landed_date,
 
         -- timestamps
-        signup_at,
+        -- a signup after the as-of day cannot have happened yet: nulled (flagged above)
+        case when signup_at < {{ as_of_date() }} + interval 1 day then signup_at end as signup_at,
         updated_at
 
     from normalized

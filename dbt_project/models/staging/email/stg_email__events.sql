@@ -2,32 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'email_events') }}
+    select * from {{ ref('base_email__events') }}
     -- as-of rule: only what had landed by the as-of date
-    where _partition_date <= {{ as_of_date() }}
-
-),
-
-renamed as (
-
-    select
-        -- ids
-        {{ clean_text('event_id') }} as event_id,
-        {{ clean_text('customer_id') }} as customer_id,
-        {{ clean_text('campaign_id') }} as campaign_id,
-
-        -- strings
-        lower({{ clean_text('event_type') }}) as event_type,
-
-        -- dates
-        _partition_date as landed_date,
-
-        -- timestamps
-        try_cast({{ clean_text('occurred_at') }} as timestamp) as occurred_at,
-
-        _source_file as source_file
-
-    from source
+    where landed_date <= {{ as_of_date() }}
 
 ),
 
@@ -35,14 +12,14 @@ deduplicated as (
 
     -- as-of rule on the event's own time (an event without a readable time cannot be placed),
     -- then one row per event: the copy that landed last
-    select * from renamed
+    select * from source
     where
         event_id is not null
         and occurred_at < {{ as_of_date() }} + interval 1 day
     qualify row_number() over (
-        partition by event_id
-        order by landed_date desc, source_file desc
-    ) = 1
+            partition by event_id
+            order by landed_date desc, source_file desc
+        ) = 1
 
 ),
 

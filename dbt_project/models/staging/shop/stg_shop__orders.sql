@@ -2,34 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'orders') }}
+    select * from {{ ref('base_shop__orders') }}
     -- as-of rule: only what had landed by the as-of date
-    where _partition_date <= {{ as_of_date() }}
-
-),
-
-renamed as (
-
-    select
-        -- ids
-        {{ clean_text('order_id') }} as order_id,
-        {{ clean_text('customer_id') }} as customer_id,
-
-        -- strings
-        lower({{ clean_text('status') }}) as status,
-
-        -- numbers
-        try_cast({{ clean_text('amount') }} as decimal(18, 2)) as amount,
-
-        -- dates
-        _partition_date as landed_date,
-
-        -- timestamps
-        try_cast({{ clean_text('ordered_at') }} as timestamp) as ordered_at,
-
-        _source_file as source_file
-
-    from source
+    where landed_date <= {{ as_of_date() }}
 
 ),
 
@@ -37,7 +12,7 @@ known_by_as_of_date as (
 
     -- as-of rule: orders placed after the as-of day are not known yet; an order whose time
     -- cannot be read is kept (flagged below) rather than dropped unseen
-    select * from renamed
+    select * from source
     where ordered_at is null or ordered_at < {{ as_of_date() }} + interval 1 day
 
 ),
@@ -48,9 +23,9 @@ deduplicated as (
     select * from known_by_as_of_date
     where order_id is not null
     qualify row_number() over (
-        partition by order_id
-        order by landed_date desc, source_file desc, ordered_at desc nulls last
-    ) = 1
+            partition by order_id
+            order by landed_date desc, source_file desc, ordered_at desc nulls last
+        ) = 1
 
 ),
 
@@ -69,6 +44,8 @@ final as (
 
         -- booleans
         status = 'completed' as is_completed,
+        coalesce(status = 'cancelled', false) as is_cancelled,
+        coalesce(status = 'returned', false) as is_returned,
         coalesce(
             amount > 0 and amount < {{ var('max_valid_order_amount') }}, false
         ) as is_valid_amount,

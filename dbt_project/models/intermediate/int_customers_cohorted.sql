@@ -1,0 +1,99 @@
+-- One row per resolved customer with the cohorts they belong to: acquisition (month of signup,
+-- month of first counted order) and behavioural ones (quick first purchase, engaged by email
+-- before the first order).
+
+with
+
+customers as (
+
+    select * from {{ ref('stg_crm__customers') }}
+
+),
+
+resolved_customers as (
+
+    select * from {{ ref('int_customers_resolved') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('int_orders_attributed') }}
+    where is_valid_for_spend
+
+),
+
+email_events as (
+
+    select * from {{ ref('stg_email__events') }}
+
+),
+
+people as (
+
+    select
+        resolved_customers.customer_id,
+        min(customers.signup_at) as signup_at
+    from resolved_customers
+    left join customers
+        on resolved_customers.source_customer_id = customers.customer_id
+    group by resolved_customers.customer_id
+
+),
+
+first_orders as (
+
+    select
+        customer_id,
+        min(ordered_at) as first_order_at
+    from orders
+    group by customer_id
+
+),
+
+email_engagement as (
+
+    select
+        resolved_customers.customer_id,
+        min(email_events.occurred_at) as first_email_engagement_at
+    from email_events
+    inner join resolved_customers
+        on email_events.customer_id = resolved_customers.source_customer_id
+    where email_events.event_type in ('open', 'click')
+    group by resolved_customers.customer_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        people.customer_id,
+
+        -- booleans
+        coalesce(
+            first_orders.first_order_at
+            < people.signup_at + to_days({{ var('quick_first_purchase_days') }}),
+            false
+        ) as is_quick_first_purchase,
+        coalesce(
+            email_engagement.first_email_engagement_at < first_orders.first_order_at, false
+        ) as is_email_engaged_before_first_order,
+
+        -- dates
+        cast(date_trunc('month', people.signup_at) as date) as signup_month,
+        cast(date_trunc('month', first_orders.first_order_at) as date) as first_order_month,
+
+        -- timestamps
+        people.signup_at,
+        first_orders.first_order_at
+
+    from people
+    left join first_orders
+        on people.customer_id = first_orders.customer_id
+    left join email_engagement
+        on people.customer_id = email_engagement.customer_id
+
+)
+
+select * from final

@@ -1,0 +1,51 @@
+-- Orders known on the as-of date, attached to the resolved customer, with the day-level fields
+-- the marts group on. Every order of staging is here; is_valid_for_spend says which count.
+
+with
+
+orders as (
+
+    select * from {{ ref('stg_shop__orders') }}
+
+),
+
+resolved_customers as (
+
+    select * from {{ ref('int_customers_resolved') }}
+
+),
+
+final as (
+
+    select
+        -- ids
+        orders.order_id,
+        resolved_customers.customer_id,
+
+        -- strings
+        orders.status,
+
+        -- numbers
+        orders.amount,
+        quarter(orders.ordered_at) as order_quarter,
+
+        -- booleans
+        orders.is_valid_for_spend,
+        orders.is_cancelled,
+        orders.is_returned,
+        dayofweek(orders.ordered_at) in (0, 6) as is_weekend_order,
+
+        -- dates
+        orders.ordered_date,
+        cast(date_trunc('month', orders.ordered_at) as date) as order_month,
+
+        -- timestamps
+        orders.ordered_at
+
+    from orders
+    inner join resolved_customers
+        on orders.customer_id = resolved_customers.source_customer_id
+
+)
+
+select * from final

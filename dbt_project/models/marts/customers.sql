@@ -1,0 +1,147 @@
+{#-
+    One row per resolved customer per as-of date: the person's profile, merged over their CRM
+    records (a value from the record with the smallest source id that has one), with missing
+    values imputed and flagged: age by the median within the same country and gender (else the
+    overall median), gender and income band by the mode within the country (else overall).
+-#}
+{%- set profile_columns = [
+    'first_name', 'last_name', 'email', 'phone', 'city', 'state', 'country', 'gender',
+    'income_band', 'age_years', 'has_marketing_consent'
+] %}
+
+with
+
+customers as (
+
+    select * from {{ ref('stg_crm__customers') }}
+
+),
+
+resolved_customers as (
+
+    select * from {{ ref('int_customers_resolved') }}
+
+),
+
+records as (
+
+    -- a customer known only from orders (bring-your-own-data) has an empty profile
+    select
+        resolved_customers.customer_id,
+        resolved_customers.source_customer_id,
+        {%- for column in profile_columns %}
+            customers.{{ column }},
+        {%- endfor %}
+        customers.signup_at
+    from resolved_customers
+    left join customers
+        on resolved_customers.source_customer_id = customers.customer_id
+
+),
+
+people as (
+
+    select
+        customer_id,
+        {%- for column in profile_columns %}
+            first({{ column }} order by source_customer_id) filter (
+                where {{ column }} is not null
+            ) as {{ column }},
+        {%- endfor %}
+        min(signup_at) as signup_at,
+        count(*) as source_record_count
+    from records
+    group by customer_id
+
+),
+
+age_medians as (
+
+    select
+        country,
+        gender,
+        median(age_years) as median_age_years
+    from people
+    group by country, gender
+
+),
+
+gender_modes as (
+
+    select
+        country,
+        mode(gender order by gender) as mode_gender
+    from people
+    group by country
+
+),
+
+income_modes as (
+
+    select
+        country,
+        mode(income_band order by income_band) as mode_income_band
+    from people
+    group by country
+
+),
+
+overall as (
+
+    select
+        median(age_years) as median_age_years,
+        mode(gender order by gender) as mode_gender,
+        mode(income_band order by income_band) as mode_income_band
+    from people
+
+),
+
+final as (
+
+    select
+        -- ids
+        {{ as_of_date() }} as as_of_date,
+        people.customer_id,
+
+        -- strings
+        people.first_name,
+        people.last_name,
+        people.email,
+        people.phone,
+        people.city,
+        people.state,
+        people.country,
+        coalesce(people.gender, gender_modes.mode_gender, overall.mode_gender) as gender,
+        coalesce(
+            people.income_band, income_modes.mode_income_band, overall.mode_income_band
+        ) as income_band,
+
+        -- numbers
+        cast(round(coalesce(
+            people.age_years, age_medians.median_age_years, overall.median_age_years
+        )) as integer) as age_years,
+        people.source_record_count,
+
+        -- booleans
+        people.has_marketing_consent,
+        people.age_years is null as is_imputed_age_years,
+        people.gender is null as is_imputed_gender,
+        people.income_band is null as is_imputed_income_band,
+
+        -- timestamps
+        people.signup_at
+
+    from people
+    cross join overall
+    left join age_medians
+        on
+            people.country is not distinct from age_medians.country
+            and people.gender is not distinct from age_medians.gender
+    left join gender_modes
+        on people.country is not distinct from gender_modes.country
+    left join income_modes
+        on people.country is not distinct from income_modes.country
+
+)
+
+select * from final

@@ -71,6 +71,12 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
         "as_of_date", "customer_id", "previous_stage", "lifecycle_stage", "has_changed_stage",
         "previous_as_of_date",
     ),
+    "returned_orders": (
+        "as_of_date", "order_id", "customer_id", "amount", "ordered_date", "ordered_at",
+    ),
+    "cancelled_orders": (
+        "as_of_date", "order_id", "customer_id", "amount", "ordered_date", "ordered_at",
+    ),
 }  # fmt: skip
 # The columns of customer_features the clustering relies on (ml_tasks, issue 5's contract).
 CLUSTERING_FEATURE_COLUMNS: tuple[str, ...] = MART_COLUMNS["customer_features"][:17]

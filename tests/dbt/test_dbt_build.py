@@ -233,7 +233,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 20}
+    assert counts["model"] == {"pass": 22}
     assert counts["seed"] == {"pass": 3}
     assert counts["unit_test"] == {"pass": 5}
     assert "fail" not in counts["test"]
@@ -255,6 +255,8 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
         "behavioural_cohort_retention": 18,  # three cohorts with buyers since January, 0-5
         "customer_lifecycle": 5,
         "customer_lifecycle_transitions": 5,
+        "returned_orders": 1,  # O10
+        "cancelled_orders": 1,  # O5
     }
     payload = result.to_dict()
     assert payload["counts"] == counts
@@ -493,6 +495,19 @@ def test_invalid_and_non_completed_orders_are_flagged_not_counted(builds: Builds
     assert "O6" not in flags
     assert "O7" not in flags
     assert len(flags) == 11  # O1..O13 without O6 and O7; O9 landed twice, kept once
+    # Cancelled and returned orders are kept in their own marts, under the resolved customer.
+    kept_apart = {
+        mart: query(
+            builds.settings,
+            f"select order_id, customer_id, amount from marts.{mart} where as_of_date = ?",
+            [AS_OF],
+        )
+        for mart in ("cancelled_orders", "returned_orders")
+    }
+    assert kept_apart == {
+        "cancelled_orders": [("O5", "C001", Decimal("20.00"))],
+        "returned_orders": [("O10", "C002", Decimal("10.00"))],
+    }
 
 
 def test_as_of_rule_on_the_earlier_date(builds: Builds) -> None:
@@ -603,7 +618,8 @@ def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:
         rerun = [row for row in rows if row[0] == AS_OF]
         assert rerun == first, mart
         earlier = [row for row in builds.after_earlier[mart] if row[0] == EARLIER_AS_OF]
-        assert earlier, mart
+        # nothing was cancelled by the earlier date (O5 is from June 25th)
+        assert earlier or mart == "cancelled_orders", mart
         assert [row for row in rows if row[0] == EARLIER_AS_OF] == earlier, mart
         # building the earlier date left the later slice untouched too
         assert [row for row in builds.after_earlier[mart] if row[0] == AS_OF] == first, mart

@@ -180,6 +180,15 @@ def test_absent_sources_give_null_features_and_the_rest_still_runs(byod_run) -> 
     assert statuses["1008-R"] == "returned"
     assert statuses["1001"] == "completed"
     assert "1006" not in statuses.index  # placed after the as-of date
+    kept_apart = {
+        mart: sorted(
+            query(warehouse, f"select order_id from marts.{mart} where as_of_date = ?", [AS_OF])[
+                "order_id"
+            ]
+        )
+        for mart in ("returned_orders", "cancelled_orders")
+    }
+    assert kept_apart == {"returned_orders": ["1004-R", "1008-R"], "cancelled_orders": ["C1003-R"]}
 
 
 def test_order_level_parquet_without_order_ids_and_compact_dates(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
-.PHONY: help install run demo-data airflow-db test lint format bench versions rollback clean
+UI_PORT ?= 8080
+
+.PHONY: help install run demo-data airflow-db ui test test-deps lint format bench versions rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -54,7 +56,22 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 	if [ $$dag_status -ne 0 ]; then echo "The DAG run failed: see $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log"; fi; \
 	exit $$(( dag_status || summary_status ))
 
-test: install ## Lint and run the whole test suite
+ui: demo-data ## Start Airflow (API server/UI, scheduler, DAG processor, triggerer) on localhost:UI_PORT
+	@$(RUN) python -m pipeline.local_airflow --port $(UI_PORT)
+
+test-deps: ## Install PostgreSQL and Chromium from Debian for the end-to-end tests (if missing)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "Installing$$missing (Debian) for the end-to-end tests ..."; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	      --no-install-recommends $$missing >/dev/null; } \
+	    || echo "Could not install$$missing: the tests that need them will be skipped."; \
+	fi
+
+test: install test-deps ## Lint and run the whole test suite
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) pytest

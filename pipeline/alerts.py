@@ -104,11 +104,15 @@ def _as_of(context: Mapping[str, Any]) -> str:
 
 
 def _reason(exc: BaseException | str | None) -> str:
+    """The error on one line: its class and message, lines joined with " | ", shortened. An
+    ``AirflowFailException`` raised by ``pipeline.failures`` is reported as the error it wraps."""
     if exc is None:
         return "no exception recorded (see the task log)"
-    text = str(exc) if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-    first = next((line.strip() for line in text.splitlines() if line.strip()), text)
-    return first if len(first) <= MAX_REASON_CHARS else first[: MAX_REASON_CHARS - 3] + "..."
+    if isinstance(exc, BaseException) and type(exc).__name__ == "AirflowFailException":
+        exc = exc.__cause__ or exc
+    text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    line = " | ".join(part.strip() for part in text.splitlines() if part.strip())
+    return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 3] + "..."
 
 
 def _get(obj: Any, name: str) -> Any:

@@ -161,12 +161,18 @@ def _failure_context(exc: BaseException) -> dict:
 
 
 def test_failure_callback_logs_one_line_and_posts_it(monkeypatch, caplog):
-    context = _failure_context(RuntimeError("raw.orders: 59 rows with amount not a number\nSQL..."))
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        with fail_fast_on_permanent_errors():
+            raise DbtBuildError("dbt build failed:\n  model customer_rfm: division by zero")
+    except AirflowFailException as exc:
+        context = _failure_context(exc)
     line = failure_line(context)
     assert "\n" not in line
     assert line.startswith("FAILED customer_segmentation.validate_raw for as-of 2026-06-30")
     assert "try 1 of 3" in line and line.endswith(
-        "RuntimeError: raw.orders: 59 rows with amount not a number"
+        "DbtBuildError: dbt build failed: | model customer_rfm: division by zero"
     )
 
     with _Webhook() as hook:

@@ -29,7 +29,8 @@ date order, each day its own as-of date and its own segment version.
 **Failures.** Retried twice with backoff when the cause may pass (warehouse busy, I/O); a blocked
 quality gate or a failing dbt model fails at once (clear the task after the fix). A failed task
 logs one `FAILED ...` line with the reason and posts it to `SEGMENTS_ALERT_WEBHOOK_URL` if set; a
-run still unfinished 4 h after it was queued logs a `LATE ...` line (and posts it).
+run still unfinished 4 h after it was queued (`SEGMENTS_LATE_AFTER_HOURS`) logs a `LATE ...` line
+(and posts it).
 
 Outputs: `segments.current_segments` (view), `segments.segment_versions`,
 `segments.customer_segments`, `segments.segment_profiles`, `segments.segment_transitions`, and
@@ -38,8 +39,6 @@ the dbt marts
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import pendulum
 from airflow.sdk import (
@@ -56,11 +55,11 @@ from airflow.sdk import (
 from pipeline.alerts import run_is_late
 from pipeline.assets import SEGMENTS_PUBLISHED
 from pipeline.failures import fail_fast_on_permanent_errors
-from pipeline.task_defaults import OWNER, task_defaults
+from pipeline.task_defaults import OWNER, late_after, task_defaults
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 # A nightly run normally takes minutes; one still running this long after it was queued is late.
-LATE_AFTER = timedelta(hours=4)
+LATE_AFTER = late_after()
 
 
 def _as_of():
@@ -80,8 +79,10 @@ def _as_of():
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=LATE_AFTER,
-        callback=AsyncCallback(run_is_late, kwargs={"limit": "4 h"}),
-    ),
+        callback=AsyncCallback(run_is_late, kwargs={"limit": str(LATE_AFTER)}),
+    )
+    if LATE_AFTER
+    else None,
     params={
         "as_of_date": Param(
             None,

@@ -23,7 +23,10 @@ def dagbag():
 
     from tests.conftest import ROOT
 
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        # As deployed: the lateness alert on (the test suite turns it off for dag.test()).
+        monkeypatch.setenv("SEGMENTS_LATE_AFTER_HOURS", "4")
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
     return bag
 

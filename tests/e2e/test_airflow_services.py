@@ -68,6 +68,8 @@ def airflow(tmp_path_factory) -> LocalAirflow:
         extra_env={
             "SEGMENTS_DATA_DIR": str(data_dir),
             "SEGMENTS_LANDING_DIR": str(data_dir / "landing"),
+            # As deployed: the deadline alert on (the suite turns it off for dag.test()).
+            "SEGMENTS_LATE_AFTER_HOURS": "4",
             # Parse the DAG folder and look for new runs often: the test should not idle.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",

@@ -79,7 +79,9 @@ def _as_of():
     deadline=DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=LATE_AFTER,
-        callback=AsyncCallback(run_is_late, kwargs={"limit": str(LATE_AFTER)}),
+        callback=AsyncCallback(
+            run_is_late, kwargs={"limit": f"{LATE_AFTER.total_seconds() / 3600:g} h"}
+        ),
     )
     if LATE_AFTER
     else None,

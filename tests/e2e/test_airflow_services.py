@@ -187,6 +187,11 @@ def test_backfill_and_nightly_run_publish_one_version_per_date_in_order(
     for log_file in task_logs.rglob("*.log"):
         text = log_file.read_text(errors="replace")
         assert not [e for e in LOCK_ERRORS if e in text], log_file
+    # Per-model visibility: each dbt_build task log has a line per dbt model.
+    dbt_logs = list(task_logs.rglob("task_id=dbt_build/*.log"))
+    assert len(dbt_logs) >= len(runs)
+    for log_file in dbt_logs:
+        assert "dbt model marts.customer_features: success in" in log_file.read_text(), log_file
 
     # One published version per date, each from its own run; the backfill's in date order.
     versions = backfill_and_nightly["versions"]

@@ -29,6 +29,7 @@ from tests.e2e.local_postgres import LocalPostgres, free_port, postgres_bin_dir
 pytestmark = pytest.mark.slow
 
 DAG_ID = "customer_segmentation"
+EXPORT_DAG_ID = "segment_export"
 STAGES = ["ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish"]
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT_DIR = ROOT / "test-output" / "e2e"
@@ -135,6 +136,8 @@ def backfill_and_nightly(airflow, api) -> dict:
             "run_backwards": False,
         },
     )
+    # The export DAG runs on each publish (Asset), competing for the warehouse too.
+    api.patch(f"/api/v2/dags/{EXPORT_DAG_ID}", {"is_paused": False})
     # DAGs start paused. Unpausing lets the backfill run and makes the scheduler create the
     # latest nightly run (catchup is off), so both compete for the warehouse from here on.
     api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
@@ -208,6 +211,34 @@ def test_backfill_and_nightly_run_publish_one_version_per_date_in_order(
     with duckdb.connect(str(path), read_only=True) as con:
         current = con.execute("select as_of_date from segments.current_version").fetchone()[0]
     assert current == nightly_date
+
+
+def test_each_publish_triggers_the_export_of_the_current_segments(
+    airflow, api, backfill_and_nightly
+):
+    data_dir = Path(airflow.extra_env["SEGMENTS_DATA_DIR"])
+    path = data_dir / "warehouse.duckdb"
+
+    def exported_current():
+        runs = api.dag_runs(EXPORT_DAG_ID)
+        if not runs or any(run["state"] not in TERMINAL_RUN_STATES for run in runs):
+            return None
+        with duckdb.connect(str(path), read_only=True) as con:
+            version_id, as_of = con.execute(
+                "select version_id, as_of_date from segments.current_version"
+            ).fetchone()
+            rows = con.execute("select count(*) from segments.current_segments").fetchone()[0]
+        export = data_dir / "reports" / "exports" / f"segments-v{version_id}-{as_of}.csv"
+        return (runs, export, rows) if export.exists() else None
+
+    runs, export, rows = wait_for(
+        exported_current, timeout_s=180, what="the export of the current segment version"
+    )
+    assert {run["run_type"] for run in runs} == {"asset_triggered"}
+    assert {run["state"] for run in runs} == {"success"}
+    current = export.with_name("segments-current.csv")
+    assert current.read_bytes() == export.read_bytes()
+    assert len(current.read_text().splitlines()) == rows + 1  # with its header
 
 
 def test_rerunning_one_date_repeats_only_that_date(airflow, api, backfill_and_nightly):

@@ -26,8 +26,8 @@ FROM apache/airflow:3.3.2-python3.11
 # As the `airflow` user (the image installs into its ~/.local virtualenv), with apache-airflow
 # pinned to the image's own version: a lock that disagrees fails the build with a conflict message
 # instead of silently up- or downgrading Airflow. The FAB auth manager and the Postgres provider
-# come with the image and stay installed; the import checks prove they still load next to the
-# locked versions. Importing airflow writes an airflow.cfg with freshly generated secrets into
+# come with the image and are locked in uv.lock too (make ui and the scheduler test use them), so
+# the versions the tests ran are the ones installed; the import checks prove they load. Importing airflow writes an airflow.cfg with freshly generated secrets into
 # AIRFLOW_HOME, hence a throwaway AIRFLOW_HOME for that check (no secrets baked into the image).
 # The build output is bind-mounted, so it adds no layer.
 RUN --mount=type=bind,from=build,source=/dist,target=/tmp/dist \

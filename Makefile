@@ -19,7 +19,9 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
-.PHONY: help install run demo-data airflow-db test lint format bench bench-dbt identity-report versions rollback clean
+UI_PORT ?= 8080
+
+.PHONY: help install run demo-data airflow-db ui test test-deps lint format bench bench-dbt bench-dbt-tasks identity-report versions rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -42,11 +44,12 @@ airflow-db: install ## Create/upgrade the local Airflow metadata DB (SQLite) and
 	  { cat "$(AIRFLOW_HOME)/db-migrate.log"; exit 1; }
 	@$(RUN) airflow pools set duckdb_warehouse 1 "Single writer of the DuckDB warehouse" >/dev/null
 
+# The deadline alert is off for `airflow dags test`, which cannot run it (pipeline/task_defaults.py).
 run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a summary
 	@echo "Running DAG customer_segmentation for as-of date $(DEMO_DATE) (log: $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log)"
 	@mkdir -p "$(SEGMENTS_DATA_DIR)/reports"
 	@set -o pipefail; \
-	$(RUN) airflow dags test customer_segmentation $(DEMO_DATE) 2>&1 \
+	SEGMENTS_LATE_AFTER_HOURS=0 $(RUN) airflow dags test customer_segmentation $(DEMO_DATE) 2>&1 \
 	  | tee "$(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log" \
 	  | { grep --line-buffered -E "DAG TEST\] (starting|end task)|Marking run|ERROR|QualityGateError|DbtBuildError|IngestionError" || true; }; \
 	dag_status=$$?; \
@@ -54,7 +57,22 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 	if [ $$dag_status -ne 0 ]; then echo "The DAG run failed: see $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log"; fi; \
 	exit $$(( dag_status || summary_status ))
 
-test: install ## Lint and run the whole test suite
+ui: demo-data ## Start Airflow (API server/UI, scheduler, DAG processor, triggerer) on localhost:UI_PORT
+	@$(RUN) python -m pipeline.local_airflow --port $(UI_PORT)
+
+test-deps: ## Install PostgreSQL and Chromium from Debian for the end-to-end tests (if missing)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo="sudo"; \
+	  echo "Installing$$missing (Debian) for the end-to-end tests ..."; \
+	  { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	      --no-install-recommends $$missing >/dev/null; } \
+	    || echo "Could not install$$missing: the tests that need them will be skipped."; \
+	fi
+
+test: install test-deps ## Lint and run the whole test suite
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
 	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests
@@ -75,6 +93,9 @@ bench: install ## Time each stage and peak memory for N customers (make bench N=
 
 bench-dbt: install ## dbt seed + run vs the same SQL as a plain DuckDB script (make bench-dbt N=1000000)
 	@$(RUN) python -m pipeline.bench_dbt --customers $(N)
+
+bench-dbt-tasks: install ## Time one dbt build task against one task per dbt node (cosmos-style)
+	@$(RUN) python -m pipeline.bench_dbt_tasks --customers $(DEMO_CUSTOMERS)
 
 identity-report: install ## Precision/recall of identity resolution vs the demo's planted duplicates (after make run)
 	@$(RUN) python -m pipeline.identity_report

@@ -16,7 +16,21 @@ Turns the day's landed customer data into published customer segments:
   an optional fixed `k`); `assign` never does. A model that misses the acceptance thresholds is
   stored as *rejected*: `publish` is skipped and the previous version stays current.
 * **One writer.** DuckDB allows one writing process per file, so every task runs in the
-  `duckdb_warehouse` pool (1 slot) and only one run is active at a time.
+  `duckdb_warehouse` pool (1 slot) and only one run is active at a time: a backfill and the
+  nightly run queue behind each other.
+
+**Trigger form** (▶ *Trigger*): `as_of_date` (a past day, YYYY-MM-DD), `full_refresh` (dbt
+`--full-refresh`, e.g. after a seed's columns changed), `recluster_mode` (`full` refits, `assign`
+reuses the current model) and `k` (fixes the number of segments, implies a refit).
+
+**Backfill** (*Backfill* in the trigger dialog, or `POST /api/v2/backfills`): one run per day in
+date order, each day its own as-of date and its own segment version.
+
+**Failures.** Retried twice with backoff when the cause may pass (warehouse busy, I/O); a blocked
+quality gate or a failing dbt model fails at once (clear the task after the fix). A failed task
+logs one `FAILED ...` line with the reason and posts it to `SEGMENTS_ALERT_WEBHOOK_URL` if set; a
+run still unfinished 4 h after it was queued (`SEGMENTS_LATE_AFTER_HOURS`) logs a `LATE ...` line
+(and posts it).
 
 Outputs: `segments.current_segments` (view), `segments.segment_versions`,
 `segments.customer_segments`, `segments.segment_profiles`, `segments.segment_transitions`, and
@@ -27,9 +41,25 @@ the dbt marts
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import (
+    AsyncCallback,
+    CronDataIntervalTimetable,
+    DeadlineAlert,
+    DeadlineReference,
+    Param,
+    dag,
+    get_current_context,
+    task,
+)
+
+from pipeline.alerts import run_is_late
+from pipeline.assets import SEGMENTS_PUBLISHED
+from pipeline.failures import fail_fast_on_permanent_errors
+from pipeline.task_defaults import OWNER, late_after, task_defaults
 
 WAREHOUSE_POOL = "duckdb_warehouse"
+# A nightly run normally takes minutes; one still running this long after it was queued is late.
+LATE_AFTER = late_after()
 
 
 def _as_of():
@@ -45,18 +75,38 @@ def _as_of():
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-engineering", "pool": WAREHOUSE_POOL, "retries": 0},
+    default_args=task_defaults(WAREHOUSE_POOL),
+    deadline=DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=LATE_AFTER,
+        callback=AsyncCallback(
+            run_is_late, kwargs={"limit": f"{LATE_AFTER.total_seconds() / 3600:g} h"}
+        ),
+    )
+    if LATE_AFTER
+    else None,
     params={
         "as_of_date": Param(
             None,
             type=["null", "string"],
             format="date",
-            description="Override the as-of date (YYYY-MM-DD); empty uses the logical date.",
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            title="As-of date",
+            description="Override the as-of date (YYYY-MM-DD, a day that has ended); empty uses "
+            "the run's logical date.",
+        ),
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            title="dbt full refresh",
+            description="Run dbt with --full-refresh (rebuilds seeds, views and tables; the marts "
+            "keep their history). Needed after a seed's columns changed.",
         ),
         "recluster_mode": Param(
             None,
             type=["null", "string"],
             enum=[None, "auto", "full", "assign"],
+            title="Recluster mode",
             description="Empty: the segmentation config's refresh.mode. auto: refit on cadence "
             "or drift, else assign; full: refit; assign: reuse the current model.",
         ),
@@ -65,10 +115,12 @@ def _as_of():
             type=["null", "integer"],
             minimum=2,
             maximum=30,
+            title="Number of segments (k)",
             description="Fix the number of segments (implies a full recluster); empty: chosen.",
         ),
     },
     tags=["segmentation", "nightly"],
+    owner_links={OWNER: "mailto:data-engineering@segments.local"},
     doc_md=__doc__,
 )
 def customer_segmentation():
@@ -77,56 +129,67 @@ def customer_segmentation():
         """Load landing partitions up to the as-of date into the raw schema (idempotent)."""
         from pipeline import steps
 
-        as_of_date, run_id = _as_of()
-        return steps.ingest(as_of_date, run_id=run_id)
+        with fail_fast_on_permanent_errors():
+            as_of_date, run_id = _as_of()
+            return steps.ingest(as_of_date, run_id=run_id)
 
     @task
     def validate_raw(load_report: dict) -> dict:
         """Great Expectations suites on the raw partitions this run loaded (blocking gate)."""
         from pipeline import steps
 
-        as_of_date, run_id = _as_of()
-        return steps.validate_raw(as_of_date, load_report["validation_scope"], run_id=run_id)
+        with fail_fast_on_permanent_errors():
+            as_of_date, run_id = _as_of()
+            return steps.validate_raw(as_of_date, load_report["validation_scope"], run_id=run_id)
 
     @task
     def dbt_build() -> dict:
-        """dbt build of staging, intermediate and marts for the as-of date, with dbt tests."""
+        """dbt build of staging, intermediate and marts for the as-of date, with dbt tests.
+
+        The log has one line per dbt node (model, seed, test) with its status and time; the
+        per-node results are this task's return value (XCom) and in the run record.
+        """
         from pipeline import steps
 
-        as_of_date, _ = _as_of()
-        return steps.build_marts(as_of_date)
+        with fail_fast_on_permanent_errors():
+            as_of_date, _ = _as_of()
+            full_refresh = bool(get_current_context()["params"].get("full_refresh"))
+            return steps.build_marts(as_of_date, full_refresh=full_refresh)
 
     @task
     def validate_marts() -> dict:
         """Great Expectations suites on the as-of slice of the marts (blocking gate)."""
         from pipeline import steps
 
-        as_of_date, run_id = _as_of()
-        return steps.validate_marts(as_of_date, run_id=run_id)
+        with fail_fast_on_permanent_errors():
+            as_of_date, run_id = _as_of()
+            return steps.validate_marts(as_of_date, run_id=run_id)
 
     @task
     def recluster() -> dict:
         """Assign or refit (model selection, stable ids, personas); store the version."""
         from pipeline import steps
 
-        as_of_date, run_id = _as_of()
-        params = get_current_context()["params"]
-        return steps.recluster(
-            as_of_date, run_id=run_id, mode=params.get("recluster_mode"), k=params.get("k")
-        )
+        with fail_fast_on_permanent_errors():
+            as_of_date, run_id = _as_of()
+            params = get_current_context()["params"]
+            return steps.recluster(
+                as_of_date, run_id=run_id, mode=params.get("recluster_mode"), k=params.get("k")
+            )
 
-    @task
+    @task(outlets=[SEGMENTS_PUBLISHED])
     def publish(candidate: dict) -> dict:
         """Make the candidate version current in one transaction (skipped when rejected)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from pipeline import steps
 
-        as_of_date, _ = _as_of()
-        try:
-            return steps.publish(as_of_date, candidate["version_id"])
-        except steps.NothingToPublish as skip:
-            raise AirflowSkipException(str(skip)) from skip
+        with fail_fast_on_permanent_errors():
+            as_of_date, _ = _as_of()
+            try:
+                return steps.publish(as_of_date, candidate["version_id"])
+            except steps.NothingToPublish as skip:
+                raise AirflowSkipException(str(skip)) from skip
 
     raw_gate = validate_raw(ingest())
     marts = dbt_build()

@@ -18,6 +18,9 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
+from pipeline.failures import fail_fast_on_permanent_errors
+from pipeline.task_defaults import task_defaults
+
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
@@ -27,7 +30,7 @@ WAREHOUSE_POOL = "duckdb_warehouse"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-engineering", "pool": WAREHOUSE_POOL, "retries": 0},
+    default_args=task_defaults(WAREHOUSE_POOL),
     params={
         "version_id": Param(
             type="integer", minimum=1, description="The segment version to make current."
@@ -48,7 +51,8 @@ def segment_rollback():
         context = get_current_context()
         params = context["params"]
         by = getattr(context["dag_run"], "triggering_user_name", None) or "airflow"
-        return steps.rollback(int(params["version_id"]), by=by, reason=params["reason"])
+        with fail_fast_on_permanent_errors():
+            return steps.rollback(int(params["version_id"]), by=by, reason=params["reason"])
 
     rollback()
 

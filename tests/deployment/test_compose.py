@@ -19,6 +19,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+CELERY_FILE = ROOT / "docker-compose.celery.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -62,6 +63,13 @@ def airflow_services(services: dict[str, dict]) -> dict[str, dict]:
     return found
 
 
+@pytest.fixture(scope="module")
+def celery() -> dict:
+    data = yaml.safe_load(CELERY_FILE.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
 def _doc_table_first_column(header: str) -> set[str]:
     """First-column names of the docs/deployment.md table whose first header cell is `header`."""
     lines = DEPLOYMENT_DOC.read_text().splitlines()
@@ -88,10 +96,10 @@ def _env_example() -> dict[str, str]:
     return values
 
 
-def _compose_variables() -> tuple[set[str], set[str]]:
-    """The variables docker-compose.yml interpolates: (required, with a default)."""
+def _compose_variables(path: Path = COMPOSE_FILE) -> tuple[set[str], set[str]]:
+    """The variables a compose file interpolates: (required, with a default)."""
     required, defaulted = set(), set()
-    lines = COMPOSE_FILE.read_text().splitlines()
+    lines = path.read_text().splitlines()
     text = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
     for match in _INTERPOLATION.finditer(text):
         if match["bare"]:
@@ -212,8 +220,9 @@ def test_long_running_services_have_healthchecks_and_restart(services: dict[str,
 # --- .env.example ----------------------------------------------------------------------------
 
 
-def test_env_example_defines_every_variable_compose_requires() -> None:
-    required, defaulted = _compose_variables()
+@pytest.mark.parametrize("path", [COMPOSE_FILE, CELERY_FILE], ids=lambda p: p.name)
+def test_env_example_defines_every_variable_compose_requires(path: Path) -> None:
+    required, defaulted = _compose_variables(path)
     example = _env_example()
     assert required, "expected the secrets to be required variables"
     assert not required - set(example), "add these to .env.example"
@@ -231,6 +240,66 @@ def test_env_example_commits_no_secret_values() -> None:
 def test_env_and_local_state_stay_out_of_the_build_context() -> None:
     ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
     assert {".env", ".venv", ".git", "data"} <= ignored
+
+
+# --- the same Airflow settings as the local UI and the end-to-end tests --------------------
+
+
+def test_compose_sets_what_make_ui_and_the_scheduler_tests_run_with(airflow_common: dict) -> None:
+    from pipeline.local_airflow import compose_settings
+
+    env = airflow_common["environment"]
+    local = compose_settings(f"http://{API_SERVER_SERVICE}:8080")
+    assert {key: env.get(key) for key in local} == local
+
+
+# --- the CeleryExecutor switch (docker-compose.celery.yml) -----------------------------------
+
+
+def test_celery_override_switches_every_airflow_service(
+    celery: dict, airflow_services: dict[str, dict]
+) -> None:
+    overrides = celery["services"]
+    for name in airflow_services:
+        env = overrides[name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://"), name
+        assert "@redis:6379/" in env["AIRFLOW__CELERY__BROKER_URL"], name
+        backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+        assert backend.startswith("db+postgresql://airflow:${POSTGRES_PASSWORD:?"), name
+        assert backend.endswith("@postgres/airflow"), name
+
+
+def test_celery_worker_is_the_scheduler_image_with_redis_healthy(
+    celery: dict, services: dict[str, dict]
+) -> None:
+    redis = celery["services"]["redis"]
+    assert redis["image"].startswith("redis:")
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    worker = celery["services"]["airflow-worker"]
+    assert worker["extends"] == {"file": COMPOSE_FILE.name, "service": "airflow-scheduler"}
+    assert worker["command"] == "celery worker"
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    assert worker["restart"] == "always"
+    depends = {name: spec["condition"] for name, spec in worker["depends_on"].items()}
+    assert depends == {
+        "postgres": "service_healthy",
+        "redis": "service_healthy",
+        INIT_SERVICE: "service_completed_successfully",
+        API_SERVER_SERVICE: "service_healthy",
+    }
+    assert celery["services"]["airflow-scheduler"]["depends_on"]["redis"] == {
+        "condition": "service_healthy"
+    }
+    # The worker inherits the data volume the single-writer lock lives on.
+    assert "segments-data:/opt/segments/data" in services["airflow-scheduler"]["volumes"]
+
+
+def test_celery_services_are_the_ones_the_doc_names(celery: dict, services: dict) -> None:
+    added = set(celery["services"]) - set(services)
+    assert added == {"redis", "airflow-worker"}
+    assert added == _doc_table_first_column("celery service")
+    assert "docker-compose.celery.yml" in DEPLOYMENT_DOC.read_text()
 
 
 # --- Dockerfile ------------------------------------------------------------------------------

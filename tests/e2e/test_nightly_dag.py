@@ -329,3 +329,24 @@ def test_next_night_keeps_ids_a_rejected_model_changes_nothing_and_rollback_work
         [int(second["version_id"])],
     ).iloc[0, 0]
     assert status == "rolled_back"
+
+
+def test_export_writes_the_current_segments(night, tmp_path, monkeypatch):
+    from pipeline.export import export_current_segments
+
+    night_dir, _ = night
+    data_dir = _copy_of(night_dir, tmp_path)
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
+
+    result = export_current_segments()
+
+    exported = pd.read_csv(result["path"])
+    current = query(
+        data_dir, "select customer_id, segment_id, segment_name from segments.current_segments"
+    )
+    assert result["as_of_date"] == DEMO_DATE.isoformat() and result["rows"] == len(current)
+    assert list(exported.columns) == ["customer_id", "segment_id", "segment_name"]
+    assert sorted(exported["customer_id"]) == sorted(current["customer_id"])
+    latest = Path(result["path"]).with_name("segments-current.csv")
+    assert latest.read_bytes() == Path(result["path"]).read_bytes()

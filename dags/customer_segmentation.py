@@ -34,8 +34,10 @@ run still unfinished 4 h after it was queued (`SEGMENTS_LATE_AFTER_HOURS`) logs 
 
 Outputs: `segments.current_segments` (view), `segments.segment_versions`,
 `segments.customer_segments`, `segments.segment_profiles`, `segments.segment_transitions`, and
-the dbt marts
-`marts.customer_features`, `marts.customer_rfm`, `marts.cohort_retention`.
+the dbt marts (one slice per as-of date) `marts.customers`, `marts.customer_features`,
+`marts.customer_rfm`, `marts.customer_lifecycle`, `marts.customer_lifecycle_transitions`,
+`marts.cohort_retention`, `marts.signup_cohort_retention`, `marts.behavioural_cohort_retention`,
+`marts.returned_orders`, `marts.cancelled_orders`.
 """
 
 from __future__ import annotations

@@ -177,9 +177,18 @@ def main(argv: list[str] | None = None) -> int:
             f"plain KMeans k-sweep with full silhouette on {args.baseline_customers:,}: "
             f"{baseline['seconds']:.1f} s, peak {baseline['peak_mb']:.0f} MB"
         )
+    _print_recluster_modes(data_dir)
     if not args.keep:
         shutil.rmtree(data_dir)
     return 0
+
+
+def _print_recluster_modes(data_dir: Path) -> None:
+    """Which recluster mode each night ran (full with model selection, or assign) and why."""
+    state_path = data_dir / "reports" / "bench-state.json"
+    if state_path.exists():
+        for night, reason in json.loads(state_path.read_text()).get("modes", {}).items():
+            print(f"recluster {night}: {reason}")
 
 
 def _run_in_subprocess(

@@ -10,6 +10,8 @@ RUN := $(UV) run --frozen
 DEMO_DATE ?= 2026-06-30
 DEMO_CUSTOMERS ?= 5000
 DEMO_SEED ?= 42
+# The blocked-night demo (make run-blocked) breaks the night after DEMO_DATE.
+BLOCKED_DATE ?= 2026-07-01
 N ?= 100000
 
 export SEGMENTS_DATA_DIR ?= $(CURDIR)/data
@@ -21,7 +23,7 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
 UI_PORT ?= 8080
 
-.PHONY: help install run demo-data airflow-db ui test test-deps lint format bench bench-dbt bench-dbt-tasks identity-report versions rollback clean
+.PHONY: help install run run-blocked demo-data airflow-db ui test test-deps lint format bench bench-dbt bench-dbt-tasks identity-report versions rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -56,6 +58,16 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 	$(RUN) python -m pipeline.summary --as-of $(DEMO_DATE); summary_status=$$?; \
 	if [ $$dag_status -ne 0 ]; then echo "The DAG run failed: see $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log"; fi; \
 	exit $$(( dag_status || summary_status ))
+
+run-blocked: run ## Demo of a blocked night: a broken delivery for BLOCKED_DATE is stopped, segments stay
+	@echo; echo "== Blocked-night demo: a broken orders delivery lands for $(BLOCKED_DATE) =="
+	@$(RUN) python -m ingestion.broken_day --date $(BLOCKED_DATE)
+	@if $(MAKE) --no-print-directory run DEMO_DATE=$(BLOCKED_DATE); then \
+	  echo "Expected the night of $(BLOCKED_DATE) to be blocked, but it published."; exit 1; \
+	fi
+	@echo; echo "The night of $(BLOCKED_DATE) was blocked; the segments published for $(DEMO_DATE) stay current:"
+	@$(RUN) python -m pipeline.segment_versions list
+	@echo "Undo the demo: $(RUN) python -m ingestion.broken_day --remove --date $(BLOCKED_DATE)"
 
 ui: demo-data ## Start Airflow (API server/UI, scheduler, DAG processor, triggerer) on localhost:UI_PORT
 	@$(RUN) python -m pipeline.local_airflow --port $(UI_PORT)

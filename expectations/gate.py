@@ -19,16 +19,26 @@ One ephemeral GX context per gate call; nothing GX-related happens at import tim
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 
+from expectations.config import QualityConfig, load_quality_config
 from expectations.gx_logging import quiet_gx_logging
+from expectations.health_specs import mart_health_specs, raw_health_spec
+from expectations.history import (
+    HealthSpec,
+    measure_table_health,
+    record_table_health,
+    record_validation_results,
+)
 from expectations.masking import mask_value
 from expectations.report import (
     BLOCKING,
@@ -39,6 +49,7 @@ from expectations.report import (
     json_safe,
     report_file_name,
 )
+from expectations.row_rules import clean
 from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
@@ -98,6 +109,17 @@ class _Batch:
     read_as: dict[str, str] = field(default_factory=dict)
     # How reports name the batch; defaults to the table.
     label: str = ""
+    # A query read instead of the table (e.g. loaded and quarantined rows together).
+    relation: str = ""
+    # Columns computed from another column (name -> (SQL expression, the column it reads)),
+    # e.g. a text amount read as a number; present for the rules when that column is.
+    derived: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # For a quarantine batch: how much of it may be quarantined, in words.
+    allowance: str = ""
+
+    @property
+    def source_sql(self) -> str:
+        return f"({self.relation})" if self.relation else self.table
 
     @property
     def name(self) -> str:
@@ -109,21 +131,34 @@ def validate_raw(
     partitions: dict[str, list[date]],
     *,
     run_id: str = "manual",
+    as_of_date: date | None = None,
+    config: QualityConfig | None = None,
 ) -> GateReport:
-    """Validate the raw rows of the partitions just loaded (source name -> partition dates).
+    """Validate the raw rows of the partitions just loaded (source name -> partition dates), and
+    the share of their incoming rows the loader quarantined.
 
-    Raises ``QualityGateError`` when a blocking expectation fails; the JSON report is written
-    either way (``<reports_dir>/validation/<run_id>-raw.json``).
+    Raises ``QualityGateError`` when a blocking expectation fails; the JSON report, the
+    ``quality`` history tables and the Data Docs are written either way.
     """
     quiet_gx_logging()
-    from expectations.suites import RAW_SCHEMA, raw_suites
+    from expectations.suites import (
+        RAW_SCHEMA,
+        allowed_quarantine_share,
+        quarantine_suite,
+        raw_suites,
+    )
 
+    config = config or load_quality_config()
     suites = raw_suites()
+    history_suites = raw_suites(as_of_day=False)
     unknown = sorted(set(partitions) - set(suites))
     if unknown:
         raise ValueError(f"No raw suite for source(s) {', '.join(unknown)}; known: {list(suites)}")
     jobs = []
+    health: list[HealthSpec] = []
     scope: dict[str, list[str]] = {}
+    newest_day = max((_as_date(d) for dates in partitions.values() for d in dates), default=None)
+    as_of_date = _as_date(as_of_date) if as_of_date else newest_day
     for source, dates in partitions.items():
         wanted = sorted({_as_date(d) for d in dates})
         scope[source] = [d.isoformat() for d in wanted]
@@ -139,27 +174,138 @@ def validate_raw(
                 if len(chunk) == 1
                 else f"{table} partitions {chunk[0]}..{chunk[-1]} ({len(chunk)} days)"
             )
-            jobs.append((suites[source], _raw_batch(table, chunk, freshness=[], label=label)))
-        label = f"{table} partition {newest[0]}" if history else table
-        jobs.append((suites[source], _raw_batch(table, newest, freshness=newest, label=label)))
-    return _run_gate("raw", jobs, scope, run_id, con)
+            jobs.append(
+                (history_suites[source], _raw_batch(table, chunk, freshness=[], label=label))
+            )
+        label = f"{table} partition {newest[0]}" if newest else table
+        bands = _trailing_bands(con, source, newest[0], config) if newest else {}
+        jobs.append(
+            (
+                suites[source],
+                _raw_batch(table, newest, freshness=newest, label=label, bands=bands),
+            )
+        )
+        # The share quarantined: of the as-of day on its own, and of the history loaded with it.
+        for dates_, suffix in ((newest, ""), (history, " (history)")):
+            if dates_:
+                batch = _quarantine_batch(con, source, dates_, suffix)
+                (incoming,) = con.execute(
+                    f"select count(*) from {batch.source_sql} where {batch.where}", batch.params
+                ).fetchone()
+                share = allowed_quarantine_share(config, incoming)
+                batch = replace(
+                    batch,
+                    allowance=(
+                        f"up to {config.quarantine_max_share:.0%} of the rows, or "
+                        f"{config.quarantine_min_rows - 1} rows, whichever is more"
+                    ),
+                )
+                jobs.append((quarantine_suite(source, share), batch))
+        health.append(raw_health_spec(source, newest, label))
+    return _run_gate("raw", jobs, scope, run_id, con, as_of_date=as_of_date, health=health)
 
 
-def _raw_batch(table: str, dates: list[date], *, freshness: list[date], label: str) -> _Batch:
-    from expectations.suites import MIN_ROWS_PARAMETER, NEWEST_PARTITION_PARAMETER
+def _raw_batch(
+    table: str,
+    dates: list[date],
+    *,
+    freshness: list[date],
+    label: str,
+    bands: dict[str, Any] | None = None,
+) -> _Batch:
+    from expectations.suites import (
+        AMOUNT_VALUE_COLUMN,
+        MEAN_AMOUNT_MAX_PARAMETER,
+        MEAN_AMOUNT_MIN_PARAMETER,
+        MIN_ROWS_PARAMETER,
+        NEWEST_PARTITION_PARAMETER,
+        VOLUME_MAX_PARAMETER,
+        VOLUME_MIN_PARAMETER,
+    )
 
+    parameters: dict[str, Any] = {
+        NEWEST_PARTITION_PARAMETER: [d.isoformat() for d in freshness],
+        MIN_ROWS_PARAMETER: 1 if freshness else 0,
+        VOLUME_MIN_PARAMETER: None,
+        VOLUME_MAX_PARAMETER: None,
+        MEAN_AMOUNT_MIN_PARAMETER: None,
+        MEAN_AMOUNT_MAX_PARAMETER: None,
+    }
+    parameters.update(bands or {})
     return _Batch(
         table=table,
         filter_column="_partition_date",
         where="list_contains(?::date[], _partition_date)" if dates else "false",
         params=[dates] if dates else [],
-        expectation_parameters={
-            NEWEST_PARTITION_PARAMETER: [d.isoformat() for d in freshness],
-            MIN_ROWS_PARAMETER: 1 if freshness else 0,
-        },
+        expectation_parameters=parameters,
         read_as={"_partition_date": "strftime(_partition_date, '%Y-%m-%d')"},
+        derived={AMOUNT_VALUE_COLUMN: (f"try_cast({clean('amount')} as double)", "amount")},
         label=label,
     )
+
+
+def _quarantine_batch(
+    con: duckdb.DuckDBPyConnection, source: str, dates: list[date], suffix: str
+) -> _Batch:
+    """Every incoming row of ``dates``: 0 for loaded, 1 for quarantined."""
+    from expectations.suites import QUARANTINE_SCHEMA, QUARANTINED_COLUMN, RAW_SCHEMA
+
+    relation = f"select _partition_date, 0 as {QUARANTINED_COLUMN} from {RAW_SCHEMA}.{source}"
+    if _exists(con, f"{QUARANTINE_SCHEMA}.{source}"):
+        relation += f" union all select _partition_date, 1 from {QUARANTINE_SCHEMA}.{source}"
+    first, last = dates[0], dates[-1]
+    span = f"partition {first}" if first == last else f"partitions {first}..{last}"
+    return _Batch(
+        table=f"{QUARANTINE_SCHEMA}.{source}",
+        filter_column="_partition_date",
+        where="list_contains(?::date[], _partition_date)",
+        params=[dates],
+        label=f"{QUARANTINE_SCHEMA}.{source} {span}{suffix}",
+        relation=relation,
+    )
+
+
+def _trailing_bands(
+    con: duckdb.DuckDBPyConnection, source: str, day: date, config: QualityConfig
+) -> dict[str, Any]:
+    """The volume band (and for orders the mean-amount band) of ``day`` from the trailing
+    window's partitions; empty (no bounds) while there are too few days to compare with."""
+    from expectations.suites import (
+        MEAN_AMOUNT_MAX_PARAMETER,
+        MEAN_AMOUNT_MIN_PARAMETER,
+        VOLUME_MAX_PARAMETER,
+        VOLUME_MIN_PARAMETER,
+    )
+
+    if not _exists(con, "raw._load_log"):  # raw not written by the loader: no history to use
+        return {}
+    window = [day - timedelta(days=config.volume_window_days), day - timedelta(days=1)]
+    days, median_rows = con.execute(
+        "select count(*), median(row_count) from raw._load_log "
+        "where source = ? and partition_date between ? and ? and validated_at is not null",
+        [source, *window],
+    ).fetchone()
+    if days < config.volume_min_history_days or not median_rows:
+        return {}
+    bands: dict[str, Any] = {
+        VOLUME_MIN_PARAMETER: math.floor(config.volume_low_ratio * median_rows),
+        VOLUME_MAX_PARAMETER: math.ceil(config.volume_high_ratio * median_rows),
+    }
+    if source == "orders":
+        (median_mean,) = con.execute(
+            f"""
+            select median(mean_amount) from (
+                select avg(try_cast({clean("amount")} as double)) as mean_amount
+                from raw.orders where _partition_date between ? and ?
+                group by _partition_date
+            )
+            """,
+            window,
+        ).fetchone()
+        if median_mean:
+            bands[MEAN_AMOUNT_MIN_PARAMETER] = config.mean_order_value_low_ratio * median_mean
+            bands[MEAN_AMOUNT_MAX_PARAMETER] = config.mean_order_value_high_ratio * median_mean
+    return bands
 
 
 def validate_marts(
@@ -167,8 +313,8 @@ def validate_marts(
 ) -> GateReport:
     """Validate the ``as_of_date`` slice of each mart (other slices are not looked at).
 
-    Raises ``QualityGateError`` when a blocking expectation fails; the JSON report is written
-    either way (``<reports_dir>/validation/<run_id>-marts.json``).
+    Raises ``QualityGateError`` when a blocking expectation fails; the JSON report, the
+    ``quality`` history tables and the Data Docs are written either way.
     """
     quiet_gx_logging()
     from expectations.suites import MARTS_SCHEMA, mart_suites
@@ -187,7 +333,15 @@ def validate_marts(
         )
         for table, suite in mart_suites().items()
     ]
-    return _run_gate("marts", jobs, {"as_of_date": as_of_date.isoformat()}, run_id, con)
+    return _run_gate(
+        "marts",
+        jobs,
+        {"as_of_date": as_of_date.isoformat()},
+        run_id,
+        con,
+        as_of_date=as_of_date,
+        health=mart_health_specs(as_of_date),
+    )
 
 
 def _describe_scope(scope: dict[str, Any]) -> str:
@@ -208,6 +362,9 @@ def _run_gate(
     scope: dict[str, Any],
     run_id: str,
     con: duckdb.DuckDBPyConnection,
+    *,
+    as_of_date: date | None,
+    health: list[HealthSpec],
 ) -> GateReport:
     started = time.perf_counter()
     report = GateReport(
@@ -218,8 +375,9 @@ def _run_gate(
     )
     log.info("Quality gate %s: %d suites on %s", stage, len(jobs), _describe_scope(scope))
     datasource = _new_context().data_sources.add_pandas(name=f"{stage}_batches")
+    validations: list[tuple[str, str, Any]] = []
     for suite, batch in jobs:
-        outcome = _run_suite(datasource, con, suite, batch)
+        outcome = _run_suite(datasource, con, suite, batch, validations)
         report.suites.append(outcome)
         log.log(
             logging.INFO if outcome.success else logging.WARNING,
@@ -229,13 +387,51 @@ def _run_gate(
         )
         for failure in describe_failures(outcome.failed):
             log.warning("  %s", failure)
+    settings = get_settings()
+    if as_of_date is not None:
+        _record_history(con, report, as_of_date, health)
+    report.data_docs_path = _build_docs(validations, run_id, settings.data_dir / "gx")
     report.seconds = round(time.perf_counter() - started, 3)
-    path = get_settings().reports_dir / "validation" / report_file_name(run_id, stage)
+    path = settings.reports_dir / "validation" / report_file_name(run_id, stage)
     report.write_json(path)
     log.info("%s; report %s", report.summary_lines()[0], path)
+    if report.data_docs_path:
+        log.info("Data Docs: %s", report.data_docs_path)
     if not report.success:
         raise QualityGateError(report)
     return report
+
+
+def _record_history(
+    con: duckdb.DuckDBPyConnection, report: GateReport, as_of_date: date, health: list[HealthSpec]
+) -> None:
+    """Write the outcomes and the health of the measured batches to the ``quality`` tables, so
+    a data engineer can follow a metric over weeks."""
+    healths = [measure_table_health(con, spec, as_of_date=as_of_date) for spec in health]
+    record_validation_results(con, report, as_of_date=as_of_date)
+    record_table_health(
+        con, healths, run_id=report.run_id, stage=report.stage, as_of_date=as_of_date
+    )
+
+
+def _build_docs(validations: list[tuple[str, str, Any]], run_id: str, root: Path) -> str | None:
+    """GX Data Docs of this gate's validations. Docs are for reading: a failure to render them
+    is logged, never the reason a run stops."""
+    from expectations.data_docs import DataDocsError, build_data_docs
+
+    if not validations:
+        return None
+    try:
+        index = build_data_docs(
+            validations,
+            run_id=run_id,
+            docs_root=root,
+            keep_runs=load_quality_config().data_docs_keep_runs,
+        )
+    except DataDocsError as exc:
+        log.warning("Data Docs were not built: %s", exc)
+        return None
+    return str(index)
 
 
 def _new_context() -> gx.data_context.AbstractDataContext:
@@ -260,6 +456,7 @@ def _run_suite(
     con: duckdb.DuckDBPyConnection,
     suite: gx.ExpectationSuite,
     batch: _Batch,
+    validations: list[tuple[str, str, Any]],
 ) -> SuiteOutcome:
     started = time.perf_counter()
     # Each rule carries its position in the suite, so the report lists them in declared order
@@ -268,7 +465,12 @@ def _run_suite(
         _with_position(expectation.configuration, position)
         for position, expectation in enumerate(suite.expectations)
     ]
-    present = _table_columns(con, batch.table)
+    present = _table_columns(con, batch)
+    # Derived columns count as present for the rules (never for the schema) when their source is.
+    available = {
+        *present,
+        *(name for name, (_, needs) in batch.derived.items() if needs in present),
+    }
     if batch.filter_column not in present:
         reason = (
             f"table {batch.table} does not exist"
@@ -282,7 +484,7 @@ def _run_suite(
     data_rules: list[ExpectationConfiguration] = []
     outcomes: list[tuple[int, ExpectationOutcome]] = []
     for config in configs:
-        missing = [column for column in _columns_of(config.kwargs) if column not in present]
+        missing = [column for column in _columns_of(config.kwargs) if column not in available]
         if config.type in SCHEMA_EXPECTATION_TYPES:
             schema_rules.append(config)
         elif missing:
@@ -295,7 +497,15 @@ def _run_suite(
     batch_definition = asset.add_batch_definition_whole_dataframe(name="batch")
     if schema_rules:
         schema_frame = pd.DataFrame(columns=present)
-        outcomes += _validate(batch_definition, batch.name, suite.name, schema_rules, schema_frame)
+        outcomes += _validate(
+            batch_definition,
+            batch.name,
+            suite.name,
+            schema_rules,
+            schema_frame,
+            validations=validations,
+            validation_label=f"{batch.name} (schema)",
+        )
     needed = _ordered_unique(column for rule in data_rules for column in _columns_of(rule.kwargs))
     frame = _read_batch(con, batch, needed)
     if data_rules:
@@ -306,8 +516,13 @@ def _run_suite(
             data_rules,
             frame,
             batch.expectation_parameters,
+            validations=validations,
+            validation_label=batch.name,
         )
-    return SuiteOutcome(suite.name, batch.name, len(frame), _since(started), _in_order(outcomes))
+    outcome = SuiteOutcome(suite.name, batch.name, len(frame), _since(started), _in_order(outcomes))
+    if batch.relation and batch.table.startswith("quarantine."):
+        _describe_quarantine(con, batch, outcome)
+    return outcome
 
 
 def _validate(
@@ -317,8 +532,11 @@ def _validate(
     rules: list[ExpectationConfiguration],
     frame: pd.DataFrame,
     expectation_parameters: dict[str, Any] | None = None,
+    *,
+    validations: list[tuple[str, str, Any]],
+    validation_label: str,
 ) -> list[tuple[int, ExpectationOutcome]]:
-    """One GX run of ``rules`` over ``frame``."""
+    """One GX run of ``rules`` over ``frame``; the GX result is kept for the Data Docs."""
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=suite_name, expectations=rules)
@@ -330,6 +548,7 @@ def _validate(
         result_format=RESULT_FORMAT,
         expectation_parameters=expectation_parameters or None,
     )
+    validations.append((suite_name, validation_label, result))
     return [_outcome(table, item) for item in result.results]
 
 
@@ -342,9 +561,11 @@ def _as_date(value: date | str) -> date:
     return date.fromisoformat(value)
 
 
-def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    """The table's columns from the catalog, in table order; empty when it does not exist."""
-    schema, name = table.split(".", 1)
+def _table_columns(con: duckdb.DuckDBPyConnection, batch: _Batch) -> list[str]:
+    """The batch's columns (the catalog's, for a table), in order; empty when it does not exist."""
+    if batch.relation:
+        return [column[0] for column in con.execute(f"{batch.relation} limit 0").description]
+    schema, name = batch.table.split(".", 1)
     rows = con.execute(
         """
         select column_name from information_schema.columns
@@ -356,21 +577,76 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".", 1)
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() "
+            "where database_name = current_database() and schema_name = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def _describe_quarantine(
+    con: duckdb.DuckDBPyConnection, batch: _Batch, outcome: SuiteOutcome
+) -> None:
+    """What a person needs to act on quarantined rows: the count per reason code and up to five
+    example rows (file, line, reasons and the row's values, PII masked)."""
+    if not _exists(con, batch.table):
+        return
+    reasons = dict(
+        con.execute(
+            f"select reason, count(*) from (select unnest(_reasons) as reason "
+            f"from {batch.table} where {batch.where}) group by all order by 2 desc, 1",
+            batch.params,
+        ).fetchall()
+    )
+    examples = con.execute(
+        f"select * exclude (_run_id, _as_of_date, _quarantined_at, _partition_date) "
+        f"from {batch.table} where {batch.where} "
+        "order by _source_file, _line_number nulls first limit ?",
+        [*batch.params, MAX_EXAMPLES],
+    ).df()
+    rows = []
+    for record in examples.to_dict(orient="records"):
+        shown: dict[str, Any] = {"file": record.pop("_source_file")}
+        line = record.pop("_line_number")
+        if line is not None and not pd.isna(line):
+            shown["line"] = int(line)
+        shown["reasons"] = list(record.pop("_reasons"))
+        raw_line = record.pop("_raw_line")
+        if isinstance(raw_line, str):
+            shown["raw_line"] = mask_value(None, raw_line)
+        shown.update(
+            {
+                column: mask_value(column, value)
+                for column, value in record.items()
+                if value is not None and not (isinstance(value, float) and pd.isna(value))
+            }
+        )
+        rows.append(json_safe(shown))
+    for expectation in outcome.expectations:
+        expectation.observed_value = (
+            {"quarantined_by_reason": reasons, "allowed": batch.allowance} if reasons else None
+        )
+        expectation.examples = rows
+
+
 def _read_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, columns: list[str]) -> pd.DataFrame:
     """Read only ``columns`` of the batch's rows, in one query."""
     if not columns:
         # Only table-level rules (row count): a frame of the right length without any data.
         (count,) = con.execute(
-            f"select count(*) from {batch.table} where {batch.where}", batch.params
+            f"select count(*) from {batch.source_sql} where {batch.where}", batch.params
         ).fetchone()
         return pd.DataFrame(index=pd.RangeIndex(count))
+    expressions = {**batch.read_as, **{name: sql for name, (sql, _) in batch.derived.items()}}
     select_list = ", ".join(
-        f"{batch.read_as[column]} as {_quote(column)}"
-        if column in batch.read_as
-        else _quote(column)
+        f"{expressions[column]} as {_quote(column)}" if column in expressions else _quote(column)
         for column in columns
     )
-    sql = f"select {select_list} from {batch.table} where {batch.where}"
+    sql = f"select {select_list} from {batch.source_sql} as batch where {batch.where}"
     return con.execute(sql, batch.params).df()
 
 
@@ -396,6 +672,7 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         error=error,
     )
     outcome.examples = _examples(columns, details.get("partial_unexpected_list") or [])
+    outcome.expected = _bounds(kwargs)
     mismatched = (details.get("details") or {}).get("mismatched")
     if mismatched:  # column set rules
         outcome.observed_value = {
@@ -417,6 +694,27 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         elif not outcome.success:  # a passing rule's list (e.g. all columns) is just noise
             outcome.observed_value = _examples(columns, list(observed))
     return position, outcome
+
+
+def _bounds(kwargs: dict[str, Any]) -> str | None:
+    """``between 5 and 140`` / ``at least 1`` / ``at most 9`` for rules with bounds."""
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if isinstance(low, dict) or isinstance(high, dict):  # an unresolved $PARAMETER
+        return None
+    shown = [_round(value) for value in (low, high)]
+    if low is not None and high is not None:
+        return f"between {shown[0]} and {shown[1]}"
+    if low is not None:
+        return f"at least {shown[0]}"
+    if high is not None:
+        return f"at most {shown[1]}"
+    return None
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else round(value, 2)
+    return value
 
 
 def _examples(columns: list[str], values: list[Any]) -> list[Any]:

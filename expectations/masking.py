@@ -17,6 +17,7 @@ from typing import Any
 
 # Long garbage (a whole shifted CSV line) would bloat the report and may carry personal data.
 MAX_EXAMPLE_CHARS = 40
+_MAX_SCANNED_CHARS = 256
 
 # Matched on the whole column name (or its last part), so ``email_sent_count`` stays readable.
 _EMAIL_COLUMNS = frozenset({"email", "email_address", "e_mail"})
@@ -89,7 +90,10 @@ def mask_value(column: str | None, value: Any) -> Any:
     if kind is None and not isinstance(value, str):
         return value  # numbers, dates, booleans of ordinary columns
     text = value if isinstance(value, str) else str(value)  # e.g. a phone read as BIGINT
-    if kind is None and _LOOKS_LIKE_EMAIL.search(text):
+    # Only the start is ever shown; bounding the text also bounds the regex below, which is
+    # quadratic on a long run of characters without '@' (a 1 MB value took minutes).
+    text = text[:_MAX_SCANNED_CHARS]
+    if kind is None and "@" in text and _LOOKS_LIKE_EMAIL.search(text):
         kind = "email"
     masked = _MASKERS[kind](text) if kind else text
     if len(masked) > MAX_EXAMPLE_CHARS:

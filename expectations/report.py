@@ -41,6 +41,8 @@ class ExpectationOutcome:
     observed_value: Any = None
     # Up to five failing values, PII masked.
     examples: list[Any] = field(default_factory=list)
+    # The bounds of a between-rule, as the rule was run ("between 5 and 140").
+    expected: str | None = None
     # Set when the expectation could not be evaluated (missing column, GX error): a failure.
     error: str | None = None
 
@@ -56,7 +58,19 @@ class ExpectationOutcome:
     def describe_failure(self) -> str:
         """One line a data engineer can act on: table, rule, how much failed, masked examples."""
         text = f"{self.table}: {self.label} "
-        if self.error:
+        quarantined = (self.observed_value or {}) if isinstance(self.observed_value, dict) else {}
+        if "quarantined_by_reason" in quarantined and self.unexpected_count is not None:
+            reasons = ", ".join(
+                f"{reason} {count:,}"
+                for reason, count in quarantined["quarantined_by_reason"].items()
+            )
+            allowed = quarantined.get("allowed") or f"{100 * (1 - (self.mostly or 1)):.3g}%"
+            text += (
+                f"failed: {self.unexpected_count:,} of {self.element_count or 0:,} incoming rows "
+                f"quarantined ({self.unexpected_percent or 0:.1f}%; allowed: {allowed}); "
+                f"by reason: {reasons}"
+            )
+        elif self.error:
             text += f"could not be evaluated: {self.error}"
         elif self.unexpected_count is not None and self.element_count is not None:
             text += f"failed on {self.unexpected_count} of {self.element_count} rows"
@@ -69,6 +83,8 @@ class ExpectationOutcome:
             text += f"failed: the batch has {self.observed_value} rows"
         else:
             text += f"failed{_describe_observed(self.observed_value)}"
+        if self.expected and not self.error:
+            text += f", expected {self.expected}"
         text += f" ({self.severity})"
         if self.examples:
             text += f"; examples: {', '.join(_show(value) for value in self.examples)}"
@@ -123,6 +139,8 @@ class GateReport:
     seconds: float = 0.0
     suites: list[SuiteOutcome] = field(default_factory=list)
     report_path: str | None = None
+    # index.html of the GX Data Docs site holding this gate's validations.
+    data_docs_path: str | None = None
 
     @property
     def success(self) -> bool:
@@ -188,6 +206,7 @@ class GateReport:
                 "started_at": self.started_at,
                 "seconds": self.seconds,
                 "report_path": self.report_path,
+                "data_docs_path": self.data_docs_path,
                 "suites": suites,
                 "results": results,
             }

@@ -5,11 +5,16 @@ Every expectation carries ``meta={"severity": ...}``:
 * ``blocking``: the run stops, because the next stage would compute wrong numbers from this data;
 * ``warning``: worth a look, reported but never stops the run.
 
-Raw data is deliberately a little messy (dbt's staging models clean it), so raw rules are
-tolerant (``mostly``) and exist to catch a broken delivery: a missing or renamed column, a column of
-garbage or of empty values, a day that did not arrive. Note that GX ignores nulls in value checks
-(regex, value set, ranges), which is why each such column also has a not-null rule: an empty column
-would otherwise pass them all. Marts are built by us, so their rules are strict.
+Two kinds of rules guard the raw data. Row rules (``expectations.row_rules``, SQL in the loader)
+decide which single rows are unusable and move them to ``quarantine.<source>``; the suites here
+judge a batch as a whole: its schema, that the day arrived (freshness), its volume against the
+trailing days, the distribution of order amounts, keys filled and unique, value sets, formats,
+and the share of its rows quarantined (``quarantine_suite``). The value and format rules overlap
+the row rules on purpose: they also guard raw rows written by other means, and a row rule that
+was loosened by mistake. Raw data is deliberately a
+little messy (dbt's staging models clean it), so raw rules are tolerant (``mostly``) and exist to
+catch a broken delivery. GX ignores nulls in value checks (regex, value set, ranges), which is why
+such columns also have a not-null rule. Marts are built by us, so their rules are strict.
 
 The column sets and value sets come from ``pipeline.contract`` (docs/architecture.md), the one
 definition the loader implements and the gate checks.
@@ -24,7 +29,9 @@ from typing import Any
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from expectations.config import QualityConfig
 from expectations.report import BLOCKING, WARNING
+from expectations.row_rules import EMAIL_REGEX
 from pipeline.contract import (
     CLUSTERING_FEATURE_COLUMNS,
     EMAIL_EVENT_TYPES,
@@ -44,6 +51,18 @@ NEWEST_PARTITION_PARAMETER = "newest_partition_date"
 # The fewest rows a raw batch may have: 1 for the as-of day's partition, 0 for history caught up
 # in the same run (a shop's first days may have no orders).
 MIN_ROWS_PARAMETER = "min_rows"
+# Volume band of the as-of day: a share of the trailing median of daily rows (None = no bound,
+# e.g. for history caught up in one run or too little history to compare with).
+VOLUME_MIN_PARAMETER = "volume_min_rows"
+VOLUME_MAX_PARAMETER = "volume_max_rows"
+# Band of the as-of day's mean order amount around the trailing median of daily means.
+MEAN_AMOUNT_MIN_PARAMETER = "mean_amount_min"
+MEAN_AMOUNT_MAX_PARAMETER = "mean_amount_max"
+# The gate reads the order amount as a number under this name (raw columns are text).
+AMOUNT_VALUE_COLUMN = "amount_value"
+# 1 for a row of the batch that was quarantined, 0 for one loaded (quarantine suites).
+QUARANTINED_COLUMN = "is_quarantined"
+QUARANTINE_SCHEMA = "quarantine"
 
 
 # What dbt's staging can parse. Anchored, because GX's pandas regex check is ``str.contains``;
@@ -53,8 +72,7 @@ TIMESTAMP_REGEX = (
 )
 DATE_REGEX = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
 AMOUNT_REGEX = r"^\s*-?\d+(?:\.\d+)?\s*$"
-EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-BOOLEAN_REGEX = r"(?i)^\s*(?:true|false)\s*$"
+BOOLEAN_REGEX = r"(?i)^\s*(?:true|false|yes|no|t|f|y|n|1|0)\s*$"
 RFM_SCORE_REGEX = r"^[1-5]{3}$"
 
 # Raw tolerances: how much mess a healthy delivery may contain before we call it broken.
@@ -112,6 +130,16 @@ def _raw_schema(source: str) -> gxe.Expectation:
 
 def _not_empty(severity: str) -> gxe.Expectation:
     return gxe.ExpectTableRowCountToBeBetween(min_value=1, meta=_meta(severity))
+
+
+def _volume(severity: str) -> gxe.Expectation:
+    """The as-of day's rows within a band of the trailing median (a file delivered ten times,
+    or a tenth of it); the gate sets the band from ``raw._load_log``."""
+    return gxe.ExpectTableRowCountToBeBetween(
+        min_value={"$PARAMETER": VOLUME_MIN_PARAMETER},
+        max_value={"$PARAMETER": VOLUME_MAX_PARAMETER},
+        meta=_meta(severity),
+    )
 
 
 def _arrived(severity: str) -> gxe.Expectation:
@@ -326,20 +354,160 @@ def cohort_retention_suite() -> gx.ExpectationSuite:
     )
 
 
-def raw_suites() -> dict[str, gx.ExpectationSuite]:
-    """Suite per raw source name (the keys of ``validate_raw``'s ``partitions``)."""
-    return {
+LIFECYCLE_STAGES = ("prospect", "new", "active", "loyal", "at_risk", "churned")
+
+
+def customers_mart_suite() -> gx.ExpectationSuite:
+    """One row per resolved customer; ages the loader's row rules let through."""
+    return _suite(
+        "marts.customers",
+        [
+            _mart_schema("customers"),
+            _not_empty(BLOCKING),
+            *_unique_key("customer_id"),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="age_years", min_value=0, max_value=120, meta=_meta(BLOCKING)
+            ),
+            gxe.ExpectColumnValuesToMatchRegex(
+                column="email", regex=EMAIL_REGEX, mostly=0.99, meta=_meta(WARNING)
+            ),
+            _at_least("source_record_count", 1),
+        ],
+    )
+
+
+def customer_lifecycle_suite() -> gx.ExpectationSuite:
+    return _suite(
+        "marts.customer_lifecycle",
+        [
+            _mart_schema("customer_lifecycle"),
+            _not_empty(BLOCKING),
+            *_unique_key("customer_id"),
+            _not_null("lifecycle_stage", BLOCKING),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="lifecycle_stage", value_set=list(LIFECYCLE_STAGES), meta=_meta(BLOCKING)
+            ),
+        ],
+    )
+
+
+def customer_lifecycle_transitions_suite() -> gx.ExpectationSuite:
+    return _suite(
+        "marts.customer_lifecycle_transitions",
+        [
+            _mart_schema("customer_lifecycle_transitions"),
+            *_unique_key("customer_id"),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="lifecycle_stage", value_set=list(LIFECYCLE_STAGES), meta=_meta(BLOCKING)
+            ),
+        ],
+    )
+
+
+def _retention_suite(table: str, cohort: str, offset: str) -> gx.ExpectationSuite:
+    return _suite(
+        f"marts.{table}",
+        [
+            _mart_schema(table),
+            _not_null(cohort, BLOCKING),
+            _at_least(offset, 0),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=[cohort, offset], meta=_meta(BLOCKING)),
+            gxe.ExpectColumnValuesToBeBetween(
+                column="retention_rate", min_value=0, max_value=1, meta=_meta(BLOCKING)
+            ),
+        ],
+    )
+
+
+def _kept_apart_orders_suite(table: str) -> gx.ExpectationSuite:
+    """Returned / cancelled orders: may be empty on a given day, never duplicated."""
+    return _suite(
+        f"marts.{table}",
+        [
+            _mart_schema(table),
+            *_unique_key("order_id"),
+            _not_null("customer_id", BLOCKING),
+            _at_least("amount", 0, WARNING),
+        ],
+    )
+
+
+def quarantine_suite(source: str, max_share: float) -> gx.ExpectationSuite:
+    """The share of a batch's incoming rows the row rules quarantined: a few bad rows are set
+    aside and the run goes on; a larger share means the delivery is broken (the gate works out
+    ``max_share`` per batch from ``quarantine_max_share`` and ``quarantine_min_rows``)."""
+    return _suite(
+        f"{QUARANTINE_SCHEMA}.{source}",
+        [
+            gxe.ExpectColumnValuesToBeInSet(
+                column=QUARANTINED_COLUMN,
+                value_set=[0],
+                mostly=round(1 - max_share, 9),
+                meta=_meta(BLOCKING),
+            )
+        ],
+    )
+
+
+def allowed_quarantine_share(config: QualityConfig, incoming_rows: int) -> float:
+    """The share of ``incoming_rows`` that may be quarantined without blocking: the configured
+    share, but never fewer than ``quarantine_min_rows - 1`` rows."""
+    if incoming_rows <= 0:
+        return config.quarantine_max_share
+    floor = (config.quarantine_min_rows - 1) / incoming_rows
+    return min(1.0, max(config.quarantine_max_share, floor))
+
+
+def as_of_day_rules(source: str) -> list[gxe.Expectation]:
+    """Rules that compare the as-of day with the trailing days (history caught up in one run
+    has nothing to compare with): volume for every source, and for orders the mean amount."""
+    # Orders and web events of a normal day are steady; CRM changes (a full export delivered
+    # instead of the day's changes is harmless: dbt keeps the latest record) and campaign-driven
+    # e-mail are bursty by nature, so their volume only warns.
+    rules = [_volume(BLOCKING if source in ("orders", "web_events") else WARNING)]
+    if source == "orders":
+        # Distribution: amounts delivered in cents or another currency move the mean.
+        rules.append(
+            gxe.ExpectColumnMeanToBeBetween(
+                column=AMOUNT_VALUE_COLUMN,
+                min_value={"$PARAMETER": MEAN_AMOUNT_MIN_PARAMETER},
+                max_value={"$PARAMETER": MEAN_AMOUNT_MAX_PARAMETER},
+                meta=_meta(BLOCKING),
+            )
+        )
+    return rules
+
+
+def raw_suites(*, as_of_day: bool = True) -> dict[str, gx.ExpectationSuite]:
+    """Suite per raw source name (the keys of ``validate_raw``'s ``partitions``): for the as-of
+    day's partition, or (``as_of_day=False``) for older partitions loaded in the same run."""
+    suites = {
         "customers": raw_customers_suite(),
         "orders": raw_orders_suite(),
         "web_events": raw_web_events_suite(),
         "email_events": raw_email_events_suite(),
     }
+    if as_of_day:
+        for source, suite in suites.items():
+            suites[source] = _suite(suite.name, [*suite.expectations, *as_of_day_rules(source)])
+    return suites
 
 
 def mart_suites() -> dict[str, gx.ExpectationSuite]:
     """Suite per mart table name (in ``marts``)."""
     return {
+        "customers": customers_mart_suite(),
         "customer_features": customer_features_suite(),
         "customer_rfm": customer_rfm_suite(),
+        "customer_lifecycle": customer_lifecycle_suite(),
+        "customer_lifecycle_transitions": customer_lifecycle_transitions_suite(),
         "cohort_retention": cohort_retention_suite(),
+        "signup_cohort_retention": _retention_suite(
+            "signup_cohort_retention", "signup_month", "months_since_signup"
+        ),
+        "behavioural_cohort_retention": _retention_suite(
+            "behavioural_cohort_retention", "cohort_name", "months_since_first_order"
+        ),
+        "returned_orders": _kept_apart_orders_suite("returned_orders"),
+        "cancelled_orders": _kept_apart_orders_suite("cancelled_orders"),
     }

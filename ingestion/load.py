@@ -12,6 +12,13 @@ arrived. For an as-of date ``D`` the loader makes ``raw`` hold exactly the lande
 * loading a partition replaces that partition's rows in one transaction (delete, then insert), so
   loading the same day twice leaves exactly the same raw rows.
 
+Quarantine: a row that breaks a row rule (``expectations.row_rules``: an empty key, an amount or a
+birth date that cannot be true, a malformed e-mail, a customer nobody knows, a line the CSV reader
+cannot split...) is not loaded into ``raw``; it goes, unchanged, to ``quarantine.<source>`` with
+the run id, the as-of date and one reason code per broken rule, in the same transaction. Rows in =
+rows loaded + rows quarantined is checked for every load; the quality gate decides whether the
+share quarantined is small enough for the run to go on.
+
 Landing files are only read, never moved, modified or deleted. Every column is loaded as text:
 typing and cleaning are dbt's job, and a malformed value must not stop the load of the good rows.
 """
@@ -29,6 +36,13 @@ from pathlib import Path
 
 import duckdb
 
+from expectations.config import QualityConfig, load_quality_config
+from expectations.row_rules import (
+    MALFORMED_LINE_DEFAULT,
+    MALFORMED_LINE_REASONS,
+    clean,
+    row_rules,
+)
 from pipeline.contract import SOURCE_COLUMNS, SOURCES
 from pipeline.settings import Settings, get_settings
 
@@ -66,7 +80,11 @@ class SourceLoad:
     partitions_loaded: list[str] = field(default_factory=list)
     partitions_unchanged: int = 0
     rows_loaded: int = 0
+    rows_in: int = 0
+    rows_quarantined: int = 0
     missing_as_of_partition: bool = False
+    # Columns of a landing file the contract does not know: loaded nowhere, reported.
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,11 +117,15 @@ def discover_partitions(landing_dir: Path, source: str, up_to: date) -> list[Par
     for child in sorted(source_dir.iterdir()):
         match = PARTITION_DIR.match(child.name)
         if not child.is_dir() or not match:
+            # Nothing is skipped silently: a misnamed folder is most likely a delivery.
+            log.warning("%s: ignored %s (not a date=YYYY-MM-DD partition folder)", source, child)
             continue
         partition_date = date.fromisoformat(match.group(1))
         if partition_date > up_to:
             continue
         files = tuple(sorted(p for p in child.iterdir() if p.is_file() and p.suffix == ".csv"))
+        for other in sorted(p for p in child.iterdir() if p not in files):
+            log.warning("%s: ignored %s (landing files are *.csv)", source, other)
         if files:
             partitions.append(Partition(source, partition_date, files))
     return partitions
@@ -134,25 +156,65 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     # Set when the quality gate passed the partition; until then every run reloads and re-checks
     # it, so a partition that failed the gate cannot slip through on a later night.
     con.execute("alter table raw._load_log add column if not exists validated_at timestamp")
+    # Rows read from the partition's files and rows of them quarantined (row_count = loaded).
+    con.execute("alter table raw._load_log add column if not exists rows_in bigint")
+    con.execute("alter table raw._load_log add column if not exists rows_quarantined bigint")
+    ensure_quarantine_schema(con)
 
 
 def _read_header(path: Path, source: str) -> tuple[str, ...]:
     """The file's column names; fails early, naming the file, when a required one is missing."""
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        header = next(csv.reader(handle), None)
+        first_line = handle.readline()
+    header = next(csv.reader([first_line]), None) if first_line.strip() else None
     if not header:
         raise IngestionError(
-            f"{path}: the file is empty (no header row); expected columns "
+            f"{path}: the file is empty (no header row); expected a comma-separated header with "
             f"{', '.join(SOURCE_COLUMNS[source])}."
         )
-    names = tuple(name.strip().lower() for name in header)
+    names = tuple(name.strip().lstrip("\ufeff").lower() for name in header)
     missing = [name for name in SOURCE_COLUMNS[source] if name not in names]
     if missing:
         raise IngestionError(
             f"{path}: missing column(s) {', '.join(missing)} for source '{source}' "
-            f"(found: {', '.join(header)})."
+            f"(found: {', '.join(header)}).{_delimiter_hint(first_line, source)}"
         )
     return names
+
+
+def _delimiter_hint(first_line: str, source: str) -> str:
+    """Say so when the header reads fine with another delimiter: the commonest broken delivery."""
+    for delimiter, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        names = {name.strip().lower() for name in first_line.strip().split(delimiter)}
+        if set(SOURCE_COLUMNS[source]) <= names:
+            return (
+                f" The file looks {name}-separated; landing files must be comma-separated "
+                "(RFC 4180 CSV, UTF-8)."
+            )
+    return ""
+
+
+def ensure_quarantine_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """``quarantine.<source>``: the rows a row rule refused, unchanged, and why."""
+    con.execute("create schema if not exists quarantine")
+    for source, columns in SOURCE_COLUMNS.items():
+        column_sql = ", ".join(f'"{name}" varchar' for name in columns)
+        con.execute(
+            f"""
+            create table if not exists quarantine.{source} (
+                {column_sql},
+                _partition_date date not null,
+                _source_file varchar not null,
+                -- set for a line the CSV reader could not split (then the columns are null)
+                _line_number bigint,
+                _raw_line varchar,
+                _reasons varchar[] not null,
+                _run_id varchar not null,
+                _as_of_date date not null,
+                _quarantined_at timestamp not null
+            )
+            """
+        )
 
 
 def _load_batch(
@@ -161,49 +223,79 @@ def _load_batch(
     batch: list[tuple[Partition, str]],
     landing_dir: Path,
     run_id: str,
-) -> dict[date, int]:
-    """Replace a batch of partitions of one source in one transaction; rows per partition."""
+    as_of_date: date,
+    config: QualityConfig,
+) -> dict[date, PartitionCounts]:
+    """Replace a batch of partitions of one source in one transaction: the rows that pass the row
+    rules go to ``raw.<source>``, the others to ``quarantine.<source>``; counts per partition."""
     # Files that share a header are read together with the columns given, so DuckDB does not
     # sniff each of them (sniffing dominates the cost of many small daily files).
     files_by_header: dict[tuple[str, ...], list[str]] = {}
     for partition, _ in batch:
         for path in partition.files:
             files_by_header.setdefault(_read_header(path, source), []).append(str(path))
-    select_list = ", ".join(f'"{name}"' for name in SOURCE_COLUMNS[source])
+    contract = SOURCE_COLUMNS[source]
+    select_list = ", ".join(f'"{name}"' for name in contract)
     files = [path for group in files_by_header.values() for path in group]
     dates = [partition.partition_date for partition, _ in batch]
+    prefix = f"{landing_dir}/"
     con.execute("begin transaction")
     try:
         con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
+        con.execute(
+            f"delete from quarantine.{source} where list_contains(?, _partition_date)", [dates]
+        )
+        con.execute(f"create or replace temp table _incoming as select * from raw.{source} limit 0")
+        con.execute("drop table if exists _rejected_lines")
+        con.execute("drop table if exists _rejected_scans")
         for header, group in files_by_header.items():
             columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in header) + "}"
             con.execute(
                 f"""
-                insert into raw.{source}
+                insert into _incoming
                 select
                     {select_list},
                     regexp_extract(filename, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
                     replace(filename, ?, '')
                 from read_csv(?, header = true, auto_detect = false, columns = {columns},
-                              delim = ',', quote = '"', escape = '"', filename = true)
+                              delim = ',', quote = '"', escape = '"', filename = true,
+                              store_rejects = true, rejects_scan = '_rejected_scans',
+                              rejects_table = '_rejected_lines')
                 """,
-                [f"{landing_dir}/", group],
+                [prefix, group],
             )
-        counts = dict(
-            con.execute(
-                f"""
-                select _partition_date, count(*) from raw.{source}
-                where list_contains(?, _partition_date) group by all
-                """,
-                [dates],
-            ).fetchall()
+        _create_customer_lookups(con, source, as_of_date)
+        rules = row_rules(source, config, as_of_date)
+        con.execute(
+            f"create or replace temp table _checked as "
+            f"select *, {rules.reasons_sql} as _reasons from _incoming"
         )
+        con.execute(
+            f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
+            "from _checked where len(_reasons) = 0"
+        )
+        quarantine_columns = (
+            f"{select_list}, _partition_date, _source_file, _line_number, _raw_line, _reasons, "
+            "_run_id, _as_of_date, _quarantined_at"
+        )
+        con.execute(
+            f"""
+            insert into quarantine.{source} ({quarantine_columns})
+            select {select_list}, _partition_date, _source_file, null, null, _reasons,
+                   ?, ?, now()::timestamp
+            from _checked where len(_reasons) > 0
+            """,
+            [run_id, as_of_date],
+        )
+        rejected = _quarantine_rejected_lines(con, source, prefix, run_id, as_of_date)
+        counts = _partition_counts(con, source, dates, rejected)
+        _check_counts(source, counts, landing_dir)
         con.executemany(
             """
             insert or replace into raw._load_log
                 (source, partition_date, fingerprint, file_count, row_count, run_id, loaded_at,
-                 validated_at)
-            values (?, ?, ?, ?, ?, ?, now()::timestamp, null)
+                 validated_at, rows_in, rows_quarantined)
+            values (?, ?, ?, ?, ?, ?, now()::timestamp, null, ?, ?)
             """,
             [
                 [
@@ -211,8 +303,10 @@ def _load_batch(
                     partition.partition_date,
                     fingerprint,
                     len(partition.files),
-                    counts.get(partition.partition_date, 0),
+                    counts[partition.partition_date].loaded,
                     run_id,
+                    counts[partition.partition_date].rows_in,
+                    counts[partition.partition_date].quarantined,
                 ]
                 for partition, fingerprint in batch
             ],
@@ -227,7 +321,135 @@ def _load_batch(
     except BaseException:
         con.execute("rollback")
         raise
-    return {d: counts.get(d, 0) for d in dates}
+    return counts
+
+
+def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_date: date) -> None:
+    """The customer ids an event may reference: those with a CRM record landed by the as-of date
+    (raw), and those whose CRM record is in quarantine (so the reason says so).
+
+    Without any CRM data at all (a warehouse fed orders only) there is nothing to check against:
+    every id counts as known, rather than every row being quarantined."""
+    has_crm = (
+        source != "customers"
+        and con.execute(
+            "select exists (select 1 from raw.customers) "
+            "or exists (select 1 from quarantine.customers)"
+        ).fetchone()[0]
+    )
+    if not has_crm:
+        if source != "customers":
+            log.warning("%s: no CRM data loaded, so customer ids are not checked", source)
+        con.execute(
+            "create or replace temp table _known_customers as "
+            f"select distinct {clean('customer_id')} as customer_id from _incoming"
+        )
+        con.execute(
+            "create or replace temp table _quarantined_customers as "
+            "select null::varchar as customer_id limit 0"
+        )
+        return
+    for name, schema in (("_known_customers", "raw"), ("_quarantined_customers", "quarantine")):
+        con.execute(
+            f"create or replace temp table {name} as "
+            f"select distinct {clean('customer_id')} as customer_id from {schema}.customers "
+            "where _partition_date <= ? and customer_id is not null",
+            [as_of_date],
+        )
+
+
+def _quarantine_rejected_lines(
+    con: duckdb.DuckDBPyConnection, source: str, prefix: str, run_id: str, as_of_date: date
+) -> dict[date, int]:
+    """Lines DuckDB could not split into the header's fields (wrong field count, not UTF-8, cut
+    off) go to quarantine as their raw text; returns how many per partition."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where table_name = '_rejected_lines'"
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    reason_case = " ".join(
+        f"when '{error}' then '{code}'" for error, code in MALFORMED_LINE_REASONS.items()
+    )
+    con.execute(
+        f"""
+        insert into quarantine.{source}
+            (_partition_date, _source_file, _line_number, _raw_line, _reasons, _run_id,
+             _as_of_date, _quarantined_at)
+        select
+            regexp_extract(scans.file_path, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
+            replace(scans.file_path, ?, ''),
+            lines.line,
+            first(lines.csv_line order by lines.column_idx),
+            list_distinct(list(
+                case upper(lines.error_type::varchar) {reason_case}
+                else '{MALFORMED_LINE_DEFAULT}' end
+            )),
+            ?, ?, now()::timestamp
+        from _rejected_lines as lines
+        join _rejected_scans as scans using (scan_id, file_id)
+        group by all
+        """,
+        [prefix, run_id, as_of_date],
+    )
+    return dict(
+        con.execute(
+            """
+            select
+                regexp_extract(file_path, '/date=(\\d{4}-\\d{2}-\\d{2})/', 1)::date,
+                count(distinct (scan_id, file_id, line))
+            from _rejected_lines join _rejected_scans using (scan_id, file_id)
+            group by all
+            """
+        ).fetchall()
+    )
+
+
+@dataclass
+class PartitionCounts:
+    rows_in: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+
+
+def _partition_counts(
+    con: duckdb.DuckDBPyConnection, source: str, dates: list[date], rejected: dict[date, int]
+) -> dict[date, PartitionCounts]:
+    """Rows in (read, plus lines refused by the reader), loaded and quarantined per partition."""
+    counts = {day: PartitionCounts(rows_in=rejected.get(day, 0)) for day in dates}
+    for day, rows in con.execute(
+        "select _partition_date, count(*) from _incoming group by all"
+    ).fetchall():
+        counts[day].rows_in += rows
+    for table, attribute in ((f"raw.{source}", "loaded"), (f"quarantine.{source}", "quarantined")):
+        for day, rows in con.execute(
+            f"select _partition_date, count(*) from {table} "
+            "where list_contains(?, _partition_date) group by all",
+            [dates],
+        ).fetchall():
+            setattr(counts[day], attribute, rows)
+    return counts
+
+
+def _check_counts(
+    source: str,
+    counts: dict[date, PartitionCounts],
+    landing_dir: Path,
+) -> None:
+    """Count in = count loaded + count quarantined, for every load: nothing is dropped silently.
+
+    Rows in are the rows the CSV reader produced plus the lines it refused (those are
+    quarantined as raw text), counted before the split; a row the split lost, or counted twice,
+    stops the load (the transaction is rolled back) instead of going unnoticed."""
+    rows_in = sum(count.rows_in for count in counts.values())
+    loaded = sum(count.loaded for count in counts.values())
+    quarantined = sum(count.quarantined for count in counts.values())
+    if rows_in != loaded + quarantined:
+        raise IngestionError(
+            f"{source}: {rows_in} rows read from {landing_dir / source} but {loaded} loaded and "
+            f"{quarantined} quarantined ({rows_in - loaded - quarantined} unaccounted for); "
+            "nothing was loaded."
+        )
 
 
 def load_partitions(
@@ -237,9 +459,11 @@ def load_partitions(
     settings: Settings | None = None,
     sources: tuple[str, ...] = SOURCES,
     run_id: str = "manual",
+    config: QualityConfig | None = None,
 ) -> LoadReport:
     """Bring ``raw`` up to date with the landing partitions dated on or before ``as_of_date``."""
     settings = settings or get_settings()
+    config = config or load_quality_config()
     landing_dir = settings.landing_dir
     started = time.perf_counter()
     ensure_raw_schema(con)
@@ -272,26 +496,51 @@ def load_partitions(
         source_started = time.perf_counter()
         for first in range(0, len(to_load), BATCH_PARTITIONS):
             batch = to_load[first : first + BATCH_PARTITIONS]
-            counts = _load_batch(con, source, batch, landing_dir, run_id)
-            load.rows_loaded += sum(counts.values())
+            counts = _load_batch(con, source, batch, landing_dir, run_id, as_of_date, config)
+            load.rows_in += sum(count.rows_in for count in counts.values())
+            load.rows_loaded += sum(count.loaded for count in counts.values())
+            load.rows_quarantined += sum(count.quarantined for count in counts.values())
             load.partitions_loaded.extend(d.isoformat() for d in counts)
             log.info(
-                "%s: loaded %d/%d partitions, %d rows so far (%.1f s)",
+                "%s: loaded %d/%d partitions, %d rows so far, %d quarantined (%.1f s)",
                 source,
                 len(load.partitions_loaded),
                 len(to_load),
                 load.rows_loaded,
+                load.rows_quarantined,
                 time.perf_counter() - source_started,
             )
+        load.extra_columns = _extra_columns(to_load, source, landing_dir)
+        for path, extra in load.extra_columns.items():
+            log.warning(
+                "%s: %s has column(s) %s the contract does not know; they are not loaded",
+                source,
+                path,
+                ", ".join(extra),
+            )
         log.info(
-            "%s: %d partitions loaded (%d rows), %d unchanged",
+            "%s: %d partitions loaded (%d rows in: %d loaded, %d quarantined), %d unchanged",
             source,
             len(load.partitions_loaded),
+            load.rows_in,
             load.rows_loaded,
+            load.rows_quarantined,
             load.partitions_unchanged,
         )
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _extra_columns(
+    to_load: list[tuple[Partition, str]], source: str, landing_dir: Path
+) -> dict[str, list[str]]:
+    extra = {}
+    for partition, _ in to_load:
+        for path in partition.files:
+            unknown = [n for n in _read_header(path, source) if n not in SOURCE_COLUMNS[source]]
+            if unknown:
+                extra[str(path.relative_to(landing_dir))] = unknown
+    return extra
 
 
 def mark_validated(con: duckdb.DuckDBPyConnection, scope: dict[str, list[date]]) -> None:

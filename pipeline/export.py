@@ -5,6 +5,11 @@ event), or by hand: ``python -m pipeline.export``. It writes
 ``$SEGMENTS_REPORTS_DIR/exports/segments-v<version>-<as-of>.csv`` (customer_id, segment_id,
 segment_name) and points ``segments-current.csv`` at it (a copy, replaced atomically), so a
 consumer that polls one path always reads a complete file.
+
+Text that a spreadsheet would run as a formula (a cell starting with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return, e.g. ``=cmd|' /C calc'!A0`` typed into a CRM field) is written with a
+leading apostrophe, so opening the export in Excel or LibreOffice shows it instead of running it
+(OWASP's advice on CSV injection).
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ def export_current_segments(settings: Settings | None = None) -> dict:
         path = out_dir / f"segments-v{version_id}-{as_of_date.isoformat()}.csv"
         tmp = path.with_suffix(".csv.tmp")
         con.execute(
-            f"copy (select customer_id, segment_id, segment_name from segments.current_segments "
+            f"copy (select {_as_text_cell('customer_id')} as customer_id, segment_id, "
+            f"{_as_text_cell('segment_name')} as segment_name from segments.current_segments "
             f"order by customer_id) to '{_sql_path(tmp)}' (header, delimiter ',')"
         )
         rows = con.execute("select count(*) from segments.current_segments").fetchone()[0]
@@ -55,6 +61,14 @@ def export_current_segments(settings: Settings | None = None) -> dict:
         "rows": int(rows),
         "path": str(path),
     }
+
+
+def _as_text_cell(column: str) -> str:
+    """The column, with a leading apostrophe when a spreadsheet would read it as a formula."""
+    return (
+        f"case when regexp_matches({column}, '^[-=+@\\t\\r]') "
+        f"then chr(39) || {column} else {column} end"
+    )
 
 
 def _sql_path(path: Path) -> str:

@@ -87,7 +87,7 @@ def validate_raw(
     }
     with connect(settings) as con:
         try:
-            report = run_raw_suites(con, partitions, run_id=run_id)
+            report = run_raw_suites(con, partitions, run_id=run_id, as_of_date=as_of_date)
         except QualityGateError as exc:
             record_step(as_of_date, "validate_raw", exc.report.to_dict(), settings)
             raise

@@ -27,13 +27,32 @@ def _gate_line(name: str, report: dict[str, Any] | None) -> str:
         f"/{len(results)} expectations met, {_plural(len(failed_blocking), 'blocking failure')}, "
         f"{_plural(len(warnings), 'warning')} ({report.get('seconds', 0):.1f} s)"
     )
-    details = [
-        f"    {r['severity']}: {r['table']}: {r['expectation_type']}"
-        f"({r.get('column') or ''}) on {r.get('unexpected_count') or 0:,} of "
-        f"{r.get('element_count') or 0:,} rows"
-        for r in failed_blocking + warnings
-    ]
-    return "\n".join([line, *details[:5]])
+    details = [_failure_line(r) for r in failed_blocking + warnings]
+    if report.get("data_docs_path"):
+        details.append(f"    Data Docs: {report['data_docs_path']}")
+    return "\n".join([line, *details[:6]])
+
+
+def _failure_line(result: dict[str, Any]) -> str:
+    """The rule, the table, the count; for quarantine, the count per reason code."""
+    observed = result.get("observed_value")
+    reasons = observed.get("quarantined_by_reason") if isinstance(observed, dict) else None
+    line = (
+        f"    {result['severity']}: {result['table']}: {result['expectation_type']}"
+        f"({result.get('column') or ''})"
+    )
+    if reasons:
+        listed = ", ".join(f"{reason} {count:,}" for reason, count in reasons.items())
+        return (
+            f"{line}: {result.get('unexpected_count') or 0:,} of "
+            f"{result.get('element_count') or 0:,} incoming rows quarantined ({listed})"
+        )
+    if result.get("element_count") is None and observed is not None:
+        return f"{line}: observed {observed}"
+    return (
+        f"{line} on {result.get('unexpected_count') or 0:,} of "
+        f"{result.get('element_count') or 0:,} rows"
+    )
 
 
 def _plural(count: int, noun: str) -> str:
@@ -47,12 +66,13 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
     lines = [f"Customer segmentation, as-of {as_of_date.isoformat()}", ""]
     ingest = record.get("ingest")
     if ingest:
-        lines.append("Rows loaded into raw (this run):")
+        lines.append("Rows loaded into raw (this run), rows set aside in quarantine.<source>:")
         for source, load in ingest["sources"].items():
             lines.append(
                 f"  {source:<14} {load['rows_loaded']:>10,} rows from "
                 f"{len(load['partitions_loaded'])} partitions "
-                f"({load['partitions_unchanged']} already loaded)"
+                f"({load['partitions_unchanged']} already loaded), "
+                f"{load.get('rows_quarantined', 0):,} quarantined"
             )
     lines.append("Quality gates:")
     lines.append(_gate_line("raw", record.get("validate_raw")))
@@ -116,9 +136,10 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
         "",
         "Outputs:",
         f"  warehouse   {settings.warehouse_path}",
-        "              schemas raw, staging, intermediate, marts, segments",
+        "              schemas raw, quarantine, staging, intermediate, marts, segments, quality",
         f"  run record  {run_record_path(as_of_date, settings)}",
         f"  reports     {settings.reports_dir}",
+        f"  Data Docs   {settings.data_dir / 'gx' / 'data_docs' / 'index.html'}",
     ]
     return "\n".join(lines), ok
 

@@ -49,3 +49,10 @@ def test_long_garbage_is_truncated():
     shown = mask_value("amount", "x" * 500)
     assert len(shown) == 40
     assert shown.endswith("...")
+
+
+def test_a_huge_value_is_masked_quickly_and_truncated():
+    # A 1 MB value without '@' made the e-mail safety net's regex run for minutes.
+    huge = "x" * 1_000_000 + "@example.com"
+    assert mask_value("status", huge) == "x" * 37 + "..."
+    assert mask_value("status", "a" * 30 + " j.doe@example.com") == "a***@e***.com"

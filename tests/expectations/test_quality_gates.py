@@ -35,6 +35,29 @@ MART_TYPES = {
     "total_spend": "decimal(18, 2)",
     "avg_order_value": "decimal(18, 2)",
     "retention_rate": "double",
+    "signup_month": "date",
+    "cohort_name": "varchar",
+    "email": "varchar",
+    "lifecycle_stage": "varchar",
+    "previous_stage": "varchar",
+    "order_id": "varchar",
+    "amount": "decimal(18, 2)",
+    "ordered_at": "timestamp",
+    "ordered_date": "date",
+    "previous_as_of_date": "date",
+    "has_changed_stage": "boolean",
+    "first_name": "varchar",
+    "last_name": "varchar",
+    "phone": "varchar",
+    "city": "varchar",
+    "state": "varchar",
+    "country": "varchar",
+    "gender": "varchar",
+    "income_band": "varchar",
+    "has_marketing_consent": "boolean",
+    "is_imputed_age_years": "boolean",
+    "is_imputed_gender": "boolean",
+    "is_imputed_income_band": "boolean",
     "customer_id": "varchar",
     "rfm_score": "varchar",
     "rfm_segment": "varchar",
@@ -236,6 +259,44 @@ def create_clean_marts(con: duckdb.DuckDBPyConnection, day: date = DAY) -> None:
     create_mart(con, "customer_features", features(day))
     create_mart(con, "customer_rfm", rfm(day))
     create_mart(con, "cohort_retention", cohorts(day))
+    ids = [f"C{i:05d}" for i in range(40)]
+    create_mart(
+        con,
+        "customers",
+        [
+            {"as_of_date": day, "customer_id": c, "email": f"p{i}@example.com", "age_years": 30,
+             "source_record_count": 1}
+            for i, c in enumerate(ids)
+        ],
+    )  # fmt: skip
+    stages = ["new", "active", "loyal", "at_risk", "churned"]
+    create_mart(
+        con,
+        "customer_lifecycle",
+        [
+            {"as_of_date": day, "customer_id": c, "lifecycle_stage": stages[i % 5]}
+            for i, c in enumerate(ids)
+        ],
+    )
+    create_mart(
+        con,
+        "customer_lifecycle_transitions",
+        [{"as_of_date": day, "customer_id": c, "lifecycle_stage": "active"} for c in ids],
+    )
+    create_mart(
+        con,
+        "signup_cohort_retention",
+        [{"as_of_date": day, "signup_month": date(2025, 10, 1), "months_since_signup": 0,
+          "retention_rate": 0.5}],
+    )  # fmt: skip
+    create_mart(
+        con,
+        "behavioural_cohort_retention",
+        [{"as_of_date": day, "cohort_name": "champions", "months_since_first_order": 0,
+          "retention_rate": 1.0}],
+    )  # fmt: skip
+    create_mart(con, "returned_orders", [])
+    create_mart(con, "cancelled_orders", [])
 
 
 def _result(report: dict[str, Any], table: str, expectation_type: str, column: str) -> dict:
@@ -272,15 +333,19 @@ def test_a_clean_raw_batch_with_tolerated_mess_passes(con, caplog):
 
     assert report["success"] is True
     # The as-of day is judged on its own, apart from the history loaded with it.
+    # And the share of the incoming rows quarantined, of the day and of the history apart.
+    history = DAY - timedelta(days=30)
     assert [(suite["suite"], suite["table"]) for suite in report["suites"]] == [
-        ("raw.customers", "raw.customers"),
-        (
-            "raw.orders",
-            f"raw.orders partition {DAY - timedelta(days=30)} (history)",
-        ),
+        ("raw.customers", f"raw.customers partition {DAY}"),
+        ("quarantine.customers", f"quarantine.customers partition {DAY}"),
+        ("raw.orders", f"raw.orders partition {history} (history)"),
         ("raw.orders", f"raw.orders partition {DAY}"),
-        ("raw.web_events", "raw.web_events"),
-        ("raw.email_events", "raw.email_events"),
+        ("quarantine.orders", f"quarantine.orders partition {DAY}"),
+        ("quarantine.orders", f"quarantine.orders partition {history} (history)"),
+        ("raw.web_events", f"raw.web_events partition {DAY}"),
+        ("quarantine.web_events", f"quarantine.web_events partition {DAY}"),
+        ("raw.email_events", f"raw.email_events partition {DAY}"),
+        ("quarantine.email_events", f"quarantine.email_events partition {DAY}"),
     ]
     assert [r for r in report["results"] if not r["success"]] == []
     amount = _result(
@@ -305,12 +370,13 @@ def test_a_missing_column_blocks_naming_the_table_and_the_expectation(con):
         validate_raw(con, {"orders": [DAY]})
 
     message = str(caught.value)
-    assert "raw.orders: expect_table_columns_to_match_set failed (missing columns: 'amount')" in (
-        message
-    )
+    assert (
+        f"raw.orders partition {DAY}: expect_table_columns_to_match_set failed "
+        "(missing columns: 'amount')"
+    ) in message
     # The rules on the missing column are failures too, not silently skipped.
     assert "expect_column_values_to_match_regex(amount) could not be evaluated" in message
-    schema = _result(caught.value.report.to_dict(), "raw.orders",
+    schema = _result(caught.value.report.to_dict(), f"raw.orders partition {DAY}",
                      "expect_table_columns_to_match_set", None)  # fmt: skip
     assert schema["observed_value"]["missing_columns"] == ["amount"]
 
@@ -331,7 +397,7 @@ def test_a_broken_day_cannot_hide_in_the_history_loaded_with_it(con):
     assert f"raw.orders partition {DAY}: expect_column_values_to_match_regex(amount)" in message
     assert "failed on 20 of 20 rows" in message
     # History is validated a month at a time (bounded memory on a first run), the day alone.
-    suites = caught.value.report.to_dict()["suites"]
+    suites = [s for s in caught.value.report.to_dict()["suites"] if s["suite"] == "raw.orders"]
     assert [(suite["table"], suite["row_count"]) for suite in suites] == [
         (f"raw.orders partitions {history[0]}..{history[30]} (31 days)", 31 * 200),
         (f"raw.orders partitions {history[31]}..{history[-1]} (9 days)", 9 * 200),
@@ -351,11 +417,12 @@ def test_null_order_ids_beyond_the_tolerance_block_with_their_count(con, tmp_pat
 
     message = str(caught.value)
     assert message.startswith(
-        "Quality gate failed: raw.orders: expect_column_values_to_not_be_null(order_id) "
+        f"Quality gate failed: raw.orders partition {DAY}: "
+        "expect_column_values_to_not_be_null(order_id) "
         "failed on 12 of 200 rows"
     )
     assert "(blocking)" in message
-    failure = _result(caught.value.report.to_dict(), "raw.orders",
+    failure = _result(caught.value.report.to_dict(), f"raw.orders partition {DAY}",
                       "expect_column_values_to_not_be_null", "order_id")  # fmt: skip
     assert (failure["success"], failure["unexpected_count"], failure["element_count"]) == (
         False,
@@ -386,7 +453,9 @@ def test_a_warning_only_failure_does_not_block_but_is_reported(con):
     report = validate_raw(con, {"customers": [DAY]}).to_dict()
 
     assert report["success"] is True
-    email = _result(report, "raw.customers", "expect_column_values_to_match_regex", "email")
+    email = _result(
+        report, f"raw.customers partition {DAY}", "expect_column_values_to_match_regex", "email"
+    )
     assert (email["success"], email["severity"], email["unexpected_count"]) == (
         False,
         "warning",
@@ -427,10 +496,9 @@ def test_a_clean_mart_slice_passes_and_writes_its_json_report(con, tmp_path):
     written = json.loads(path.read_text())
     assert written["success"] is True
     assert written["scope"] == {"as_of_date": DAY.isoformat()}
+    # One suite per mart.
     assert {suite["suite"] for suite in written["suites"]} == {
-        "marts.customer_features",
-        "marts.customer_rfm",
-        "marts.cohort_retention",
+        f"marts.{mart}" for mart in MART_COLUMNS
     }
     assert all(result["success"] for result in written["results"])
     assert set(written["results"][0]) >= {
@@ -444,7 +512,9 @@ def test_a_clean_mart_slice_passes_and_writes_its_json_report(con, tmp_path):
         "examples",
     }
     assert written == json.loads(json.dumps(report.to_dict()))  # what XCom gets
-    assert report.summary_lines()[0].startswith("Quality gate marts passed: 3 suites")
+    assert report.summary_lines()[0].startswith(
+        f"Quality gate marts passed: {len(MART_COLUMNS)} suites"
+    )
 
 
 def test_every_blocking_mart_failure_is_listed(con):
@@ -466,7 +536,7 @@ def test_every_blocking_mart_failure_is_listed(con):
     ) in message
     assert (
         "marts.customer_rfm: expect_column_values_to_be_between(recency_score) "
-        "failed on 1 of 40 rows (blocking); examples: 6"
+        "failed on 1 of 40 rows, expected between 1 and 5 (blocking); examples: 6"
     ) in message
 
 
@@ -498,11 +568,12 @@ def test_invalid_rows_of_another_as_of_slice_are_ignored(con):
     report = validate_marts(con, DAY)
 
     assert report.success
-    assert {suite.suite: suite.row_count for suite in report.suites} == {
-        "marts.customer_features": 40,
-        "marts.customer_rfm": 40,
-        "marts.cohort_retention": len(cohorts()),
-    }
+    rows = {suite.suite: suite.row_count for suite in report.suites}
+    assert (
+        rows["marts.customer_features"],
+        rows["marts.customer_rfm"],
+        rows["marts.cohort_retention"],
+    ) == (40, 40, len(cohorts()))
 
 
 def test_importing_the_gates_does_not_import_great_expectations():

@@ -133,12 +133,48 @@ def test_landing_files_are_never_modified(landing, tmp_path):
 
 
 def test_values_are_kept_as_text_for_dbt_to_clean(landing, tmp_path):
-    _write(landing, "orders", "2026-03-04", ORDERS_HEADER + "O6,C1,not a date,12abc,completed\n")
+    _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        ORDERS_HEADER + "O6, C1 ,2026-03-04T09:00:00+02:00, 12.50 ,COMPLETED\n",
+    )
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     load_partitions(con, date(2026, 3, 4), sources=("orders",))
     assert con.execute(
-        "select ordered_at, amount from raw.orders where order_id = 'O6'"
-    ).fetchone() == ("not a date", "12abc")
+        "select customer_id, ordered_at, amount, status from raw.orders where order_id = 'O6'"
+    ).fetchone() == (" C1 ", "2026-03-04T09:00:00+02:00", " 12.50 ", "COMPLETED")
+
+
+def test_a_row_that_cannot_be_typed_is_quarantined_unchanged_with_its_reasons(landing, tmp_path):
+    _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        ORDERS_HEADER + "O6,C1,not a date,12abc,completed\nO7,C1,2026-03-04 08:00:00,3,completed\n",
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",), run_id="run-1")
+    assert con.execute(
+        "select ordered_at, amount, _reasons, _run_id, _as_of_date, _source_file "
+        "from quarantine.orders where order_id = 'O6'"
+    ).fetchone() == (
+        "not a date",
+        "12abc",
+        ["unparseable_timestamp", "unparseable_amount"],
+        "run-1",
+        date(2026, 3, 4),
+        "orders/date=2026-03-04/part.csv",
+    )
+    assert con.execute(
+        "select order_id from raw.orders where _partition_date = '2026-03-04'"
+    ).fetchall() == [("O7",)]
+    load = report.sources["orders"]
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (7, 6, 1)
+    assert con.execute(
+        "select rows_in, row_count, rows_quarantined from raw._load_log "
+        "where partition_date = '2026-03-04'"
+    ).fetchone() == (2, 1, 1)
 
 
 def test_columns_in_another_order_and_extra_columns_are_accepted(landing, tmp_path):
@@ -150,10 +186,11 @@ def test_columns_in_another_order_and_extra_columns_are_accepted(landing, tmp_pa
         "completed,7.5,O7,C9,2026-03-04 08:00:00,SPRING\n",
     )
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",))
     assert con.execute(
         "select customer_id, amount, status from raw.orders where order_id = 'O7'"
     ).fetchone() == ("C9", "7.5", "completed")
+    assert report.sources["orders"].extra_columns == {"orders/date=2026-03-04/part.csv": ["coupon"]}
 
 
 def test_a_missing_column_is_a_clear_error_naming_the_file(landing, tmp_path):

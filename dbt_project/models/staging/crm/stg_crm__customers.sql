@@ -45,8 +45,8 @@ renamed as (
         _partition_date as landed_date,
 
         -- timestamps
-        try_cast({{ clean_text('signup_at') }} as timestamp) as signup_at,
-        try_cast({{ clean_text('updated_at') }} as timestamp) as updated_at,
+        {{ parse_timestamp('signup_at') }} as signup_at,
+        {{ parse_timestamp('updated_at') }} as updated_at,
 
         _source_file as source_file
 

@@ -22,7 +22,7 @@ renamed as (
         _partition_date as landed_date,
 
         -- timestamps
-        try_cast({{ clean_text('ordered_at') }} as timestamp) as ordered_at,
+        {{ parse_timestamp('ordered_at') }} as ordered_at,
 
         _source_file as source_file
 

@@ -21,7 +21,7 @@ renamed as (
         _partition_date as landed_date,
 
         -- timestamps
-        try_cast({{ clean_text('occurred_at') }} as timestamp) as occurred_at,
+        {{ parse_timestamp('occurred_at') }} as occurred_at,
 
         _source_file as source_file
 

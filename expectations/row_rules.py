@@ -1,0 +1,225 @@
+"""Row rules: what makes one landed row unusable, as SQL the loader evaluates in DuckDB.
+
+A row that breaks a rule is not loaded into ``raw.<source>``: the loader moves it, unchanged, to
+``quarantine.<source>`` with one reason code per broken rule, and the good rows go on. The gates
+(``expectations.suites``) then judge the batch as a whole, including the share quarantined.
+
+Why SQL and not Great Expectations: a rule here must say *which rows* fail, for every row of every
+file, at ingestion time and for tens of millions of rows on a first run; GX judges a batch (share,
+counts, examples), which is what the suites use it for. The two meet in the quarantine-share
+expectation and in ``quality.validation_results``, where each reason code is recorded per run.
+
+Values are text in the landing files; the parsing here is the same dbt's staging models do
+(``clean_text``, ``parse_timestamp``), so a row that passes these rules parses in dbt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from expectations.config import QualityConfig
+from pipeline.contract import EMAIL_EVENT_TYPES, ORDER_STATUSES, SOURCE_COLUMNS, WEB_EVENT_TYPES
+
+# Anchored e-mail shape: something@something.tld, no spaces.
+EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# A time of day followed by a UTC offset (Z, +02, +02:00, -0530): such timestamps are converted
+# to UTC; timestamps without one are taken as UTC already (dbt's parse_timestamp does the same).
+OFFSET_REGEX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
+
+# Reason codes of lines DuckDB's CSV reader could not split into the contract's columns.
+MALFORMED_LINE_REASONS = {
+    "INVALID ENCODING": "invalid_encoding",
+    "INVALID UNICODE": "invalid_encoding",
+    "TOO MANY COLUMNS": "wrong_column_count",
+    "MISSING COLUMNS": "wrong_column_count",
+    "LINE SIZE OVER MAXIMUM": "line_too_long",
+}
+MALFORMED_LINE_DEFAULT = "malformed_line"
+
+# Every reason code with what it means: the README's table and the error messages use these.
+REASONS: dict[str, str] = {
+    "missing_customer_id": "customer_id is empty",
+    "missing_order_id": "order_id is empty",
+    "missing_event_id": "event_id is empty",
+    "missing_session_id": "session_id is empty",
+    "missing_timestamp": "a required timestamp is empty",
+    "unparseable_timestamp": "a timestamp is not a date-time (YYYY-MM-DD HH:MM[:SS][offset])",
+    "future_timestamp": "a timestamp lies after the end of its landing day (+ tolerance)",
+    "unparseable_birth_date": "birth_date is not a date (YYYY-MM-DD)",
+    "impossible_age": "birth_date gives an age outside the configured range",
+    "invalid_email": "email is not shaped like name@domain.tld",
+    "invalid_consent": "marketing_consent is not a boolean (true/false, yes/no, 1/0)",
+    "unparseable_amount": "amount is empty or not a number",
+    "negative_amount": "amount is below zero",
+    "amount_out_of_range": "amount is above max_order_amount",
+    "invalid_status": "status is not one of the contract's order statuses",
+    "invalid_event_type": "event_type is not one of the contract's event types",
+    "unknown_customer": "customer_id has no CRM record landed by the as-of date",
+    "quarantined_customer": "customer_id's CRM record is itself in quarantine",
+    "duplicate_row": "an identical row is already in the same landing partition",
+    "value_too_long": "a text value is longer than max_text_length",
+    "invalid_encoding": "the line is not UTF-8 text",
+    "wrong_column_count": "the line has more or fewer fields than the header",
+    "line_too_long": "the line is longer than the CSV reader's maximum",
+    "malformed_line": "the line cannot be read as CSV",
+}
+
+
+def clean(column: str) -> str:
+    """Trimmed text (any whitespace), null when empty: dbt's ``clean_text``."""
+    return f"nullif(regexp_replace({_quote(column)}, '^\\s+|\\s+$', '', 'g'), '')"
+
+
+def parse_timestamp(expression: str) -> str:
+    """A UTC timestamp from text with or without an offset: dbt's ``parse_timestamp``."""
+    return (
+        f"case when regexp_matches({expression}, '{OFFSET_REGEX}') "
+        f"then timezone('UTC', try_cast({expression} as timestamptz)) "
+        f"else try_cast({expression} as timestamp) end"
+    )
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """The reason-code expression of one source for one load.
+
+    ``reasons_sql`` is a ``varchar[]`` expression over the incoming rows (the contract's columns
+    plus ``_partition_date``): the codes of the rules the row breaks, empty for a good row. It
+    reads two relations the loader provides: ``_known_customers`` and ``_quarantined_customers``
+    (one column, ``customer_id``).
+    """
+
+    source: str
+    reasons_sql: str
+
+
+def row_rules(source: str, config: QualityConfig, as_of_date: date) -> RowRules:
+    checks = [*_SOURCE_CHECKS[source](config, as_of_date), *_common_checks(source, config)]
+    cases = ", ".join(f"case when {condition} then '{code}' end" for code, condition in checks)
+    return RowRules(source, f"list_filter([{cases}], lambda reason: reason is not null)")
+
+
+def _common_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
+    lengths = ", ".join(
+        f"coalesce(length({_quote(column)}), 0)" for column in SOURCE_COLUMNS[source]
+    )
+    columns = ", ".join(_quote(column) for column in SOURCE_COLUMNS[source])
+    return [
+        (
+            "duplicate_row",
+            f"row_number() over (partition by _partition_date, {columns} order by _source_file)"
+            " > 1",
+        ),
+        ("value_too_long", f"greatest({lengths}) > {int(config.max_text_length)}"),
+    ]
+
+
+def _required(column: str, code: str) -> tuple[str, str]:
+    return code, f"{clean(column)} is null"
+
+
+def _timestamp_checks(column: str, config: QualityConfig, *, required: bool) -> list[tuple]:
+    value = clean(column)
+    parsed = parse_timestamp(value)
+    latest = (
+        f"_partition_date + interval 1 day + interval {float(config.future_tolerance_hours)} hour"
+    )
+    checks = [
+        ("unparseable_timestamp", f"{value} is not null and {parsed} is null"),
+        ("future_timestamp", f"{parsed} > {latest}"),
+    ]
+    if required:
+        checks.insert(0, ("missing_timestamp", f"{value} is null"))
+    return checks
+
+
+def _in_set(column: str, values: tuple[str, ...], code: str) -> tuple[str, str]:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return code, f"coalesce(lower({clean(column)}) not in ({listed}), true)"
+
+
+def _customer_reference(*, required: bool) -> list[tuple[str, str]]:
+    value = clean("customer_id")
+    known = f"{value} in (select customer_id from _known_customers)"
+    quarantined = f"{value} in (select customer_id from _quarantined_customers)"
+    checks = [
+        ("unknown_customer", f"{value} is not null and not {known} and not {quarantined}"),
+        ("quarantined_customer", f"{value} is not null and not {known} and {quarantined}"),
+    ]
+    if required:
+        checks.insert(0, _required("customer_id", "missing_customer_id"))
+    return checks
+
+
+def _customers(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]:
+    birth = f"try_cast({clean('birth_date')} as date)"
+    age = f"datediff('day', {birth}, DATE '{as_of_date.isoformat()}') / 365.25"
+    consent = clean("marketing_consent")
+    return [
+        _required("customer_id", "missing_customer_id"),
+        *_timestamp_checks("signup_at", config, required=True),
+        *_timestamp_checks("updated_at", config, required=True),
+        (
+            "unparseable_birth_date",
+            f"{clean('birth_date')} is not null and {birth} is null",
+        ),
+        (
+            "impossible_age",
+            f"{age} < {float(config.min_age_years)} or {age} > {float(config.max_age_years)}",
+        ),
+        (
+            "invalid_email",
+            f"{clean('email')} is not null "
+            f"and not regexp_full_match({clean('email')}, '{EMAIL_REGEX}')",
+        ),
+        (
+            "invalid_consent",
+            f"{consent} is not null and try_cast(lower({consent}) as boolean) is null",
+        ),
+    ]
+
+
+def _orders(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]:
+    amount = f"try_cast({clean('amount')} as double)"
+    return [
+        _required("order_id", "missing_order_id"),
+        *_customer_reference(required=True),
+        *_timestamp_checks("ordered_at", config, required=True),
+        ("unparseable_amount", f"{amount} is null or isnan({amount}) or isinf({amount})"),
+        ("negative_amount", f"{amount} < 0"),
+        ("amount_out_of_range", f"{amount} > {float(config.max_order_amount)}"),
+        _in_set("status", ORDER_STATUSES, "invalid_status"),
+    ]
+
+
+def _web_events(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]:
+    return [
+        _required("event_id", "missing_event_id"),
+        _required("session_id", "missing_session_id"),
+        # Visitors who never logged in have no customer_id: only a given id must be known.
+        *_customer_reference(required=False),
+        _in_set("event_type", WEB_EVENT_TYPES, "invalid_event_type"),
+        *_timestamp_checks("occurred_at", config, required=True),
+    ]
+
+
+def _email_events(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]:
+    return [
+        _required("event_id", "missing_event_id"),
+        *_customer_reference(required=True),
+        _in_set("event_type", EMAIL_EVENT_TYPES, "invalid_event_type"),
+        *_timestamp_checks("occurred_at", config, required=True),
+    ]
+
+
+_SOURCE_CHECKS = {
+    "customers": _customers,
+    "orders": _orders,
+    "web_events": _web_events,
+    "email_events": _email_events,
+}
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

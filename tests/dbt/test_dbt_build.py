@@ -634,8 +634,9 @@ def test_incremental_by_partition_and_full_refresh_agree(builds: Builds, tmp_pat
     with duckdb.connect(str(settings.warehouse_path)) as con:
         # the loader's log: every orders partition loaded long ago
         con.execute(
-            "insert into raw._load_log select 'orders', _partition_date, 'f', 1, count(*), 'r', "
-            "timestamp '2020-01-01', null from raw.orders group by _partition_date"
+            "insert into raw._load_log (source, partition_date, fingerprint, file_count, "
+            "row_count, run_id, loaded_at, validated_at) select 'orders', _partition_date, 'f', "
+            "1, count(*), 'r', timestamp '2020-01-01', null from raw.orders group by all"
         )
         # a raw row changes without a reload being logged: not processed again
         con.execute("update raw.orders set amount = '99.00' where order_id = 'O13'")

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from ingestion.broken_day import write_broken_delivery
 from ingestion.demo_data import generate_demo_data
 from pipeline.summary import summarize
 from tests.conftest import ROOT
@@ -200,18 +201,13 @@ def _order_counts_from_landing(demo: Path, as_of: date) -> pd.Series:
 
 
 def test_a_blocked_night_publishes_nothing(night, demo, tmp_path, monkeypatch):
+    """The blocked-night demo of ``make run-blocked``: the same broken delivery, the same DAG."""
     night_dir, _ = night
     data_dir = _copy_of(night_dir, tmp_path)
     landing = tmp_path / "landing"
     shutil.copytree(demo / "landing", landing)
     broken_day = DEMO_DATE + timedelta(days=1)
-    partition = landing / "orders" / f"date={broken_day.isoformat()}"
-    for path in partition.glob("*.csv"):
-        path.unlink()
-    rows = [f"OX{i},C{i:07d},{broken_day} 10:00:00,not-a-number,completed" for i in range(1, 60)]
-    (partition / "orders.csv").write_text(
-        "order_id,customer_id,ordered_at,amount,status\n" + "\n".join(rows) + "\n"
-    )
+    broken = write_broken_delivery(landing, broken_day)
     _point_at(monkeypatch, data_dir, landing)
     before = query(data_dir, "select * from segments.current_segments order by customer_id")
 
@@ -233,27 +229,31 @@ def test_a_blocked_night_publishes_nothing(night, demo, tmp_path, monkeypatch):
     )
     text, ok = summarize(broken_day)
     assert not ok
-    assert "raw.orders" in text and "amount" in text
+    # The summary names the rule, the table and partition, and the reason with its count.
+    resent = sum(1 for _ in broken.open()) - 1
+    assert f"quarantine.orders partition {broken_day}" in text
+    assert "expect_column_values_to_be_in_set(is_quarantined)" in text
+    assert f"unparseable_amount {resent:,}" in text
+    assert "BLOCKED" in text
 
     # The next night re-checks the partition that never passed, so it is blocked again ...
     next_day = broken_day + timedelta(days=1)
     assert run_dag(next_day)["validate_raw"] == "failed"
-    assert f"raw.orders partition {broken_day} (history)" in summarize(next_day)[0]
-    # ... until the file is fixed: then the night publishes, with the corrected rows.
-    (partition / "orders.csv").write_text(
-        "order_id,customer_id,ordered_at,amount,status\n"
-        + "\n".join(row.replace("not-a-number", "12.50") for row in rows)
-        + "\n"
-    )
+    assert f"quarantine.orders partition {broken_day} (history)" in summarize(next_day)[0]
+    # ... until the broken delivery is withdrawn: then the night publishes.
+    broken.unlink()
     assert run_dag(next_day)["run"] == "success"
     assert query(data_dir, "select as_of_date from segments.current_version")[
         "as_of_date"
     ].dt.date.tolist() == [next_day]
-    assert query(
-        data_dir,
-        "select count(*) as n from raw.orders where _partition_date = ? and amount = '12.50'",
-        [broken_day],
-    )["n"].iloc[0] == len(rows)
+    assert (
+        query(
+            data_dir,
+            "select count(*) as n from quarantine.orders where _partition_date = ?",
+            [broken_day],
+        )["n"].iloc[0]
+        < 10
+    )  # only the demo's own planted mess is left
 
 
 def _segment_of(data_dir: Path, version_id: int) -> pd.Series:

@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from expectations.gx_logging import quiet_gx_logging
-from expectations.masking import mask_value
+from expectations.masking import mask_example, mask_value
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
@@ -284,13 +284,13 @@ def _masked_details(columns: list[str], details: dict[str, Any]) -> dict[str, An
     masked = dict(details)
     for key in _VALUE_LIST_KEYS:
         if isinstance(masked.get(key), list):
-            masked[key] = [_mask_example(columns, value) for value in masked[key]]
+            masked[key] = [mask_example(columns, value) for value in masked[key]]
     for key in _VALUE_COUNT_KEYS:
         if isinstance(masked.get(key), list):
             masked[key] = [_mask_counted(columns, entry) for entry in masked[key]]
     for key in _ROW_LIST_KEYS:
         if isinstance(masked.get(key), list):
-            masked[key] = [_mask_example([], row) for row in masked[key]]
+            masked[key] = [mask_example([], row) for row in masked[key]]
     if "observed_value" in masked:
         # Usually a statistic (a count, a mean): only text, e.g. a list of distinct values, is data.
         masked["observed_value"] = _mask_text(columns, masked["observed_value"])
@@ -299,19 +299,10 @@ def _masked_details(columns: list[str], details: dict[str, Any]) -> dict[str, An
     return masked
 
 
-def _mask_example(columns: list[str], value: Any) -> Any:
-    """One value, or one row: a dict is masked by its keys, a pair/tuple by the rule's columns."""
-    if isinstance(value, dict):
-        return {key: mask_value(str(key), item) for key, item in value.items()}
-    if isinstance(value, list | tuple) and len(columns) == len(value) > 1:
-        return [mask_value(column, item) for column, item in zip(columns, value, strict=True)]
-    return mask_value(columns[0] if len(columns) == 1 else None, value)
-
-
 def _mask_counted(columns: list[str], entry: Any) -> Any:
     if isinstance(entry, dict) and "value" in entry:
-        return {**entry, "value": _mask_example(columns, entry["value"])}
-    return _mask_example(columns, entry)
+        return {**entry, "value": mask_example(columns, entry["value"])}
+    return mask_example(columns, entry)
 
 
 def _mask_text(columns: list[str], value: Any) -> Any:

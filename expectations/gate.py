@@ -39,7 +39,7 @@ from expectations.history import (
     record_table_health,
     record_validation_results,
 )
-from expectations.masking import mask_value
+from expectations.masking import mask_example, mask_value
 from expectations.report import (
     BLOCKING,
     ExpectationOutcome,
@@ -602,14 +602,23 @@ def _describe_quarantine(
             batch.params,
         ).fetchall()
     )
-    examples = con.execute(
-        f"select * exclude (_run_id, _as_of_date, _quarantined_at, _partition_date) "
-        f"from {batch.table} where {batch.where} "
-        "order by _source_file, _line_number nulls first limit ?",
-        [*batch.params, MAX_EXAMPLES],
-    ).df()
+    # Examples of every reason (most frequent first), the commonest getting the spare places.
+    codes = list(reasons)[:MAX_EXAMPLES]
+    quotas = [MAX_EXAMPLES - len(codes) + 1] + [1] * (len(codes) - 1) if codes else []
+    records: list[dict[str, Any]] = []
+    for code, quota in zip(codes, quotas, strict=True):
+        records += (
+            con.execute(
+                f"select * exclude (_run_id, _as_of_date, _quarantined_at, _partition_date) "
+                f"from {batch.table} where {batch.where} and _reasons[1] = ? "
+                "order by _source_file, _line_number nulls first limit ?",
+                [*batch.params, code, quota],
+            )
+            .df()
+            .to_dict(orient="records")
+        )
     rows = []
-    for record in examples.to_dict(orient="records"):
+    for record in records:
         shown: dict[str, Any] = {"file": record.pop("_source_file")}
         line = record.pop("_line_number")
         if line is not None and not pd.isna(line):
@@ -684,13 +693,13 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         outcome.unexpected_count = details.get("missing_count")
         outcome.observed_value = {
             "missing_values": json_safe(
-                [_mask_example(columns, value) for value in missing_values[:MAX_EXAMPLES]]
+                [mask_example(columns, value) for value in missing_values[:MAX_EXAMPLES]]
             )
         }
     elif "observed_value" in details:
         observed = details["observed_value"]
         if not isinstance(observed, list | tuple):
-            outcome.observed_value = json_safe(_mask_example(columns, observed))
+            outcome.observed_value = json_safe(mask_example(columns, observed))
         elif not outcome.success:  # a passing rule's list (e.g. all columns) is just noise
             outcome.observed_value = _examples(columns, list(observed))
     return position, outcome
@@ -721,19 +730,10 @@ def _examples(columns: list[str], values: list[Any]) -> list[Any]:
     """Up to five distinct, masked, JSON-safe values; nulls only when they are all there is."""
     shown: dict[str, Any] = {}
     for value in values:
-        safe = json_safe(_mask_example(columns, value))
+        safe = json_safe(mask_example(columns, value))
         shown.setdefault(repr(safe), safe)
     distinct = [value for value in shown.values() if value is not None] or list(shown.values())
     return distinct[:MAX_EXAMPLES]
-
-
-def _mask_example(columns: list[str], value: Any) -> Any:
-    """Mask one example; pair/compound rules give one value per column."""
-    if isinstance(value, dict):
-        return {key: mask_value(str(key), item) for key, item in value.items()}
-    if isinstance(value, list | tuple) and len(columns) == len(value) > 1:
-        return [mask_value(column, item) for column, item in zip(columns, value, strict=True)]
-    return mask_value(columns[0] if len(columns) == 1 else None, value)
 
 
 def _exception_message(exception_info: Any) -> str | None:

@@ -99,3 +99,13 @@ def mask_value(column: str | None, value: Any) -> Any:
     if len(masked) > MAX_EXAMPLE_CHARS:
         masked = masked[: MAX_EXAMPLE_CHARS - 3] + "..."
     return masked
+
+
+def mask_example(columns: list[str], value: Any) -> Any:
+    """Mask one failing value of a rule reading ``columns``: a dict is masked by its keys, a
+    pair or compound rule's list value by the rule's columns, a single value by its column."""
+    if isinstance(value, dict):
+        return {key: mask_value(str(key), item) for key, item in value.items()}
+    if isinstance(value, list | tuple) and len(columns) == len(value) > 1:
+        return [mask_value(column, item) for column, item in zip(columns, value, strict=True)]
+    return mask_value(columns[0] if len(columns) == 1 else None, value)

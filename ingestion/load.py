@@ -241,12 +241,12 @@ def _load_batch(
     files = [path for group in files_by_header.values() for path in group]
     dates = [partition.partition_date for partition, _ in batch]
     prefix = f"{landing_dir}/"
-    con.execute("begin transaction")
+    # The incoming rows and their reason codes are staged in temp tables *before* the
+    # transaction: DuckDB 2.0 loses the rows of a temp table filled with more than one row group
+    # (122,880 rows) inside an explicit transaction (count(*) still says they are there, scans
+    # return nothing), which silently emptied the first run's larger batches.
+    in_transaction = False
     try:
-        con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
-        con.execute(
-            f"delete from quarantine.{source} where list_contains(?, _partition_date)", [dates]
-        )
         con.execute(f"create or replace temp table _incoming as select * from raw.{source} limit 0")
         con.execute("drop table if exists _rejected_lines")
         con.execute("drop table if exists _rejected_scans")
@@ -274,6 +274,12 @@ def _load_batch(
             f"select *, {rules.reasons_sql} as _reasons from _incoming"
         )
         rule_seconds = time.perf_counter() - rules_started
+        con.execute("begin transaction")
+        in_transaction = True
+        con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
+        con.execute(
+            f"delete from quarantine.{source} where list_contains(?, _partition_date)", [dates]
+        )
         con.execute(
             f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
             "from _checked where len(_reasons) = 0"
@@ -319,13 +325,15 @@ def _load_batch(
         )
         con.execute("commit")
     except duckdb.Error as exc:
-        con.execute("rollback")
+        if in_transaction:
+            con.execute("rollback")
         raise IngestionError(
             f"Could not load {source} partitions {dates[0]}..{dates[-1]} "
             f"({len(files)} files under {landing_dir / source}): {exc}"
         ) from exc
     except BaseException:
-        con.execute("rollback")
+        if in_transaction:
+            con.execute("rollback")
         raise
     for count in counts.values():
         count.row_rule_seconds = rule_seconds / len(counts)

@@ -37,10 +37,8 @@ def _failure_line(result: dict[str, Any]) -> str:
     """The rule, the table, the count; for quarantine, the count per reason code."""
     observed = result.get("observed_value")
     reasons = observed.get("quarantined_by_reason") if isinstance(observed, dict) else None
-    line = (
-        f"    {result['severity']}: {result['table']}: {result['expectation_type']}"
-        f"({result.get('column') or ''})"
-    )
+    column = f"({result['column']})" if result.get("column") else ""
+    line = f"    {result['severity']}: {result['table']}: {result['expectation_type']}{column}"
     if reasons:
         listed = ", ".join(f"{reason} {count:,}" for reason, count in reasons.items())
         return (
@@ -48,7 +46,8 @@ def _failure_line(result: dict[str, Any]) -> str:
             f"{result.get('element_count') or 0:,} incoming rows quarantined ({listed})"
         )
     if result.get("element_count") is None and observed is not None:
-        return f"{line}: observed {observed}"
+        expected = f", expected {result['expected']}" if result.get("expected") else ""
+        return f"{line}: observed {observed}{expected}"
     return (
         f"{line} on {result.get('unexpected_count') or 0:,} of "
         f"{result.get('element_count') or 0:,} rows"

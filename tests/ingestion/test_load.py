@@ -216,3 +216,20 @@ def test_a_missing_day_is_reported_for_the_gate(landing, tmp_path):
     report = load_partitions(con, date(2026, 3, 5), sources=("orders",))
     assert report.sources["orders"].missing_as_of_partition
     assert date(2026, 3, 5) in report.validation_scope()["orders"]
+
+
+def test_a_batch_larger_than_a_duckdb_row_group_loads_every_row(landing, tmp_path):
+    # DuckDB 2.0 loses the rows of a temp table filled with more than one row group (122,880
+    # rows) inside a transaction; the loader stages them before its transaction. A first run's
+    # batches of 64 days are that big from ~2,000 orders a day.
+    rows = "".join(
+        f"B{i},C{i % 97},2026-03-04 {i % 24:02d}:00:00,{1 + i % 50}.00,completed\n"
+        for i in range(130_000)
+    )
+    _write(landing, "orders", "2026-03-04", ORDERS_HEADER + rows)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert report.sources["orders"].rows_loaded == 130_005
+    assert con.execute(
+        "select count(distinct order_id) from raw.orders where _partition_date = '2026-03-04'"
+    ).fetchone() == (130_000,)

@@ -43,7 +43,7 @@ class QualityConfig:
     mean_order_value_low_ratio: float = 0.33
     mean_order_value_high_ratio: float = 3.0
     # Data Docs: runs kept (older runs' results and pages are pruned).
-    data_docs_keep_runs: int = 90
+    data_docs_keep_runs: int = 30
 
     def __post_init__(self) -> None:
         problems = [

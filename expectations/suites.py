@@ -368,9 +368,8 @@ def customers_mart_suite() -> gx.ExpectationSuite:
             gxe.ExpectColumnValuesToBeBetween(
                 column="age_years", min_value=0, max_value=120, meta=_meta(BLOCKING)
             ),
-            gxe.ExpectColumnValuesToMatchRegex(
-                column="email", regex=EMAIL_REGEX, mostly=0.99, meta=_meta(WARNING)
-            ),
+            # No e-mail format rule here: malformed addresses never get past the row rules, and
+            # a regex over every customer's address costs a second a night at 1M customers.
             _at_least("source_record_count", 1),
         ],
     )
@@ -396,10 +395,8 @@ def customer_lifecycle_transitions_suite() -> gx.ExpectationSuite:
         "marts.customer_lifecycle_transitions",
         [
             _mart_schema("customer_lifecycle_transitions"),
+            # Its stages are customer_lifecycle's, checked there.
             *_unique_key("customer_id"),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="lifecycle_stage", value_set=list(LIFECYCLE_STAGES), meta=_meta(BLOCKING)
-            ),
         ],
     )
 

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -141,12 +141,7 @@ def validate_raw(
     ``quality`` history tables and the Data Docs are written either way.
     """
     quiet_gx_logging()
-    from expectations.suites import (
-        RAW_SCHEMA,
-        allowed_quarantine_share,
-        quarantine_suite,
-        raw_suites,
-    )
+    from expectations.suites import RAW_SCHEMA, raw_suites
 
     config = config or load_quality_config()
     suites = raw_suites()
@@ -188,21 +183,11 @@ def validate_raw(
         # The share quarantined: of the as-of day on its own, and of the history loaded with it.
         for dates_, suffix in ((newest, ""), (history, " (history)")):
             if dates_:
-                batch = _quarantine_batch(con, source, dates_, suffix)
-                (incoming,) = con.execute(
-                    f"select count(*) from {batch.source_sql} where {batch.where}", batch.params
-                ).fetchone()
-                share = allowed_quarantine_share(config, incoming)
-                batch = replace(
-                    batch,
-                    allowance=(
-                        f"up to {config.quarantine_max_share:.0%} of the rows, or "
-                        f"{config.quarantine_min_rows - 1} rows, whichever is more"
-                    ),
-                )
-                jobs.append((quarantine_suite(source, share), batch))
+                jobs.append(_quarantine_job(con, source, dates_, suffix, config))
         health.append(raw_health_spec(source, newest, label))
-    return _run_gate("raw", jobs, scope, run_id, con, as_of_date=as_of_date, health=health)
+    return _run_gate(
+        "raw", jobs, scope, run_id, con, as_of_date=as_of_date, health=health, config=config
+    )
 
 
 def _raw_batch(
@@ -244,25 +229,44 @@ def _raw_batch(
     )
 
 
-def _quarantine_batch(
-    con: duckdb.DuckDBPyConnection, source: str, dates: list[date], suffix: str
-) -> _Batch:
-    """Every incoming row of ``dates``: 0 for loaded, 1 for quarantined."""
-    from expectations.suites import QUARANTINE_SCHEMA, QUARANTINED_COLUMN, RAW_SCHEMA
+def _quarantine_job(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    dates: list[date],
+    suffix: str,
+    config: QualityConfig,
+) -> tuple[gx.ExpectationSuite, _Batch]:
+    """The quarantine-share suite and its batch: every incoming row of ``dates``, 0 for loaded,
+    1 for quarantined. The share allowed depends on how many rows came in."""
+    from expectations.suites import (
+        QUARANTINE_SCHEMA,
+        QUARANTINED_COLUMN,
+        RAW_SCHEMA,
+        allowed_quarantine_share,
+        quarantine_suite,
+    )
 
     relation = f"select _partition_date, 0 as {QUARANTINED_COLUMN} from {RAW_SCHEMA}.{source}"
     if _exists(con, f"{QUARANTINE_SCHEMA}.{source}"):
         relation += f" union all select _partition_date, 1 from {QUARANTINE_SCHEMA}.{source}"
     first, last = dates[0], dates[-1]
     span = f"partition {first}" if first == last else f"partitions {first}..{last}"
-    return _Batch(
+    batch = _Batch(
         table=f"{QUARANTINE_SCHEMA}.{source}",
         filter_column="_partition_date",
         where="list_contains(?::date[], _partition_date)",
         params=[dates],
         label=f"{QUARANTINE_SCHEMA}.{source} {span}{suffix}",
         relation=relation,
+        allowance=(
+            f"up to {config.quarantine_max_share:.0%} of the rows, or "
+            f"{config.quarantine_min_rows - 1} rows, whichever is more"
+        ),
     )
+    (incoming,) = con.execute(
+        f"select count(*) from {batch.source_sql} where {batch.where}", batch.params
+    ).fetchone()
+    return quarantine_suite(source, allowed_quarantine_share(config, incoming)), batch
 
 
 def _trailing_bands(
@@ -309,7 +313,11 @@ def _trailing_bands(
 
 
 def validate_marts(
-    con: duckdb.DuckDBPyConnection, as_of_date: date, *, run_id: str = "manual"
+    con: duckdb.DuckDBPyConnection,
+    as_of_date: date,
+    *,
+    run_id: str = "manual",
+    config: QualityConfig | None = None,
 ) -> GateReport:
     """Validate the ``as_of_date`` slice of each mart (other slices are not looked at).
 
@@ -341,6 +349,7 @@ def validate_marts(
         con,
         as_of_date=as_of_date,
         health=mart_health_specs(as_of_date),
+        config=config or load_quality_config(),
     )
 
 
@@ -365,6 +374,7 @@ def _run_gate(
     *,
     as_of_date: date | None,
     health: list[HealthSpec],
+    config: QualityConfig,
 ) -> GateReport:
     started = time.perf_counter()
     report = GateReport(
@@ -390,7 +400,9 @@ def _run_gate(
     settings = get_settings()
     if as_of_date is not None:
         _record_history(con, report, as_of_date, health)
-    report.data_docs_path = _build_docs(validations, run_id, settings.data_dir / "gx")
+    report.data_docs_path = _build_docs(
+        validations, run_id, settings.data_dir / "gx", config.data_docs_keep_runs
+    )
     report.seconds = round(time.perf_counter() - started, 3)
     path = settings.reports_dir / "validation" / report_file_name(run_id, stage)
     report.write_json(path)
@@ -414,7 +426,9 @@ def _record_history(
     )
 
 
-def _build_docs(validations: list[tuple[str, str, Any]], run_id: str, root: Path) -> str | None:
+def _build_docs(
+    validations: list[tuple[str, str, Any]], run_id: str, root: Path, keep_runs: int
+) -> str | None:
     """GX Data Docs of this gate's validations. Docs are for reading: a failure to render them
     is logged, never the reason a run stops."""
     from expectations.data_docs import DataDocsError, build_data_docs
@@ -426,7 +440,7 @@ def _build_docs(validations: list[tuple[str, str, Any]], run_id: str, root: Path
             validations,
             run_id=run_id,
             docs_root=root,
-            keep_runs=load_quality_config().data_docs_keep_runs,
+            keep_runs=keep_runs,
         )
     except DataDocsError as exc:
         log.warning("Data Docs were not built: %s", exc)

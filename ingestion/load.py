@@ -227,15 +227,20 @@ def _load_batch(
     run_id: str,
     as_of_date: date,
     config: QualityConfig,
-) -> dict[date, PartitionCounts]:
+) -> BatchLoad:
     """Replace a batch of partitions of one source in one transaction: the rows that pass the row
-    rules go to ``raw.<source>``, the others to ``quarantine.<source>``; counts per partition."""
+    rules go to ``raw.<source>``, the others to ``quarantine.<source>``."""
     # Files that share a header are read together with the columns given, so DuckDB does not
     # sniff each of them (sniffing dominates the cost of many small daily files).
     files_by_header: dict[tuple[str, ...], list[str]] = {}
+    extra_columns: dict[str, list[str]] = {}
     for partition, _ in batch:
         for path in partition.files:
-            files_by_header.setdefault(_read_header(path, source), []).append(str(path))
+            header = _read_header(path, source)
+            files_by_header.setdefault(header, []).append(str(path))
+            unknown = [name for name in header if name not in SOURCE_COLUMNS[source]]
+            if unknown:
+                extra_columns[str(path.relative_to(landing_dir))] = unknown
     contract = SOURCE_COLUMNS[source]
     select_list = ", ".join(f'"{name}"' for name in contract)
     files = [path for group in files_by_header.values() for path in group]
@@ -335,9 +340,7 @@ def _load_batch(
         if in_transaction:
             con.execute("rollback")
         raise
-    for count in counts.values():
-        count.row_rule_seconds = rule_seconds / len(counts)
-    return counts
+    return BatchLoad(counts, rule_seconds, extra_columns)
 
 
 def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_date: date) -> None:
@@ -426,7 +429,14 @@ class PartitionCounts:
     rows_in: int = 0
     loaded: int = 0
     quarantined: int = 0
-    row_rule_seconds: float = 0.0
+
+
+@dataclass
+class BatchLoad:
+    counts: dict[date, PartitionCounts]
+    row_rule_seconds: float
+    # Landing file -> its columns the contract does not know (not loaded, reported).
+    extra_columns: dict[str, list[str]]
 
 
 def _partition_counts(
@@ -513,12 +523,14 @@ def load_partitions(
         source_started = time.perf_counter()
         for first in range(0, len(to_load), BATCH_PARTITIONS):
             batch = to_load[first : first + BATCH_PARTITIONS]
-            counts = _load_batch(con, source, batch, landing_dir, run_id, as_of_date, config)
-            load.rows_in += sum(count.rows_in for count in counts.values())
-            load.rows_loaded += sum(count.loaded for count in counts.values())
-            load.rows_quarantined += sum(count.quarantined for count in counts.values())
-            load.row_rule_seconds += sum(count.row_rule_seconds for count in counts.values())
-            load.partitions_loaded.extend(d.isoformat() for d in counts)
+            loaded = _load_batch(con, source, batch, landing_dir, run_id, as_of_date, config)
+            counts = loaded.counts.values()
+            load.rows_in += sum(count.rows_in for count in counts)
+            load.rows_loaded += sum(count.loaded for count in counts)
+            load.rows_quarantined += sum(count.quarantined for count in counts)
+            load.row_rule_seconds += loaded.row_rule_seconds
+            load.extra_columns.update(loaded.extra_columns)
+            load.partitions_loaded.extend(d.isoformat() for d in loaded.counts)
             log.info(
                 "%s: loaded %d/%d partitions, %d rows so far, %d quarantined (%.1f s)",
                 source,
@@ -528,7 +540,6 @@ def load_partitions(
                 load.rows_quarantined,
                 time.perf_counter() - source_started,
             )
-        load.extra_columns = _extra_columns(to_load, source, landing_dir)
         for path, extra in load.extra_columns.items():
             log.warning(
                 "%s: %s has column(s) %s the contract does not know; they are not loaded",
@@ -547,18 +558,6 @@ def load_partitions(
         )
     report.seconds = round(time.perf_counter() - started, 3)
     return report
-
-
-def _extra_columns(
-    to_load: list[tuple[Partition, str]], source: str, landing_dir: Path
-) -> dict[str, list[str]]:
-    extra = {}
-    for partition, _ in to_load:
-        for path in partition.files:
-            unknown = [n for n in _read_header(path, source) if n not in SOURCE_COLUMNS[source]]
-            if unknown:
-                extra[str(path.relative_to(landing_dir))] = unknown
-    return extra
 
 
 def mark_validated(con: duckdb.DuckDBPyConnection, scope: dict[str, list[date]]) -> None:

@@ -37,7 +37,7 @@ demo-data: install ## Generate the demo landing files (only if absent)
 	@if [ -d "$(SEGMENTS_DATA_DIR)/landing/orders" ]; then \
 	  echo "Demo data present in $(SEGMENTS_DATA_DIR)/landing (make clean to regenerate)"; \
 	else \
-	  $(RUN) python -m ingestion.demo_data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED); \
+	  $(RUN) python -m tools.demo_data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED); \
 	fi
 
 airflow-db: install ## Create/upgrade the local Airflow metadata DB (SQLite) and the warehouse pool
@@ -46,7 +46,7 @@ airflow-db: install ## Create/upgrade the local Airflow metadata DB (SQLite) and
 	  { cat "$(AIRFLOW_HOME)/db-migrate.log"; exit 1; }
 	@$(RUN) airflow pools set duckdb_warehouse 1 "Single writer of the DuckDB warehouse" >/dev/null
 
-# The deadline alert is off for `airflow dags test`, which cannot run it (pipeline/task_defaults.py).
+# The deadline alert is off for `airflow dags test`, which cannot run it (dag_support/task_defaults.py).
 run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a summary
 	@echo "Running DAG customer_segmentation for as-of date $(DEMO_DATE) (log: $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log)"
 	@mkdir -p "$(SEGMENTS_DATA_DIR)/reports"
@@ -55,22 +55,22 @@ run: demo-data airflow-db ## Run the whole nightly DAG for DEMO_DATE and print a
 	  | tee "$(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log" \
 	  | { grep --line-buffered -E "DAG TEST\] (starting|end task)|Marking run|ERROR|QualityGateError|DbtBuildError|IngestionError" || true; }; \
 	dag_status=$$?; \
-	$(RUN) python -m pipeline.summary --as-of $(DEMO_DATE); summary_status=$$?; \
+	$(RUN) python -m tools.summary --as-of $(DEMO_DATE); summary_status=$$?; \
 	if [ $$dag_status -ne 0 ]; then echo "The DAG run failed: see $(SEGMENTS_DATA_DIR)/reports/dags-test-$(DEMO_DATE).log"; fi; \
 	exit $$(( dag_status || summary_status ))
 
 run-blocked: run ## Demo of a blocked night: a broken delivery for BLOCKED_DATE is stopped, segments stay
 	@echo; echo "== Blocked-night demo: a broken orders delivery lands for $(BLOCKED_DATE) =="
-	@$(RUN) python -m ingestion.broken_day --date $(BLOCKED_DATE)
+	@$(RUN) python -m tools.broken_day --date $(BLOCKED_DATE)
 	@if $(MAKE) --no-print-directory run DEMO_DATE=$(BLOCKED_DATE); then \
 	  echo "Expected the night of $(BLOCKED_DATE) to be blocked, but it published."; exit 1; \
 	fi
 	@echo; echo "The night of $(BLOCKED_DATE) was blocked; the segments published for $(DEMO_DATE) stay current:"
-	@$(RUN) python -m pipeline.segment_versions list
-	@echo "Undo the demo: $(RUN) python -m ingestion.broken_day --remove --date $(BLOCKED_DATE)"
+	@$(RUN) python -m tools.segment_versions list
+	@echo "Undo the demo: $(RUN) python -m tools.broken_day --remove --date $(BLOCKED_DATE)"
 
 ui: demo-data ## Start Airflow (API server/UI, scheduler, DAG processor, triggerer) on localhost:UI_PORT
-	@$(RUN) python -m pipeline.local_airflow --port $(UI_PORT)
+	@$(RUN) python -m tools.local_airflow --port $(UI_PORT)
 
 test-deps: ## Install PostgreSQL and Chromium from Debian for the end-to-end tests (if missing)
 	@missing=""; \
@@ -101,24 +101,24 @@ format: install ## Apply ruff fixes and formatting
 	@$(RUN) sqlfluff fix dbt_project/models dbt_project/tests
 
 bench: install ## Time each stage and peak memory for N customers (make bench N=1000000)
-	@$(RUN) python -m pipeline.bench --customers $(N)
+	@$(RUN) python -m tools.bench --customers $(N)
 
 bench-dbt: install ## dbt seed + run vs the same SQL as a plain DuckDB script (make bench-dbt N=1000000)
-	@$(RUN) python -m pipeline.bench_dbt --customers $(N)
+	@$(RUN) python -m tools.bench_dbt --customers $(N)
 
 bench-dbt-tasks: install ## Time one dbt build task against one task per dbt node (cosmos-style)
-	@$(RUN) python -m pipeline.bench_dbt_tasks --customers $(DEMO_CUSTOMERS)
+	@$(RUN) python -m tools.bench_dbt_tasks --customers $(DEMO_CUSTOMERS)
 
 identity-report: install ## Precision/recall of identity resolution vs the demo's planted duplicates (after make run)
-	@$(RUN) python -m pipeline.identity_report
+	@$(RUN) python -m tools.identity_report
 
 versions: install ## List the newest segment versions (status, mode, scores, which is current)
-	@$(RUN) python -m pipeline.segment_versions list
+	@$(RUN) python -m tools.segment_versions list
 
 rollback: install ## Make an earlier segment version current: make rollback VERSION=N REASON="..."
 	@if [ -z "$(VERSION)" ] || [ -z "$(REASON)" ]; then \
 	  echo 'Usage: make rollback VERSION=<version id> REASON="<why>" (make versions lists them)'; exit 2; fi
-	@$(RUN) python -m pipeline.segment_versions rollback --version-id "$(VERSION)" --reason "$(REASON)"
+	@$(RUN) python -m tools.segment_versions rollback --version-id "$(VERSION)" --reason "$(REASON)"
 
 clean: ## Remove everything generated under data/
 	rm -rf "$(SEGMENTS_DATA_DIR)"

@@ -54,10 +54,10 @@ from airflow.sdk import (
     task,
 )
 
-from pipeline.alerts import run_is_late
-from pipeline.assets import SEGMENTS_PUBLISHED
-from pipeline.failures import fail_fast_on_permanent_errors
-from pipeline.task_defaults import OWNER, late_after, task_defaults
+from dag_support.alerts import run_is_late
+from dag_support.assets import SEGMENTS_PUBLISHED
+from dag_support.failures import fail_fast_on_permanent_errors
+from dag_support.task_defaults import OWNER, late_after, task_defaults
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 # A nightly run normally takes minutes; one still running this long after it was queued is late.
@@ -65,7 +65,7 @@ LATE_AFTER = late_after()
 
 
 def _as_of():
-    from pipeline.as_of import as_of_date_from_context
+    from core.as_of import as_of_date_from_context
 
     context = get_current_context()
     return as_of_date_from_context(context), context["run_id"]

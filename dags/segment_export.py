@@ -13,8 +13,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from pipeline.assets import SEGMENTS_PUBLISHED
-from pipeline.task_defaults import task_defaults
+from dag_support.assets import SEGMENTS_PUBLISHED
+from dag_support.task_defaults import task_defaults
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 
@@ -33,7 +33,7 @@ def segment_export():
     @task
     def export_current_segments() -> dict:
         """Write the current version's members to CSV (atomically replaced)."""
-        from pipeline.export import export_current_segments as export
+        from activation.export import export_current_segments as export
 
         return export()
 

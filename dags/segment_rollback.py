@@ -18,8 +18,8 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
-from pipeline.failures import fail_fast_on_permanent_errors
-from pipeline.task_defaults import task_defaults
+from dag_support.failures import fail_fast_on_permanent_errors
+from dag_support.task_defaults import task_defaults
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 

@@ -30,7 +30,10 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from expectations.config import QualityConfig, load_quality_config
+from core.quality_config import QualityConfig, load_quality_config
+from core.settings import get_settings
+from core.sql_text import clean
+from core.warehouse import quote_ident
 from expectations.gx_logging import quiet_gx_logging
 from expectations.health_specs import mart_health_specs, raw_health_spec
 from expectations.history import (
@@ -49,8 +52,6 @@ from expectations.report import (
     json_safe,
     report_file_name,
 )
-from expectations.row_rules import clean
-from pipeline.settings import get_settings
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -666,7 +667,9 @@ def _read_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, columns: list[str
         return pd.DataFrame(index=pd.RangeIndex(count))
     expressions = {**batch.read_as, **{name: sql for name, (sql, _) in batch.derived.items()}}
     select_list = ", ".join(
-        f"{expressions[column]} as {_quote(column)}" if column in expressions else _quote(column)
+        f"{expressions[column]} as {quote_ident(column)}"
+        if column in expressions
+        else quote_ident(column)
         for column in columns
     )
     sql = f"select {select_list} from {batch.source_sql} as batch where {batch.where}"
@@ -798,10 +801,6 @@ def _columns_of(kwargs: dict[str, Any]) -> list[str]:
 
 def _ordered_unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _since(started: float) -> float:

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from core.warehouse import quote_ident, transaction
 from expectations.report import GateReport, json_safe
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,7 @@ def measure_table_health(
     select += [f"count(*) filter (where {_missing(column, types[column])})" for column in columns]
     if keys:
         keyed = " and ".join(f"not {_missing(key, types[key])}" for key in keys)
-        key_tuple = ", ".join(_quote(key) for key in keys)
+        key_tuple = ", ".join(quote_ident(key) for key in keys)
         select += [
             f"count(distinct row({key_tuple})) filter (where {keyed})",
             f"count(*) filter (where {keyed})",
@@ -315,7 +316,7 @@ def measure_table_health(
     ]
     select += [f"count({_as_double(column)})" for column in numerics]
     if timestamp:
-        select.append(f"max(try_cast({_quote(timestamp)} as timestamp))")
+        select.append(f"max(try_cast({quote_ident(timestamp)} as timestamp))")
     sql = f"select {', '.join(select)} from {_quote_table(spec.table)} where ({spec.where})"
     values = list(con.execute(sql, spec.params).fetchone())
 
@@ -401,9 +402,8 @@ def _replace_rows(
 ) -> None:
     """Delete the rows of (run_id, stage, as_of_date) and insert ``rows``, all or nothing."""
     view = f"_quality_rows_{id(rows)}"
-    names = ", ".join(_quote(name) for name in rows.column_names)
-    con.begin()
-    try:
+    names = ", ".join(quote_ident(name) for name in rows.column_names)
+    with transaction(con):
         con.execute(
             f"delete from {table} where run_id = ? and stage = ? and as_of_date = ?",
             [run_id, stage, as_of_date],
@@ -411,13 +411,11 @@ def _replace_rows(
         if rows.num_rows:
             con.register(view, rows)
             try:
-                con.execute(f"insert into {table} ({names}) select {names} from {_quote(view)}")
+                con.execute(
+                    f"insert into {table} ({names}) select {names} from {quote_ident(view)}"
+                )
             finally:
                 con.unregister(view)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
 
 
 def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -446,12 +444,12 @@ def _table_parts(table: str) -> tuple[str | None, str | None, str]:
 
 
 def _quote_table(table: str) -> str:
-    return ".".join(_quote(part) for part in _table_parts(table) if part is not None)
+    return ".".join(quote_ident(part) for part in _table_parts(table) if part is not None)
 
 
 def _missing(column: str, data_type: str) -> str:
     """Null, or for text an empty or whitespace-only value (raw tables hold CSV text)."""
-    quoted = _quote(column)
+    quoted = quote_ident(column)
     if not data_type.upper().startswith("VARCHAR"):
         return f"({quoted} is null)"
     # Only a value sorting before '!' (empty, or starting with a space or control character) can
@@ -464,11 +462,7 @@ def _missing(column: str, data_type: str) -> str:
 
 def _as_double(column: str) -> str:
     """Raw tables hold numbers as text; a value that does not parse is not a number (null)."""
-    return f"try_cast({_quote(column)} as double)"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
+    return f"try_cast({quote_ident(column)} as double)"
 
 
 def _observed_json(value: Any) -> str | None:

@@ -5,7 +5,7 @@ Every expectation carries ``meta={"severity": ...}``:
 * ``blocking``: the run stops, because the next stage would compute wrong numbers from this data;
 * ``warning``: worth a look, reported but never stops the run.
 
-Two kinds of rules guard the raw data. Row rules (``expectations.row_rules``, SQL in the loader)
+Two kinds of rules guard the raw data. Row rules (``ingestion.row_rules``, SQL in the loader)
 decide which single rows are unusable and move them to ``quarantine.<source>``; the suites here
 judge a batch as a whole: its schema, that the day arrived (freshness), its volume against the
 trailing days, the distribution of order amounts, keys filled and unique, value sets, formats,
@@ -16,7 +16,7 @@ little messy (dbt's staging models clean it), so raw rules are tolerant (``mostl
 catch a broken delivery. GX ignores nulls in value checks (regex, value set, ranges), which is why
 such columns also have a not-null rule. Marts are built by us, so their rules are strict.
 
-The column sets and value sets come from ``pipeline.contract`` (docs/architecture.md), the one
+The column sets and value sets come from ``core.contract`` (docs/architecture.md), the one
 definition the loader implements and the gate checks.
 
 Importing this module imports Great Expectations (~5 s), so the gate imports it at run time.
@@ -29,18 +29,18 @@ from typing import Any
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from expectations.config import QualityConfig
-from expectations.report import BLOCKING, WARNING
-from expectations.row_rules import EMAIL_REGEX
-from pipeline.contract import (
+from core.contract import (
     CLUSTERING_FEATURE_COLUMNS,
     EMAIL_EVENT_TYPES,
-    MART_COLUMNS,
     ORDER_STATUSES,
     RAW_TECHNICAL_COLUMNS,
     SOURCE_COLUMNS,
     WEB_EVENT_TYPES,
+    mart_columns,
 )
+from core.quality_config import QualityConfig
+from core.sql_text import EMAIL_REGEX
+from expectations.report import BLOCKING, WARNING
 
 RAW_SCHEMA = "raw"
 MARTS_SCHEMA = "marts"
@@ -244,7 +244,7 @@ def raw_email_events_suite() -> gx.ExpectationSuite:
 def _mart_schema(table: str) -> gxe.Expectation:
     # exact_match=False: a mart may gain columns; the contract only promises these. Of
     # customer_features the gate requires what the clustering reads.
-    columns = CLUSTERING_FEATURE_COLUMNS if table == "customer_features" else MART_COLUMNS[table]
+    columns = CLUSTERING_FEATURE_COLUMNS if table == "customer_features" else mart_columns()[table]
     return gxe.ExpectTableColumnsToMatchSet(
         column_set=list(columns), exact_match=False, meta=_meta(BLOCKING)
     )

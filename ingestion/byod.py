@@ -1,9 +1,8 @@
 """Bring your own data: a YAML config maps a user's files to the four sources, without code.
 
-``python -m ingestion.byod --config my_data.yml --as-of 2011-12-09`` reads the files the config
-names, maps their columns to the landing contract (docs/architecture.md), replaces the ``raw``
-tables with them, runs the dbt project with the sources that are there (dbt var
-``available_sources``), the marts' quality gate, and reclusters. Only ``orders`` is required:
+``load_byod`` reads the files the config names, maps their columns to the landing contract
+(docs/architecture.md) and replaces the ``raw`` tables with them; ``python -m pipeline.byod``
+then builds, checks and reclusters (see there). Only ``orders`` is required:
 with transactions alone, RFM, lifecycle, cohorts and clustering run, and the features that need
 the other sources are null (absent), not 0.
 
@@ -38,22 +37,19 @@ complete data), so a re-run with the same files and as-of date gives the same ma
 
 from __future__ import annotations
 
-import argparse
 import glob
 import logging
 import re
-import sys
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import yaml
 
+from core.contract import SOURCE_COLUMNS, SOURCES
+from core.warehouse import quote_ident, transaction
 from ingestion.load import ensure_raw_schema
-from pipeline.contract import SOURCE_COLUMNS, SOURCES
-from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +182,6 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _read_files(con: duckdb.DuckDBPyConnection, source: SourceConfig) -> str:
     """Register the source's files as the view ``byod_input`` (all text, plus row numbers)."""
     files = [str(p) for p in source.paths]
@@ -199,7 +191,7 @@ def _read_files(con: duckdb.DuckDBPyConnection, source: SourceConfig) -> str:
         relation = f"read_parquet({file_list}, filename = true)"
         con.execute(f"create or replace temp view byod_typed as select * from {relation}")
         names = [row[0] for row in con.execute("describe byod_typed").fetchall()]
-        select = ", ".join(f"cast({_quote(n)} as varchar) as {_quote(n)}" for n in names)
+        select = ", ".join(f"cast({quote_ident(n)} as varchar) as {quote_ident(n)}" for n in names)
         con.execute(f"create or replace temp view byod_read as select {select} from byod_typed")
     elif source.format == "text":
         # Whitespace-aligned columns: pandas infers the column spans from the layout.
@@ -248,7 +240,7 @@ def _timestamp_sql(column: str, date_format: str, *, is_date: bool = False) -> s
 
 def _mapped(source: SourceConfig, column: str) -> str:
     user = source.columns.get(column)
-    return f"nullif(trim({_quote(user)}), '')" if user else "null"
+    return f"nullif(trim({quote_ident(user)}), '')" if user else "null"
 
 
 def _source_select(source: SourceConfig) -> str:
@@ -263,10 +255,10 @@ def _source_select(source: SourceConfig) -> str:
     for column in SOURCE_COLUMNS[source.name]:
         user = source.columns.get(column)
         if user and column in TIME_COLUMNS[source.name]:
-            items.append(f"{_timestamp_sql(_quote(user), source.date_format)} as {column}")
+            items.append(f"{_timestamp_sql(quote_ident(user), source.date_format)} as {column}")
         elif user and column in DATE_COLUMNS.get(source.name, ()):
             items.append(
-                f"{_timestamp_sql(_quote(user), source.date_format, is_date=True)} as {column}"
+                f"{_timestamp_sql(quote_ident(user), source.date_format, is_date=True)} as {column}"
             )
         elif source.name == "orders" and column == "order_id":
             items.append(f"{order_id} as order_id")
@@ -284,7 +276,7 @@ def _orders_from_lines(source: SourceConfig) -> str:
     """One order per order id from line-level rows (see the module docstring)."""
     order_id = _mapped(source, "order_id") if "order_id" in source.columns else None
     order_id_sql = order_id or "concat(filename, ':', byod_row)"
-    ordered_at = _timestamp_sql(_quote(source.columns["ordered_at"]), source.date_format)
+    ordered_at = _timestamp_sql(quote_ident(source.columns["ordered_at"]), source.date_format)
     return f"""
         with lines as (
             select distinct
@@ -337,8 +329,7 @@ def load_byod(con: duckdb.DuckDBPyConnection, config: ByodConfig) -> dict[str, i
     """Replace every raw table with the config's files; rows loaded per source."""
     ensure_raw_schema(con)
     loaded: dict[str, int] = {}
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for name in SOURCES:
             con.execute(f"delete from raw.{name}")
             source = config.sources.get(name)
@@ -362,62 +353,5 @@ def load_byod(con: duckdb.DuckDBPyConnection, config: ByodConfig) -> dict[str, i
                 """
             )
             loaded[name] = con.execute(f"select count(*) from raw.{name}").fetchone()[0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     log.info("bring-your-own-data: loaded %s", loaded)
     return loaded
-
-
-def run_byod(
-    config_path: Path,
-    as_of_date: date,
-    *,
-    settings: Settings | None = None,
-    recluster: bool = True,
-) -> dict[str, Any]:
-    """Load the config's files into raw, build the marts for the as-of date, check them with the
-    marts' quality gate, recluster and publish."""
-    from pipeline.transform import run_dbt_build
-    from pipeline.warehouse import connect
-
-    settings = settings or get_settings()
-    config = load_config(config_path)
-    with connect(settings) as con:
-        loaded = load_byod(con, config)
-    build = run_dbt_build(
-        as_of_date,
-        settings=settings,
-        dbt_vars={"available_sources": config.available_sources},
-    )
-    result: dict[str, Any] = {"loaded": loaded, "dbt": build.counts}
-    if recluster:
-        from pipeline import steps
-
-        # the marts' quality gate guards the clustering as in the nightly run
-        steps.validate_marts(as_of_date, run_id="byod", settings=settings)
-        version = steps.recluster(as_of_date, run_id="byod", settings=settings)
-        steps.publish(as_of_date, version["version_id"], settings=settings)
-        result["version_id"] = version["version_id"]
-    return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingestion.byod", description=__doc__)
-    parser.add_argument("--config", type=Path, required=True, help="the YAML config")
-    parser.add_argument("--as-of", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
-    parser.add_argument("--no-recluster", action="store_true", help="stop after the dbt build")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        result = run_byod(args.config, args.as_of, recluster=not args.no_recluster)
-    except ByodConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(result)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ arrived. For an as-of date ``D`` the loader makes ``raw`` hold exactly the lande
 * loading a partition replaces that partition's rows in one transaction (delete, then insert), so
   loading the same day twice leaves exactly the same raw rows.
 
-Quarantine: a row that breaks a row rule (``expectations.row_rules``: an empty key, an amount or a
+Quarantine: a row that breaks a row rule (``ingestion.row_rules``: an empty key, an amount or a
 birth date that cannot be true, a malformed e-mail, a customer nobody knows, a line the CSV reader
 cannot split...) is not loaded into ``raw``; it goes, unchanged, to ``quarantine.<source>`` with
 the run id, the as-of date and one reason code per broken rule, in the same transaction. Rows in =
@@ -36,15 +36,15 @@ from pathlib import Path
 
 import duckdb
 
-from expectations.config import QualityConfig, load_quality_config
-from expectations.row_rules import (
+from core.contract import SOURCE_COLUMNS, SOURCES
+from core.quality_config import QualityConfig, load_quality_config
+from core.settings import Settings, get_settings
+from ingestion.row_rules import (
     MALFORMED_LINE_DEFAULT,
     MALFORMED_LINE_REASONS,
     clean,
     row_rules,
 )
-from pipeline.contract import SOURCE_COLUMNS, SOURCES
-from pipeline.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 

@@ -7,20 +7,19 @@ a typo must not silently fall back to a default.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from core.config_file import ConfigFileError, as_plain, build, load_config_file
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("segmentation.yml")
 ALGORITHMS = ("kmeans", "gmm", "ward", "hdbscan")
 REFRESH_MODES = ("auto", "full", "assign")
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigFileError):
     """The segmentation config file is missing, malformed or inconsistent."""
 
 
@@ -111,10 +110,10 @@ class SegmentationConfig:
         plain = self.to_dict()
         for section, values in sections.items():
             plain[section] = {**plain.get(section, {}), **values}
-        return _build(SegmentationConfig, plain, "overrides")
+        return build(SegmentationConfig, plain, "overrides", error=ConfigError)
 
     def to_dict(self) -> dict[str, Any]:
-        return _as_plain(self)
+        return as_plain(self)
 
     def __post_init__(self) -> None:
         problems = []
@@ -171,67 +170,6 @@ def _range_problems(config: SegmentationConfig) -> list[str]:
     return problems
 
 
-def _as_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: _as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def _build(cls: type, values: Any, source: str, prefix: str = "") -> Any:
-    """The dataclass ``cls`` from a YAML mapping, checking every key and value kind."""
-    where = f"{source}: {prefix or 'top level'}"
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
-    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(defaults))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(defaults)}")
-    kwargs = {}
-    for name, value in values.items():
-        key = f"{prefix}.{name}" if prefix else name
-        if cls is SegmentationConfig and name in _SECTIONS:
-            kwargs[name] = _build(_SECTIONS[name], value or {}, source, key)
-        else:
-            kwargs[name] = _coerce(value, defaults[name], f"{source}: {key}")
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-
-
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    """A YAML value as the kind of its default: column list, number (or null) or text."""
-    if isinstance(default, tuple):
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of column names, got {value!r}")
-        return tuple(value)
-    if isinstance(default, int | float) or default is None:
-        if value is None and default is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-        return int(value) if isinstance(default, int) else float(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected text, got {value!r}")
-    return value
-
-
-_SECTIONS: dict[str, type] = {
-    "features": FeatureConfig,
-    "preprocessing": PreprocessingConfig,
-    "algorithm": AlgorithmConfig,
-    "selection": SelectionConfig,
-    "acceptance": AcceptanceConfig,
-    "matching": MatchingConfig,
-    "refresh": RefreshConfig,
-    "versions": VersionsConfig,
-}
-
-
 def config_path() -> Path:
     return Path(os.environ.get("SEGMENTS_ML_CONFIG", DEFAULT_CONFIG_PATH))
 
@@ -239,10 +177,4 @@ def config_path() -> Path:
 def load_config(path: Path | str | None = None) -> SegmentationConfig:
     """Read the YAML config (``SEGMENTS_ML_CONFIG`` or the shipped default)."""
     path = Path(path) if path else config_path()
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"Segmentation config {path} does not exist.") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Segmentation config {path} is not valid YAML: {exc}") from None
-    return _build(SegmentationConfig, values, str(path))
+    return load_config_file(path, SegmentationConfig, what="Segmentation config", error=ConfigError)

@@ -15,14 +15,14 @@ pruned their member rows; the metadata, personas and lineage stay).
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
 import pandas as pd
+
+from core.warehouse import transaction
 
 REUSABLE_STATUSES = ("published", "superseded", "rolled_back")
 
@@ -215,20 +215,6 @@ def ensure_segments_schema(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-@contextlib.contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """All or nothing. A failed commit has already rolled back, so the rollback here must not
-    replace the real error with "no transaction is active"."""
-    con.execute("begin transaction")
-    try:
-        yield
-        con.execute("commit")
-    except BaseException:
-        with contextlib.suppress(duckdb.TransactionException):
-            con.execute("rollback")
-        raise
-
-
 def _insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
     con.register("frame_to_insert", frame)
     try:
@@ -249,7 +235,7 @@ def write_version(con: duckdb.DuckDBPyConnection, candidate: Candidate) -> int:
         ["segment_id", "segment_name", "description", "customer_count", "share", "top_traits"]
     ].copy()
     profiles["top_traits"] = profiles["top_traits"].map(_json)
-    with _transaction(con):
+    with transaction(con):
         version_id = int(
             con.execute(
                 "select coalesce(max(version_id), 0) + 1 from segments.segment_versions"
@@ -347,7 +333,7 @@ def publish_version(
     versions (and the current one) are pruned and those versions retired.
     """
     ensure_segments_schema(con)
-    with _transaction(con):
+    with transaction(con):
         row = con.execute(
             "select as_of_date, status, customer_count from segments.segment_versions "
             "where version_id = ?",
@@ -481,7 +467,7 @@ def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, rea
     if not reason or not reason.strip():
         raise RollbackError("A rollback needs a reason (it is recorded with the change).")
     ensure_segments_schema(con)
-    with _transaction(con):
+    with transaction(con):
         row = con.execute(
             "select status, members_pruned_at, as_of_date from segments.segment_versions "
             "where version_id = ?",

@@ -1,1 +1,2 @@
-"""Cross-cutting pieces of the pipeline: settings, the warehouse connection, dbt invocation."""
+"""Orchestration: the step functions each Airflow task runs (``pipeline.steps``), wiring the
+stages (ingestion, expectations, transform, ml_tasks, activation) over the core."""

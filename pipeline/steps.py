@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from pipeline.run_record import record_step
-from pipeline.settings import Settings, get_settings
-from pipeline.warehouse import connect
+from core.run_record import record_step
+from core.settings import Settings, get_settings
+from core.warehouse import connect
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def build_marts(
     as_of_date: date, *, full_refresh: bool = False, settings: Settings | None = None
 ) -> dict:
     """dbt build (seeds, models, tests) for the as-of date."""
-    from pipeline.transform import run_dbt_build
+    from transform.dbt_build import run_dbt_build
 
     settings = settings or get_settings()
     result = run_dbt_build(as_of_date, settings=settings, full_refresh=full_refresh)

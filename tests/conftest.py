@@ -15,6 +15,6 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["SEGMENTS_DATA_DIR"] = str(_SCRATCH / "data")
-# dag.test() cannot run a DAG with a deadline alert in Airflow 3.3.2 (pipeline.task_defaults);
+# dag.test() cannot run a DAG with a deadline alert in Airflow 3.3.2 (dag_support.task_defaults);
 # the tests of the alert itself and of the real scheduler turn it back on.
 os.environ["SEGMENTS_LATE_AFTER_HOURS"] = "0"

@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from pipeline.as_of import UnfinishedDayError, as_of_date_from_context
+from core.as_of import UnfinishedDayError, as_of_date_from_context
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.alerts import failure_line, on_task_failure, post_webhook, run_is_late
-from pipeline.failures import fail_fast_on_permanent_errors
-from pipeline.transform import DbtBuildError
-from pipeline.warehouse import WarehouseBusyError
+from core.warehouse import WarehouseBusyError
+from dag_support.alerts import failure_line, on_task_failure, post_webhook, run_is_late
+from dag_support.failures import fail_fast_on_permanent_errors
+from transform.dbt_build import DbtBuildError
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +55,11 @@ def test_nightly_schedule_and_lateness_alert(nightly):
     assert str(nightly.timetable.timezone) in {"UTC", "Timezone('UTC')"}
     (deadline,) = nightly.deadline
     assert deadline.interval == timedelta(hours=4)
-    assert deadline.callback.path == "pipeline.alerts.run_is_late"
+    assert deadline.callback.path == "dag_support.alerts.run_is_late"
 
 
 def test_publish_announces_the_asset_the_export_dag_waits_for(dagbag, nightly):
-    from pipeline.assets import SEGMENTS_PUBLISHED
+    from dag_support.assets import SEGMENTS_PUBLISHED
 
     assert SEGMENTS_PUBLISHED in nightly.get_task("publish").outlets
     export = dagbag.dags["segment_export"]
@@ -180,7 +180,7 @@ def test_failure_callback_logs_one_line_and_posts_it(monkeypatch, caplog):
 
     with _Webhook() as hook:
         monkeypatch.setenv("SEGMENTS_ALERT_WEBHOOK_URL", hook.url)
-        with caplog.at_level("ERROR", logger="pipeline.alerts"):
+        with caplog.at_level("ERROR", logger="dag_support.alerts"):
             on_task_failure(context)
     assert [record.getMessage() for record in caplog.records] == [line]
     (posted,) = hook.received
@@ -193,7 +193,7 @@ def test_no_webhook_configured_or_a_broken_one_never_raises(monkeypatch, caplog)
     assert post_webhook("x", {}) is False
     with _Webhook(status=500) as hook:
         assert post_webhook("x", {}, url=hook.url) is False
-    with caplog.at_level("WARNING", logger="pipeline.alerts"):
+    with caplog.at_level("WARNING", logger="dag_support.alerts"):
         assert post_webhook("x", {}, url="http://127.0.0.1:9/hooks/secret-token") is False
     assert "secret-token" not in caplog.text
 

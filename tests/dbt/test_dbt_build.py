@@ -32,10 +32,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
+from core.settings import Settings, get_settings
 from ingestion.load import ensure_raw_schema
-from pipeline.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
-from pipeline.settings import Settings, get_settings
-from pipeline.transform import DbtBuildError, DbtBuildResult, run_dbt_build
+from transform.dbt_build import DbtBuildError, DbtBuildResult, run_dbt_build
 
 pytestmark = pytest.mark.slow
 
@@ -210,7 +210,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         seen = Builds()
         seen.settings = settings
         collect = _Collect()
-        transform_log = logging.getLogger("pipeline.transform")
+        transform_log = logging.getLogger("transform.dbt_build")
         transform_log.addHandler(collect)
         previous_level = transform_log.level
         transform_log.setLevel(logging.INFO)

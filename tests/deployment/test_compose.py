@@ -246,7 +246,7 @@ def test_env_and_local_state_stay_out_of_the_build_context() -> None:
 
 
 def test_compose_sets_what_make_ui_and_the_scheduler_tests_run_with(airflow_common: dict) -> None:
-    from pipeline.local_airflow import compose_settings
+    from tools.local_airflow import compose_settings
 
     env = airflow_common["environment"]
     local = compose_settings(f"http://{API_SERVER_SERVICE}:8080")

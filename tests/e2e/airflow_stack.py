@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from pipeline.local_airflow import LocalAirflow
+from tools.local_airflow import LocalAirflow
 
 TERMINAL_RUN_STATES = {"success", "failed"}
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.demo_data import generate_demo_data
-from pipeline.local_airflow import LocalAirflow
 from tests.conftest import ROOT
 from tests.e2e.airflow_stack import TERMINAL_RUN_STATES, AirflowApi, wait_for
 from tests.e2e.local_postgres import LocalPostgres, free_port, postgres_bin_dir
+from tools.demo_data import generate_demo_data
+from tools.local_airflow import LocalAirflow
 
 pytestmark = pytest.mark.slow
 

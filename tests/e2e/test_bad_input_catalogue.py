@@ -28,12 +28,12 @@ import duckdb
 import pandas as pd
 import pytest
 
+from activation.export import export_current_segments
 from expectations import QualityGateError
-from ingestion.demo_data import generate_demo_data
 from ingestion.load import IngestionError
 from pipeline import steps
-from pipeline.export import export_current_segments
 from tests.conftest import ROOT
+from tools.demo_data import generate_demo_data
 
 pytestmark = pytest.mark.slow
 

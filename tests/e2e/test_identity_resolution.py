@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.demo_data import generate_demo_data
+from core.settings import get_settings
 from pipeline import steps
-from pipeline.identity_report import IdentityScore, report
-from pipeline.settings import get_settings
+from tools.demo_data import generate_demo_data
+from tools.identity_report import IdentityScore, report
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from ingestion.broken_day import write_broken_delivery
-from ingestion.demo_data import generate_demo_data
-from pipeline.summary import summarize
 from tests.conftest import ROOT
+from tools.broken_day import write_broken_delivery
+from tools.demo_data import generate_demo_data
+from tools.summary import summarize
 
 pytestmark = pytest.mark.slow
 
@@ -332,7 +332,7 @@ def test_next_night_keeps_ids_a_rejected_model_changes_nothing_and_rollback_work
 
 
 def test_export_writes_the_current_segments(night, tmp_path, monkeypatch):
-    from pipeline.export import export_current_segments
+    from activation.export import export_current_segments
 
     night_dir, _ = night
     data_dir = _copy_of(night_dir, tmp_path)

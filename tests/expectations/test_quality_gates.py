@@ -20,8 +20,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from core.contract import MART_COLUMNS, SOURCE_COLUMNS
 from expectations import QualityGateError, validate_marts, validate_raw
-from pipeline.contract import MART_COLUMNS, SOURCE_COLUMNS
 
 DAY = date(2026, 3, 5)
 OTHER_DAY = DAY - timedelta(days=1)

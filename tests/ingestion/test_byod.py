@@ -20,8 +20,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from ingestion.byod import ByodConfigError, load_byod, load_config, run_byod
-from pipeline.settings import get_settings
+from core.settings import get_settings
+from ingestion.byod import ByodConfigError, load_byod, load_config
+from pipeline.byod import run_byod
 
 AS_OF = date(2011, 6, 30)
 HEADER = "InvoiceNo;StockCode;Quantity;InvoiceDate;UnitPrice;CustomerID"

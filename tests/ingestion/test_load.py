@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import get_settings
 from ingestion.load import IngestionError, load_partitions, mark_validated
-from pipeline.settings import get_settings
 
 ORDERS_HEADER = "order_id,customer_id,ordered_at,amount,status\n"
 

@@ -18,14 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from expectations.config import QualityConfig
-from pipeline.contract import EMAIL_EVENT_TYPES, ORDER_STATUSES, SOURCE_COLUMNS, WEB_EVENT_TYPES
-
-# Anchored e-mail shape: something@something.tld, no spaces.
-EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-# A time of day followed by a UTC offset (Z, +02, +02:00, -0530): such timestamps are converted
-# to UTC; timestamps without one are taken as UTC already (dbt's parse_timestamp does the same).
-OFFSET_REGEX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"
+from core.contract import EMAIL_EVENT_TYPES, ORDER_STATUSES, SOURCE_COLUMNS, WEB_EVENT_TYPES
+from core.quality_config import QualityConfig
+from core.sql_text import EMAIL_REGEX, clean, parse_timestamp
+from core.warehouse import quote_ident
 
 # Reason codes of lines DuckDB's CSV reader could not split into the contract's columns.
 MALFORMED_LINE_REASONS = {
@@ -66,20 +62,6 @@ REASONS: dict[str, str] = {
 }
 
 
-def clean(column: str) -> str:
-    """Trimmed text (any whitespace), null when empty: dbt's ``clean_text``."""
-    return f"nullif(regexp_replace({_quote(column)}, '^\\s+|\\s+$', '', 'g'), '')"
-
-
-def parse_timestamp(expression: str) -> str:
-    """A UTC timestamp from text with or without an offset: dbt's ``parse_timestamp``."""
-    return (
-        f"case when regexp_matches({expression}, '{OFFSET_REGEX}') "
-        f"then timezone('UTC', try_cast({expression} as timestamptz)) "
-        f"else try_cast({expression} as timestamp) end"
-    )
-
-
 @dataclass(frozen=True)
 class RowRules:
     """The reason-code expression of one source for one load.
@@ -102,9 +84,9 @@ def row_rules(source: str, config: QualityConfig, as_of_date: date) -> RowRules:
 
 def _common_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
     lengths = ", ".join(
-        f"coalesce(length({_quote(column)}), 0)" for column in SOURCE_COLUMNS[source]
+        f"coalesce(length({quote_ident(column)}), 0)" for column in SOURCE_COLUMNS[source]
     )
-    columns = ", ".join(_quote(column) for column in SOURCE_COLUMNS[source])
+    columns = ", ".join(quote_ident(column) for column in SOURCE_COLUMNS[source])
     return [
         (
             "duplicate_row",
@@ -219,7 +201,3 @@ _SOURCE_CHECKS = {
     "web_events": _web_events,
     "email_events": _email_events,
 }
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

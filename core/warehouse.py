@@ -8,8 +8,8 @@ error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +17,9 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock, Timeout
 
-from pipeline.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_LOCK_TIMEOUT_S = float(os.environ.get("SEGMENTS_LOCK_TIMEOUT_S", "3600"))
 
 
 class WarehouseBusyError(RuntimeError):
@@ -36,7 +34,7 @@ def writer_lock(settings: Settings | None = None, timeout_s: float | None = None
     # One lock object per path in this process, so nested use (a task that holds the lock and
     # then opens a connection) re-enters instead of deadlocking on itself.
     lock = FileLock(str(settings.lock_path), is_singleton=True, thread_local=False)
-    timeout = DEFAULT_LOCK_TIMEOUT_S if timeout_s is None else timeout_s
+    timeout = settings.lock_timeout_s if timeout_s is None else timeout_s
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -84,3 +82,22 @@ def connect(
             yield con
         finally:
             con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing. A failed commit has already rolled back, so the rollback here must not
+    replace the real error with "no transaction is active"."""
+    con.execute("begin transaction")
+    try:
+        yield
+        con.execute("commit")
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("rollback")
+        raise
+
+
+def quote_ident(identifier: str) -> str:
+    """A SQL identifier (column, table or view name), double-quoted and escaped."""
+    return '"' + identifier.replace('"', '""') + '"'

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from pipeline.settings import get_settings
+from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from pipeline.alerts import on_task_failure
+from dag_support.alerts import on_task_failure
 
 OWNER = "data-engineering"
 LATE_AFTER_ENV = "SEGMENTS_LATE_AFTER_HOURS"
@@ -28,8 +28,8 @@ def late_after() -> timedelta | None:
 
 def task_defaults(pool: str) -> dict[str, Any]:
     """Transient failures (warehouse busy, I/O) get two more tries, 2 then 4 minutes later;
-    permanent ones (quality gates, dbt, bad files) fail at once, see ``pipeline.failures``. A task
-    that failed for good logs one line and posts it to the webhook (``pipeline.alerts``)."""
+    permanent ones (quality gates, dbt, bad files) fail at once, see ``dag_support.failures``. A
+    task that failed for good logs one line and posts it to the webhook (``dag_support.alerts``)."""
     return {
         "owner": OWNER,
         "pool": pool,

@@ -1,6 +1,6 @@
 """Benchmark: seconds and peak memory of each stage for N demo customers.
 
-``python -m pipeline.bench --customers 1000000`` (or ``make bench N=1000000``) generates demo data
+``python -m tools.bench --customers 1000000`` (or ``make bench N=1000000``) generates demo data
 into a scratch data dir (``--data-dir``, default ``$SEGMENTS_DATA_DIR/bench-<N>``), then runs each
 pipeline step in its own process, so the peak resident memory reported per stage is that stage's
 own. Two nights are measured: the *first run* for the demo as-of date, which catches up on a year
@@ -26,7 +26,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipeline.settings import get_settings
+from core.settings import get_settings
 
 DEMO_AS_OF = date(2026, 6, 30)
 STAGES = ("ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish")
@@ -44,7 +44,7 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
     state_path = get_settings().reports_dir / "bench-state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     if stage == "generate":
-        from ingestion.demo_data import generate_demo_data
+        from tools.demo_data import generate_demo_data
 
         settings = get_settings()
         generate_demo_data(
@@ -86,10 +86,10 @@ def plain_kmeans_sweep(as_of_date: date, customers: int) -> dict:
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
+    from core.warehouse import connect
     from ml_tasks.config import load_config
     from ml_tasks.features import load_customer_features
     from ml_tasks.preprocess import make_preprocessor
-    from pipeline.warehouse import connect
 
     config = load_config()
     with connect(get_settings(), read_only=True) as con:
@@ -218,7 +218,7 @@ def _run_in_subprocess(
         [
             sys.executable,
             "-m",
-            "pipeline.bench",
+            "tools.bench",
             "--stage",
             stage,
             "--customers",

@@ -17,7 +17,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ingestion.demo_data import DemoDataError, DemoSummary, generate_demo_data, main
+from tools.demo_data import DemoDataError, DemoSummary, generate_demo_data, main
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END, AS_OF = date(2025, 7, 1), date(2026, 7, 7), date(2026, 6, 30)

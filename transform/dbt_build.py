@@ -22,8 +22,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import Settings, get_settings
-from pipeline.warehouse import writer_lock
+from core.settings import Settings, get_settings
+from core.warehouse import writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def _count_rows(result: DbtBuildResult, settings: Settings, as_of_date: date) ->
 
     dbt-duckdb does not report rows affected, so the tables are counted after the build.
     """
-    from pipeline.warehouse import connect
+    from core.warehouse import connect
 
     tables = _table_models(settings)
     counted = [node for node in result.nodes if node.unique_id in tables and node.outcome == "pass"]

@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 def run_record_path(as_of_date: date, settings: Settings | None = None) -> Path:

@@ -21,6 +21,8 @@ class Settings:
     truth_dir: Path
     dbt_project_dir: Path
     reports_dir: Path
+    # How long a writer waits for another process holding the warehouse before failing.
+    lock_timeout_s: float = 3600.0
 
     @property
     def lock_path(self) -> Path:
@@ -42,4 +44,5 @@ def get_settings() -> Settings:
         truth_dir=_path("SEGMENTS_TRUTH_DIR", data_dir / "truth"),
         dbt_project_dir=_path("SEGMENTS_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"),
         reports_dir=_path("SEGMENTS_REPORTS_DIR", data_dir / "reports"),
+        lock_timeout_s=float(os.environ.get("SEGMENTS_LOCK_TIMEOUT_S", "3600")),
     )

@@ -1,7 +1,7 @@
 """List segment versions and roll back, from the command line.
 
-``python -m pipeline.segment_versions list`` (``make versions``) and
-``python -m pipeline.segment_versions rollback --version-id N --reason "..."``
+``python -m tools.segment_versions list`` (``make versions``) and
+``python -m tools.segment_versions rollback --version-id N --reason "..."``
 (``make rollback VERSION=N REASON="..."``). The rollback is the same step the ``segment_rollback``
 DAG runs.
 """
@@ -14,8 +14,8 @@ import sys
 
 import pandas as pd
 
-from pipeline.settings import get_settings
-from pipeline.warehouse import connect
+from core.settings import get_settings
+from core.warehouse import connect
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Precision and recall of identity resolution against the demo generator's planted duplicates.
 
-``python -m pipeline.identity_report`` reads ``intermediate.int_customers_resolved`` (the mapping
+``python -m tools.identity_report`` reads ``intermediate.int_customers_resolved`` (the mapping
 of every CRM id to its resolved id, as of the last dbt build) and the generator's truth file
 (``$SEGMENTS_TRUTH_DIR/customers.csv``: ``customer_id, person_id, duplicate_kind``) and scores
 the merge pairwise: a pair of CRM records is *predicted* to be one person when they share a
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 @dataclass
@@ -52,7 +52,7 @@ def score_identity_resolution(con: duckdb.DuckDBPyConnection, truth_csv: Path) -
     land after the as-of date).
     """
     if not truth_csv.is_file():
-        raise FileNotFoundError(f"No truth file at {truth_csv} (written by ingestion.demo_data).")
+        raise FileNotFoundError(f"No truth file at {truth_csv} (written by tools.demo_data).")
     con.execute(
         """
         create or replace temp table identity_scored as
@@ -116,7 +116,7 @@ def report(settings: Settings | None = None) -> IdentityScore:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.identity_report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.identity_report", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print the score as JSON")
     args = parser.parse_args(argv)
     try:

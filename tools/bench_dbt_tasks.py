@@ -1,6 +1,6 @@
 """Benchmark: one ``dbt build`` task against one task per dbt node (how astronomer-cosmos runs dbt).
 
-``python -m pipeline.bench_dbt_tasks`` (``make bench-dbt-tasks``) generates the demo
+``python -m tools.bench_dbt_tasks`` (``make bench-dbt-tasks``) generates the demo
 (``--customers``, default 5,000, as ``make run``), loads the raw data for the demo as-of date,
 then times, each as fresh processes the way Airflow runs each task in its own process:
 
@@ -27,7 +27,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from pipeline.settings import get_settings
+from core.settings import get_settings
 
 DEMO_AS_OF = date(2026, 6, 30)
 
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(name, None)
     settings = get_settings()
 
-    from ingestion.demo_data import generate_demo_data
     from pipeline import steps
+    from tools.demo_data import generate_demo_data
 
     if not (settings.landing_dir / "orders").exists():
         generate_demo_data(settings.landing_dir, settings.truth_dir, n_customers=args.customers)

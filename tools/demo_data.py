@@ -43,14 +43,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.contract import (
+from core.contract import (
     EMAIL_EVENT_TYPES,
     ORDER_STATUSES,
     SOURCES,
     WEB_EVENT_TYPES,
 )
-from pipeline.contract import SOURCE_COLUMNS as COLUMNS
-from pipeline.settings import get_settings
+from core.contract import SOURCE_COLUMNS as COLUMNS
+from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -1188,7 +1188,7 @@ def generate_demo_data(
 def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     parser = argparse.ArgumentParser(
-        prog="python -m ingestion.demo_data",
+        prog="python -m tools.demo_data",
         description="Write deterministic demo landing partitions with planted segments and mess.",
     )
     parser.add_argument("--customers", type=int, default=5000, help="people to generate")

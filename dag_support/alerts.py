@@ -105,7 +105,8 @@ def _as_of(context: Mapping[str, Any]) -> str:
 
 def _reason(exc: BaseException | str | None) -> str:
     """The error on one line: its class and message, lines joined with " | ", shortened. An
-    ``AirflowFailException`` raised by ``pipeline.failures`` is reported as the error it wraps."""
+    ``AirflowFailException`` raised by ``dag_support.failures`` is reported as the error it
+    wraps."""
     if exc is None:
         return "no exception recorded (see the task log)"
     if isinstance(exc, BaseException) and type(exc).__name__ == "AirflowFailException":

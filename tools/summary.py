@@ -1,4 +1,4 @@
-"""Print what a run for an as-of date did: ``python -m pipeline.summary --as-of YYYY-MM-DD``.
+"""Print what a run for an as-of date did: ``python -m tools.summary --as-of YYYY-MM-DD``.
 
 Exits 1 when the run failed or published nothing for that date, so ``make run`` fails loudly.
 """
@@ -10,9 +10,9 @@ import sys
 from datetime import date
 from typing import Any
 
-from pipeline.run_record import read_record, run_record_path
-from pipeline.settings import Settings, get_settings
-from pipeline.warehouse import connect
+from core.run_record import read_record, run_record_path
+from core.settings import Settings, get_settings
+from core.warehouse import connect
 
 
 def _gate_line(name: str, report: dict[str, Any] | None) -> str:

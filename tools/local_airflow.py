@@ -1,6 +1,6 @@
 """Airflow on this machine, without Docker: the same components and settings as docker-compose.yml.
 
-``make ui`` runs ``python -m pipeline.local_airflow``: it migrates the metadata DB, creates the
+``make ui`` runs ``python -m tools.local_airflow``: it migrates the metadata DB, creates the
 admin user and the ``duckdb_warehouse`` pool, starts ``airflow api-server``, ``scheduler``,
 ``dag-processor`` and ``triggerer`` as separate processes (like the compose services), prints the
 URL and the login, and stops them all on Ctrl-C. The end-to-end tests start the same
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 # The components docker-compose.yml runs as services, by their `airflow` sub-command.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pipeline.run_record import read_record, record_step
+from core.run_record import read_record, record_step
 
 DAY = date(2026, 6, 30)
 

@@ -1,6 +1,6 @@
 """Benchmark of the dbt stage against the same SQL run once as a plain DuckDB script.
 
-``python -m pipeline.bench_dbt --customers 1000000`` (or ``make bench-dbt N=1000000``) generates
+``python -m tools.bench_dbt --customers 1000000`` (or ``make bench-dbt N=1000000``) generates
 the demo data into a scratch data dir, loads it into ``raw`` (the pipeline's ingest step), then,
 each on its own copy of that warehouse:
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.settings import get_settings
+from core.settings import get_settings
 
 DEMO_AS_OF = date(2026, 6, 30)
 
@@ -178,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop(name, None)
     settings = get_settings()
 
-    from ingestion.demo_data import generate_demo_data
     from pipeline import steps
+    from tools.demo_data import generate_demo_data
 
     print(f"dbt vs plain DuckDB: {args.customers:,} customers, as-of {args.as_of}, in {root}")
     generate_demo_data(settings.landing_dir, settings.truth_dir, n_customers=args.customers)

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 # Failures that repeat on a retry, with the hint the task log gives the operator.
 PERMANENT_ERRORS: dict[str, str] = {
     "expectations.gate.QualityGateError": "fix the data (or the expectation), then clear the task",
-    "pipeline.transform.DbtBuildError": "fix the dbt model or test, then clear the task",
+    "transform.dbt_build.DbtBuildError": "fix the dbt model or test, then clear the task",
     "ingestion.load.IngestionError": "fix the landing file, then clear the task",
-    "pipeline.as_of.UnfinishedDayError": "run a date that has ended",
+    "core.as_of.UnfinishedDayError": "run a date that has ended",
     "ml_tasks.config.ConfigError": "fix the segmentation config, then clear the task",
     "ml_tasks.recluster.ReclusterError": "change the recluster params, or run mode full",
     "ml_tasks.features.MissingFeaturesError": "rerun dbt_build for this date first",

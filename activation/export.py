@@ -1,7 +1,7 @@
 """Export the current segments as a file for the tools outside the warehouse (CRM, ads, email).
 
 Run by the ``segment_export`` DAG whenever the nightly DAG publishes a version (an Airflow Asset
-event), or by hand: ``python -m pipeline.export``. It writes
+event), or by hand: ``python -m activation.export``. It writes
 ``$SEGMENTS_REPORTS_DIR/exports/segments-v<version>-<as-of>.csv`` (customer_id, segment_id,
 segment_name) and points ``segments-current.csv`` at it (a copy, replaced atomically), so a
 consumer that polls one path always reads a complete file.
@@ -18,8 +18,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from pipeline.settings import Settings, get_settings
-from pipeline.warehouse import connect
+from core.settings import Settings, get_settings
+from core.warehouse import connect
 
 log = logging.getLogger(__name__)
 

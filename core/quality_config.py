@@ -7,18 +7,17 @@ not silently loosen a gate. ``SEGMENTS_QUALITY_CONFIG`` points at another file.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
+from core.config_file import ConfigFileError, load_config_file
+from core.settings import PROJECT_ROOT
 
-DEFAULT_CONFIG_PATH = Path(__file__).with_name("quality.yml")
+DEFAULT_CONFIG_PATH = PROJECT_ROOT / "expectations" / "quality.yml"
 
 
-class QualityConfigError(ValueError):
+class QualityConfigError(ConfigFileError):
     """The quality config file is missing, malformed or out of range."""
 
 
@@ -87,32 +86,4 @@ def config_path() -> Path:
 def load_quality_config(path: Path | str | None = None) -> QualityConfig:
     """Read the YAML config (``SEGMENTS_QUALITY_CONFIG`` or the shipped default)."""
     path = Path(path) if path else config_path()
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise QualityConfigError(f"Quality config {path} does not exist.") from None
-    except yaml.YAMLError as exc:
-        raise QualityConfigError(f"Quality config {path} is not valid YAML: {exc}") from None
-    if not isinstance(values, dict):
-        raise QualityConfigError(f"Quality config {path}: expected a mapping, got {values!r}")
-    defaults = {field.name: field.default for field in dataclasses.fields(QualityConfig)}
-    unknown = sorted(set(values) - set(defaults))
-    if unknown:
-        raise QualityConfigError(
-            f"Quality config {path}: unknown key(s) {unknown}; known keys: {sorted(defaults)}"
-        )
-    kwargs = {key: _number(value, defaults[key], f"{path}: {key}") for key, value in values.items()}
-    try:
-        return QualityConfig(**kwargs)
-    except QualityConfigError as exc:
-        raise QualityConfigError(f"Quality config {path}: {exc}") from None
-
-
-def _number(value: Any, default: Any, where: str) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise QualityConfigError(f"{where}: expected a number, got {value!r}")
-    if isinstance(default, int):
-        if not float(value).is_integer():
-            raise QualityConfigError(f"{where}: expected a whole number, got {value!r}")
-        return int(value)
-    return float(value)
+    return load_config_file(path, QualityConfig, what="Quality config", error=QualityConfigError)

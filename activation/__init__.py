@@ -1,0 +1,1 @@
+"""Activation: what leaves the warehouse for the tools marketing uses (segment exports)."""

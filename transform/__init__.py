@@ -1,0 +1,1 @@
+"""Transform: runs the dbt project (``dbt_project/``) for one as-of date."""

@@ -13,10 +13,16 @@ COPY pyproject.toml uv.lock README.md ./
 # explicit apache-airflow pin below (pip's hash mode rejects an unhashed requirement).
 RUN mkdir -p /dist \
     && uv export --frozen --no-dev --no-emit-project --no-hashes --output-file /dist/requirements.txt
+# The project's packages, the same list as [tool.hatch.build.targets.wheel] in pyproject.toml.
+COPY core core
 COPY ingestion ingestion
 COPY expectations expectations
+COPY transform transform
 COPY ml_tasks ml_tasks
+COPY activation activation
 COPY pipeline pipeline
+COPY dag_support dag_support
+COPY tools tools
 RUN uv build --wheel --out-dir /dist
 
 # ---- runtime: extend the official image ---------------------------------------------------------
@@ -34,7 +40,8 @@ RUN --mount=type=bind,from=build,source=/dist,target=/tmp/dist \
     pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /tmp/dist/requirements.txt \
     && pip install --no-cache-dir --no-deps /tmp/dist/*.whl \
     && python -c "import duckdb, dbt.adapters.duckdb, great_expectations, sklearn" \
-    && python -c "import ingestion, expectations, ml_tasks, pipeline" \
+    && python -c "import core, ingestion, expectations, transform, ml_tasks, activation" \
+    && python -c "import pipeline, dag_support, tools" \
     && export AIRFLOW_HOME=/tmp/airflow-import-check \
     && python -c "import airflow.providers.fab.auth_manager.fab_auth_manager, psycopg2" \
     && rm -rf "${AIRFLOW_HOME}"

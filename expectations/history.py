@@ -43,49 +43,15 @@ TABLE_HEALTH_TABLE = f"{QUALITY_SCHEMA}.table_health"
 # skewed but healthy amounts do not raise the rate every night.
 OUTLIER_IQR_FACTOR = 3.0
 
-_VALIDATION_RESULTS_DDL = f"""
-create table if not exists {VALIDATION_RESULTS_TABLE} (
-    run_id varchar not null,
-    as_of_date date not null,
-    stage varchar not null,
-    suite varchar,
-    batch varchar,
-    expectation varchar,
-    column_name varchar,
-    severity varchar,
-    success boolean,
-    observed_value varchar,
-    element_count bigint,
-    unexpected_count bigint,
-    unexpected_percent double,
-    error varchar,
-    recorded_at timestamp
-)
-"""
-
-_TABLE_HEALTH_DDL = f"""
-create table if not exists {TABLE_HEALTH_TABLE} (
-    run_id varchar not null,
-    as_of_date date not null,
-    stage varchar not null,
-    table_name varchar,
-    batch varchar,
-    row_count bigint,
-    missing_pct map(varchar, double),
-    duplicate_rate double,
-    outlier_rate double,
-    freshness_hours double,
-    measured_at timestamp
-)
-"""
-
-# The Arrow shapes of the rows we insert: explicit, so a column that is null in every row of a
-# report (e.g. no errors) still arrives with its type instead of Arrow's null type.
+# Each table is declared once, as the Arrow shape of the rows we insert (explicit, so a column
+# that is null in every row of a report, e.g. no errors, still arrives with its type instead of
+# Arrow's null type); the DuckDB table is created from it (``_create_table_sql``).
+_KEY = {"nullable": False}
 _VALIDATION_RESULTS_SCHEMA = pa.schema(
     [
-        ("run_id", pa.string()),
-        ("as_of_date", pa.date32()),
-        ("stage", pa.string()),
+        pa.field("run_id", pa.string(), **_KEY),
+        pa.field("as_of_date", pa.date32(), **_KEY),
+        pa.field("stage", pa.string(), **_KEY),
         ("suite", pa.string()),
         ("batch", pa.string()),
         ("expectation", pa.string()),
@@ -102,9 +68,9 @@ _VALIDATION_RESULTS_SCHEMA = pa.schema(
 )
 _TABLE_HEALTH_SCHEMA = pa.schema(
     [
-        ("run_id", pa.string()),
-        ("as_of_date", pa.date32()),
-        ("stage", pa.string()),
+        pa.field("run_id", pa.string(), **_KEY),
+        pa.field("as_of_date", pa.date32(), **_KEY),
+        pa.field("stage", pa.string(), **_KEY),
         ("table_name", pa.string()),
         ("batch", pa.string()),
         ("row_count", pa.int64()),
@@ -115,6 +81,31 @@ _TABLE_HEALTH_SCHEMA = pa.schema(
         ("measured_at", pa.timestamp("us")),
     ]
 )
+
+_DUCKDB_TYPES = {
+    pa.string(): "varchar",
+    pa.date32(): "date",
+    pa.bool_(): "boolean",
+    pa.int64(): "bigint",
+    pa.float64(): "double",
+    pa.timestamp("us"): "timestamp",
+}
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_map(arrow_type):
+        key, item = _duckdb_type(arrow_type.key_type), _duckdb_type(arrow_type.item_type)
+        return f"map({key}, {item})"
+    return _DUCKDB_TYPES[arrow_type]
+
+
+def _create_table_sql(table: str, schema: pa.Schema) -> str:
+    columns = ",\n    ".join(
+        f"{column.name} {_duckdb_type(column.type)}{'' if column.nullable else ' not null'}"
+        for column in schema
+    )
+    return f"create table if not exists {table} (\n    {columns}\n)"
+
 
 # Blank means empty or only whitespace; DuckDB's trim() alone strips spaces only.
 _BLANK_CHARACTERS = "' ' || chr(9) || chr(10) || chr(13)"
@@ -162,8 +153,8 @@ class TableHealth:
 def ensure_quality_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ``quality`` schema and its two history tables when missing (never alters)."""
     con.execute(f"create schema if not exists {QUALITY_SCHEMA}")
-    con.execute(_VALIDATION_RESULTS_DDL)
-    con.execute(_TABLE_HEALTH_DDL)
+    con.execute(_create_table_sql(VALIDATION_RESULTS_TABLE, _VALIDATION_RESULTS_SCHEMA))
+    con.execute(_create_table_sql(TABLE_HEALTH_TABLE, _TABLE_HEALTH_SCHEMA))
 
 
 def record_validation_results(

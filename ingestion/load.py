@@ -39,6 +39,7 @@ import duckdb
 from core.contract import SOURCE_COLUMNS, SOURCES
 from core.quality_config import QualityConfig, load_quality_config
 from core.settings import Settings, get_settings
+from core.warehouse import quote_ident, transaction
 from ingestion.row_rules import (
     MALFORMED_LINE_DEFAULT,
     MALFORMED_LINE_REASONS,
@@ -229,9 +230,39 @@ def _load_batch(
     config: QualityConfig,
 ) -> BatchLoad:
     """Replace a batch of partitions of one source in one transaction: the rows that pass the row
-    rules go to ``raw.<source>``, the others to ``quarantine.<source>``."""
-    # Files that share a header are read together with the columns given, so DuckDB does not
-    # sniff each of them (sniffing dominates the cost of many small daily files).
+    rules go to ``raw.<source>``, the others to ``quarantine.<source>``.
+
+    Read (the files into a staging table), decide (each row's reason codes, in SQL), write (raw,
+    quarantine and the load log, all or nothing)."""
+    files_by_header, extra_columns = _headers(source, batch, landing_dir)
+    files = [path for group in files_by_header.values() for path in group]
+    dates = [partition.partition_date for partition, _ in batch]
+    try:
+        # Staged *before* the transaction: DuckDB 2.0 loses the rows of a temp table filled with
+        # more than one row group (122,880 rows) inside an explicit transaction (count(*) still
+        # says they are there, scans return nothing), which silently emptied large batches.
+        _stage_incoming(con, source, files_by_header, landing_dir)
+        started = time.perf_counter()
+        _check_rows(con, source, config, as_of_date)
+        rule_seconds = time.perf_counter() - started
+        with transaction(con):
+            counts, quarantine_seconds = _replace_partitions(
+                con, source, batch, landing_dir, run_id, as_of_date
+            )
+    except duckdb.Error as exc:
+        raise IngestionError(
+            f"Could not load {source} partitions {dates[0]}..{dates[-1]} "
+            f"({len(files)} files under {landing_dir / source}): {exc}"
+        ) from exc
+    return BatchLoad(counts, rule_seconds + quarantine_seconds, extra_columns)
+
+
+def _headers(
+    source: str, batch: list[tuple[Partition, str]], landing_dir: Path
+) -> tuple[dict[tuple[str, ...], list[str]], dict[str, list[str]]]:
+    """The batch's files grouped by header, and the columns of each file the contract does not
+    know. Files that share a header are read together with the columns given, so DuckDB does not
+    sniff each of them (sniffing dominates the cost of many small daily files)."""
     files_by_header: dict[tuple[str, ...], list[str]] = {}
     extra_columns: dict[str, list[str]] = {}
     for partition, _ in batch:
@@ -241,106 +272,114 @@ def _load_batch(
             unknown = [name for name in header if name not in SOURCE_COLUMNS[source]]
             if unknown:
                 extra_columns[str(path.relative_to(landing_dir))] = unknown
-    contract = SOURCE_COLUMNS[source]
-    select_list = ", ".join(f'"{name}"' for name in contract)
-    files = [path for group in files_by_header.values() for path in group]
-    dates = [partition.partition_date for partition, _ in batch]
-    prefix = f"{landing_dir}/"
-    # The incoming rows and their reason codes are staged in temp tables *before* the
-    # transaction: DuckDB 2.0 loses the rows of a temp table filled with more than one row group
-    # (122,880 rows) inside an explicit transaction (count(*) still says they are there, scans
-    # return nothing), which silently emptied the first run's larger batches.
-    in_transaction = False
-    try:
-        con.execute(f"create or replace temp table _incoming as select * from raw.{source} limit 0")
-        con.execute("drop table if exists _rejected_lines")
-        con.execute("drop table if exists _rejected_scans")
-        for header, group in files_by_header.items():
-            columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in header) + "}"
-            con.execute(
-                f"""
-                insert into _incoming
-                select
-                    {select_list},
-                    regexp_extract(filename, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
-                    replace(filename, ?, '')
-                from read_csv(?, header = true, auto_detect = false, columns = {columns},
-                              delim = ',', quote = '"', escape = '"', filename = true,
-                              store_rejects = true, rejects_scan = '_rejected_scans',
-                              rejects_table = '_rejected_lines')
-                """,
-                [prefix, group],
-            )
-        rules_started = time.perf_counter()
-        _create_customer_lookups(con, source, as_of_date)
-        rules = row_rules(source, config, as_of_date)
-        con.execute(
-            f"create or replace temp table _checked as "
-            f"select *, {rules.reasons_sql} as _reasons from _incoming"
-        )
-        rule_seconds = time.perf_counter() - rules_started
-        con.execute("begin transaction")
-        in_transaction = True
-        con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
-        con.execute(
-            f"delete from quarantine.{source} where list_contains(?, _partition_date)", [dates]
-        )
-        con.execute(
-            f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
-            "from _checked where len(_reasons) = 0"
-        )
-        rules_started = time.perf_counter()
-        quarantine_columns = (
-            f"{select_list}, _partition_date, _source_file, _line_number, _raw_line, _reasons, "
-            "_run_id, _as_of_date, _quarantined_at"
-        )
+    return files_by_header, extra_columns
+
+
+def _select_list(source: str) -> str:
+    return ", ".join(quote_ident(name) for name in SOURCE_COLUMNS[source])
+
+
+def _stage_incoming(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    files_by_header: dict[tuple[str, ...], list[str]],
+    landing_dir: Path,
+) -> None:
+    """Every row of the files into the temp table ``_incoming`` (the contract's columns, all
+    text, with partition date and file); lines the reader cannot split go to
+    ``_rejected_lines``."""
+    con.execute(f"create or replace temp table _incoming as select * from raw.{source} limit 0")
+    con.execute("drop table if exists _rejected_lines")
+    con.execute("drop table if exists _rejected_scans")
+    for header, group in files_by_header.items():
+        columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in header) + "}"
         con.execute(
             f"""
-            insert into quarantine.{source} ({quarantine_columns})
-            select {select_list}, _partition_date, _source_file, null, null, _reasons,
-                   ?, ?, now()::timestamp
-            from _checked where len(_reasons) > 0
+            insert into _incoming
+            select
+                {_select_list(source)},
+                regexp_extract(filename, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
+                replace(filename, ?, '')
+            from read_csv(?, header = true, auto_detect = false, columns = {columns},
+                          delim = ',', quote = '"', escape = '"', filename = true,
+                          store_rejects = true, rejects_scan = '_rejected_scans',
+                          rejects_table = '_rejected_lines')
             """,
-            [run_id, as_of_date],
+            [f"{landing_dir}/", group],
         )
-        rejected = _quarantine_rejected_lines(con, source, prefix, run_id, as_of_date)
-        rule_seconds += time.perf_counter() - rules_started
-        counts = _partition_counts(con, source, dates, rejected)
-        _check_counts(source, counts, landing_dir)
-        con.executemany(
-            """
-            insert or replace into raw._load_log
-                (source, partition_date, fingerprint, file_count, row_count, run_id, loaded_at,
-                 validated_at, rows_in, rows_quarantined)
-            values (?, ?, ?, ?, ?, ?, now()::timestamp, null, ?, ?)
-            """,
+
+
+def _check_rows(
+    con: duckdb.DuckDBPyConnection, source: str, config: QualityConfig, as_of_date: date
+) -> None:
+    """Each staged row with the reason codes of the row rules it breaks (``_checked``)."""
+    _create_customer_lookups(con, source, as_of_date)
+    rules = row_rules(source, config, as_of_date)
+    con.execute(
+        f"create or replace temp table _checked as "
+        f"select *, {rules.reasons_sql} as _reasons from _incoming"
+    )
+
+
+def _replace_partitions(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    batch: list[tuple[Partition, str]],
+    landing_dir: Path,
+    run_id: str,
+    as_of_date: date,
+) -> tuple[dict[date, PartitionCounts], float]:
+    """Inside the caller's transaction: the batch's partitions of raw and quarantine replaced by
+    the checked rows, the counts reconciled, the load log written. Returns the counts and the
+    time spent quarantining."""
+    dates = [partition.partition_date for partition, _ in batch]
+    select_list = _select_list(source)
+    con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
+    con.execute(f"delete from quarantine.{source} where list_contains(?, _partition_date)", [dates])
+    con.execute(
+        f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
+        "from _checked where len(_reasons) = 0"
+    )
+    started = time.perf_counter()
+    quarantine_columns = (
+        f"{select_list}, _partition_date, _source_file, _line_number, _raw_line, _reasons, "
+        "_run_id, _as_of_date, _quarantined_at"
+    )
+    con.execute(
+        f"""
+        insert into quarantine.{source} ({quarantine_columns})
+        select {select_list}, _partition_date, _source_file, null, null, _reasons,
+               ?, ?, now()::timestamp
+        from _checked where len(_reasons) > 0
+        """,
+        [run_id, as_of_date],
+    )
+    rejected = _quarantine_rejected_lines(con, source, f"{landing_dir}/", run_id, as_of_date)
+    quarantine_seconds = time.perf_counter() - started
+    counts = _partition_counts(con, source, dates, rejected)
+    _check_counts(source, counts, landing_dir)
+    con.executemany(
+        """
+        insert or replace into raw._load_log
+            (source, partition_date, fingerprint, file_count, row_count, run_id, loaded_at,
+             validated_at, rows_in, rows_quarantined)
+        values (?, ?, ?, ?, ?, ?, now()::timestamp, null, ?, ?)
+        """,
+        [
             [
-                [
-                    source,
-                    partition.partition_date,
-                    fingerprint,
-                    len(partition.files),
-                    counts[partition.partition_date].loaded,
-                    run_id,
-                    counts[partition.partition_date].rows_in,
-                    counts[partition.partition_date].quarantined,
-                ]
-                for partition, fingerprint in batch
-            ],
-        )
-        con.execute("commit")
-    except duckdb.Error as exc:
-        if in_transaction:
-            con.execute("rollback")
-        raise IngestionError(
-            f"Could not load {source} partitions {dates[0]}..{dates[-1]} "
-            f"({len(files)} files under {landing_dir / source}): {exc}"
-        ) from exc
-    except BaseException:
-        if in_transaction:
-            con.execute("rollback")
-        raise
-    return BatchLoad(counts, rule_seconds, extra_columns)
+                source,
+                partition.partition_date,
+                fingerprint,
+                len(partition.files),
+                counts[partition.partition_date].loaded,
+                run_id,
+                counts[partition.partition_date].rows_in,
+                counts[partition.partition_date].quarantined,
+            ]
+            for partition, fingerprint in batch
+        ],
+    )
+    return counts, quarantine_seconds
 
 
 def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_date: date) -> None:

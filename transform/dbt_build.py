@@ -121,58 +121,27 @@ def run_dbt_build(
     ``dbt_vars`` adds dbt vars (e.g. ``available_sources`` for bring-your-own-data).
     Raises ``DbtBuildError`` when any node fails (warnings do not fail the build).
     """
-    from dbt.cli.main import dbtRunner
-
     settings = settings or get_settings()
-    project_dir = settings.dbt_project_dir
-    dbt_dir = settings.data_dir / "dbt"
-    target_path = dbt_dir / "target"
-    log_path = dbt_dir / "logs"
-    args = [
-        "build",
-        "--project-dir",
-        str(project_dir),
-        "--profiles-dir",
-        str(project_dir),
-        "--target-path",
-        str(target_path),
-        "--log-path",
-        str(log_path),
-        "--vars",
-        json.dumps({**(dbt_vars or {}), "as_of_date": as_of_date.isoformat()}),
-        # Each node gets its own log line from _log_finished_node; dbt's console copy would
-        # only repeat them. Its full debug log is in log_path/dbt.log.
-        "--quiet",
-        "--no-use-colors",
-    ]
-    if full_refresh:
-        args.append("--full-refresh")
-    if select:
-        args += ["--select", select]
-
+    args = dbt_build_args(
+        settings, as_of_date, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars
+    )
     log.info(
         "dbt build for as-of %s (project %s, warehouse %s%s%s)",
         as_of_date,
-        project_dir,
+        settings.dbt_project_dir,
         settings.warehouse_path,
         ", full refresh" if full_refresh else "",
         f", select {select}" if select else "",
     )
     started = time.perf_counter()
-    with (
-        writer_lock(settings),
-        _environ(SEGMENTS_WAREHOUSE=str(settings.warehouse_path), DO_NOT_TRACK="1"),
-    ):
-        try:
-            outcome = dbtRunner(callbacks=[_log_finished_node]).invoke(args)
-        finally:
-            _close_dbt_duckdb()
+    with writer_lock(settings):
+        outcome = _invoke_dbt(args, settings)
         result = DbtBuildResult(
             as_of_date=as_of_date.isoformat(),
             success=bool(outcome.success),
             seconds=0.0,
             nodes=_node_results(outcome.result),
-            log_path=str(log_path / "dbt.log"),
+            log_path=str(dbt_paths(settings)[1] / "dbt.log"),
         )
         if result.success:
             try:
@@ -191,6 +160,57 @@ def run_dbt_build(
     if not result.success:
         raise DbtBuildError(_failure_message(as_of_date, result, outcome.exception), result)
     return result
+
+
+def dbt_paths(settings: Settings) -> tuple[Path, Path]:
+    """dbt's target and log folders: under the data directory, never inside the dbt project."""
+    dbt_dir = settings.data_dir / "dbt"
+    return dbt_dir / "target", dbt_dir / "logs"
+
+
+def dbt_build_args(
+    settings: Settings,
+    as_of_date: date,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+) -> list[str]:
+    """The ``dbt build`` command line for the as-of date."""
+    target_path, log_path = dbt_paths(settings)
+    args = [
+        "build",
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
+        "--vars",
+        json.dumps({**(dbt_vars or {}), "as_of_date": as_of_date.isoformat()}),
+        # Each node gets its own log line from _log_finished_node; dbt's console copy would
+        # only repeat them. Its full debug log is in log_path/dbt.log.
+        "--quiet",
+        "--no-use-colors",
+    ]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    return args
+
+
+def _invoke_dbt(args: list[str], settings: Settings) -> Any:
+    """Run dbt in this process (the caller holds the writer lock); dbt's ``dbtRunnerResult``."""
+    from dbt.cli.main import dbtRunner
+
+    with _environ(SEGMENTS_WAREHOUSE=str(settings.warehouse_path), DO_NOT_TRACK="1"):
+        try:
+            return dbtRunner(callbacks=[_log_finished_node]).invoke(args)
+        finally:
+            _close_dbt_duckdb()
 
 
 def _close_dbt_duckdb() -> None:
@@ -309,7 +329,7 @@ def _count_rows(result: DbtBuildResult, settings: Settings, as_of_date: date) ->
 def _table_models(settings: Settings) -> dict[str, tuple[str, bool]]:
     """unique_id -> (schema.name, is sliced by as_of_date) of the table and incremental models
     (the marts are sliced; the incremental base models keep every landing partition)."""
-    manifest_path = settings.data_dir / "dbt" / "target" / "manifest.json"
+    manifest_path = dbt_paths(settings)[0] / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):

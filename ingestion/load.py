@@ -247,7 +247,7 @@ def _load_batch(
         rule_seconds = time.perf_counter() - started
         with transaction(con):
             counts, quarantine_seconds = _replace_partitions(
-                con, source, batch, landing_dir, run_id, as_of_date
+                con, source, batch, run_id, as_of_date, landing_dir
             )
     except duckdb.Error as exc:
         raise IngestionError(
@@ -325,9 +325,9 @@ def _replace_partitions(
     con: duckdb.DuckDBPyConnection,
     source: str,
     batch: list[tuple[Partition, str]],
-    landing_dir: Path,
     run_id: str,
     as_of_date: date,
+    landing_dir: Path,
 ) -> tuple[dict[date, PartitionCounts], float]:
     """Inside the caller's transaction: the batch's partitions of raw and quarantine replaced by
     the checked rows, the counts reconciled, the load log written. Returns the counts and the

@@ -20,13 +20,13 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
 
 from core.settings import get_settings
+from tools.process import last_line, run_process
 
 DEMO_AS_OF = date(2026, 6, 30)
 STAGES = ("ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish")
@@ -214,31 +214,14 @@ def _print_recluster_modes(data_dir: Path) -> None:
 def _run_in_subprocess(
     stage: str, as_of_date: date, customers: int, env: dict, extra: list[str] | None = None
 ) -> dict | None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.bench",
-            "--stage",
-            stage,
-            "--customers",
-            str(customers),
-            "--as-of",
-            as_of_date.isoformat(),
-            *(extra or []),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        print(completed.stderr[-4000:], file=sys.stderr)
-        print(
-            f"Stage {stage} for {as_of_date} failed (exit {completed.returncode}).", file=sys.stderr
-        )
+    command = [sys.executable, "-m", "tools.bench", "--stage", stage]
+    command += ["--customers", str(customers), "--as-of", as_of_date.isoformat(), *(extra or [])]
+    try:
+        output = run_process(command, what=f"Stage {stage} for {as_of_date}", env=env)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
         return None
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result = json.loads(last_line(output))
     print(
         f"  {stage} ({as_of_date}): {result['seconds']:.1f} s, peak {result['peak_mb']:.0f} MB",
         file=sys.stderr,

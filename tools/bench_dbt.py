@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from pathlib import Path
 import duckdb
 
 from core.settings import get_settings
+from tools.process import last_line, run_process
 
 DEMO_AS_OF = date(2026, 6, 30)
 
@@ -56,23 +56,9 @@ def _dbt_seed_and_run(as_of_date: date, data_dir: Path) -> float:
         "SEGMENTS_WAREHOUSE": str(data_dir / "warehouse.duckdb"),
         "DO_NOT_TRACK": "1",
     }
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(settings.dbt_project_dir),
-            str(data_dir / "dbt"),
-            as_of_date.isoformat(),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"dbt seed/run failed: {completed.stderr[-3000:]}")
-    return float(completed.stdout.strip().splitlines()[-1])
+    command = [sys.executable, "-c", code, str(settings.dbt_project_dir), str(data_dir / "dbt")]
+    output = run_process([*command, as_of_date.isoformat()], what="dbt seed/run", env=env)
+    return float(last_line(output))
 
 
 def _nodes_in_order(manifest: dict) -> Iterator[dict]:
@@ -132,15 +118,8 @@ def _run_script(warehouse: Path, statements: list[str]) -> float:
         "        con.execute(statement)\n"
         "print(time.perf_counter() - started)\n"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", code, str(warehouse), str(script)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"plain DuckDB script failed: {completed.stderr[-3000:]}")
-    return float(completed.stdout.strip().splitlines()[-1])
+    command = [sys.executable, "-c", code, str(warehouse), str(script)]
+    return float(last_line(run_process(command, what="plain DuckDB script")))
 
 
 def _mart_counts(warehouse: Path, as_of_date: date) -> dict[str, int]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from datetime import date
 from pathlib import Path
 
 from core.settings import get_settings
+from tools.process import run_process
 
 DEMO_AS_OF = date(2026, 6, 30)
 
@@ -35,15 +35,8 @@ DEMO_AS_OF = date(2026, 6, 30)
 def _dbt(args: list[str], env: dict[str, str]) -> float:
     """Run the dbt CLI in a new process; its wall-clock seconds."""
     started = time.perf_counter()
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"dbt {' '.join(args[:3])} failed:\n{result.stdout[-3000:]}")
+    dbt = str(Path(sys.executable).parent / "dbt")
+    run_process([dbt, *args], what=f"dbt {' '.join(args[:3])}", env=env)
     return time.perf_counter() - started
 
 

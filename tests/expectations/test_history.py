@@ -8,9 +8,7 @@ values can be worked out by hand (each test says how).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -24,28 +22,13 @@ from expectations.history import (
     record_validation_results,
 )
 from expectations.report import BLOCKING, WARNING, ExpectationOutcome, GateReport, SuiteOutcome
+from tests.expectations.conftest import insert_rows
 
 DAY = date(2026, 3, 5)
 ORDERS_BATCH = f"raw.orders partition {DAY}"
 
 
-@pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    connection.execute("create schema raw")
-    connection.execute("create schema marts")
-    yield connection
-    connection.close()
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    columns = list(rows[0])
-    names = ", ".join('"' + column.replace('"', '""') + '"' for column in columns)
-    marks = ", ".join("?" for _ in columns)
-    con.executemany(
-        f"insert into {table} ({names}) values ({marks})",
-        [[row[column] for column in columns] for row in rows],
-    )
+_insert = insert_rows
 
 
 def create_raw_orders(con: duckdb.DuckDBPyConnection, rows_by_day: dict[date, list[tuple]]) -> None:

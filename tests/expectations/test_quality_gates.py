@@ -12,7 +12,6 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from core.contract import MART_COLUMNS, SOURCE_COLUMNS
 from expectations import QualityGateError, validate_marts, validate_raw
+from tests.expectations.conftest import insert_rows
 
 DAY = date(2026, 3, 5)
 OTHER_DAY = DAY - timedelta(days=1)
@@ -65,26 +65,16 @@ MART_TYPES = {
 
 
 @pytest.fixture
-def con(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[duckdb.DuckDBPyConnection]:
+def con(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> duckdb.DuckDBPyConnection:
+    # The gates write their reports under the data dir: this test's folder.
     monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
-    connection.execute("create schema raw")
-    connection.execute("create schema marts")
-    yield connection
-    connection.close()
+    return con
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    columns = list(rows[0])
-    names = ", ".join(f'"{column}"' for column in columns)
-    marks = ", ".join("?" for _ in columns)
-    con.executemany(
-        f"insert into {table} ({names}) values ({marks})",
-        [[row[column] for column in columns] for row in rows],
-    )
+_insert = insert_rows
 
 
 def create_raw(

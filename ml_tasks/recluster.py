@@ -9,6 +9,10 @@
 4. Give clusters stable ids (``matching``) and personas (``profiles``).
 5. Judge the result against ``acceptance``; store it as a candidate, or as rejected with the
    reasons (the previous version stays current).
+
+``recluster`` reads, decides and writes: ``load_customer_features`` and ``read_base`` read the
+warehouse, ``compute_candidate`` (steps 1 to 5, a pure function of DataFrames) decides the
+version, and ``store_version`` writes it.
 """
 
 from __future__ import annotations
@@ -115,6 +119,9 @@ def _segment_ids(labels: np.ndarray, id_by_label: dict[int, int]) -> np.ndarray:
     return lookup[labels + 1]
 
 
+# --- Reading: everything the decision needs from the warehouse ------------------------------
+
+
 def base_version(con: duckdb.DuckDBPyConnection, as_of_date: date) -> dict | None:
     """The version tonight continues from (see the module docs). Versions whose member rows
     were pruned cannot be matched against."""
@@ -145,16 +152,64 @@ def _model_version_of(version: dict) -> int:
     return int(version["version_id"] if model_version is None else model_version)
 
 
-def _reusable_model(
-    con: duckdb.DuckDBPyConnection, base: dict | None, as_of_date: date, config_key: str
+@dataclass(frozen=True)
+class BaseVersion:
+    """The version tonight continues from, as read from the warehouse: its members and names,
+    and the model it used (``None`` when none is stored) with that model's stability."""
+
+    version_id: int
+    members: pd.Series  # segment id per customer id
+    names: dict[int, str]
+    model_version_id: int
+    stored_model: SegmentModel | None = None
+    model_stability: float | None = None
+
+
+def read_base(con: duckdb.DuckDBPyConnection, as_of_date: date) -> BaseVersion | None:
+    """The base version (see the module docs) with its members, names and stored model."""
+    row = base_version(con, as_of_date)
+    if row is None:
+        return None
+    version_id = int(row["version_id"])
+    model_version = _model_version_of(row)
+    blob = versions.load_model(con, model_version)
+    stability = con.execute(
+        "select stability_ari from segments.segment_versions where version_id = ?",
+        [model_version],
+    ).fetchone()
+    return BaseVersion(
+        version_id=version_id,
+        members=versions.version_members(con, version_id),
+        names=versions.segment_names(con, version_id),
+        model_version_id=model_version,
+        # Our own warehouse, written by this module.
+        stored_model=None if blob is None else pickle.loads(blob),
+        model_stability=None if stability is None else stability[0],
+    )
+
+
+# --- Deciding: a pure function from tonight's features and the base to a candidate ----------
+
+
+def requested_mode(config: SegmentationConfig, mode: str | None, k: int | None) -> str:
+    """The mode asked for: the argument, else the config's; a k override means a full fit."""
+    requested = mode or config.refresh.mode
+    if k is None:
+        return requested
+    if requested == "assign":
+        raise ReclusterError("A k override needs a full recluster, not assign mode.")
+    return "full"
+
+
+def reusable_model(
+    base: BaseVersion | None, as_of_date: date, config_key: str
 ) -> tuple[SegmentModel | None, str]:
+    """The base's stored model if tonight may assign with it, and why (or why not)."""
     if base is None:
         return None, "no earlier version"
-    model_version = _model_version_of(base)
-    blob = versions.load_model(con, model_version)
-    if blob is None:
+    model, model_version = base.stored_model, base.model_version_id
+    if model is None:
         return None, f"version {model_version} has no stored model"
-    model: SegmentModel = pickle.loads(blob)  # our own warehouse, written by this module
     if model.sklearn_version != sklearn.__version__:
         return None, (
             f"the model of version {model_version} was fitted with scikit-learn "
@@ -330,17 +385,11 @@ class _Outcome:
     kept_names: dict[int, str]
     scores: dict
     config: dict
-    model: bytes | None = None  # a new fitted model to store
+    model: SegmentModel | None = None  # a new fitted model to store
     model_version_id: int | None = None  # or the version whose model was reused
 
 
-def _assign_to_model(
-    con: duckdb.DuckDBPyConnection,
-    model: SegmentModel,
-    base: dict,
-    decision: RefreshDecision,
-    base_names: dict[int, str],
-) -> _Outcome:
+def _assign_to_model(model: SegmentModel, base: BaseVersion, decision: RefreshDecision) -> _Outcome:
     buyer_ids, X = decision.assigned
     return _Outcome(
         buyer_ids=buyer_ids,
@@ -348,36 +397,36 @@ def _assign_to_model(
         features=model.features,
         algorithm=model.clusterer.algorithm,
         k=model.clusterer.n_clusters_,
-        kept_names=base_names,
-        scores={"stability_ari": _model_stability(con, base)},
+        kept_names=base.names,
+        scores={"stability_ari": base.model_stability},
         config=model.config,
-        model_version_id=_model_version_of(base),
+        model_version_id=base.model_version_id,
     )
 
 
 def _fit_new_model(
-    con: duckdb.DuckDBPyConnection,
     config: SegmentationConfig,
     features: FeatureConfig,
     buyers: pd.DataFrame,
     as_of_date: date,
-    base_members: pd.Series | None,
-    base_names: dict[int, str],
+    base: BaseVersion | None,
+    next_segment_id: int,
     k_override: int | None,
 ) -> _Outcome:
     preprocessor, clusterer, X, selection = fit_full(
         buyers, config, features, k_override=k_override
     )
     clustered = clusterer.labels_ != NOISE_LABEL
-    next_id = versions.next_segment_id(con)
+    base_members = base.members if base else None
+    base_names = base.names if base else {}
     ranked = rank_by_value(buyers[clustered], clusterer.labels_[clustered])
     match = match_segments(
         base_members[base_members > 0] if base_members is not None else None,
         pd.Series(clusterer.labels_[clustered], index=buyers.index[clustered]),
         min_member_overlap=config.matching.min_member_overlap,
-        next_id=next_id,
+        next_id=next_segment_id,
         # Without a version to continue from, ids rank by value; ids once used are never reused.
-        first_ids={label: next_id - 1 + rank for label, rank in ranked.items()},
+        first_ids={label: next_segment_id - 1 + rank for label, rank in ranked.items()},
     )
     log.info("Segment ids: kept %s, new %s, retired %s", match.kept, match.new, match.retired)
     model = SegmentModel(
@@ -404,7 +453,7 @@ def _fit_new_model(
         kept_names={sid: base_names[sid] for sid in match.kept if sid in base_names},
         scores={"stability_ari": selection.stability_ari, "selection": selection.to_dict()},
         config=config.to_dict(),
-        model=model.to_bytes(),
+        model=model,
     )
 
 
@@ -416,55 +465,97 @@ def _used_features(config: FeatureConfig, absent: list[str]) -> FeatureConfig:
     )
 
 
-def recluster(
-    con: duckdb.DuckDBPyConnection,
-    as_of_date: date,
-    *,
-    run_id: str = "manual",
-    config: SegmentationConfig | None = None,
-    mode: str | None = None,
-    k: int | None = None,
-) -> dict:
-    """Fit (or assign) the segments of the as-of date and store them as a version."""
-    config = config or load_config()
-    requested = mode or config.refresh.mode
-    if k is not None:
-        if requested == "assign":
-            raise ReclusterError("A k override needs a full recluster, not assign mode.")
-        requested = "full"
-    frame = load_customer_features(con, as_of_date, config.features)
+def _buyers(frame: pd.DataFrame, as_of_date: date) -> pd.DataFrame:
+    """The customers with orders, the ones clustered; there must be some."""
     buyers = frame[frame["has_orders"]]
     if buyers.empty:
         raise ReclusterError(
             f"No customer has an order up to {as_of_date}: there is nothing to segment "
             f"({len(frame)} customers, all prospects)."
         )
-    absent = absent_features(frame, config.features)
-    if absent:
-        log.warning("Features with no value tonight are left out: %s", absent)
-    features = _used_features(config.features, absent)
     log.info(
         "Loaded features of %d customers (%d with orders) for %s",
         len(frame),
         len(buyers),
         as_of_date,
     )
-    base = base_version(con, as_of_date)
-    base_members = versions.version_members(con, int(base["version_id"])) if base else None
-    base_names = versions.segment_names(con, int(base["version_id"])) if base else {}
-    model, why_no_model = _reusable_model(con, base, as_of_date, model_config_key(config, features))
+    return buyers
+
+
+def _library_versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "duckdb": duckdb.__version__,
+    }
+
+
+@dataclass(frozen=True)
+class ComputedVersion:
+    """Tonight's version as decided, before it is stored: the candidate rows (labels, personas,
+    scores, lineage, transitions, acceptance status), the reasons it is rejected (empty when it
+    passes), and the newly fitted model (``None`` when tonight assigned to the base's model)."""
+
+    candidate: versions.Candidate
+    rejected_reasons: list[str]
+    fitted_model: SegmentModel | None = None
+
+
+def compute_candidate(
+    frame: pd.DataFrame,
+    as_of_date: date,
+    base: BaseVersion | None,
+    config: SegmentationConfig,
+    *,
+    mode: str | None = None,
+    k: int | None = None,
+    next_segment_id: int = 1,
+    run_id: str = "manual",
+) -> ComputedVersion:
+    """Decide tonight's version from the features of every customer (indexed by customer id,
+    with a ``has_orders`` flag, as ``load_customer_features`` returns them) and the base version
+    tonight continues from. No warehouse: ``next_segment_id`` is the lowest id never used."""
+    requested = requested_mode(config, mode, k)
+    buyers = _buyers(frame, as_of_date)
+    absent = absent_features(frame, config.features)
+    if absent:
+        log.warning("Features with no value tonight are left out: %s", absent)
+    features = _used_features(config.features, absent)
+    model, why_no_model = reusable_model(base, as_of_date, model_config_key(config, features))
+    base_members = base.members if base else None
     decision = decide_refresh(
         config, requested, as_of_date, model, why_no_model, buyers, base_members
     )
     log.info("Recluster mode: %s (%s)", decision.mode, decision.reason)
     if decision.mode == "assign":
-        outcome = _assign_to_model(con, model, base, decision, base_names)
+        outcome = _assign_to_model(model, base, decision)
     else:
-        outcome = _fit_new_model(
-            con, config, features, buyers, as_of_date, base_members, base_names, k
-        )
+        outcome = _fit_new_model(config, features, buyers, as_of_date, base, next_segment_id, k)
+    params = {
+        "requested_mode": requested,
+        "k_override": k,
+        "features_used": list(outcome.features.all_columns),
+        "features_absent": absent,
+    }
+    return _describe_version(frame, as_of_date, base, config, decision, outcome, params, run_id)
+
+
+def _describe_version(
+    frame: pd.DataFrame,
+    as_of_date: date,
+    base: BaseVersion | None,
+    config: SegmentationConfig,
+    decision: RefreshDecision,
+    outcome: _Outcome,
+    params: dict,
+    run_id: str,
+) -> ComputedVersion:
+    """Every customer's segment (prospects in theirs), the scores, personas and lineage, and
+    the acceptance verdict."""
     segment_ids = pd.Series(PROSPECT_SEGMENT_ID, index=frame.index, name="segment_id")
-    segment_ids.loc[buyers.index] = outcome.buyer_ids.to_numpy()
+    segment_ids.loc[outcome.buyer_ids.index] = outcome.buyer_ids.to_numpy()
     scores = {
         **labelling_scores(
             outcome.X,
@@ -481,8 +572,8 @@ def recluster(
         frame, segment_ids, numeric, features.log1p, kept_names=outcome.kept_names
     )
     problems = check_acceptance(config, scores, profiles)
-    status = "rejected" if problems else "candidate"
     names = profiles.set_index("segment_id")["segment_name"]
+    base_members = base.members if base else None
     candidate = versions.Candidate(
         as_of_date=as_of_date,
         run_id=run_id,
@@ -497,64 +588,92 @@ def recluster(
         ),
         profiles=profiles,
         scores=scores,
-        params={
-            "requested_mode": requested,
-            "k_override": k,
-            "features_used": list(features.all_columns),
-            "features_absent": absent,
-        },
-        status=status,
+        params=params,
+        status="rejected" if problems else "candidate",
         status_reason="; ".join(problems) or None,
         mode=decision.mode,
         mode_reason=decision.reason,
         model_version_id=outcome.model_version_id,
-        previous_version_id=int(base["version_id"]) if base else None,
+        previous_version_id=base.version_id if base else None,
         config=outcome.config,
-        library_versions={
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "duckdb": duckdb.__version__,
-        },
+        library_versions=_library_versions(),
         input_fingerprint=fingerprint(frame),
         feature_stats=statistics,
-        lineage=_lineage(segment_ids, base_members, set(base_names)),
+        lineage=_lineage(segment_ids, base_members, set(base.names if base else {})),
         transitions=transitions(base_members, segment_ids) if base else None,
-        model=outcome.model,
+        model=None if outcome.model is None else outcome.model.to_bytes(),
     )
+    return ComputedVersion(candidate, problems, outcome.model)
+
+
+# --- Writing, and the entry point that wires the three ---------------------------------------
+
+
+def store_version(con: duckdb.DuckDBPyConnection, computed: ComputedVersion) -> int:
+    """Store the version (candidate or rejected) in one transaction; returns its id."""
+    candidate = computed.candidate
     version_id = versions.write_version(con, candidate)
-    if problems:
-        log.warning("Version %d REJECTED: %s", version_id, "; ".join(problems))
+    if computed.rejected_reasons:
+        log.warning("Version %d REJECTED: %s", version_id, candidate.status_reason)
+    silhouette = candidate.scores["silhouette"]
     log.info(
         "Stored %s version %d (%s): k=%d, silhouette=%s, %d customers",
-        status,
+        candidate.status,
         version_id,
-        decision.mode,
-        outcome.k,
-        None if scores["silhouette"] is None else round(scores["silhouette"], 3),
-        len(frame),
+        candidate.mode,
+        candidate.k,
+        None if silhouette is None else round(silhouette, 3),
+        len(candidate.assignments),
     )
+    return version_id
+
+
+def recluster(
+    con: duckdb.DuckDBPyConnection,
+    as_of_date: date,
+    *,
+    run_id: str = "manual",
+    config: SegmentationConfig | None = None,
+    mode: str | None = None,
+    k: int | None = None,
+) -> dict:
+    """Fit (or assign) the segments of the as-of date and store them as a version."""
+    config = config or load_config()
+    requested_mode(config, mode, k)  # a contradictory request fails before anything is read
+    frame = load_customer_features(con, as_of_date, config.features)
+    base = read_base(con, as_of_date)
+    computed = compute_candidate(
+        frame,
+        as_of_date,
+        base,
+        config,
+        mode=mode,
+        k=k,
+        next_segment_id=versions.next_segment_id(con),
+        run_id=run_id,
+    )
+    version_id = store_version(con, computed)
+    return _result(version_id, computed)
+
+
+def _result(version_id: int, computed: ComputedVersion) -> dict:
+    """What the recluster reports to its caller (and the nightly step records)."""
+    candidate = computed.candidate
+    scores = candidate.scores
     return {
         "version_id": version_id,
-        "status": status,
-        "rejected_reasons": problems,
-        "as_of_date": as_of_date.isoformat(),
-        "mode": decision.mode,
-        "mode_reason": decision.reason,
-        "k": outcome.k,
+        "status": candidate.status,
+        "rejected_reasons": computed.rejected_reasons,
+        "as_of_date": candidate.as_of_date.isoformat(),
+        "mode": candidate.mode,
+        "mode_reason": candidate.mode_reason,
+        "k": candidate.k,
         "silhouette": scores["silhouette"],
         "davies_bouldin": scores["davies_bouldin"],
         "calinski_harabasz": scores["calinski_harabasz"],
         "stability_ari": scores.get("stability_ari"),
-        "customers": len(frame),
-        "segments": profiles[["segment_id", "segment_name", "customer_count"]].to_dict("records"),
+        "customers": len(candidate.assignments),
+        "segments": candidate.profiles[["segment_id", "segment_name", "customer_count"]].to_dict(
+            "records"
+        ),
     }
-
-
-def _model_stability(con: duckdb.DuckDBPyConnection, base: dict) -> float | None:
-    row = con.execute(
-        "select stability_ari from segments.segment_versions where version_id = ?",
-        [_model_version_of(base)],
-    ).fetchone()
-    return None if row is None else row[0]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import pandas as pd
@@ -334,117 +334,173 @@ def publish_version(
     """
     ensure_segments_schema(con)
     with transaction(con):
-        row = con.execute(
-            "select as_of_date, status, customer_count from segments.segment_versions "
-            "where version_id = ?",
-            [version_id],
-        ).fetchone()
-        if row is None:
-            raise PublishError(f"Segment version {version_id} does not exist.")
-        as_of_date, status, expected_rows = row
-        if status != "candidate":
-            raise PublishError(
-                f"Segment version {version_id} is '{status}', only a candidate can be published."
-            )
-        written = con.execute(
-            "select count(*) from segments.customer_segments where version_id = ?", [version_id]
-        ).fetchone()[0]
-        if written != expected_rows:
-            raise PublishError(
-                f"Segment version {version_id} is incomplete: {written} of {expected_rows} "
-                "customer rows written."
-            )
-        rollback = con.execute(
-            """
-            select changed_at, changed_by from segments.current_changes
-            where action = 'rollback' and changed_at > (
-                select created_at from segments.segment_versions where version_id = ?
-            )
-            order by change_id desc limit 1
-            """,
-            [version_id],
-        ).fetchone()
-        if rollback is not None:
-            raise PublishError(
-                f"Segment version {version_id} was computed before the rollback by {rollback[1]} "
-                f"at {rollback[0]:%Y-%m-%d %H:%M:%S}; re-run its date so its segment ids "
-                "continue from the rolled-back-to version."
-            )
-        current = con.execute(
-            "select version_id, as_of_date from segments.current_version"
-        ).fetchone()
-        becomes_current = current is None or as_of_date >= current[1]
-        con.execute(
-            """
-            update segments.segment_versions
-            set status = 'superseded', status_reason = 'replaced by version ' || ?
-            where as_of_date = ? and status = 'published'
-            """,
-            [version_id, as_of_date],
-        )
-        # Candidates of this date left by runs that stopped before publishing will never be.
-        con.execute(
-            """
-            update segments.segment_versions
-            set status = 'failed',
-                status_reason = 'not published; version ' || ? || ' was published instead'
-            where as_of_date = ? and status = 'candidate' and version_id <> ?
-            """,
-            [version_id, as_of_date, version_id],
-        )
-        con.execute(
-            "update segments.segment_versions set status = 'published', "
-            "published_at = now()::timestamp where version_id = ?",
-            [version_id],
-        )
+        target = _read_publish_target(con, version_id)
+        check_publishable(version_id, target)
+        becomes_current = publish_makes_current(target)
+        _mark_published(con, version_id, target.as_of_date)
         if becomes_current:
-            _record_change(con, version_id, "publish", by, f"as-of {as_of_date} published")
-        retired = _prune_members(con, keep_member_rows) if keep_member_rows else []
+            _record_change(con, version_id, "publish", by, f"as-of {target.as_of_date} published")
+        retired = _apply_retention(con, keep_member_rows) if keep_member_rows else []
     return {
         "version_id": version_id,
-        "as_of_date": as_of_date.isoformat(),
-        "rows": written,
+        "as_of_date": target.as_of_date.isoformat(),
+        "rows": target.written_rows,
         "current": becomes_current,
         "retired_versions": retired,
     }
 
 
-def _prune_members(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
-    """Delete the member rows of versions older than the newest ``keep`` (never the current
-    one), marking them retired; their metadata, personas, lineage and transitions stay."""
-    retired = [
-        int(r[0])
-        for r in con.execute(
-            """
-            select version_id from segments.segment_versions
-            where members_pruned_at is null
-                and version_id not in (select version_id from segments.current_version)
-                and version_id not in (
-                    select version_id from segments.segment_versions
-                    order by version_id desc limit ?
-                )
-            """,
-            [keep],
-        ).fetchall()
-    ]
+@dataclass(frozen=True)
+class PublishTarget:
+    """What publishing a version depends on, as read inside the publishing transaction."""
+
+    as_of_date: date
+    status: str
+    expected_rows: int  # the customer count recorded with the version
+    written_rows: int  # its member rows actually stored
+    rollback_since: tuple[datetime, str] | None  # (when, by whom) since it was computed
+    current_as_of: date | None  # the as-of date of the version current now
+
+
+def _read_publish_target(con: duckdb.DuckDBPyConnection, version_id: int) -> PublishTarget | None:
+    row = con.execute(
+        "select as_of_date, status, customer_count from segments.segment_versions "
+        "where version_id = ?",
+        [version_id],
+    ).fetchone()
+    if row is None:
+        return None
+    as_of_date, status, expected_rows = row
+    written = con.execute(
+        "select count(*) from segments.customer_segments where version_id = ?", [version_id]
+    ).fetchone()[0]
+    rollback = con.execute(
+        """
+        select changed_at, changed_by from segments.current_changes
+        where action = 'rollback' and changed_at > (
+            select created_at from segments.segment_versions where version_id = ?
+        )
+        order by change_id desc limit 1
+        """,
+        [version_id],
+    ).fetchone()
+    current = con.execute("select as_of_date from segments.current_version").fetchone()
+    return PublishTarget(
+        as_of_date=as_of_date,
+        status=status,
+        expected_rows=expected_rows,
+        written_rows=written,
+        rollback_since=None if rollback is None else tuple(rollback),
+        current_as_of=None if current is None else current[0],
+    )
+
+
+def check_publishable(version_id: int, target: PublishTarget | None) -> None:
+    """Raise ``PublishError`` unless the version is a complete candidate computed after the
+    last rollback (its segment ids continue from the version current when it was computed)."""
+    if target is None:
+        raise PublishError(f"Segment version {version_id} does not exist.")
+    if target.status != "candidate":
+        raise PublishError(
+            f"Segment version {version_id} is '{target.status}', only a candidate can be published."
+        )
+    if target.written_rows != target.expected_rows:
+        raise PublishError(
+            f"Segment version {version_id} is incomplete: {target.written_rows} of "
+            f"{target.expected_rows} customer rows written."
+        )
+    if target.rollback_since is not None:
+        changed_at, changed_by = target.rollback_since
+        raise PublishError(
+            f"Segment version {version_id} was computed before the rollback by {changed_by} "
+            f"at {changed_at:%Y-%m-%d %H:%M:%S}; re-run its date so its segment ids "
+            "continue from the rolled-back-to version."
+        )
+
+
+def publish_makes_current(target: PublishTarget) -> bool:
+    """A published version is current unless a later as-of date already is."""
+    return target.current_as_of is None or target.as_of_date >= target.current_as_of
+
+
+def _mark_published(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date: date) -> None:
+    """The version is published; an earlier published one of its date is superseded, and a
+    leftover candidate of that date failed."""
+    con.execute(
+        """
+        update segments.segment_versions
+        set status = 'superseded', status_reason = 'replaced by version ' || ?
+        where as_of_date = ? and status = 'published'
+        """,
+        [version_id, as_of_date],
+    )
+    # Candidates of this date left by runs that stopped before publishing will never be.
+    con.execute(
+        """
+        update segments.segment_versions
+        set status = 'failed',
+            status_reason = 'not published; version ' || ? || ' was published instead'
+        where as_of_date = ? and status = 'candidate' and version_id <> ?
+        """,
+        [version_id, as_of_date, version_id],
+    )
+    con.execute(
+        "update segments.segment_versions set status = 'published', "
+        "published_at = now()::timestamp where version_id = ?",
+        [version_id],
+    )
+
+
+def retention_retires(
+    version_ids: list[int], pruned_ids: set[int], current_id: int | None, keep: int
+) -> list[int]:
+    """The versions whose member rows retention prunes: all but the newest ``keep`` versions
+    (by id) and the current one, leaving out those already pruned."""
+    newest = set(sorted(version_ids, reverse=True)[:keep])
+    return sorted(
+        v for v in version_ids if v not in newest and v != current_id and v not in pruned_ids
+    )
+
+
+def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
+    """Prune the member rows retention retires and the models no kept version uses; returns
+    the retired versions. Their metadata, personas, lineage and transitions stay."""
+    rows = con.execute(
+        "select version_id, members_pruned_at is not null from segments.segment_versions"
+    ).fetchall()
+    retired = retention_retires(
+        [int(version_id) for version_id, _ in rows],
+        {int(version_id) for version_id, pruned in rows if pruned},
+        _current_id(con),
+        keep,
+    )
     if retired:
-        con.execute(
-            "delete from segments.customer_segments where version_id in "
-            "(select unnest(?::integer[]))",
-            [retired],
-        )
-        con.execute(
-            """
-            update segments.segment_versions
-            set members_pruned_at = now()::timestamp,
-                status_reason = 'was ' || status || coalesce(' (' || status_reason || ')', '')
-                    || '; member rows pruned by retention',
-                status = 'retired'
-            where version_id in (select unnest(?::integer[]))
-            """,
-            [retired],
-        )
-    # Models no kept version uses any more (assign mode reads a model through model_version_id).
+        _prune_member_rows(con, retired)
+    _drop_unused_models(con)
+    return retired
+
+
+def _prune_member_rows(con: duckdb.DuckDBPyConnection, retired: list[int]) -> None:
+    con.execute(
+        "delete from segments.customer_segments where version_id in (select unnest(?::integer[]))",
+        [retired],
+    )
+    con.execute(
+        """
+        update segments.segment_versions
+        set members_pruned_at = now()::timestamp,
+            status_reason = 'was ' || status || coalesce(' (' || status_reason || ')', '')
+                || '; member rows pruned by retention',
+            status = 'retired'
+        where version_id in (select unnest(?::integer[]))
+        """,
+        [retired],
+    )
+
+
+def _drop_unused_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Models no kept version uses any more (assign mode reads a model through
+    ``model_version_id``)."""
     con.execute(
         """
         delete from segments.segment_models
@@ -454,7 +510,6 @@ def _prune_members(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
         )
         """
     )
-    return retired
 
 
 def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, reason: str) -> dict:

@@ -3,7 +3,7 @@ rollback in one recorded step, retention that keeps the history."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import pandas as pd
@@ -12,10 +12,14 @@ import pytest
 from ml_tasks.versions import (
     Candidate,
     PublishError,
+    PublishTarget,
     RollbackError,
+    check_publishable,
     current_version,
     ensure_segments_schema,
+    publish_makes_current,
     publish_version,
+    retention_retires,
     rollback_to,
     write_version,
 )
@@ -206,3 +210,34 @@ def test_a_warehouse_from_before_the_change_log_keeps_its_current_version(con):
     ensure_segments_schema(con)
     assert current_version(con)["version_id"] == 2
     assert current_version(con)["current_by"] == "migration"
+
+
+def _target(**kwargs) -> PublishTarget:
+    fields = dict(
+        as_of_date=date(2026, 6, 2),
+        status="candidate",
+        expected_rows=2,
+        written_rows=2,
+        rollback_since=None,
+        current_as_of=date(2026, 6, 1),
+    )
+    return PublishTarget(**{**fields, **kwargs})
+
+
+def test_the_publish_decisions_need_no_warehouse():
+    check_publishable(5, _target())
+    with pytest.raises(PublishError, match="does not exist"):
+        check_publishable(5, None)
+    with pytest.raises(PublishError, match="incomplete: 1 of 2"):
+        check_publishable(5, _target(written_rows=1))
+    with pytest.raises(PublishError, match="before the rollback by ana"):
+        check_publishable(5, _target(rollback_since=(datetime(2026, 6, 2, 8), "ana")))
+    assert publish_makes_current(_target())
+    assert publish_makes_current(_target(current_as_of=None))
+    assert not publish_makes_current(_target(current_as_of=date(2026, 6, 3)))
+
+
+def test_retention_keeps_the_newest_versions_and_the_current_one():
+    assert retention_retires([1, 2, 3, 4, 5], set(), current_id=1, keep=2) == [2, 3]
+    assert retention_retires([1, 2, 3, 4, 5], {2}, current_id=5, keep=2) == [1, 3]
+    assert retention_retires([1, 2], set(), current_id=None, keep=3) == []

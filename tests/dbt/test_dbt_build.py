@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from ingestion.load import ensure_raw_schema
 from pipeline.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
@@ -637,6 +638,24 @@ def test_staging_views_hold_every_landed_row_and_no_as_of_date(builds: Builds) -
     assert len(definitions) == 4
     for view, sql in definitions:
         assert AS_OF.isoformat() not in sql and EARLIER_AS_OF.isoformat() not in sql, view
+
+
+def test_mart_columns_are_declared_in_the_marts_yml(builds: Builds) -> None:
+    # the marts' enforced dbt contracts (models/marts/_marts__models.yml): every column with its
+    # type, in the order of the table
+    declared = yaml.safe_load(
+        (builds.settings.dbt_project_dir / "models" / "marts" / "_marts__models.yml").read_text()
+    )
+    contracts = {
+        model["name"]: [column["name"] for column in model["columns"]]
+        for model in declared["models"]
+    }
+    assert contracts == {mart: list(columns) for mart, columns in MART_COLUMNS.items()}
+    for model in declared["models"]:
+        assert all(column.get("data_type") for column in model["columns"]), model["name"]
+    project = yaml.safe_load((builds.settings.dbt_project_dir / "dbt_project.yml").read_text())
+    marts_config = project["models"]["customer_segmentation"]["marts"]
+    assert marts_config["+contract"] == {"enforced": True}
 
 
 def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:

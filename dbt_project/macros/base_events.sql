@@ -14,9 +14,8 @@ renamed as (
 
     select
         -- ids
-        {%- for column in id_columns %}
-        {{ clean_text(column) }} as {{ column }},
-        {%- endfor %}
+        {% for column in id_columns %}{{ clean_text(column) }} as {{ column }},
+        {% endfor %}
 
         -- strings
         lower({{ clean_text('event_type') }}) as event_type,

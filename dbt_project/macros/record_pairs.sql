@@ -10,8 +10,6 @@
     from {{ relation }} as left_record
     inner join {{ relation }} as right_record
         on
-            {%- for key in keys %}
-            left_record.{{ key }} = right_record.{{ key }} and
-            {%- endfor %}
-            left_record.source_customer_id < right_record.source_customer_id
+            {% for key in keys %}left_record.{{ key }} = right_record.{{ key }} and
+            {% endfor %}left_record.source_customer_id < right_record.source_customer_id
 {%- endmacro %}

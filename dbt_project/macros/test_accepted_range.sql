@@ -4,9 +4,9 @@
 -#}
 {% test accepted_range(model, column_name, min_value=none, max_value=none, inclusive=true) %}
 
-{%- if min_value is none and max_value is none -%}
-    {{ exceptions.raise_compiler_error("accepted_range needs min_value, max_value or both") }}
-{%- endif -%}
+{% if min_value is none and max_value is none %}
+{{ exceptions.raise_compiler_error("accepted_range needs min_value, max_value or both") }}
+{% endif %}
 
 with
 
@@ -23,12 +23,9 @@ out_of_range as (
     select * from validation
     where
         false
-        {%- if min_value is not none %}
-        or value {{ '<' if inclusive else '<=' }} {{ min_value }}
-        {%- endif %}
-        {%- if max_value is not none %}
-        or value {{ '>' if inclusive else '>=' }} {{ max_value }}
-        {%- endif %}
+        {% if min_value is not none %}or value {{ '<' if inclusive else '<=' }} {{ min_value }}
+        {% endif %}{% if max_value is not none %}or value {{ '>' if inclusive else '>=' }} {{ max_value }}
+        {% endif %}
 
 )
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from core.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
 from core.settings import Settings, get_settings
@@ -233,15 +234,20 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 22}
+    assert counts["model"] == {"pass": 26}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 5}
+    assert counts["unit_test"] == {"pass": 6}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {
         "base_shop__orders": 14,  # every raw row, the two copies of O9 too
         "base_web__events": 6,
         "base_email__events": 5,
+        # what is known on the as-of date, one row per id (staging keeps every landed row)
+        "int_customers_deduplicated": 6,  # C005 and C001's update landed later; C003 once
+        "int_orders_deduplicated": 11,  # O6 and O7 not known yet; O9 once
+        "int_web_events_deduplicated": 4,  # W2 once; W4 happened after the as-of date
+        "int_email_events_deduplicated": 4,  # E5 landed later
         "int_customers_resolved": 6,
         "int_orders_attributed": 11,
         "int_web_sessions_aggregated": 2,  # S1, S2; S3 is after the as-of date, S4 anonymous
@@ -476,13 +482,13 @@ def test_behavioural_and_signup_cohorts(builds: Builds) -> None:
 
 
 def test_invalid_and_non_completed_orders_are_flagged_not_counted(builds: Builds) -> None:
-    # the staging views hold the last build's as-of date (2026-06-30)
+    # the intermediate tables hold the last build's as-of date (2026-06-30)
     flags = {
         order_id: (status, is_valid_amount, is_valid_for_spend)
         for order_id, status, is_valid_amount, is_valid_for_spend in query(
             builds.settings,
             "select order_id, status, is_valid_amount, is_valid_for_spend "
-            "from staging.stg_shop__orders",
+            "from intermediate.int_orders_deduplicated",
         )
     }
     assert flags["O4"] == ("completed", False, False)  # negative amount
@@ -588,13 +594,15 @@ def test_identity_resolution_merges_email_variants(builds: Builds) -> None:
     }
 
 
-def test_staging_cleans_customers(builds: Builds) -> None:
+def test_customers_known_on_the_as_of_date_are_cleaned(builds: Builds) -> None:
+    # staging cleans each record; int_customers_deduplicated keeps the one known on the as-of
+    # date (of the last build, 2026-06-30) and standardises it
     rows = {
         row[0]: row[1:]
         for row in query(
             builds.settings,
             "select customer_id, state, country, city, email, birth_date, age_years, "
-            "has_impossible_birth_date from staging.stg_crm__customers",
+            "has_impossible_birth_date from intermediate.int_customers_deduplicated",
         )
     }
     assert rows["C001"][:2] == ("New York", "United States")  # the July update is not known
@@ -608,6 +616,46 @@ def test_staging_cleans_customers(builds: Builds) -> None:
     assert rows["C002"][4:] == (None, None, True)  # 176 years old
     assert rows["C003"][4:] == (None, None, True)  # born after the as-of date
     assert rows["C004"][4:] == (None, None, False)  # no birth date is not an impossible one
+
+
+def test_staging_views_hold_every_landed_row_and_no_as_of_date(builds: Builds) -> None:
+    # A staging view is read by others (a manual query, another date's build): it keeps every
+    # landed row, one per raw row, and its definition does not depend on the date last built.
+    orders = query(builds.settings, "select order_id from staging.stg_shop__orders order by all")
+    assert len(orders) == len(ORDERS)  # O6 and O7 (not known on 2026-06-30) and both O9 too
+    assert {"O6", "O7"} <= {row[0] for row in orders}
+    for view, raw_rows in {
+        "stg_crm__customers": CUSTOMERS,
+        "stg_web__events": WEB_EVENTS,
+        "stg_email__events": EMAIL_EVENTS,
+    }.items():
+        assert query(builds.settings, f"select count(*) from staging.{view}") == [
+            (len(raw_rows),)
+        ], view
+    definitions = query(
+        builds.settings, "select view_name, sql from duckdb_views() where schema_name = 'staging'"
+    )
+    assert len(definitions) == 4
+    for view, sql in definitions:
+        assert AS_OF.isoformat() not in sql and EARLIER_AS_OF.isoformat() not in sql, view
+
+
+def test_mart_columns_are_declared_in_the_marts_yml(builds: Builds) -> None:
+    # the marts' enforced dbt contracts (models/marts/_marts__models.yml): every column with its
+    # type, in the order of the table
+    declared = yaml.safe_load(
+        (builds.settings.dbt_project_dir / "models" / "marts" / "_marts__models.yml").read_text()
+    )
+    contracts = {
+        model["name"]: [column["name"] for column in model["columns"]]
+        for model in declared["models"]
+    }
+    assert contracts == {mart: list(columns) for mart, columns in MART_COLUMNS.items()}
+    for model in declared["models"]:
+        assert all(column.get("data_type") for column in model["columns"]), model["name"]
+    project = yaml.safe_load((builds.settings.dbt_project_dir / "dbt_project.yml").read_text())
+    marts_config = project["models"]["customer_segmentation"]["marts"]
+    assert marts_config["+contract"] == {"enforced": True}
 
 
 def test_rerun_replaces_only_its_own_slice(builds: Builds) -> None:

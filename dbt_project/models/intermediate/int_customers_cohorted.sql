@@ -4,15 +4,9 @@
 
 with
 
-customers as (
+email_events as (
 
-    select * from {{ ref('stg_crm__customers') }}
-
-),
-
-resolved_customers as (
-
-    select * from {{ ref('int_customers_resolved') }}
+    select * from {{ ref('int_email_events_deduplicated') }}
 
 ),
 
@@ -23,9 +17,15 @@ orders as (
 
 ),
 
-email_events as (
+resolved_customers as (
 
-    select * from {{ ref('stg_email__events') }}
+    select * from {{ ref('int_customers_resolved') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('int_customers_deduplicated') }}
 
 ),
 

@@ -22,13 +22,13 @@ with
 
 customers as (
 
-    select * from {{ ref('stg_crm__customers') }}
+    select * from {{ ref('int_customers_deduplicated') }}
 
 ),
 
 orders as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('int_orders_deduplicated') }}
 
 ),
 

@@ -6,7 +6,7 @@ with
 
 web_events as (
 
-    select * from {{ ref('stg_web__events') }}
+    select * from {{ ref('int_web_events_deduplicated') }}
 
 ),
 

@@ -26,7 +26,7 @@ orders as (
 
 web_events as (
 
-    select * from {{ ref('stg_web__events') }}
+    select * from {{ ref('int_web_events_deduplicated') }}
 
 ),
 
@@ -38,7 +38,7 @@ web_sessions as (
 
 email_events as (
 
-    select * from {{ ref('stg_email__events') }}
+    select * from {{ ref('int_email_events_deduplicated') }}
 
 ),
 

@@ -13,7 +13,7 @@ with
 
 customers as (
 
-    select * from {{ ref('stg_crm__customers') }}
+    select * from {{ ref('int_customers_deduplicated') }}
 
 ),
 

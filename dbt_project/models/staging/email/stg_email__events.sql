@@ -1,47 +1,20 @@
+-- Every landed email event row (all partitions, every copy) as base_email__events typed and
+-- cleaned it, without the partition's load time (the base model's bookkeeping). Which events are
+-- known on the as-of date is decided in int_email_events_deduplicated.
+
 with
 
 source as (
 
     select * from {{ ref('base_email__events') }}
-    -- as-of rule: only what had landed by the as-of date
-    where landed_date <= {{ as_of_date() }}
-
-),
-
-deduplicated as (
-
-    -- as-of rule on the event's own time (an event without a readable time cannot be placed),
-    -- then one row per event: the copy that landed last
-    select * from source
-    where
-        event_id is not null
-        and occurred_at < {{ as_of_date() }} + interval 1 day
-    qualify row_number() over (
-            partition by event_id
-            order by landed_date desc, source_file desc
-        ) = 1
 
 ),
 
 final as (
 
-    select
-        -- ids
-        event_id,
-        customer_id,
-        campaign_id,
-
-        -- strings
-        event_type,
-
-        -- dates
-        landed_date,
-
-        -- timestamps
-        occurred_at
-
-    from deduplicated
+    -- the columns are base_email__events' (one typing of the raw rows, in macro base_events)
+    select * exclude (loaded_at) from source
 
 )
 
-select * from final
+select * from final -- noqa: AM04

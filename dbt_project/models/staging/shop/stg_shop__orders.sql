@@ -1,35 +1,16 @@
+-- Every landed order row (all partitions, every copy), typed and cleaned by base_shop__orders,
+-- with the flags that say whether it may count as spend. Which copy is known on the as-of date is
+-- decided in int_orders_deduplicated.
+
 with
 
 source as (
 
     select * from {{ ref('base_shop__orders') }}
-    -- as-of rule: only what had landed by the as-of date
-    where landed_date <= {{ as_of_date() }}
 
 ),
 
-known_by_as_of_date as (
-
-    -- as-of rule: orders placed after the as-of day are not known yet; an order whose time
-    -- cannot be read is kept (flagged below) rather than dropped unseen
-    select * from source
-    where ordered_at is null or ordered_at < {{ as_of_date() }} + interval 1 day
-
-),
-
-deduplicated as (
-
-    -- one row per order: the copy that landed last (a re-sent order replaces the earlier one)
-    select * from known_by_as_of_date
-    where order_id is not null
-    qualify row_number() over (
-            partition by order_id
-            order by landed_date desc, source_file desc, ordered_at desc nulls last
-        ) = 1
-
-),
-
-final as (
+renamed as (
 
     select
         -- ids
@@ -37,6 +18,7 @@ final as (
         customer_id,
 
         -- strings
+        source_file,
         status,
 
         -- numbers
@@ -64,8 +46,8 @@ final as (
         -- timestamps
         ordered_at
 
-    from deduplicated
+    from source
 
 )
 
-select * from final
+select * from renamed

@@ -1,33 +1,3 @@
--- Every raw email events row, typed and cleaned; incremental by landing partition (macros
--- landed_partitions, partitions_to_process).
-
-with
-
-{{ landed_partitions('email', 'email_events') }},
-
-renamed as (
-
-    select
-        -- ids
-        {{ clean_text('event_id') }} as event_id,
-        {{ clean_text('customer_id') }} as customer_id,
-        {{ clean_text('campaign_id') }} as campaign_id,
-
-        -- strings
-        lower({{ clean_text('event_type') }}) as event_type,
-
-        -- dates
-        _partition_date as landed_date,
-
-        -- timestamps
-        {{ parse_timestamp('occurred_at') }} as occurred_at,
-
-        _source_file as source_file
-
-    from source
-
-),
-
-{{ with_load_time() }}
-
-select * from final
+-- Every raw email events row, typed and cleaned; incremental by landing partition (macro
+-- base_events).
+{{ base_events('email', 'email_events', ['event_id', 'customer_id', 'campaign_id']) }}

@@ -116,8 +116,9 @@ def run_dbt_build(
     The marts are incremental by as-of date: a run replaces only its own slice. ``full_refresh``
     recreates the seeds (needed when a seed's columns change), views and tables, but not the marts:
     they are configured ``full_refresh: false`` so their history survives. ``select`` is a dbt node
-    selection (``--select``); note the staging views are compiled for the last date built, so a
-    selection for a different date should include the upstream models (``+customer_features``).
+    selection (``--select``); the staging views hold every landed row and no date, the
+    intermediate tables (``int_*``) the last date built, so a selection for a different date
+    should include the upstream models (``+customer_features``).
     ``dbt_vars`` adds dbt vars (e.g. ``available_sources`` for bring-your-own-data).
     Raises ``DbtBuildError`` when any node fails (warnings do not fail the build).
     """

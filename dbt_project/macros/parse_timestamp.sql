@@ -2,7 +2,7 @@
     A UTC timestamp from text with or without a UTC offset. DuckDB's cast to timestamp drops an
     offset ('10:00+02:00' would read as 10:00), so a value that has one is read as timestamptz and
     converted to UTC; a value without one is taken as UTC already. The loader's row rules
-    (expectations/row_rules.py, parse_timestamp) read timestamps the same way.
+    (ingestion/row_rules.py, parse_timestamp) read timestamps the same way.
 -#}
 {% macro parse_timestamp(column) -%}
     case

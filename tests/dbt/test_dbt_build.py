@@ -651,6 +651,9 @@ def test_mart_columns_are_declared_in_the_marts_yml(builds: Builds) -> None:
         for model in declared["models"]
     }
     assert contracts == {mart: list(columns) for mart, columns in MART_COLUMNS.items()}
+    # the clustering's columns lead customer_features (core.contract names them)
+    clustering = contracts["customer_features"][: len(CLUSTERING_FEATURE_COLUMNS)]
+    assert clustering == list(CLUSTERING_FEATURE_COLUMNS)
     for model in declared["models"]:
         assert all(column.get("data_type") for column in model["columns"]), model["name"]
     project = yaml.safe_load((builds.settings.dbt_project_dir / "dbt_project.yml").read_text())

@@ -174,7 +174,8 @@ def test_absent_sources_give_null_features_and_the_rest_still_runs(byod_run) -> 
     assert len(segments) == len(features)
     assert result["version_id"] == 1
     statuses = query(
-        warehouse, "select order_id, status from staging.stg_shop__orders order by order_id"
+        warehouse,
+        "select order_id, status from intermediate.int_orders_deduplicated order by order_id",
     ).set_index("order_id")["status"]
     assert statuses["C1003-R"] == "cancelled"
     assert statuses["1004-R"] == "returned"

@@ -1,6 +1,6 @@
 {#-
     Features per resolved customer per as-of date. The first 17 columns are the contract with the
-    clustering (pipeline/contract.py); the rest are added after them. A feature that needs a
+    clustering (core/contract.py); the rest are added after them. A feature that needs a
     source the run does not have (var available_sources, e.g. orders only) is null, not 0.
 -#}
 

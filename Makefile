@@ -87,18 +87,18 @@ test-deps: ## Install PostgreSQL and Chromium from Debian for the end-to-end tes
 test: install test-deps ## Lint and run the whole test suite
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests
+	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros
 	@$(RUN) pytest
 
-lint: install ## ruff check + format check + sqlfluff lint of the dbt models
+lint: install ## ruff check + format check + sqlfluff lint of the dbt models, tests and macros
 	@$(RUN) ruff check .
 	@$(RUN) ruff format --check .
-	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests
+	@$(RUN) sqlfluff lint dbt_project/models dbt_project/tests dbt_project/macros
 
 format: install ## Apply ruff fixes and formatting
 	@$(RUN) ruff check --fix .
 	@$(RUN) ruff format .
-	@$(RUN) sqlfluff fix dbt_project/models dbt_project/tests
+	@$(RUN) sqlfluff fix dbt_project/models dbt_project/tests dbt_project/macros
 
 bench: install ## Time each stage and peak memory for N customers (make bench N=1000000)
 	@$(RUN) python -m tools.bench --customers $(N)

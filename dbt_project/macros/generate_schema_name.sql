@@ -1,6 +1,7 @@
 {#-
-    Custom schemas are used as they are (`staging`, `intermediate`, `marts`, `seeds`) instead of
-    dbt's default `<target schema>_<custom schema>`: the schema names are part of the data contract.
+    Custom schemas are used as they are (`staging`, `pii`, `intermediate`, `marts`, `seeds`)
+    instead of dbt's default `<target schema>_<custom schema>`: the schema names are part of the
+    data contract.
 -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}

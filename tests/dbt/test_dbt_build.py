@@ -21,6 +21,7 @@ Who is who in the raw data (as of 2026-06-30):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 from collections.abc import Iterator
@@ -234,9 +235,9 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 26}
+    assert counts["model"] == {"pass": 29}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 6}
+    assert counts["unit_test"] == {"pass": 7}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {
@@ -244,11 +245,14 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
         "base_web__events": 6,
         "base_email__events": 5,
         # what is known on the as-of date, one row per id (staging keeps every landed row)
-        "int_customers_deduplicated": 6,  # C005 and C001's update landed later; C003 once
+        "pii_customers_deduplicated": 6,  # C005 and C001's update landed later; C003 once
+        "int_customers_deduplicated": 6,  # the same records without their identifiers
         "int_orders_deduplicated": 11,  # O6 and O7 not known yet; O9 once
         "int_web_events_deduplicated": 4,  # W2 once; W4 happened after the as-of date
         "int_email_events_deduplicated": 4,  # E5 landed later
+        "pii_customers_resolved": 6,
         "int_customers_resolved": 6,
+        "customer_identifiers": 5,  # one row per resolved customer
         "int_orders_attributed": 11,
         "int_web_sessions_aggregated": 2,  # S1, S2; S3 is after the as-of date, S4 anonymous
         "int_customer_months_aggregated": 5,
@@ -595,14 +599,15 @@ def test_identity_resolution_merges_email_variants(builds: Builds) -> None:
 
 
 def test_customers_known_on_the_as_of_date_are_cleaned(builds: Builds) -> None:
-    # staging cleans each record; int_customers_deduplicated keeps the one known on the as-of
-    # date (of the last build, 2026-06-30) and standardises it
+    # staging cleans each record; pii_customers_deduplicated keeps the one known on the as-of
+    # date (of the last build, 2026-06-30) and standardises it; int_customers_deduplicated is
+    # the same rows without the identifiers
     rows = {
         row[0]: row[1:]
         for row in query(
             builds.settings,
             "select customer_id, state, country, city, email, birth_date, age_years, "
-            "has_impossible_birth_date from intermediate.int_customers_deduplicated",
+            "has_impossible_birth_date from pii.pii_customers_deduplicated",
         )
     }
     assert rows["C001"][:2] == ("New York", "United States")  # the July update is not known
@@ -616,6 +621,40 @@ def test_customers_known_on_the_as_of_date_are_cleaned(builds: Builds) -> None:
     assert rows["C002"][4:] == (None, None, True)  # 176 years old
     assert rows["C003"][4:] == (None, None, True)  # born after the as-of date
     assert rows["C004"][4:] == (None, None, False)  # no birth date is not an impossible one
+    without_identifiers = {
+        row[0]: row[1:]
+        for row in query(
+            builds.settings,
+            "select customer_id, state, country, city, age_years, has_impossible_birth_date "
+            "from intermediate.int_customers_deduplicated",
+        )
+    }
+    assert without_identifiers == {
+        customer_id: (*row[:3], *row[5:]) for customer_id, row in rows.items()
+    }
+
+
+def test_identifiers_stay_in_the_pii_schema(builds: Builds) -> None:
+    identifier_columns = {"first_name", "last_name", "email", "phone", "birth_date"}
+    columns = query(
+        builds.settings,
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where table_schema in ('intermediate', 'marts')",
+    )
+    assert columns  # the query reads the schemas it checks
+    assert [row for row in columns if row[2] in identifier_columns or "match_key" in row[2]] == []
+    # C001 and C010 are one person: the identifiers of the smaller id, normalised and hashed
+    identifiers = query(
+        builds.settings,
+        "select customer_id, first_name, email_normalized, phone_e164, email_sha256, "
+        "phone_sha256, birth_date from pii.customer_identifiers order by customer_id",
+    )
+    assert [row[0] for row in identifiers] == ["C001", "C002", "C003", "C004", "C006"]
+    c001 = identifiers[0]
+    assert c001[1:4] == ("FirstC001", "jane.doe@example.com", "+15550101")
+    assert c001[4] == hashlib.sha256(b"jane.doe@example.com").hexdigest()
+    assert c001[5] == hashlib.sha256(b"+15550101").hexdigest()
+    assert c001[6] == date(1990, 5, 1)
 
 
 def test_staging_views_hold_every_landed_row_and_no_as_of_date(builds: Builds) -> None:

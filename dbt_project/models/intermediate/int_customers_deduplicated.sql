@@ -1,84 +1,12 @@
--- One row per CRM customer_id as known on the as-of date: the newest record of the partitions
--- landed by then, its state and country standardised through the seeds, its age at the as-of
--- date (an implausible birth date and a signup after the as-of day are nulled and flagged).
+-- One row per CRM customer_id as known on the as-of date (pii_customers_deduplicated: the as-of
+-- rule, the seed lookups and the age rules) without the direct identifiers: names, email,
+-- phone and birth date stay in the restricted pii schema; the age in years is enough here.
 
 with
 
 customers as (
 
-    select * from {{ ref('stg_crm__customers') }}
-
-),
-
-country_names as (
-
-    select * from {{ ref('country_names') }}
-
-),
-
-state_names as (
-
-    select * from {{ ref('state_names') }}
-
-),
-
-latest_records as (
-
-    -- as-of rule: only what had landed by the as-of date; then the newest record per customer
-    -- wins, which also drops rows landed twice
-    select * from customers
-    where
-        landed_date <= {{ as_of_date() }}
-        and customer_id is not null
-    qualify row_number() over (
-            partition by customer_id
-            order by updated_at desc nulls last, landed_date desc, source_file desc
-        ) = 1
-
-),
-
-country_lookup as (
-
-    select distinct
-        {{ lookup_key('country_alias') }} as country_key,
-        country_name
-    from country_names
-
-),
-
-state_lookup as (
-
-    select distinct
-        country_name,
-        {{ lookup_key('state_alias') }} as state_key,
-        state_name
-    from state_names
-
-),
-
-with_country as (
-
-    select
-        latest_records.*,
-        coalesce(country_lookup.country_name, latest_records.country) as country_name
-    from latest_records
-    left join country_lookup
-        on {{ lookup_key('latest_records.country') }} = country_lookup.country_key
-
-),
-
-normalized as (
-
-    -- state codes are looked up within the country ('CA' is California only in the US)
-    select
-        with_country.*,
-        coalesce(state_lookup.state_name, with_country.state) as state_name,
-        date_sub('year', with_country.birth_date, {{ as_of_date() }}) as age_at_as_of_date
-    from with_country
-    left join state_lookup
-        on
-            with_country.country_name = state_lookup.country_name
-            and {{ lookup_key('with_country.state') }} = state_lookup.state_key
+    select * from {{ ref('pii_customers_deduplicated') }}
 
 ),
 
@@ -89,47 +17,28 @@ final as (
         customer_id,
 
         -- strings
-        first_name,
-        last_name,
-        email,
-        phone,
         gender,
         city,
-        state_name as state,
-        country_name as country,
+        state,
+        country,
         income_band,
 
         -- numbers
-        case
-            when age_at_as_of_date between {{ var('min_plausible_age_years') }}
-                and {{ var('max_plausible_age_years') }}
-                then age_at_as_of_date
-        end as age_years,
+        age_years,
 
         -- booleans
         has_marketing_consent,
-        coalesce(
-            age_at_as_of_date not between {{ var('min_plausible_age_years') }}
-            and {{ var('max_plausible_age_years') }},
-            false
-        ) as has_impossible_birth_date,
-
-        coalesce(signup_at >= {{ as_of_date() }} + interval 1 day, false) as has_future_signup_at,
+        has_impossible_birth_date,
+        has_future_signup_at,
 
         -- dates
-        case
-            when age_at_as_of_date between {{ var('min_plausible_age_years') }}
-                and {{ var('max_plausible_age_years') }}
-                then birth_date
-        end as birth_date,
         landed_date,
 
         -- timestamps
-        -- a signup after the as-of day cannot have happened yet: nulled (flagged above)
-        case when signup_at < {{ as_of_date() }} + interval 1 day then signup_at end as signup_at,
+        signup_at,
         updated_at
 
-    from normalized
+    from customers
 
 )
 

@@ -1,12 +1,12 @@
 {#-
     One row per resolved customer per as-of date: the person's profile, merged over their CRM
-    records (a value from the record with the smallest source id that has one), with missing
+    records (a value from the record with the smallest source id that has one: macro
+    person_value), without direct identifiers (those are in pii.customer_identifiers), with missing
     values imputed and flagged: age by the median within the same country and gender (else the
     overall median), gender and income band by the mode within the country (else overall).
 -#}
 {%- set profile_columns = [
-    'first_name', 'last_name', 'email', 'phone', 'city', 'state', 'country', 'gender',
-    'income_band', 'age_years', 'has_marketing_consent'
+    'city', 'state', 'country', 'gender', 'income_band', 'age_years', 'has_marketing_consent'
 ] %}
 
 with
@@ -44,9 +44,7 @@ people as (
     select
         customer_id,
         {%- for column in profile_columns %}
-            first({{ column }} order by source_customer_id) filter (
-                where {{ column }} is not null
-            ) as {{ column }},
+            {{ person_value(column) }} as {{ column }},
         {%- endfor %}
         min(signup_at) as signup_at,
         count(*) as source_record_count
@@ -104,10 +102,6 @@ final as (
         people.customer_id,
 
         -- strings
-        people.first_name,
-        people.last_name,
-        people.email,
-        people.phone,
         people.city,
         people.state,
         people.country,

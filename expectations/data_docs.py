@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from expectations.gx_logging import quiet_gx_logging
-from expectations.masking import mask_example, mask_value
+from expectations.masking import is_personal_table, mask_example, mask_value
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
@@ -271,38 +271,46 @@ def _prepared(
     meta["batch_spec"] = {**(meta.get("batch_spec") or {}), "data_asset_name": batch_label}
     data["meta"] = meta
     data["suite_name"] = suite_name
+    personal = is_personal_table(suite_name)
     for item in data.get("results") or []:
         config = item.get("expectation_config") or {}
         details = item.get("result")
         if isinstance(details, dict):
-            item["result"] = _masked_details(_columns_of(config.get("kwargs") or {}), details)
+            columns = _columns_of(config.get("kwargs") or {})
+            item["result"] = _masked_details(columns, details, personal)
     return ExpectationSuiteValidationResultSchema().load(data)
 
 
-def _masked_details(columns: list[str], details: dict[str, Any]) -> dict[str, Any]:
-    """Mask the data values in one expectation's ``result``; counts and percentages stay."""
+def _masked_details(
+    columns: list[str], details: dict[str, Any], personal: bool = False
+) -> dict[str, Any]:
+    """Mask the data values in one expectation's ``result``; counts and percentages stay.
+    ``personal``: the batch is a table of CRM records, masked whole (``is_personal_table``)."""
     masked = dict(details)
     for key in _VALUE_LIST_KEYS:
         if isinstance(masked.get(key), list):
-            masked[key] = [mask_example(columns, value) for value in masked[key]]
+            masked[key] = [
+                mask_example(columns, value, personal_row=personal) for value in masked[key]
+            ]
     for key in _VALUE_COUNT_KEYS:
         if isinstance(masked.get(key), list):
-            masked[key] = [_mask_counted(columns, entry) for entry in masked[key]]
+            masked[key] = [_mask_counted(columns, entry, personal) for entry in masked[key]]
     for key in _ROW_LIST_KEYS:
         if isinstance(masked.get(key), list):
-            masked[key] = [mask_example([], row) for row in masked[key]]
+            masked[key] = [mask_example([], row, personal_row=personal) for row in masked[key]]
     if "observed_value" in masked:
-        # Usually a statistic (a count, a mean): only text, e.g. a list of distinct values, is data.
+        # Usually a statistic (a count, a mean): only text, e.g. a list of distinct values, is
+        # data; column names (a schema rule's observed columns) are not, so they stay readable.
         masked["observed_value"] = _mask_text(columns, masked["observed_value"])
     if isinstance(masked.get("details"), dict):
-        masked["details"] = _masked_details(columns, masked["details"])
+        masked["details"] = _masked_details(columns, masked["details"], personal)
     return masked
 
 
-def _mask_counted(columns: list[str], entry: Any) -> Any:
+def _mask_counted(columns: list[str], entry: Any, personal: bool = False) -> Any:
     if isinstance(entry, dict) and "value" in entry:
-        return {**entry, "value": mask_example(columns, entry["value"])}
-    return mask_example(columns, entry)
+        return {**entry, "value": mask_example(columns, entry["value"], personal_row=personal)}
+    return mask_example(columns, entry, personal_row=personal)
 
 
 def _mask_text(columns: list[str], value: Any) -> Any:

@@ -42,7 +42,7 @@ from expectations.history import (
     record_table_health,
     record_validation_results,
 )
-from expectations.masking import mask_example, mask_value
+from expectations.masking import is_personal_table, mask_example, mask_value
 from expectations.report import (
     BLOCKING,
     ExpectationOutcome,
@@ -632,6 +632,7 @@ def _describe_quarantine(
             .df()
             .to_dict(orient="records")
         )
+    personal = is_personal_table(batch.table)
     rows = []
     for record in records:
         shown: dict[str, Any] = {"file": record.pop("_source_file")}
@@ -641,10 +642,10 @@ def _describe_quarantine(
         shown["reasons"] = list(record.pop("_reasons"))
         raw_line = record.pop("_raw_line")
         if isinstance(raw_line, str):
-            shown["raw_line"] = mask_value(None, raw_line)
+            shown["raw_line"] = mask_value(None, raw_line, personal_row=personal)
         shown.update(
             {
-                column: mask_value(column, value)
+                column: mask_value(column, value, personal_row=personal)
                 for column, value in record.items()
                 if value is not None and not (isinstance(value, float) and pd.isna(value))
             }
@@ -683,6 +684,7 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
     meta = dict(config.meta or {})
     position = meta.pop(_POSITION_KEY, 0)
     columns = _columns_of(kwargs)
+    personal = is_personal_table(table)
     details = result.result or {}
     error = _exception_message(result.exception_info)
     outcome = ExpectationOutcome(
@@ -697,7 +699,9 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         mostly=kwargs.get("mostly"),
         error=error,
     )
-    outcome.examples = _examples(columns, details.get("partial_unexpected_list") or [])
+    outcome.examples = _examples(
+        columns, details.get("partial_unexpected_list") or [], personal_row=personal
+    )
     outcome.expected = _bounds(kwargs)
     mismatched = (details.get("details") or {}).get("mismatched")
     if mismatched:  # column set rules
@@ -710,15 +714,20 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         outcome.unexpected_count = details.get("missing_count")
         outcome.observed_value = {
             "missing_values": json_safe(
-                [mask_example(columns, value) for value in missing_values[:MAX_EXAMPLES]]
+                [
+                    mask_example(columns, value, personal_row=personal)
+                    for value in missing_values[:MAX_EXAMPLES]
+                ]
             )
         }
     elif "observed_value" in details:
         observed = details["observed_value"]
         if not isinstance(observed, list | tuple):
-            outcome.observed_value = json_safe(mask_example(columns, observed))
+            outcome.observed_value = json_safe(
+                mask_example(columns, observed, personal_row=personal)
+            )
         elif not outcome.success:  # a passing rule's list (e.g. all columns) is just noise
-            outcome.observed_value = _examples(columns, list(observed))
+            outcome.observed_value = _examples(columns, list(observed), personal_row=personal)
     return position, outcome
 
 
@@ -743,11 +752,11 @@ def _round(value: Any) -> Any:
     return value
 
 
-def _examples(columns: list[str], values: list[Any]) -> list[Any]:
+def _examples(columns: list[str], values: list[Any], *, personal_row: bool = False) -> list[Any]:
     """Up to five distinct, masked, JSON-safe values; nulls only when they are all there is."""
     shown: dict[str, Any] = {}
     for value in values:
-        safe = json_safe(mask_example(columns, value))
+        safe = json_safe(mask_example(columns, value, personal_row=personal_row))
         shown.setdefault(repr(safe), safe)
     distinct = [value for value in shown.values() if value is not None] or list(shown.values())
     return distinct[:MAX_EXAMPLES]

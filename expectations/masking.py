@@ -7,6 +7,11 @@ personal is decided by its column name (whole name or its last part: ``email``,
 ``contact_email``, but not ``email_sent_count``); as a safety net, any value that looks like an
 e-mail address is masked in every column, because a shifted CSV row can put an address into e.g.
 ``customer_id``.
+
+Rows of a table of CRM records (``raw.customers``, ``quarantine.customers``: see
+``is_personal_table``) are masked whole: a shifted or broken CRM row can put a name, phone or
+birth date into any column (or an unreadable line holds all of them), so there every value of an
+ordinary column keeps only its shape (``Ann Lee`` -> ``xxx xxx``, ``31/02/1990`` -> ``99/99/9999``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ _PHONE_COLUMNS = frozenset({"phone", "phone_number", "mobile", "mobile_phone"})
 _NAME_COLUMNS = frozenset({"first_name", "last_name", "middle_name", "full_name", "name"})
 _BIRTH_DATE_COLUMNS = frozenset({"birth_date", "date_of_birth", "dob", "birthday"})
 _LOOKS_LIKE_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+# Tables whose rows are CRM records before the identifiers are split off (by the last part of
+# "<schema>.<table>"; the marts hold no identifiers, the pii schema is never validated).
+_PERSONAL_TABLES = frozenset({"customers"})
+_PERSONAL_SCHEMAS = frozenset({"raw", "quarantine", "staging", "pii"})
 
 
 def mask_email(value: str) -> str:
@@ -36,6 +45,9 @@ def mask_email(value: str) -> str:
     host, dot, tld = domain.rpartition(".")
     if not dot:  # no top-level domain: "john@localhost"
         host, tld = domain, ""
+    # Only the letters of the top-level domain: in a whole shifted line, what follows the
+    # address (",555-0100,1985-04-12") must not ride along.
+    tld = re.match(r"[^\W\d_]*", tld).group(0)
     masked_domain = f"{host[:1]}***" + (f".{tld}" if tld else "")
     return f"{local[:1]}***@{masked_domain}"
 
@@ -57,6 +69,20 @@ def mask_birth_date(value: str) -> str:
     text = value.strip()
     match = re.match(r"^(\d{4})", text)
     return f"{match.group(1)}-**-**" if match else "***"
+
+
+def mask_shape(value: str) -> str:
+    """Keep only the shape of a value: letters become ``x``, digits ``9``, the rest stays."""
+    return re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "x", value))
+
+
+def is_personal_table(table: str | None) -> bool:
+    """Whether every value of ``table`` (``<schema>.<table>``, optionally followed by a batch
+    description such as ``partition 2026-06-30``) may be personal: the CRM records of the
+    restricted layers."""
+    name = (table or "").strip().split(" ", 1)[0].lower()
+    schema, _, relation = name.rpartition(".")
+    return schema in _PERSONAL_SCHEMAS and relation in _PERSONAL_TABLES
 
 
 def personal_kind(column: str | None) -> str | None:
@@ -82,30 +108,40 @@ _MASKERS = {
 }
 
 
-def mask_value(column: str | None, value: Any) -> Any:
-    """Return ``value`` safe to show in a report about ``column``."""
+def mask_value(column: str | None, value: Any, *, personal_row: bool = False) -> Any:
+    """Return ``value`` safe to show in a report about ``column``; ``personal_row``: the value
+    comes from a table of CRM records (``is_personal_table``), so ordinary columns keep only
+    their shape."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     kind = personal_kind(column)
-    if kind is None and not isinstance(value, str):
+    if kind is None and not isinstance(value, str) and not personal_row:
         return value  # numbers, dates, booleans of ordinary columns
     text = value if isinstance(value, str) else str(value)  # e.g. a phone read as BIGINT
     # Only the start is ever shown; bounding the text also bounds the regex below, which is
     # quadratic on a long run of characters without '@' (a 1 MB value took minutes).
     text = text[:_MAX_SCANNED_CHARS]
-    if kind is None and "@" in text and _LOOKS_LIKE_EMAIL.search(text):
+    if kind is None and not personal_row and "@" in text and _LOOKS_LIKE_EMAIL.search(text):
         kind = "email"
-    masked = _MASKERS[kind](text) if kind else text
+    masker = _MASKERS.get(kind) or (mask_shape if personal_row else str)
+    masked = masker(text)
     if len(masked) > MAX_EXAMPLE_CHARS:
         masked = masked[: MAX_EXAMPLE_CHARS - 3] + "..."
     return masked
 
 
-def mask_example(columns: list[str], value: Any) -> Any:
+def mask_example(columns: list[str], value: Any, *, personal_row: bool = False) -> Any:
     """Mask one failing value of a rule reading ``columns``: a dict is masked by its keys, a
-    pair or compound rule's list value by the rule's columns, a single value by its column."""
+    pair or compound rule's list value by the rule's columns, a single value by its column
+    (``personal_row``: see ``mask_value``)."""
     if isinstance(value, dict):
-        return {key: mask_value(str(key), item) for key, item in value.items()}
+        return {
+            key: mask_value(str(key), item, personal_row=personal_row)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple) and len(columns) == len(value) > 1:
-        return [mask_value(column, item) for column, item in zip(columns, value, strict=True)]
-    return mask_value(columns[0] if len(columns) == 1 else None, value)
+        return [
+            mask_value(column, item, personal_row=personal_row)
+            for column, item in zip(columns, value, strict=True)
+        ]
+    return mask_value(columns[0] if len(columns) == 1 else None, value, personal_row=personal_row)

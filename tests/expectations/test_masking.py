@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from expectations.masking import mask_value
+from expectations.masking import is_personal_table, mask_example, mask_value
 
 
 @pytest.mark.parametrize(
@@ -56,3 +56,44 @@ def test_a_huge_value_is_masked_quickly_and_truncated():
     huge = "x" * 1_000_000 + "@example.com"
     assert mask_value("status", huge) == "x" * 37 + "..."
     assert mask_value("status", "a" * 30 + " j.doe@example.com") == "a***@e***.com"
+
+
+@pytest.mark.parametrize(
+    ("table", "personal"),
+    [
+        ("raw.customers", True),
+        ("raw.customers partition 2026-06-30", True),
+        ("quarantine.customers", True),
+        ("marts.customers", False),  # no identifiers in the marts
+        ("raw.orders", False),
+    ],
+)
+def test_tables_of_crm_records_are_personal(table, personal):
+    assert is_personal_table(table) is personal
+
+
+def test_every_field_of_a_crm_row_keeps_only_its_shape():
+    # A broken CRM export can put a phone, a name or a birth date into any column.
+    row = {
+        "customer_id": "C0000042",
+        "first_name": "Ann",
+        "city": "+1-555-010-0199",
+        "signup_at": "1985-04-12",
+        "gender": "Ann Lee",
+        "email": "ann.lee@example.com",
+    }
+    assert mask_example([], row, personal_row=True) == {
+        "customer_id": "x9999999",
+        "first_name": "A.",
+        "city": "+9-999-999-9999",
+        "signup_at": "9999-99-99",
+        "gender": "xxx xxx",
+        "email": "a***@e***.com",
+    }
+
+
+def test_a_whole_crm_line_keeps_only_its_shape():
+    line = "C1,Ann,Lee,ann@x.com,+1-555-010-0199,1985-04-12"
+    assert mask_value(None, line, personal_row=True) == "x9,xxx,xxx,xxx@x.xxx,+9-999-999-9999,..."
+    # without the row context only the address is recognised, and nothing after it rides along
+    assert mask_value(None, line) == "C***@x***.com"

@@ -37,7 +37,6 @@ MART_TYPES = {
     "retention_rate": "double",
     "signup_month": "date",
     "cohort_name": "varchar",
-    "email": "varchar",
     "lifecycle_stage": "varchar",
     "previous_stage": "varchar",
     "order_id": "varchar",
@@ -46,9 +45,6 @@ MART_TYPES = {
     "ordered_date": "date",
     "previous_as_of_date": "date",
     "has_changed_stage": "boolean",
-    "first_name": "varchar",
-    "last_name": "varchar",
-    "phone": "varchar",
     "city": "varchar",
     "state": "varchar",
     "country": "varchar",
@@ -254,9 +250,8 @@ def create_clean_marts(con: duckdb.DuckDBPyConnection, day: date = DAY) -> None:
         con,
         "customers",
         [
-            {"as_of_date": day, "customer_id": c, "email": f"p{i}@example.com", "age_years": 30,
-             "source_record_count": 1}
-            for i, c in enumerate(ids)
+            {"as_of_date": day, "customer_id": c, "age_years": 30, "source_record_count": 1}
+            for c in ids
         ],
     )  # fmt: skip
     stages = ["new", "active", "loyal", "at_risk", "churned"]

@@ -758,6 +758,25 @@ def test_incremental_by_partition_and_full_refresh_agree(builds: Builds, tmp_pat
     assert len(base_rows) == 14
 
 
+def test_a_customers_mart_built_before_loses_its_identifier_columns(
+    builds: Builds, tmp_path: Path
+) -> None:
+    # a warehouse whose marts.customers still has the identifier columns of earlier releases
+    settings = replace(
+        builds.settings, data_dir=tmp_path, warehouse_path=tmp_path / "warehouse.duckdb"
+    )
+    shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for column in ("first_name", "last_name", "email", "phone"):
+            con.execute(f"alter table marts.customers add column {column} varchar")
+        con.execute("update marts.customers set email = 'jane.doe@example.com'")
+    run_dbt_build(AS_OF, settings=settings)
+    columns = {row[0] for row in query(settings, "describe marts.customers")}
+    assert columns == set(MART_COLUMNS["customers"])
+    # the other dates' slices are kept
+    assert query(settings, "select count(distinct as_of_date) from marts.customers") == [(2,)]
+
+
 def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Path) -> None:
     # a marketer's edit of the segment names loses score 555: a copy of the project and warehouse
     project_dir = tmp_path / "dbt_project"

@@ -121,7 +121,7 @@ def mask_value(column: str | None, value: Any, *, personal_row: bool = False) ->
     # Only the start is ever shown; bounding the text also bounds the regex below, which is
     # quadratic on a long run of characters without '@' (a 1 MB value took minutes).
     text = text[:_MAX_SCANNED_CHARS]
-    if kind is None and not personal_row and "@" in text and _LOOKS_LIKE_EMAIL.search(text):
+    if kind is None and "@" in text and _LOOKS_LIKE_EMAIL.search(text):
         kind = "email"
     masker = _MASKERS.get(kind) or (mask_shape if personal_row else str)
     masked = masker(text)

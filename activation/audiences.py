@@ -6,9 +6,9 @@ it and those who exited it since the previous published version
 (version, as-of date, files with row counts and SHA-256, who was left out and why). Layout
 under ``$SEGMENTS_REPORTS_DIR/exports/audiences``::
 
-    v<version>-<as-of>/manifest.json
-    v<version>-<as-of>/segment-<id>-{members,entered,exited}.{csv,parquet}
-    current -> v<version>-<as-of>
+    v<version>-<as-of>-<written>/manifest.json
+    v<version>-<as-of>-<written>/segment-<id>-{members,entered,exited}.{csv,parquet}
+    current -> v<version>-<as-of>-<written>
 
 Consent: only customers whose CRM record says yes to marketing (``has_marketing_consent`` of
 ``marts.customers`` at the version's as-of date) are in any file; the manifest counts the others
@@ -18,9 +18,10 @@ docs/privacy.md). The ``crm`` profile (``SEGMENTS_EXPORT_PROFILE=crm``) adds pla
 ``phone`` for a CRM that is allowed to hold them; the default ``ad_platform`` never does.
 
 Atomic: a version's folder is written under a temporary name and renamed into place, and
-``current`` is a symbolic link replaced in one rename, so a consumer reading ``current/`` always
-sees one complete export. Exporting a version that is already exported only points ``current``
-at it (the nightly DAG and the ``segment_export`` DAG may both ask).
+``current`` is a symbolic link replaced in one rename, so a consumer that resolves ``current/``
+and reads that folder always sees one complete export. Exporting a version that is already
+exported only points ``current`` at it (the nightly DAG and the ``segment_export`` DAG may both
+ask); ``rewrite`` writes a new folder for it (after an erasure, ``pipeline.erasure``).
 
 Text a spreadsheet would run as a formula (a cell starting with ``=``, ``+``, ``-``, ``@``, a tab
 or a carriage return) is written to the CSV files with a leading apostrophe (OWASP's advice on
@@ -89,6 +90,7 @@ def export_audiences(
     settings: Settings | None = None,
     version_id: int | None = None,
     profile: str | None = None,
+    rewrite: bool = False,
 ) -> AudienceExport:
     """Export ``version_id`` (default: the current version), and point ``current`` at the
     current version's export (a backfill of an older date exports its version beside it)."""
@@ -96,7 +98,7 @@ def export_audiences(
     profile = profile or export_profile()
     root = audiences_dir(settings)
     root.mkdir(parents=True, exist_ok=True)
-    exported = _export_version(con, root, _version(con, version_id), profile)
+    exported = _export_version(con, root, _version(con, version_id), profile, rewrite=rewrite)
     current = _version(con, None)
     current_path = _export_version(con, root, current, profile).path
     _point_current(root, current_path)
@@ -116,14 +118,32 @@ def export_audiences(
 
 
 def _export_version(
-    con: duckdb.DuckDBPyConnection, root: Path, version: tuple[int, date], profile: str
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    version: tuple[int, date],
+    profile: str,
+    *,
+    rewrite: bool = False,
 ) -> AudienceExport:
     version_id, as_of_date = version
-    final = root / f"v{version_id}-{as_of_date.isoformat()}"
-    if not (final / "manifest.json").exists():
+    final = None if rewrite else latest_export(root, version_id)
+    if final is None:
+        written = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        final = root / f"v{version_id}-{as_of_date.isoformat()}-{written}"
         _write_version_folder(con, final, version_id, as_of_date, profile)
     manifest = json.loads((final / "manifest.json").read_text())
     return AudienceExport(version_id, as_of_date, final, manifest)
+
+
+def exports(root: Path) -> list[Path]:
+    """Every complete export folder (with its manifest), oldest first."""
+    return sorted(p.parent for p in root.glob("v*-*/manifest.json"))
+
+
+def latest_export(root: Path, version_id: int) -> Path | None:
+    """The newest complete export of a version, if any."""
+    found = [p for p in exports(root) if p.name.startswith(f"v{version_id}-")]
+    return found[-1] if found else None
 
 
 def _version(con: duckdb.DuckDBPyConnection, version_id: int | None) -> tuple[int, date]:
@@ -173,12 +193,7 @@ def _write_version_folder(
             "files": files,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not (final / "manifest.json").exists():
-                raise
-            shutil.rmtree(tmp)  # another export of this version finished first
+        tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -229,8 +229,9 @@ def test_each_publish_triggers_the_export_of_the_current_segments(
                 "select version_id, as_of_date from segments.current_version"
             ).fetchone()
             rows = con.execute("select count(*) from segments.current_segments").fetchone()[0]
-        export = data_dir / "reports" / "exports" / "audiences" / f"v{version_id}-{as_of}"
-        return (runs, export, rows) if (export / "manifest.json").exists() else None
+        root = data_dir / "reports" / "exports" / "audiences"
+        export = next(iter(sorted(root.glob(f"v{version_id}-{as_of}-*/manifest.json"))), None)
+        return (runs, export.parent, rows) if export else None
 
     runs, export, rows = wait_for(
         exported_current, timeout_s=180, what="the export of the current segment version"

@@ -23,7 +23,7 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
 UI_PORT ?= 8080
 
-.PHONY: help install run run-blocked demo-data airflow-db ui test test-deps lint format bench bench-dbt bench-dbt-tasks identity-report versions rollback clean
+.PHONY: help install run run-blocked demo-data airflow-db ui test test-deps lint format bench bench-dbt bench-dbt-tasks identity-report versions rollback forget clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -119,6 +119,11 @@ rollback: install ## Make an earlier segment version current: make rollback VERS
 	@if [ -z "$(VERSION)" ] || [ -z "$(REASON)" ]; then \
 	  echo 'Usage: make rollback VERSION=<version id> REASON="<why>" (make versions lists them)'; exit 2; fi
 	@$(RUN) python -m tools.segment_versions rollback --version-id "$(VERSION)" --reason "$(REASON)"
+
+forget: install ## Erase one person (GDPR/CCPA): make forget CUSTOMER=<id> REASON="<ticket>"
+	@if [ -z "$(CUSTOMER)" ] || [ -z "$(REASON)" ]; then \
+	  echo 'Usage: make forget CUSTOMER=<customer id> REASON="<why, e.g. a ticket number>"'; exit 2; fi
+	@$(RUN) python -m tools.forget --customer-id "$(CUSTOMER)" --reason "$(REASON)"
 
 clean: ## Remove everything generated under data/
 	rm -rf "$(SEGMENTS_DATA_DIR)"

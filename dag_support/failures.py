@@ -25,6 +25,8 @@ PERMANENT_ERRORS: dict[str, str] = {
     "ml_tasks.features.MissingFeaturesError": "rerun dbt_build for this date first",
     "ml_tasks.versions.PublishError": "rerun the date from recluster",
     "ml_tasks.versions.RollbackError": "pick a version `make versions` lists as kept",
+    "pipeline.erasure.ErasureError": "check the customer id and give a reason",
+    "activation.audiences.ExportError": "publish a version first, or fix SEGMENTS_EXPORT_PROFILE",
 }
 
 

@@ -3,7 +3,8 @@
 
 Turns the day's landed customer data into published customer segments:
 
-`ingest` → `validate_raw` → `dbt_build` → `validate_marts` → `recluster` → `publish`
+`ingest` → `validate_raw` → `dbt_build` → `validate_marts` → `recluster` → `publish` →
+`export_audiences`
 
 * **As-of date.** The run's logical date is the as-of date *D*: every stage computes from landing
   partitions dated ≤ *D* and events up to the end of *D* (UTC). The scheduled run for *D* starts at
@@ -32,7 +33,9 @@ logs one `FAILED ...` line with the reason and posts it to `SEGMENTS_ALERT_WEBHO
 run still unfinished 4 h after it was queued (`SEGMENTS_LATE_AFTER_HOURS`) logs a `LATE ...` line
 (and posts it).
 
-Outputs: `segments.current_segments` (view), `segments.segment_versions`,
+Outputs: the audience files (`$SEGMENTS_REPORTS_DIR/exports/audiences/current/`: members, entered
+and exited per segment, consenting customers only), `segments.current_segments` (view),
+`segments.segment_membership_changes`, `segments.segment_versions`,
 `segments.customer_segments`, `segments.segment_profiles`, `segments.segment_transitions`, and
 the dbt marts (one slice per as-of date) `marts.customers`, `marts.customer_features`,
 `marts.customer_rfm`, `marts.customer_lifecycle`, `marts.customer_lifecycle_transitions`,
@@ -193,12 +196,22 @@ def customer_segmentation():
             except steps.NothingToPublish as skip:
                 raise AirflowSkipException(str(skip)) from skip
 
+    @task
+    def export_audiences(published: dict) -> dict:
+        """Per segment: members, entered and exited lists (CSV, Parquet, manifest), only
+        customers with marketing consent; ``current/`` follows the current version."""
+        from pipeline import steps
+
+        with fail_fast_on_permanent_errors():
+            as_of_date, _ = _as_of()
+            return steps.export_audiences(as_of_date, published["version_id"])
+
     raw_gate = validate_raw(ingest())
     marts = dbt_build()
     mart_gate = validate_marts()
     candidate = recluster()
     raw_gate >> marts >> mart_gate >> candidate
-    publish(candidate)
+    export_audiences(publish(candidate))
 
 
 customer_segmentation()

@@ -1,11 +1,13 @@
 """
-### Export the current customer segments
+### Export the audiences of the current customer segments
 
-Runs whenever `customer_segmentation` publishes a segment version (data-aware schedule on the
-Asset `customer_segments_published`), and writes the current segments to
-`$SEGMENTS_REPORTS_DIR/exports/segments-v<version>-<as-of>.csv` plus `segments-current.csv` for
-the tools outside the warehouse (CRM, ads, email). A night whose model was rejected publishes
-nothing, so nothing is exported.
+Runs whenever a segment version is published (data-aware schedule on the Asset
+`customer_segments_published`; active on creation, nobody needs to unpause it) and writes the
+audience files of the current version to `$SEGMENTS_REPORTS_DIR/exports/audiences/` (per segment:
+members, entered, exited; CSV and Parquet; a `manifest.json`; only customers with marketing
+consent), then points `current/` at them. The nightly DAG's `export_audiences` task does the same
+right after `publish`, so a run without a scheduler (`make run`, `dag.test()`) exports too; a
+version already exported is not written twice.
 """
 
 from __future__ import annotations
@@ -25,19 +27,20 @@ WAREHOUSE_POOL = "duckdb_warehouse"
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=False,
     default_args=task_defaults(WAREHOUSE_POOL),
     tags=["segmentation", "export"],
     doc_md=__doc__,
 )
 def segment_export():
     @task
-    def export_current_segments() -> dict:
-        """Write the current version's members to CSV (atomically replaced)."""
-        from activation.export import export_current_segments as export
+    def export_audiences() -> dict:
+        """Write the current version's audience files (atomically, `current/` swapped)."""
+        from pipeline import steps
 
-        return export()
+        return steps.export_current_audiences()
 
-    export_current_segments()
+    export_audiences()
 
 
 segment_export()

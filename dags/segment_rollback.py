@@ -54,7 +54,15 @@ def segment_rollback():
         with fail_fast_on_permanent_errors():
             return steps.rollback(int(params["version_id"]), by=by, reason=params["reason"])
 
-    rollback()
+    @task
+    def export_audiences(rolled_back: dict) -> dict:
+        """Point the audience files' `current/` at the version now current."""
+        from pipeline import steps
+
+        with fail_fast_on_permanent_errors():
+            return steps.export_current_audiences()
+
+    export_audiences(rollback())
 
 
 segment_rollback()

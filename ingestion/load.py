@@ -37,6 +37,7 @@ from pathlib import Path
 import duckdb
 
 from core.contract import SOURCE_COLUMNS, SOURCES
+from core.erasure import ERASURE_TABLE, ensure_erasure_table, erased_ids_sql
 from core.quality_config import QualityConfig, load_quality_config
 from core.settings import Settings, get_settings
 from core.warehouse import quote_ident, transaction
@@ -83,6 +84,8 @@ class SourceLoad:
     rows_loaded: int = 0
     rows_in: int = 0
     rows_quarantined: int = 0
+    # Rows of people erased on request (pipeline.erasure): dropped, counted, never stored.
+    rows_erased: int = 0
     # Time spent deciding and writing quarantine (the row rules), part of the load's time.
     row_rule_seconds: float = 0.0
     missing_as_of_partition: bool = False
@@ -162,6 +165,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     # Rows read from the partition's files and rows of them quarantined (row_count = loaded).
     con.execute("alter table raw._load_log add column if not exists rows_in bigint")
     con.execute("alter table raw._load_log add column if not exists rows_quarantined bigint")
+    con.execute("alter table raw._load_log add column if not exists rows_erased bigint")
+    ensure_erasure_table(con)
     ensure_quarantine_schema(con)
 
 
@@ -242,12 +247,13 @@ def _load_batch(
         # more than one row group (122,880 rows) inside an explicit transaction (count(*) still
         # says they are there, scans return nothing), which silently emptied large batches.
         _stage_incoming(con, source, files_by_header, landing_dir)
+        erased = _drop_erased(con, source)
         started = time.perf_counter()
         _check_rows(con, source, config, as_of_date)
         rule_seconds = time.perf_counter() - started
         with transaction(con):
             counts, quarantine_seconds = _replace_partitions(
-                con, source, batch, run_id, as_of_date, landing_dir
+                con, source, batch, run_id, as_of_date, landing_dir, erased
             )
     except duckdb.Error as exc:
         raise IngestionError(
@@ -309,6 +315,23 @@ def _stage_incoming(
         )
 
 
+def _drop_erased(con: duckdb.DuckDBPyConnection, source: str) -> dict[date, int]:
+    """Delete the staged rows of people erased on request; their count per partition."""
+    if not con.execute(f"select count(*) from {ERASURE_TABLE}").fetchone()[0]:
+        return {}
+    columns = [c for c in ("customer_id", "anonymous_id") if c in SOURCE_COLUMNS[source]]
+    erased = " or ".join(f"sha256(trim({quote_ident(c)})) in ({erased_ids_sql()})" for c in columns)
+    counts = dict(
+        con.execute(
+            f"select _partition_date, count(*) from _incoming where {erased} group by all"
+        ).fetchall()
+    )
+    if counts:
+        con.execute(f"delete from _incoming where {erased}")
+        log.info("%s: %d rows of erased people dropped", source, sum(counts.values()))
+    return counts
+
+
 def _check_rows(
     con: duckdb.DuckDBPyConnection, source: str, config: QualityConfig, as_of_date: date
 ) -> None:
@@ -328,6 +351,7 @@ def _replace_partitions(
     run_id: str,
     as_of_date: date,
     landing_dir: Path,
+    erased: dict[date, int],
 ) -> tuple[dict[date, PartitionCounts], float]:
     """Inside the caller's transaction: the batch's partitions of raw and quarantine replaced by
     the checked rows, the counts reconciled, the load log written. Returns the counts and the
@@ -356,14 +380,14 @@ def _replace_partitions(
     )
     rejected = _quarantine_rejected_lines(con, source, f"{landing_dir}/", run_id, as_of_date)
     quarantine_seconds = time.perf_counter() - started
-    counts = _partition_counts(con, source, dates, rejected)
+    counts = _partition_counts(con, source, dates, rejected, erased)
     _check_counts(source, counts, landing_dir)
     con.executemany(
         """
         insert or replace into raw._load_log
             (source, partition_date, fingerprint, file_count, row_count, run_id, loaded_at,
-             validated_at, rows_in, rows_quarantined)
-        values (?, ?, ?, ?, ?, ?, now()::timestamp, null, ?, ?)
+             validated_at, rows_in, rows_quarantined, rows_erased)
+        values (?, ?, ?, ?, ?, ?, now()::timestamp, null, ?, ?, ?)
         """,
         [
             [
@@ -375,6 +399,7 @@ def _replace_partitions(
                 run_id,
                 counts[partition.partition_date].rows_in,
                 counts[partition.partition_date].quarantined,
+                counts[partition.partition_date].erased,
             ]
             for partition, fingerprint in batch
         ],
@@ -468,6 +493,7 @@ class PartitionCounts:
     rows_in: int = 0
     loaded: int = 0
     quarantined: int = 0
+    erased: int = 0
 
 
 @dataclass
@@ -479,10 +505,20 @@ class BatchLoad:
 
 
 def _partition_counts(
-    con: duckdb.DuckDBPyConnection, source: str, dates: list[date], rejected: dict[date, int]
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    dates: list[date],
+    rejected: dict[date, int],
+    erased: dict[date, int],
 ) -> dict[date, PartitionCounts]:
-    """Rows in (read, plus lines refused by the reader), loaded and quarantined per partition."""
-    counts = {day: PartitionCounts(rows_in=rejected.get(day, 0)) for day in dates}
+    """Rows in (read, plus lines refused by the reader, plus rows of erased people), loaded,
+    quarantined and erased per partition."""
+    counts = {
+        day: PartitionCounts(
+            rows_in=rejected.get(day, 0) + erased.get(day, 0), erased=erased.get(day, 0)
+        )
+        for day in dates
+    }
     for day, rows in con.execute(
         "select _partition_date, count(*) from _incoming group by all"
     ).fetchall():
@@ -502,7 +538,7 @@ def _check_counts(
     counts: dict[date, PartitionCounts],
     landing_dir: Path,
 ) -> None:
-    """Count in = count loaded + count quarantined, for every load: nothing is dropped silently.
+    """Count in = loaded + quarantined + erased, for every load: nothing is dropped silently.
 
     Rows in are the rows the CSV reader produced plus the lines it refused (those are
     quarantined as raw text), counted before the split; a row the split lost, or counted twice,
@@ -510,11 +546,12 @@ def _check_counts(
     rows_in = sum(count.rows_in for count in counts.values())
     loaded = sum(count.loaded for count in counts.values())
     quarantined = sum(count.quarantined for count in counts.values())
-    if rows_in != loaded + quarantined:
+    erased = sum(count.erased for count in counts.values())
+    if rows_in != loaded + quarantined + erased:
         raise IngestionError(
-            f"{source}: {rows_in} rows read from {landing_dir / source} but {loaded} loaded and "
-            f"{quarantined} quarantined ({rows_in - loaded - quarantined} unaccounted for); "
-            "nothing was loaded."
+            f"{source}: {rows_in} rows read from {landing_dir / source} but {loaded} loaded, "
+            f"{quarantined} quarantined and {erased} erased "
+            f"({rows_in - loaded - quarantined - erased} unaccounted for); nothing was loaded."
         )
 
 
@@ -567,6 +604,7 @@ def load_partitions(
             load.rows_in += sum(count.rows_in for count in counts)
             load.rows_loaded += sum(count.loaded for count in counts)
             load.rows_quarantined += sum(count.quarantined for count in counts)
+            load.rows_erased += sum(count.erased for count in counts)
             load.row_rule_seconds += loaded.row_rule_seconds
             load.extra_columns.update(loaded.extra_columns)
             load.partitions_loaded.extend(d.isoformat() for d in loaded.counts)

@@ -93,3 +93,23 @@ def transitions(previous: pd.Series | None, current: pd.Series) -> pd.DataFrame:
     )
     counts["customer_count"] = counts["customer_count"].astype(np.int64)
     return counts.reset_index(drop=True)
+
+
+def membership_changes(previous: pd.Series | None, current: pd.Series) -> pd.DataFrame:
+    """Per customer of either version: previous and new segment id and the change, one of
+    ``entered`` (not in the previous version), ``exited`` (not in this one), ``moved`` (another
+    segment) or ``stayed``. Without a previous version every customer entered."""
+    previous = pd.Series(dtype="Int64") if previous is None else previous
+    frame = pd.DataFrame(
+        {"previous_segment_id": previous.astype("Int64"), "segment_id": current.astype("Int64")}
+    )
+    before = frame["previous_segment_id"].isna().to_numpy()
+    after = frame["segment_id"].isna().to_numpy()
+    other = (frame["previous_segment_id"] != frame["segment_id"]).fillna(False).to_numpy(bool)
+    frame["change"] = np.select(
+        [before, after, other],
+        ["entered", "exited", "moved"],
+        default="stayed",
+    )
+    frame.index.name = "customer_id"
+    return frame.reset_index().sort_values("customer_id", ignore_index=True)

@@ -37,7 +37,7 @@ from ml_tasks import versions
 from ml_tasks.config import FeatureConfig, SegmentationConfig, load_config
 from ml_tasks.drift import feature_psi, feature_reference, segment_share_change
 from ml_tasks.features import absent_features, fingerprint, load_customer_features
-from ml_tasks.matching import match_segments, member_overlap, transitions
+from ml_tasks.matching import match_segments, member_overlap, membership_changes, transitions
 from ml_tasks.model import NOISE_LABEL, SegmentClusterer
 from ml_tasks.preprocess import make_preprocessor
 from ml_tasks.profiles import (
@@ -163,6 +163,30 @@ class BaseVersion:
     model_version_id: int
     stored_model: SegmentModel | None = None
     model_stability: float | None = None
+
+
+def later_version(con: duckdb.DuckDBPyConnection, as_of_date: date) -> BaseVersion | None:
+    """The nearest published version of a later as-of date (members not pruned), without its
+    model: where a backfilled date takes its segment ids from (``id_reference``)."""
+    row = versions.fetch_dict(
+        con,
+        """
+        select version_id from segments.segment_versions
+        where status = 'published' and members_pruned_at is null and as_of_date > ?
+        order by as_of_date, version_id desc
+        limit 1
+        """,
+        [as_of_date],
+    )
+    if row is None:
+        return None
+    version_id = int(row["version_id"])
+    return BaseVersion(
+        version_id=version_id,
+        members=versions.version_members(con, version_id),
+        names=versions.segment_names(con, version_id),
+        model_version_id=version_id,
+    )
 
 
 def read_base(con: duckdb.DuckDBPyConnection, as_of_date: date) -> BaseVersion | None:
@@ -349,27 +373,62 @@ def check_acceptance(config: SegmentationConfig, scores: dict, profiles: pd.Data
     return problems
 
 
-def _lineage(
-    segment_ids: pd.Series, base_members: pd.Series | None, base_ids: set[int]
-) -> pd.DataFrame:
+def id_reference(base: BaseVersion | None, later: BaseVersion | None) -> BaseVersion | None:
+    """The version whose segment ids tonight's clusters inherit: the base (the nearest earlier
+    published version), else the nearest later one. So a group keeps its id whatever order the
+    dates run in: a backfill of an earlier date matches the later version already published."""
+    return base if base is not None else later
+
+
+def _lineage(segment_ids: pd.Series, reference: BaseVersion | None) -> pd.DataFrame:
+    """Per segment: kept (its id matched the reference version's segment), new (no match: an id
+    never used), fixed (prospects, unassigned) or retired (the reference's segment has no
+    successor), with the member overlap and the reason in words."""
     rows = []
     current_ids = sorted(int(s) for s in segment_ids.unique())
+    reference_ids = set(reference.names) if reference else set()
     overlap = (
-        member_overlap(base_members, segment_ids)
-        if base_members is not None and not base_members.empty
+        member_overlap(reference.members, segment_ids)
+        if reference is not None and not reference.members.empty
         else None
     )
+    where = f"version {reference.version_id}" if reference else ""
     for segment_id in current_ids:
-        if segment_id in FIXED_SEGMENTS:
-            outcome = "fixed"
-        else:
-            outcome = "kept" if segment_id in base_ids else "new"
         share = None
         if overlap is not None and segment_id in overlap.index and segment_id in overlap.columns:
             share = float(overlap.loc[segment_id, segment_id])
-        rows.append({"segment_id": segment_id, "outcome": outcome, "member_overlap": share})
-    for segment_id in sorted(base_ids - set(current_ids) - set(FIXED_SEGMENTS)):
-        rows.append({"segment_id": segment_id, "outcome": "retired", "member_overlap": None})
+        if segment_id in FIXED_SEGMENTS:
+            outcome, reason = "fixed", "fixed id (prospects or unassigned)"
+        elif segment_id in reference_ids:
+            outcome = "kept"
+            shared = "" if share is None else f"{share:.0%} of "
+            reason = f"shares {shared}its members with segment {segment_id} of {where}"
+        else:
+            outcome = "new"
+            reason = (
+                f"matches no segment of {where}: an id never used"
+                if reference
+                else "no other published version: ids rank by value"
+            )
+        rows.append(
+            {
+                "segment_id": segment_id,
+                "outcome": outcome,
+                "member_overlap": share,
+                "matched_version_id": reference.version_id if reference else None,
+                "reason": reason,
+            }
+        )
+    for segment_id in sorted(reference_ids - set(current_ids) - set(FIXED_SEGMENTS)):
+        rows.append(
+            {
+                "segment_id": segment_id,
+                "outcome": "retired",
+                "member_overlap": None,
+                "matched_version_id": reference.version_id,
+                "reason": f"no cluster shares enough members with segment {segment_id} of {where}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -409,16 +468,18 @@ def _fit_new_model(
     features: FeatureConfig,
     buyers: pd.DataFrame,
     as_of_date: date,
-    base: BaseVersion | None,
+    reference: BaseVersion | None,
     next_segment_id: int,
     k_override: int | None,
 ) -> _Outcome:
+    """A full fit; the clusters take the ids of the ``reference`` version's segments they share
+    most members with (see ``id_reference``)."""
     preprocessor, clusterer, X, selection = fit_full(
         buyers, config, features, k_override=k_override
     )
     clustered = clusterer.labels_ != NOISE_LABEL
-    base_members = base.members if base else None
-    base_names = base.names if base else {}
+    base_members = reference.members if reference else None
+    base_names = reference.names if reference else {}
     ranked = rank_by_value(buyers[clustered], clusterer.labels_[clustered])
     match = match_segments(
         base_members[base_members > 0] if base_members is not None else None,
@@ -513,10 +574,13 @@ def compute_candidate(
     k: int | None = None,
     next_segment_id: int = 1,
     run_id: str = "manual",
+    later: BaseVersion | None = None,
 ) -> ComputedVersion:
     """Decide tonight's version from the features of every customer (indexed by customer id,
     with a ``has_orders`` flag, as ``load_customer_features`` returns them) and the base version
-    tonight continues from. No warehouse: ``next_segment_id`` is the lowest id never used."""
+    tonight continues from. No warehouse: ``next_segment_id`` is the lowest id never used;
+    ``later`` is the nearest published version of a later as-of date, which gives a backfilled
+    date its segment ids when no earlier version exists (``id_reference``)."""
     requested = requested_mode(config, mode, k)
     buyers = _buyers(frame, as_of_date)
     absent = absent_features(frame, config.features)
@@ -532,14 +596,27 @@ def compute_candidate(
     if decision.mode == "assign":
         outcome = _assign_to_model(model, base, decision)
     else:
-        outcome = _fit_new_model(config, features, buyers, as_of_date, base, next_segment_id, k)
+        reference = id_reference(base, later)
+        outcome = _fit_new_model(
+            config, features, buyers, as_of_date, reference, next_segment_id, k
+        )
     params = {
         "requested_mode": requested,
         "k_override": k,
         "features_used": list(outcome.features.all_columns),
         "features_absent": absent,
     }
-    return _describe_version(frame, as_of_date, base, config, decision, outcome, params, run_id)
+    return _describe_version(
+        frame,
+        as_of_date,
+        base,
+        config,
+        decision,
+        outcome,
+        params,
+        run_id,
+        id_reference(base, later),
+    )
 
 
 def _describe_version(
@@ -551,9 +628,10 @@ def _describe_version(
     outcome: _Outcome,
     params: dict,
     run_id: str,
+    reference: BaseVersion | None = None,
 ) -> ComputedVersion:
-    """Every customer's segment (prospects in theirs), the scores, personas and lineage, and
-    the acceptance verdict."""
+    """Every customer's segment (prospects in theirs), the scores, personas, lineage and
+    membership changes, and the acceptance verdict."""
     segment_ids = pd.Series(PROSPECT_SEGMENT_ID, index=frame.index, name="segment_id")
     segment_ids.loc[outcome.buyer_ids.index] = outcome.buyer_ids.to_numpy()
     scores = {
@@ -599,8 +677,9 @@ def _describe_version(
         library_versions=_library_versions(),
         input_fingerprint=fingerprint(frame),
         feature_stats=statistics,
-        lineage=_lineage(segment_ids, base_members, set(base.names if base else {})),
+        lineage=_lineage(segment_ids, reference),
         transitions=transitions(base_members, segment_ids) if base else None,
+        membership_changes=membership_changes(base_members, segment_ids),
         model=None if outcome.model is None else outcome.model.to_bytes(),
     )
     return ComputedVersion(candidate, problems, outcome.model)
@@ -651,6 +730,7 @@ def recluster(
         k=k,
         next_segment_id=versions.next_segment_id(con),
         run_id=run_id,
+        later=None if base else later_version(con, as_of_date),
     )
     version_id = store_version(con, computed)
     return _result(version_id, computed)

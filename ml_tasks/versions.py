@@ -57,6 +57,8 @@ class Candidate:
     feature_stats: pd.DataFrame | None = None  # segment_id, feature, mean, median, ...
     lineage: pd.DataFrame | None = None  # segment_id, outcome, member_overlap
     transitions: pd.DataFrame | None = None  # from_segment_id, to_segment_id, customer_count
+    # customer_id, previous_segment_id, segment_id, change (entered/exited/moved/stayed)
+    membership_changes: pd.DataFrame | None = None
     model: bytes | None = None
 
 
@@ -130,6 +132,17 @@ _TABLES = (
     )
     """,
     """
+    create table if not exists segments.segment_membership_changes (
+        version_id integer not null,
+        previous_version_id integer,
+        customer_id varchar not null,
+        previous_segment_id integer,
+        segment_id integer,
+        change varchar not null,
+        primary key (version_id, customer_id)
+    )
+    """,
+    """
     create table if not exists segments.segment_models (
         version_id integer primary key,
         model blob not null
@@ -162,6 +175,7 @@ _ADDED_COLUMNS = {
         "members_pruned_at timestamp",
     ),
     "segment_profiles": ("description varchar", "top_traits json"),
+    "segment_lineage": ("matched_version_id integer", "reason varchar"),
 }
 
 
@@ -291,6 +305,11 @@ def write_version(con: duckdb.DuckDBPyConnection, candidate: Candidate) -> int:
                 from_version_id=candidate.previous_version_id, to_version_id=version_id
             )
             _insert_frame(con, "segment_transitions", moves)
+        if candidate.membership_changes is not None:
+            changes = candidate.membership_changes.assign(
+                version_id=version_id, previous_version_id=candidate.previous_version_id
+            )
+            _insert_frame(con, "segment_membership_changes", changes)
         if candidate.model is not None:
             con.execute(
                 "insert into segments.segment_models values (?, ?)",
@@ -481,10 +500,11 @@ def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
 
 
 def _prune_member_rows(con: duckdb.DuckDBPyConnection, retired: list[int]) -> None:
-    con.execute(
-        "delete from segments.customer_segments where version_id in (select unnest(?::integer[]))",
-        [retired],
-    )
+    for table in ("customer_segments", "segment_membership_changes"):
+        con.execute(
+            f"delete from segments.{table} where version_id in (select unnest(?::integer[]))",
+            [retired],
+        )
     con.execute(
         """
         update segments.segment_versions

@@ -183,6 +183,33 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
     return result
 
 
+@_records_failure("export_audiences")
+def export_audiences(
+    as_of_date: date, version_id: int | None = None, *, settings: Settings | None = None
+) -> dict:
+    """Write the audience files of the version (default: the current one) and point
+    ``current/`` at the current version's (only customers with marketing consent)."""
+    settings = settings or get_settings()
+    result = _export(settings, version_id)
+    record_step(as_of_date, "export_audiences", result, settings)
+    return result
+
+
+def export_current_audiences(*, settings: Settings | None = None) -> dict:
+    """The audiences of the current version (the ``segment_export`` DAG, after a publish)."""
+    settings = settings or get_settings()
+    result = _export(settings, None)
+    record_step(date.fromisoformat(result["as_of_date"]), "export_audiences", result, settings)
+    return result
+
+
+def _export(settings: Settings, version_id: int | None) -> dict:
+    from activation.audiences import export_audiences as export
+
+    with connect(settings) as con:
+        return export(con, settings=settings, version_id=version_id).to_dict()
+
+
 def rollback(version_id: int, *, by: str, reason: str, settings: Settings | None = None) -> dict:
     """Make an earlier published version current again (one transaction, recorded)."""
     from ml_tasks.versions import rollback_to

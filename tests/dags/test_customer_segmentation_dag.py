@@ -30,7 +30,10 @@ def test_dags_import_without_errors(dagbag):
 
 
 def test_stages_run_in_order(dag):
-    order = ["ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish"]
+    order = [
+        "ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish",
+        "export_audiences",
+    ]  # fmt: skip
     for upstream, downstream in pairwise(order):
         assert downstream in dag.get_task(upstream).downstream_task_ids, (upstream, downstream)
     assert set(dag.task_ids) == set(order)

@@ -64,6 +64,9 @@ def test_publish_announces_the_asset_the_export_dag_waits_for(dagbag, nightly):
     assert SEGMENTS_PUBLISHED in nightly.get_task("publish").outlets
     export = dagbag.dags["segment_export"]
     assert list(export.timetable.asset_condition.objects) == [SEGMENTS_PUBLISHED]
+    # Audiences are written after every publish without anyone unpausing anything.
+    assert export.is_paused_upon_creation is False
+    assert nightly.get_task("export_audiences").upstream_task_ids == {"publish"}
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ Needs Debian's ``postgresql`` and ``chromium`` (``make test`` installs them).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -136,8 +137,8 @@ def backfill_and_nightly(airflow, api) -> dict:
             "run_backwards": False,
         },
     )
-    # The export DAG runs on each publish (Asset), competing for the warehouse too.
-    api.patch(f"/api/v2/dags/{EXPORT_DAG_ID}", {"is_paused": False})
+    # The export DAG runs on each publish (Asset), competing for the warehouse too; it is active
+    # on creation, so nobody unpauses it.
     # DAGs start paused. Unpausing lets the backfill run and makes the scheduler create the
     # latest nightly run (catchup is off), so both compete for the warehouse from here on.
     api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
@@ -228,17 +229,19 @@ def test_each_publish_triggers_the_export_of_the_current_segments(
                 "select version_id, as_of_date from segments.current_version"
             ).fetchone()
             rows = con.execute("select count(*) from segments.current_segments").fetchone()[0]
-        export = data_dir / "reports" / "exports" / f"segments-v{version_id}-{as_of}.csv"
-        return (runs, export, rows) if export.exists() else None
+        root = data_dir / "reports" / "exports" / "audiences"
+        export = next(iter(sorted(root.glob(f"v{version_id}-{as_of}-*/manifest.json"))), None)
+        return (runs, export.parent, rows) if export else None
 
     runs, export, rows = wait_for(
         exported_current, timeout_s=180, what="the export of the current segment version"
     )
     assert {run["run_type"] for run in runs} == {"asset_triggered"}
     assert {run["state"] for run in runs} == {"success"}
-    current = export.with_name("segments-current.csv")
-    assert current.read_bytes() == export.read_bytes()
-    assert len(current.read_text().splitlines()) == rows + 1  # with its header
+    assert (export.parent / "current").resolve() == export
+    manifest = json.loads((export / "manifest.json").read_text())
+    left_out = sum(manifest["customers"]["left_out"].values())
+    assert manifest["customers"]["exported"] + left_out == rows
 
 
 def test_rerunning_one_date_repeats_only_that_date(airflow, api, backfill_and_nightly):

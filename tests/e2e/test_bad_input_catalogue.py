@@ -28,7 +28,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from activation.export import export_current_segments
 from expectations import QualityGateError
 from ingestion.load import IngestionError
 from pipeline import steps
@@ -537,7 +536,14 @@ def test_a_night_with_quarantined_rows_publishes(good_night, tmp_path, monkeypat
         _write(
             _partition(landing, "customers") / "late.csv",
             header,
-            [_customer(landing, customer_id=formula_id, email="f.x@example.com")],
+            [
+                _customer(
+                    landing,
+                    customer_id=formula_id,
+                    email="f.x@example.com",
+                    marketing_consent="true",
+                )
+            ],
         )
 
     night = _feed(good_night, tmp_path, monkeypatch, "night_with_quarantine", breaks)
@@ -553,6 +559,6 @@ def test_a_night_with_quarantined_rows_publishes(good_night, tmp_path, monkeypat
     assert night.query(
         "select ordered_at from staging.stg_shop__orders where order_id = 'TZ-1'"
     ) == [(pd.Timestamp("2026-07-01 08:00:00").to_pydatetime(),)]
-    exported = export_current_segments()
-    text = Path(exported["path"]).read_text()
+    exported = steps.export_audiences(DAY)
+    text = "".join(p.read_text() for p in Path(exported["path"]).glob("*-members.csv"))
     assert "\n'=SUM(A1:A9)," in text and "\n=SUM" not in text

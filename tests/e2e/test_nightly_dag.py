@@ -7,6 +7,8 @@ on a copy of its warehouse so they cannot disturb each other.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -27,7 +29,10 @@ pytestmark = pytest.mark.slow
 
 DEMO_DATE = date(2026, 6, 30)
 N_CUSTOMERS = 3000
-STAGES = ["ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish"]
+STAGES = [
+    "ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish",
+    "export_audiences",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -331,22 +336,48 @@ def test_next_night_keeps_ids_a_rejected_model_changes_nothing_and_rollback_work
     assert status == "rolled_back"
 
 
-def test_export_writes_the_current_segments(night, tmp_path, monkeypatch):
-    from activation.export import export_current_segments
-
-    night_dir, _ = night
-    data_dir = _copy_of(night_dir, tmp_path)
-    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
-
-    result = export_current_segments()
-
-    exported = pd.read_csv(result["path"])
-    current = query(
-        data_dir, "select customer_id, segment_id, segment_name from segments.current_segments"
+def test_the_night_exports_audiences_of_consenting_customers(night):
+    data_dir, _ = night
+    current = data_dir / "reports" / "exports" / "audiences" / "current"
+    manifest = json.loads((current / "manifest.json").read_text())
+    version = query(data_dir, "select version_id, as_of_date from segments.current_version")
+    assert manifest["version_id"] == version["version_id"].iloc[0]
+    assert manifest["as_of_date"] == DEMO_DATE.isoformat()
+    members = query(
+        data_dir,
+        """
+        select segments.customer_id, customers.has_marketing_consent
+        from segments.current_segments as segments
+        left join marts.customers as customers
+            on segments.customer_id = customers.customer_id and customers.as_of_date = ?
+        """,
+        [DEMO_DATE],
     )
-    assert result["as_of_date"] == DEMO_DATE.isoformat() and result["rows"] == len(current)
-    assert list(exported.columns) == ["customer_id", "segment_id", "segment_name"]
-    assert sorted(exported["customer_id"]) == sorted(current["customer_id"])
-    latest = Path(result["path"]).with_name("segments-current.csv")
-    assert latest.read_bytes() == Path(result["path"]).read_bytes()
+    consenting = members.loc[members["has_marketing_consent"].fillna(False).astype(bool)]
+    exported = pd.concat(
+        pd.read_parquet(path) for path in sorted(current.glob("segment-*-members.parquet"))
+    )
+    assert sorted(exported["customer_id"]) == sorted(consenting["customer_id"])
+    assert 0 < len(exported) < len(members)
+    said_no = members["has_marketing_consent"].notna() & ~members["has_marketing_consent"].fillna(
+        False
+    ).astype(bool)
+    assert manifest["customers"] == {
+        "exported": len(consenting),
+        "left_out": {
+            "no_consent": int(said_no.sum()),
+            "consent_unknown": int(members["has_marketing_consent"].isna().sum()),
+        },
+    }
+    for entry in manifest["files"]:
+        path = current / entry["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        assert len(frame) == entry["rows"], entry["file"]
+    # The first version: every member entered, nobody exited.
+    entered = sum(e["rows"] for e in manifest["files"] if e["file"].endswith("-entered.csv"))
+    exited = sum(e["rows"] for e in manifest["files"] if e["file"].endswith("-exited.csv"))
+    assert (entered, exited) == (len(consenting), 0)
+    assert set(exported.columns) == {
+        "customer_id", "segment_id", "segment_name", "email_sha256", "phone_sha256"
+    }  # fmt: skip

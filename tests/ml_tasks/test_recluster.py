@@ -313,10 +313,19 @@ def test_a_backfill_of_an_older_date_leaves_the_current_version_alone(con):
         or "no reusable" in older["mode_reason"]
     )
     assert versions.current_version(con)["version_id"] == latest["version_id"]
-    # Its ids are fresh (nothing older to continue from), never reusing the later version's.
-    assert not set(_members(con, older["version_id"])) - {0} & set(
-        _members(con, latest["version_id"])
-    ) - {0}
+    # Nothing older to continue from: the groups take the ids the later version gave them, so a
+    # group's id does not depend on the order in which the dates ran.
+    older_ids, latest_ids = _members(con, older["version_id"]), _members(con, latest["version_id"])
+    both = pd.DataFrame({"older": older_ids, "latest": latest_ids}).dropna()
+    assert (both["older"] == both["latest"]).mean() > 0.95
+    lineage = con.execute(
+        "select outcome, matched_version_id, reason from segments.segment_lineage "
+        "where version_id = ? and outcome = 'kept'",
+        [older["version_id"]],
+    ).fetchall()
+    assert len(lineage) == len(GROUPS)
+    assert {row[1] for row in lineage} == {latest["version_id"]}
+    assert all(f"of version {latest['version_id']}" in row[2] for row in lineage)
 
 
 def test_customers_who_place_their_first_order_are_not_drift(con):
@@ -370,3 +379,40 @@ def test_the_input_fingerprint_changes_with_the_data_and_only_then(con):
     )
     assert fingerprints[first["version_id"]] == fingerprints[same["version_id"]]
     assert fingerprints[other["version_id"]] != fingerprints[first["version_id"]]
+
+
+def test_membership_changes_are_the_set_differences_between_two_nights(con):
+    customers = planted_customers(1500, seed=31)
+    first = _night(con, NIGHT, customers)
+    tonight = nudge(customers, seed=32).drop(customers.index[:40])  # 40 customers gone
+    tonight = pd.concat([tonight, planted_customers(60, seed=33, prefix="N", prospects=0)])
+    second = _night(con, NIGHT + timedelta(days=1), tonight, mode="full")
+    before, after = _members(con, first["version_id"]), _members(con, second["version_id"])
+    common = before.index.intersection(after.index)
+    expected = {
+        "entered": len(after.index.difference(before.index)),
+        "exited": len(before.index.difference(after.index)),
+        "moved": int((before[common] != after[common]).sum()),
+        "stayed": int((before[common] == after[common]).sum()),
+    }
+    stored = dict(
+        con.execute(
+            "select change, count(*) from segments.segment_membership_changes "
+            "where version_id = ? and previous_version_id = ? group by change",
+            [second["version_id"], first["version_id"]],
+        ).fetchall()
+    )
+    assert {change: stored.get(change, 0) for change in expected} == expected
+    assert expected["entered"] >= 60 and expected["exited"] == 40
+    # Per customer: the segment left and the segment joined.
+    moved = con.execute(
+        "select customer_id, previous_segment_id, segment_id from "
+        "segments.segment_membership_changes where version_id = ? and change = 'moved'",
+        [second["version_id"]],
+    ).fetchall()
+    assert all(before[c] == p and after[c] == n for c, p, n in moved)
+    # The first version: everyone entered.
+    assert con.execute(
+        "select distinct change from segments.segment_membership_changes where version_id = ?",
+        [first["version_id"]],
+    ).fetchall() == [("entered",)]

@@ -1,0 +1,125 @@
+"""The right to be forgotten, end to end: a night, an erasure, a scan, a reload of the landing
+history, a scan again. Real steps, real dbt, real DuckDB files."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from core.erasure import ERASURE_TABLE
+from pipeline import steps
+from pipeline.erasure import forget
+from tools.demo_data import generate_demo_data
+
+pytestmark = pytest.mark.slow
+
+AS_OF = date(2026, 6, 30)
+
+
+def _night(day: date) -> None:
+    ingest = steps.ingest(day, run_id=f"erasure-{day}")
+    steps.validate_raw(day, ingest["validation_scope"], run_id=f"erasure-{day}")
+    steps.build_marts(day)
+    steps.validate_marts(day, run_id=f"erasure-{day}")
+    version = steps.recluster(day, run_id=f"erasure-{day}")
+    steps.publish(day, version["version_id"])
+    steps.export_audiences(day, version["version_id"])
+
+
+def _person(landing: Path) -> tuple[str, str]:
+    """A consenting customer with an e-mail address and orders (so in every layer)."""
+    orders = {
+        row["customer_id"]
+        for path in (landing / "orders").glob("date=*/orders.csv")
+        for row in csv.DictReader(path.open(newline=""))
+    }
+    for path in sorted((landing / "customers").glob("date=*/customers.csv")):
+        for row in csv.DictReader(path.open(newline="")):
+            consent = row["marketing_consent"].strip().lower() in ("true", "yes", "1")
+            if consent and row["email"].strip() and row["customer_id"] in orders:
+                return row["customer_id"].strip(), row["email"].strip()
+    raise AssertionError("no consenting customer with orders in the demo")
+
+
+def _where_found(data_dir: Path, customer_id: str, email: str) -> list[str]:
+    """Every table column (all schemas but the erasure log) and export file holding either."""
+    found = []
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        columns = con.execute(
+            """
+            select table_schema, table_name, column_name
+            from information_schema.columns
+            where data_type = 'VARCHAR' and table_schema not in ('audit', 'information_schema')
+                and table_catalog = current_database()
+            """
+        ).fetchall()
+        for schema, table, column in columns:
+            hits = con.execute(
+                f'select count(*) from "{schema}"."{table}" where trim("{column}") = ? '
+                f'or lower("{column}") like ?',
+                [customer_id, f"%{email.lower()}%"],
+            ).fetchone()[0]
+            if hits:
+                found.append(f"{schema}.{table}.{column}: {hits}")
+    for path in (data_dir / "reports" / "exports").rglob("*"):
+        if path.is_file() and path.suffix in (".csv", ".json"):
+            text = path.read_text(errors="replace")
+            if f"{customer_id}," in text or email.lower() in text.lower():
+                found.append(str(path))
+        elif path.is_file() and path.suffix == ".parquet":
+            with duckdb.connect() as con:
+                if con.execute(
+                    "select count(*) from read_parquet(?) where customer_id = ?",
+                    [str(path), customer_id],
+                ).fetchone()[0]:
+                    found.append(str(path))
+    return found
+
+
+def test_an_erased_person_is_gone_everywhere_and_stays_gone(tmp_path, monkeypatch):
+    landing, data_dir = tmp_path / "landing", tmp_path / "data"
+    generate_demo_data(landing, tmp_path / "truth", n_customers=1000, seed=11)
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SEGMENTS_LANDING_DIR", str(landing))
+    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
+    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
+    _night(AS_OF)
+    customer_id, email = _person(landing)
+    before = _where_found(data_dir, customer_id, email)
+    assert any(hit.startswith("marts.") for hit in before), before  # the scan finds them
+    assert any(hit.startswith("segments.") for hit in before), before
+    assert any("audiences" in hit for hit in before), before
+    landing_before = {p: p.read_bytes() for p in landing.rglob("*.csv")}
+
+    result = forget(customer_id, by="test", reason="ticket 4711")
+
+    assert result["rows_deleted"] and result["exports_removed"]
+    assert _where_found(data_dir, customer_id, email) == []
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        hashes, by, reason, text = con.execute(
+            f"select customer_id_sha256, requested_by, reason, cast(rows_deleted as varchar) "
+            f"from {ERASURE_TABLE}"
+        ).fetchone()
+        # Segment metadata and counts of past versions stay.
+        counts = con.execute("select sum(customer_count) from segments.segment_profiles").fetchone()
+    assert hashlib.sha256(customer_id.encode()).hexdigest() in hashes
+    assert (by, reason) == ("test", "ticket 4711")
+    assert customer_id not in text and email not in text
+    assert counts[0] > 0
+    current = (data_dir / "reports" / "exports" / "audiences" / "current").resolve()
+    assert (current / "manifest.json").exists()
+
+    # The whole landing history loaded again, rebuilt and republished: the person stays out.
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        con.execute("delete from raw._load_log")
+    _night(AS_OF)
+    assert _where_found(data_dir, customer_id, email) == []
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        erased = con.execute("select sum(rows_erased) from raw._load_log").fetchone()[0]
+    assert erased > 0
+    assert {p: p.read_bytes() for p in landing.rglob("*.csv")} == landing_before

@@ -416,3 +416,34 @@ def test_membership_changes_are_the_set_differences_between_two_nights(con):
         "select distinct change from segments.segment_membership_changes where version_id = ?",
         [first["version_id"]],
     ).fetchall() == [("entered",)]
+
+
+# This test judges ids: every night must publish, whatever the bootstrap stability of the noise.
+PUBLISHABLE = CONFIG.with_overrides(acceptance={"min_stability_ari": 0.5})
+
+
+def test_a_group_keeps_its_id_whatever_order_the_dates_run_in(tmp_path):
+    customers = planted_customers(1500, seed=41)
+    nights = {
+        NIGHT - timedelta(days=2): nudge(customers, seed=42),
+        NIGHT - timedelta(days=1): nudge(customers, seed=43),
+        NIGHT: customers,
+    }
+    ids_by_order = {}
+    for order in (sorted(nights), [NIGHT, *sorted(nights)[:2]]):  # 28, 29, 30 and 30, 28, 29
+        with duckdb.connect(str(tmp_path / f"{order[0]}.duckdb")) as con:
+            ids = {}
+            for night in order:
+                # k fixed: the same groups are found every date, so only the ids can differ.
+                result = _night(
+                    con, night, nights[night], mode="full", k=len(GROUPS), config=PUBLISHABLE
+                )
+                assert result["status"] == "candidate", result["rejected_reasons"]
+                members = _members(con, result["version_id"])
+                groups = customers.loc[members.index, "group"]
+                # Each planted group's segment id (its members' most common id).
+                ids[night] = members.groupby(groups).agg(lambda s: s.mode().iloc[0]).to_dict()
+        ids_by_order[tuple(order)] = ids
+    in_date_order, backfilled = ids_by_order.values()
+    assert in_date_order == backfilled
+    assert len(set(in_date_order[NIGHT].values())) == len(in_date_order[NIGHT])

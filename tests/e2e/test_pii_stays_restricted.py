@@ -21,7 +21,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from activation.export import export_current_segments
 from core.contract import SOURCE_COLUMNS
 from core.settings import Settings, get_settings
 from core.warehouse import quote_ident
@@ -114,7 +113,7 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path]:
             steps.validate_marts(DEMO_DATE, settings=settings)
             version = steps.recluster(DEMO_DATE, settings=settings)
             steps.publish(DEMO_DATE, version["version_id"], settings=settings)
-            export_current_segments(settings)
+            steps.export_audiences(DEMO_DATE, version["version_id"], settings=settings)
             text, _ = summarize(DEMO_DATE, settings)
             logging.getLogger(__name__).info("%s", text)
         finally:

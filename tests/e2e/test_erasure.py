@@ -3,7 +3,6 @@ history, a scan again. Real steps, real dbt, real DuckDB files."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from datetime import date
 from pathlib import Path
@@ -31,19 +30,27 @@ def _night(day: date) -> None:
     steps.export_audiences(day, version["version_id"])
 
 
-def _person(landing: Path) -> tuple[str, str]:
-    """A consenting customer with an e-mail address and orders (so in every layer)."""
-    orders = {
-        row["customer_id"]
-        for path in (landing / "orders").glob("date=*/orders.csv")
-        for row in csv.DictReader(path.open(newline=""))
-    }
-    for path in sorted((landing / "customers").glob("date=*/customers.csv")):
-        for row in csv.DictReader(path.open(newline="")):
-            consent = row["marketing_consent"].strip().lower() in ("true", "yes", "1")
-            if consent and row["email"].strip() and row["customer_id"] in orders:
-                return row["customer_id"].strip(), row["email"].strip()
-    raise AssertionError("no consenting customer with orders in the demo")
+def _person(data_dir: Path) -> tuple[str, str]:
+    """A customer in the current segments with marketing consent, orders and an e-mail address
+    (so in every layer and in the audience files)."""
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        row = con.execute(
+            """
+            select segments.customer_id, identifiers.email
+            from segments.current_segments as segments
+            inner join marts.customers as customers
+                on segments.customer_id = customers.customer_id
+                and customers.as_of_date = segments.as_of_date
+            inner join pii.customer_identifiers as identifiers
+                on segments.customer_id = identifiers.customer_id
+            where customers.has_marketing_consent and identifiers.email is not null
+                and segments.segment_id > 0
+            order by segments.customer_id
+            limit 1
+            """
+        ).fetchone()
+    assert row is not None, "no consenting customer with orders in the demo"
+    return row[0], row[1].strip()
 
 
 def _where_found(data_dir: Path, customer_id: str, email: str) -> list[str]:
@@ -89,7 +96,7 @@ def test_an_erased_person_is_gone_everywhere_and_stays_gone(tmp_path, monkeypatc
     monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
     monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
     _night(AS_OF)
-    customer_id, email = _person(landing)
+    customer_id, email = _person(data_dir)
     before = _where_found(data_dir, customer_id, email)
     assert any(hit.startswith("marts.") for hit in before), before  # the scan finds them
     assert any(hit.startswith("segments.") for hit in before), before

@@ -314,7 +314,7 @@ def test_next_night_keeps_ids_a_rejected_model_changes_nothing_and_rollback_work
     states = run_dag(
         None, {"version_id": first_id, "reason": "e2e rollback"}, dag_id="segment_rollback"
     )
-    assert states == {"run": "success", "rollback": "success"}
+    assert states == {"run": "success", "rollback": "success", "export_audiences": "success"}
     assert query(data_dir, "select version_id from segments.current_version").iloc[0, 0] == first_id
     pd.testing.assert_series_equal(
         query(data_dir, "select customer_id, segment_id from segments.current_segments")

@@ -29,9 +29,10 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-install: ## Install uv (from PyPI) and the locked dependencies into .venv
+install: ## Install uv (from PyPI), the locked dependencies into .venv, the Data Docs assets (npm)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 	@$(UV) sync --frozen --quiet
+	@$(RUN) python -m expectations.offline_assets
 
 demo-data: install ## Generate the demo landing files (only if absent)
 	@if [ -d "$(SEGMENTS_DATA_DIR)/landing/orders" ]; then \

@@ -20,6 +20,7 @@ COPY expectations expectations
 COPY transform transform
 COPY ml_tasks ml_tasks
 COPY activation activation
+COPY reporting reporting
 COPY pipeline pipeline
 COPY dag_support dag_support
 COPY tools tools
@@ -41,6 +42,7 @@ RUN --mount=type=bind,from=build,source=/dist,target=/tmp/dist \
     && pip install --no-cache-dir --no-deps /tmp/dist/*.whl \
     && python -c "import duckdb, dbt.adapters.duckdb, great_expectations, sklearn" \
     && python -c "import core, ingestion, expectations, transform, ml_tasks, activation" \
+    && python -c "import reporting, matplotlib" \
     && python -c "import pipeline, dag_support, tools" \
     && export AIRFLOW_HOME=/tmp/airflow-import-check \
     && python -c "import airflow.providers.fab.auth_manager.fab_auth_manager, psycopg2" \

@@ -211,6 +211,27 @@ def _invoke_dbt(args: list[str], settings: Settings) -> Any:
             return dbtRunner(callbacks=[_log_finished_node]).invoke(args)
         finally:
             _close_dbt_duckdb()
+            _release_dbt_adapters()
+
+
+def _release_dbt_adapters() -> None:
+    """Drop dbt's adapters and collect them, so their locks' semaphores are released now.
+
+    Each dbt adapter's connection manager holds a ``multiprocessing`` RLock of dbt's *spawn*
+    context: a named POSIX semaphore, registered with Python's resource tracker and unlinked only
+    when the lock is garbage collected or at a normal interpreter exit. An Airflow task process
+    ends with ``os._exit`` (no exit handlers), so the semaphores outlived it and the tracker
+    logged "There appear to be N leaked semaphore objects" on stderr, which Airflow shows as an
+    ERROR line in every dbt_build log. Collecting the adapters here unlinks them properly.
+    """
+    import gc
+
+    try:
+        from dbt.adapters.factory import reset_adapters
+    except ImportError:  # pragma: no cover - dbt-core is a dependency
+        return
+    reset_adapters()
+    gc.collect()
 
 
 def _close_dbt_duckdb() -> None:

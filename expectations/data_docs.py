@@ -218,12 +218,20 @@ def _serve_assets_locally(site_dir: Path, since: float) -> None:
     Without the installed assets the site keeps its CDN addresses (it still works online), and a
     warning says how to fix it: a missing asset must not fail a quality gate.
     """
-    # GX wrote the index and this call's pages; older pages were localized when they were new.
-    written = [page for page in site_dir.rglob("*.html") if page.stat().st_mtime >= since - 1]
+    # GX wrote the index and this call's pages; older pages were localized when they were new,
+    # except in a site built before this existed (no marker yet): then every page, once.
+    marker = site_dir / "static" / "vendor" / ".all-pages-localized"
+    pages = [
+        page
+        for page in site_dir.rglob("*.html")
+        if not marker.exists() or page.stat().st_mtime >= since - 1
+    ]
     try:
-        localize_pages(site_dir, written)
+        localize_pages(site_dir, pages)
     except OfflineAssetsMissing as missing:
         log.warning("Data Docs keep their CDN links (they need a network): %s", missing)
+        return
+    marker.touch()
 
 
 def _docs_context(docs_root: Path) -> AbstractDataContext:

@@ -23,7 +23,7 @@ export AIRFLOW__LOGGING__LOGGING_LEVEL ?= INFO
 
 UI_PORT ?= 8080
 
-.PHONY: help install run run-blocked demo-data airflow-db ui test test-deps lint format bench bench-dbt bench-dbt-tasks identity-report versions rollback clean
+.PHONY: help install run run-blocked demo-data airflow-db ui docs test test-deps lint format bench bench-dbt bench-dbt-tasks identity-report versions rollback clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -112,6 +112,9 @@ bench-dbt-tasks: install ## Time one dbt build task against one task per dbt nod
 
 identity-report: install ## Precision/recall of identity resolution vs the demo's planted duplicates (after make run)
 	@$(RUN) python -m tools.identity_report
+
+docs: install ## dbt's docs as one offline page in data/dbt/docs/static_index.html (after make run)
+	@$(RUN) python -m tools.dbt_docs --as-of $(DEMO_DATE)
 
 versions: install ## List the newest segment versions (status, mode, scores, which is current)
 	@$(RUN) python -m tools.segment_versions list

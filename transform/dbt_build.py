@@ -162,6 +162,45 @@ def run_dbt_build(
     return result
 
 
+def generate_dbt_docs(as_of_date: date, *, settings: Settings | None = None) -> Path:
+    """dbt's documentation site as one self-contained page (``dbt docs generate --static``):
+    ``<data dir>/dbt/docs/static_index.html`` (models, columns, tests, lineage, and the catalog
+    read from the warehouse). Absolute paths throughout, so any working directory works."""
+    settings = settings or get_settings()
+    docs_dir = dbt_docs_dir(settings)
+    _, log_path = dbt_paths(settings)
+    args = [
+        "docs",
+        "generate",
+        "--static",
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(docs_dir),
+        "--log-path",
+        str(log_path),
+        "--vars",
+        json.dumps({"as_of_date": as_of_date.isoformat()}),
+        "--quiet",
+        "--no-use-colors",
+    ]
+    with writer_lock(settings):  # the catalog query opens the warehouse
+        outcome = _invoke_dbt(args, settings)
+    page = docs_dir / "static_index.html"
+    if not outcome.success or not page.is_file():
+        raise DbtBuildError(
+            f"dbt docs generate failed: {outcome.exception or 'no static_index.html'} "
+            f"(log: {log_path / 'dbt.log'})"
+        )
+    return page
+
+
+def dbt_docs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "dbt" / "docs"
+
+
 def dbt_paths(settings: Settings) -> tuple[Path, Path]:
     """dbt's target and log folders: under the data directory, never inside the dbt project."""
     dbt_dir = settings.data_dir / "dbt"

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from core.settings import Settings, get_settings
 from core.warehouse import writer_lock
 
 log = logging.getLogger(__name__)
+
+# How often a long dbt invocation logs that it is still going (and how far).
+PROGRESS_EVERY_S = 10.0
 
 # dbt's node statuses, grouped into what a run summary needs.
 _STATUS_GROUPS = {
@@ -245,12 +249,57 @@ def _invoke_dbt(args: list[str], settings: Settings) -> Any:
     """Run dbt in this process (the caller holds the writer lock); dbt's ``dbtRunnerResult``."""
     from dbt.cli.main import dbtRunner
 
+    progress = _Progress(f"dbt {' '.join(args[:2]) if args[0] == 'docs' else args[0]}")
     with _environ(SEGMENTS_WAREHOUSE=str(settings.warehouse_path), DO_NOT_TRACK="1"):
         try:
-            return dbtRunner(callbacks=[_log_finished_node]).invoke(args)
+            with progress.heartbeat():
+                return dbtRunner(callbacks=[_log_finished_node, progress.on_event]).invoke(args)
         finally:
             _close_dbt_duckdb()
             _release_dbt_adapters()
+
+
+class _Progress:
+    """A log line every ``PROGRESS_EVERY_S`` seconds while dbt runs: parsing gives no sign of
+    life for a while (tens of seconds on a large project), and then the nodes done out of all."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.total: int | None = None
+        self.done = 0
+        self.started = time.monotonic()
+
+    def on_event(self, event: Any) -> None:
+        try:
+            name = event.info.name
+            if name == "ConcurrencyLine":
+                self.total = int(event.data.node_count)
+            elif name == "NodeFinished":
+                self.done += 1
+        except Exception:  # progress is informative only
+            log.debug("Could not read a dbt event", exc_info=True)
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        if self.total is None:
+            return f"{self.what}: parsing and compiling the project ({elapsed:.0f} s)"
+        return f"{self.what}: {self.done}/{self.total} nodes done ({elapsed:.0f} s)"
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(PROGRESS_EVERY_S):
+                log.info(self.line())
+
+        thread = threading.Thread(target=beat, name="dbt-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
 
 def _release_dbt_adapters() -> None:

@@ -146,10 +146,10 @@ def read_report_data(con: duckdb.DuckDBPyConnection, version_id: int) -> ReportD
     version["as_of_date"] = as_of
     selection = version["scores"].get("selection") or {}
     by_k = pd.DataFrame(selection.get("by_k") or [])
+    # Every column: personas may gain some (predicted value, churn risk), shown when present.
     profiles = _frame(
         con,
-        "select segment_id, segment_name, customer_count, share, description, top_traits "
-        "from segments.segment_profiles where version_id = ? order by segment_id",
+        "select * from segments.segment_profiles where version_id = ? order by segment_id",
         [version_id],
     )
     feature_stats = _frame(
@@ -501,7 +501,7 @@ def _personas(data: ReportData) -> str:
     cards = []
     for row in data.profiles.itertuples(index=False):
         segment_id = int(row.segment_id)
-        traits = json.loads(row.top_traits) if row.top_traits else []
+        traits = json.loads(row.top_traits) if isinstance(row.top_traits, str) else []
         trait_rows = []
         for trait in traits:
             stat = stats[(stats.segment_id == segment_id) & (stats.feature == trait["feature"])]
@@ -517,10 +517,10 @@ def _personas(data: ReportData) -> str:
             if trait_rows
             else ""
         )
-        predicted = ""
+        predicted = _extra_profile_values(row)
         if predictions is not None and segment_id in predictions.index:
             values = predictions.loc[segment_id]
-            predicted = (
+            predicted += (
                 "<p class='predicted'>"
                 + ", ".join(
                     f"{html.escape(name.replace('_', ' '))}: {_fmt(_plain(value), 2)}"
@@ -541,6 +541,35 @@ def _personas(data: ReportData) -> str:
     if data.predictions is None:
         intro += " No predicted value or churn risk (no segments.customer_predictions)."
     return _section("personas", f"<div class='cards'>{''.join(cards)}</div>", intro)
+
+
+_PROFILE_COLUMNS = {
+    "version_id",
+    "segment_id",
+    "segment_name",
+    "customer_count",
+    "share",
+    "description",
+    "top_traits",
+}
+
+
+def _extra_profile_values(row: Any) -> str:
+    """Numeric persona columns beyond the base ones (e.g. a predicted value or churn risk)."""
+    extras = {
+        name: value
+        for name, value in row._asdict().items()
+        if name not in _PROFILE_COLUMNS
+        and isinstance(_plain(value), int | float)
+        and not isinstance(_plain(value), bool)
+    }
+    if not extras:
+        return ""
+    listed = ", ".join(
+        f"{html.escape(name.replace('_', ' '))}: {_fmt(float(_plain(value)), 2)}"
+        for name, value in extras.items()
+    )
+    return f"<p class='predicted'>{listed}</p>"
 
 
 def _history(data: ReportData) -> str:

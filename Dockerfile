@@ -25,6 +25,12 @@ COPY pipeline pipeline
 COPY dag_support dag_support
 COPY tools tools
 RUN uv build --wheel --out-dir /dist
+# The Data Docs' CSS and JavaScript (pinned npm packages, checked by sha512), so the site works
+# without internet access; the script needs only the standard library and npm (build stage only).
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends npm >/dev/null \
+    && SEGMENTS_DATA_DOCS_ASSETS=/dist/data-docs python expectations/offline_assets.py \
+    && rm -rf /var/lib/apt/lists/*
 
 # ---- runtime: extend the official image ---------------------------------------------------------
 # Keep this version equal to apache-airflow in uv.lock (tests/deployment/test_compose.py checks it).
@@ -55,3 +61,5 @@ RUN mkdir -p /opt/segments/data \
     && chown -R airflow:0 /opt/segments \
     && chmod -R g+rwX /opt/segments
 USER airflow
+COPY --from=build /dist/data-docs /opt/segments/data-docs-assets
+ENV SEGMENTS_DATA_DOCS_ASSETS=/opt/segments/data-docs-assets

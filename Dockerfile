@@ -20,10 +20,17 @@ COPY expectations expectations
 COPY transform transform
 COPY ml_tasks ml_tasks
 COPY activation activation
+COPY reporting reporting
 COPY pipeline pipeline
 COPY dag_support dag_support
 COPY tools tools
 RUN uv build --wheel --out-dir /dist
+# The Data Docs' CSS and JavaScript (pinned npm packages, checked by sha512), so the site works
+# without internet access; the script needs only the standard library and npm (build stage only).
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends npm >/dev/null \
+    && SEGMENTS_DATA_DOCS_ASSETS=/dist/data-docs python expectations/offline_assets.py \
+    && rm -rf /var/lib/apt/lists/*
 
 # ---- runtime: extend the official image ---------------------------------------------------------
 # Keep this version equal to apache-airflow in uv.lock (tests/deployment/test_compose.py checks it).
@@ -41,6 +48,7 @@ RUN --mount=type=bind,from=build,source=/dist,target=/tmp/dist \
     && pip install --no-cache-dir --no-deps /tmp/dist/*.whl \
     && python -c "import duckdb, dbt.adapters.duckdb, great_expectations, sklearn" \
     && python -c "import core, ingestion, expectations, transform, ml_tasks, activation" \
+    && python -c "import reporting, matplotlib" \
     && python -c "import pipeline, dag_support, tools" \
     && export AIRFLOW_HOME=/tmp/airflow-import-check \
     && python -c "import airflow.providers.fab.auth_manager.fab_auth_manager, psycopg2" \
@@ -53,3 +61,5 @@ RUN mkdir -p /opt/segments/data \
     && chown -R airflow:0 /opt/segments \
     && chmod -R g+rwX /opt/segments
 USER airflow
+COPY --from=build /dist/data-docs /opt/segments/data-docs-assets
+ENV SEGMENTS_DATA_DOCS_ASSETS=/opt/segments/data-docs-assets

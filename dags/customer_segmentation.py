@@ -45,7 +45,6 @@ the dbt marts (one slice per as-of date) `marts.customers`, `marts.customer_feat
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import (
     AsyncCallback,
     CronDataIntervalTimetable,
@@ -60,6 +59,7 @@ from airflow.sdk import (
 from dag_support.alerts import run_is_late
 from dag_support.assets import SEGMENTS_PUBLISHED
 from dag_support.failures import fail_fast_on_permanent_errors
+from dag_support.schedule import schedule_end, schedule_start
 from dag_support.task_defaults import OWNER, late_after, task_defaults
 
 WAREHOUSE_POOL = "duckdb_warehouse"
@@ -77,7 +77,9 @@ def _as_of():
 @dag(
     dag_id="customer_segmentation",
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # 2026-01-01 onwards; a demo ends where its landed data ends (dag_support/schedule.py).
+    start_date=schedule_start(),
+    end_date=schedule_end(),
     catchup=False,
     max_active_runs=1,
     default_args=task_defaults(WAREHOUSE_POOL),
@@ -108,12 +110,18 @@ def _as_of():
             "keep their history). Needed after a seed's columns changed.",
         ),
         "recluster_mode": Param(
-            None,
-            type=["null", "string"],
-            enum=[None, "auto", "full", "assign"],
+            "config",
+            type="string",
+            enum=["config", "auto", "full", "assign"],
+            values_display={
+                "config": "config: the segmentation config's refresh.mode",
+                "auto": "auto: refit on cadence or drift, else assign",
+                "full": "full: refit",
+                "assign": "assign: reuse the current model",
+            },
             title="Recluster mode",
-            description="Empty: the segmentation config's refresh.mode. auto: refit on cadence "
-            "or drift, else assign; full: refit; assign: reuse the current model.",
+            description="config (default): the segmentation config's refresh.mode. auto: refit "
+            "on cadence or drift, else assign; full: refit; assign: reuse the current model.",
         ),
         "k": Param(
             None,
@@ -178,8 +186,12 @@ def customer_segmentation():
         with fail_fast_on_permanent_errors():
             as_of_date, run_id = _as_of()
             params = get_current_context()["params"]
+            mode = params.get("recluster_mode")
             return steps.recluster(
-                as_of_date, run_id=run_id, mode=params.get("recluster_mode"), k=params.get("k")
+                as_of_date,
+                run_id=run_id,
+                mode=None if mode == "config" else mode,
+                k=params.get("k"),
             )
 
     @task(outlets=[SEGMENTS_PUBLISHED])

@@ -50,9 +50,11 @@ GX choices that matter here: the ``profiling`` section is turned off and the ``v
 section is given a filter that accepts every run name, because GX's default filter hides every
 run whose name contains "profiling"; the ``expectations`` section is off, because the suites are
 declared in code and never stored in a GX expectation store (the suite names in the pages still
-link to ``expectations/<suite>.html``, which does not exist). The pages load their CSS and
-JavaScript (jQuery, Bootstrap) from public CDNs, so a browser without internet access shows them
-unstyled and the index table empty; building them needs no network.
+link to ``expectations/<suite>.html``, which does not exist). GX's pages load their CSS and
+JavaScript (jQuery, Bootstrap, bootstrap-table, Font Awesome, Vega) from public CDNs; after each
+build the pages it wrote are pointed at local copies under ``data_docs/static/vendor``
+(``expectations.offline_assets``; ``make install`` fetches them once from the npm registry), so
+the site renders and navigates with no network.
 
 Importing this module is cheap; GX is imported inside ``build_data_docs``.
 """
@@ -60,6 +62,7 @@ Importing this module is cheap; GX is imported inside ``build_data_docs``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -70,6 +73,7 @@ from filelock import FileLock, Timeout
 
 from expectations.gx_logging import quiet_gx_logging
 from expectations.masking import is_personal_table, mask_example, mask_value
+from expectations.offline_assets import OfflineAssetsMissing, localize_pages
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
@@ -181,6 +185,7 @@ def _build(
     # An empty list would make GX re-render every stored result; a key of another type matches
     # none, so only the index is rebuilt.
     targets: list[Any] = new_keys or [ExpectationSuiteIdentifier(name="__no_new_results__")]
+    started = time.time()
     with _gx_render_errors() as errors:
         context.build_data_docs(resource_identifiers=targets)
     if errors:
@@ -196,6 +201,7 @@ def _build(
     index = docs_root / SITE_DIR / "index.html"
     if not index.is_file():
         raise DataDocsError(docs_root, f"GX reported success but wrote no {index}")
+    _serve_assets_locally(docs_root / SITE_DIR, since=started)
     log.info(
         "Data Docs: %d new validation results of run %s rendered, %d of older runs pruned; %s",
         len(new_keys),
@@ -204,6 +210,28 @@ def _build(
         index,
     )
     return index
+
+
+def _serve_assets_locally(site_dir: Path, since: float) -> None:
+    """Point the pages GX just wrote at local copies of their CDN assets (offline_assets).
+
+    Without the installed assets the site keeps its CDN addresses (it still works online), and a
+    warning says how to fix it: a missing asset must not fail a quality gate.
+    """
+    # GX wrote the index and this call's pages; older pages were localized when they were new,
+    # except in a site built before this existed (no marker yet): then every page, once.
+    marker = site_dir / "static" / "vendor" / ".all-pages-localized"
+    pages = [
+        page
+        for page in site_dir.rglob("*.html")
+        if not marker.exists() or page.stat().st_mtime >= since - 1
+    ]
+    try:
+        localize_pages(site_dir, pages)
+    except OfflineAssetsMissing as missing:
+        log.warning("Data Docs keep their CDN links (they need a network): %s", missing)
+        return
+    marker.touch()
 
 
 def _docs_context(docs_root: Path) -> AbstractDataContext:

@@ -147,8 +147,25 @@ def recluster(
     settings = settings or get_settings()
     with connect(settings) as con:
         result = fit_and_store(con, as_of_date, run_id=run_id, mode=mode, k=k)
+        result["report_path"] = _write_report(con, result["version_id"], settings)
     record_step(as_of_date, "recluster", result, settings)
     return result
+
+
+def _write_report(con: Any, version_id: int, settings: Settings) -> str | None:
+    """The version's HTML report (reporting.segment_report); a report that cannot be written
+    is a warning, never a reason to hold back the segments."""
+    from reporting import write_segment_report
+
+    try:
+        path = write_segment_report(con, version_id, settings.reports_dir)
+    except Exception as error:
+        log.warning(
+            "No report for segment version %d: %s: %s", version_id, type(error).__name__, error
+        )
+        return None
+    log.info("Segment report of version %d: %s", version_id, path.as_uri())
+    return str(path)
 
 
 @_records_failure("publish")
@@ -171,6 +188,8 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
                 "The previous version stays current."
             )
         result = publish_version(con, version_id, keep_member_rows=keep)
+        # Rewritten now that the version is published (the recluster wrote it as a candidate).
+        result["report_path"] = _write_report(con, version_id, settings)
     log.info(
         "Published segment version %d for %s%s",
         version_id,

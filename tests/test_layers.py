@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "transform": 1,
     "ml_tasks": 1,
     "activation": 1,
+    "reporting": 1,
     "pipeline": 2,
     "dag_support": 3,
     "dags": 4,

@@ -16,10 +16,12 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,10 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import PROJECT_ROOT
+from dag_support.schedule import END_ENV as SCHEDULE_END_ENV
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 # The components docker-compose.yml runs as services, by their `airflow` sub-command.
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTOR_PARALLELISM = 2
+PROGRESS_EVERY_S = 10.0
 FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 
 
@@ -44,6 +49,11 @@ def compose_settings(api_url: str) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
+        # The LocalExecutor starts this many worker processes (default 32, ~4 GB); every task
+        # of the pipeline waits for the warehouse pool's one slot, so one runs at a time and a
+        # second worker is headroom for a task that needs no warehouse.
+        "AIRFLOW__CORE__PARALLELISM": str(EXECUTOR_PARALLELISM),
+        "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow",
     }
 
 
@@ -86,15 +96,12 @@ class LocalAirflow:
         env.update(self.extra_env)
         return env
 
-    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run one ``airflow`` CLI command with this installation's settings."""
-        result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    def airflow(
+        self, *args: str, check: bool = True, progress: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run one ``airflow`` CLI command with this installation's settings; with ``progress``,
+        print a line naming it and its latest log message every ``PROGRESS_EVERY_S`` seconds."""
+        result = _run_with_progress([sys.executable, "-m", "airflow", *args], self.env(), progress)
         if check and result.returncode != 0:
             raise RuntimeError(
                 f"airflow {' '.join(args[:2])} failed ({result.returncode}):\n"
@@ -105,7 +112,7 @@ class LocalAirflow:
     def init(self) -> None:
         """What compose's airflow-init does: migrate, admin user (if missing), the pool."""
         self.home.mkdir(parents=True, exist_ok=True)
-        self.airflow("db", "migrate")
+        self.airflow("db", "migrate", progress="migrating the metadata DB")
         users = self.airflow("users", "list", "--output", "json").stdout
         if f'"{self.admin_user}"' not in users:
             self.airflow(
@@ -174,6 +181,83 @@ class LocalAirflow:
         self.processes.clear()
 
 
+def _run_with_progress(
+    args: list[str], env: dict[str, str], label: str | None
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run`` with captured output that, when ``label`` is given, prints a progress
+    line while the command runs (a fresh ``airflow db migrate`` takes a minute on a slow disk)."""
+    process = subprocess.Popen(
+        args,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    output: dict[str, list[str]] = {"stdout": [], "stderr": []}
+
+    def drain(name: str) -> None:
+        for line in getattr(process, name):
+            output[name].append(line)
+
+    readers = [threading.Thread(target=drain, args=(name,), daemon=True) for name in output]
+    for reader in readers:
+        reader.start()
+    started = time.monotonic()
+    while True:
+        try:
+            process.wait(timeout=PROGRESS_EVERY_S)
+            break
+        except subprocess.TimeoutExpired:
+            if label:
+                lines = output["stdout"] + output["stderr"]
+                latest = _log_message(lines[-1]) if lines else "no output yet"
+                print(
+                    f"  ... {label}: {time.monotonic() - started:.0f} s, "
+                    f"{len(lines)} log lines so far, latest: {latest}",
+                    flush=True,
+                )
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+    for reader in readers:
+        reader.join()
+    return subprocess.CompletedProcess(
+        args, process.returncode, "".join(output["stdout"]), "".join(output["stderr"])
+    )
+
+
+def _log_message(line: str, limit: int = 100) -> str:
+    """The message of an Airflow log line (without timestamp, level and logger), shortened."""
+    message = re.sub(r"^\S+\s+\[\s*\w+\s*\]\s*", "", line.strip())
+    message = re.sub(r"\s+\[[\w.]+\].*$", "", message)
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def schedule_env(landing_dir: Path) -> dict[str, str]:
+    """What ``make ui`` adds to the components' environment for the landed data: the scheduler
+    creates nightly runs only up to the last landed day (the demo's history ends on a fixed
+    day, dag_support/schedule.py), unless ``SEGMENTS_SCHEDULE_END_DATE`` is set already."""
+    if os.environ.get(SCHEDULE_END_ENV):
+        return {}
+    last_day = landed_through(landing_dir)
+    return {SCHEDULE_END_ENV: last_day} if last_day else {}
+
+
+def landed_through(landing_dir: Path) -> str | None:
+    """The last day every source has a landed partition for (``YYYY-MM-DD``), if any."""
+    from core.contract import SOURCES
+
+    last_days = []
+    for source in SOURCES:
+        days = [p.name.removeprefix("date=") for p in (landing_dir / source).glob("date=*")]
+        if not days:
+            return None
+        last_days.append(max(days))
+    return min(last_days)
+
+
 def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)
@@ -220,33 +304,61 @@ def main(argv: list[str] | None = None) -> int:
         jwt_secret=local["jwt_secret"],
         api_secret_key=local["api_secret_key"],
     )
+    airflow.extra_env.update(
+        schedule_env(Path(os.environ.get("SEGMENTS_LANDING_DIR") or _data_dir() / "landing"))
+    )
     # Ctrl-C, `kill` and a closed terminal all stop the components (they run in their own process
     # groups, so only this process hears the signal); a background shell may have ignored SIGINT.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
-    print(f"Preparing the metadata DB ({airflow.db_url.split('://')[0]}) in {home} ...", flush=True)
-    airflow.init()
-    airflow.start()
     try:
-        airflow.wait_healthy()
-        print(
-            f"\nAirflow is up: {airflow.url}\n"
-            f"  login     {airflow.admin_user} / {airflow.admin_password}\n"
-            f"  DAGs      {airflow.dags_folder} (paused at creation: unpause in the UI)\n"
-            f"  warehouse {os.environ.get('SEGMENTS_DATA_DIR', PROJECT_ROOT / 'data')}"
-            "/warehouse.duckdb\n"
-            f"  logs      {home / 'logs'}\n"
-            "Press Ctrl-C to stop.",
-            flush=True,
-        )
-        while True:
-            airflow._check_alive()
-            time.sleep(2)
+        return _run(airflow, home)
     except KeyboardInterrupt:
         print("\nStopping Airflow ...", flush=True)
         return 0
     finally:
+        # A second Ctrl-C while stopping must not leave components behind (or a traceback).
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         airflow.stop()
+        print("Airflow stopped.", flush=True)
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("SEGMENTS_DATA_DIR") or PROJECT_ROOT / "data")
+
+
+def _run(airflow: LocalAirflow, home: Path) -> int:
+    """Prepare, start and watch the components until interrupted (``main`` stops them)."""
+    print(f"Preparing the metadata DB ({airflow.db_url.split('://')[0]}) in {home} ...", flush=True)
+    airflow.init()
+    airflow.start()
+    airflow.wait_healthy()
+    print(
+        f"\nAirflow is up: {airflow.url}\n"
+        f"  login     {airflow.admin_user} / {airflow.admin_password}\n"
+        f"  DAGs      {airflow.dags_folder} (paused at creation: unpause in the UI)\n"
+        f"  schedule  {_schedule_line(airflow)}\n"
+        f"  parallel  {EXECUTOR_PARALLELISM} LocalExecutor workers "
+        f"(pool {WAREHOUSE_POOL}: 1 slot)\n"
+        f"  warehouse {_data_dir() / 'warehouse.duckdb'}\n"
+        f"  logs      {home / 'logs'}\n"
+        "Press Ctrl-C to stop.",
+        flush=True,
+    )
+    while True:
+        airflow._check_alive()
+        time.sleep(2)
+
+
+def _schedule_line(airflow: LocalAirflow) -> str:
+    end = airflow.env().get(SCHEDULE_END_ENV)
+    if not end:
+        return "nightly at 02:00 UTC for the day before"
+    return (
+        f"nightly runs up to as-of {end}, the last landed day ({SCHEDULE_END_ENV}); trigger "
+        "earlier days with the as_of_date param"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,42 @@ from core.settings import get_settings
 from core.warehouse import connect
 
 
+def format_versions(frame: pd.DataFrame) -> str:
+    """The versions as a table for people: blanks instead of ``None``/``NaN``, ``*`` marks the
+    current version, numbers rounded."""
+    columns = {
+        "version": ("version_id", "{:.0f}"),
+        "current": ("is_current", None),
+        "as-of": ("as_of_date", "{:%Y-%m-%d}"),
+        "status": ("status", "{}"),
+        "mode": ("mode", "{}"),
+        "k": ("k", "{:.0f}"),
+        "silhouette": ("silhouette", "{:.3f}"),
+        "stability": ("stability_ari", "{:.3f}"),
+        "customers": ("customer_count", "{:,.0f}"),
+        "why (status)": ("status_reason", "{}"),
+    }
+    shown = pd.DataFrame(
+        {
+            header: [
+                ("*" if value is True else "") if pattern is None else _cell(value, pattern)
+                for value in frame[column].tolist()
+            ]
+            for header, (column, pattern) in columns.items()
+        }
+    )
+    with pd.option_context("display.width", 200, "display.max_colwidth", 70):
+        return shown.to_string(index=False)
+
+
+def _cell(value: object, pattern: str) -> str:
+    try:
+        missing = bool(pd.isna(value))
+    except (TypeError, ValueError):
+        missing = False
+    return "" if missing else pattern.format(value)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
 
         with connect(settings) as con:
             frame = list_versions(con, args.limit)
-        with pd.option_context("display.width", 200, "display.max_colwidth", 70):
-            print(frame.to_string(index=False) if not frame.empty else "No segment versions yet.")
+        print(format_versions(frame) if not frame.empty else "No segment versions yet.")
+        if not frame.empty:
+            print(f"Reports: {settings.reports_dir / 'segments'}/version-<id>.html")
         return 0
 
     from ml_tasks.versions import RollbackError

@@ -116,6 +116,7 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
                 f"Published segment version {version_id}: k={k}, silhouette {silhouette:.3f}, "
                 f"stability ARI {stability or float('nan'):.3f}, {customers:,} customers",
                 f"  mode {mode}: {mode_reason}",
+                f"  {'id':>3} {'customers':>9} {'share':>6}  description",
             ]
             for segment_id, count, share, description in con.execute(
                 "select segment_id, customer_count, share, description "
@@ -131,6 +132,7 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
             ]
         else:
             lines += ["", "No published segments yet."]
+    report = (published or {}).get("report_path") or (recluster or {}).get("report_path")
     lines += [
         "",
         "Outputs:",
@@ -141,6 +143,8 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
         f"  reports     {settings.reports_dir}",
         f"  Data Docs   {settings.data_dir / 'gx' / 'data_docs' / 'index.html'}",
     ]
+    if report:
+        lines.append(f"  report      {report}  (segment version report, opens offline)")
     return "\n".join(lines), ok
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +27,9 @@ from core.settings import Settings, get_settings
 from core.warehouse import writer_lock
 
 log = logging.getLogger(__name__)
+
+# How often a long dbt invocation logs that it is still going (and how far).
+PROGRESS_EVERY_S = 10.0
 
 # dbt's node statuses, grouped into what a run summary needs.
 _STATUS_GROUPS = {
@@ -163,6 +167,45 @@ def run_dbt_build(
     return result
 
 
+def generate_dbt_docs(as_of_date: date, *, settings: Settings | None = None) -> Path:
+    """dbt's documentation site as one self-contained page (``dbt docs generate --static``):
+    ``<data dir>/dbt/docs/static_index.html`` (models, columns, tests, lineage, and the catalog
+    read from the warehouse). Absolute paths throughout, so any working directory works."""
+    settings = settings or get_settings()
+    docs_dir = dbt_docs_dir(settings)
+    _, log_path = dbt_paths(settings)
+    args = [
+        "docs",
+        "generate",
+        "--static",
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(docs_dir),
+        "--log-path",
+        str(log_path),
+        "--vars",
+        json.dumps({"as_of_date": as_of_date.isoformat()}),
+        "--quiet",
+        "--no-use-colors",
+    ]
+    with writer_lock(settings):  # the catalog query opens the warehouse
+        outcome = _invoke_dbt(args, settings)
+    page = docs_dir / "static_index.html"
+    if not outcome.success or not page.is_file():
+        raise DbtBuildError(
+            f"dbt docs generate failed: {outcome.exception or 'no static_index.html'} "
+            f"(log: {log_path / 'dbt.log'})"
+        )
+    return page
+
+
+def dbt_docs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "dbt" / "docs"
+
+
 def dbt_paths(settings: Settings) -> tuple[Path, Path]:
     """dbt's target and log folders: under the data directory, never inside the dbt project."""
     dbt_dir = settings.data_dir / "dbt"
@@ -207,11 +250,77 @@ def _invoke_dbt(args: list[str], settings: Settings) -> Any:
     """Run dbt in this process (the caller holds the writer lock); dbt's ``dbtRunnerResult``."""
     from dbt.cli.main import dbtRunner
 
+    progress = _Progress(f"dbt {' '.join(args[:2]) if args[0] == 'docs' else args[0]}")
     with _environ(SEGMENTS_WAREHOUSE=str(settings.warehouse_path), DO_NOT_TRACK="1"):
         try:
-            return dbtRunner(callbacks=[_log_finished_node]).invoke(args)
+            with progress.heartbeat():
+                return dbtRunner(callbacks=[_log_finished_node, progress.on_event]).invoke(args)
         finally:
             _close_dbt_duckdb()
+            _release_dbt_adapters()
+
+
+class _Progress:
+    """A log line every ``PROGRESS_EVERY_S`` seconds while dbt runs: parsing gives no sign of
+    life for a while (tens of seconds on a large project), and then the nodes done out of all."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.total: int | None = None
+        self.done = 0
+        self.started = time.monotonic()
+
+    def on_event(self, event: Any) -> None:
+        try:
+            name = event.info.name
+            if name == "ConcurrencyLine":
+                self.total = int(event.data.node_count)
+            elif name == "NodeFinished":
+                self.done += 1
+        except Exception:  # progress is informative only
+            log.debug("Could not read a dbt event", exc_info=True)
+
+    def line(self) -> str:
+        elapsed = time.monotonic() - self.started
+        if self.total is None:
+            return f"{self.what}: parsing and compiling the project ({elapsed:.0f} s)"
+        return f"{self.what}: {self.done}/{self.total} nodes done ({elapsed:.0f} s)"
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(PROGRESS_EVERY_S):
+                log.info(self.line())
+
+        thread = threading.Thread(target=beat, name="dbt-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _release_dbt_adapters() -> None:
+    """Drop dbt's adapters and collect them, so their locks' semaphores are released now.
+
+    Each dbt adapter's connection manager holds a ``multiprocessing`` RLock of dbt's *spawn*
+    context: a named POSIX semaphore, registered with Python's resource tracker and unlinked only
+    when the lock is garbage collected or at a normal interpreter exit. An Airflow task process
+    ends with ``os._exit`` (no exit handlers), so the semaphores outlived it and the tracker
+    logged "There appear to be N leaked semaphore objects" on stderr, which Airflow shows as an
+    ERROR line in every dbt_build log. Collecting the adapters here unlinks them properly.
+    """
+    import gc
+
+    try:
+        from dbt.adapters.factory import reset_adapters
+    except ImportError:  # pragma: no cover - dbt-core is a dependency
+        return
+    reset_adapters()
+    gc.collect()
 
 
 def _close_dbt_duckdb() -> None:

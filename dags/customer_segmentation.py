@@ -3,7 +3,7 @@
 
 Turns the day's landed customer data into published customer segments:
 
-`ingest` → `validate_raw` → `dbt_build` → `validate_marts` → `recluster` → `publish`
+`ingest` → `validate_raw` → `dbt_build` → `validate_marts` → `recluster` → `publish` → `predict`
 
 * **As-of date.** The run's logical date is the as-of date *D*: every stage computes from landing
   partitions dated ≤ *D* and events up to the end of *D* (UTC). The scheduled run for *D* starts at
@@ -15,6 +15,10 @@ Turns the day's landed customer data into published customer segments:
   refits on the configured cadence or when drift passes its threshold; `full` always refits (with
   an optional fixed `k`); `assign` never does. A model that misses the acceptance thresholds is
   stored as *rejected*: `publish` is skipped and the previous version stays current.
+* **Predict.** Customer lifetime value and churn/purchase propensity of every customer
+  (`segments.customer_predictions`); runs after `publish` (also when it was skipped), so it never
+  delays or blocks the segments. A propensity model that misses its thresholds is stored as
+  rejected and the previous one keeps scoring. See docs/predictions.md.
 * **One writer.** DuckDB allows one writing process per file, so every task runs in the
   `duckdb_warehouse` pool (1 slot) and only one run is active at a time: a backfill and the
   nightly run queue behind each other.
@@ -179,6 +183,16 @@ def customer_segmentation():
                 as_of_date, run_id=run_id, mode=params.get("recluster_mode"), k=params.get("k")
             )
 
+    @task
+    def predict() -> dict:
+        """Customer lifetime value (BG/NBD + Gamma-Gamma) and churn/purchase propensity for the
+        as-of date; a rejected propensity model is stored and the previous one stays in use."""
+        from pipeline import steps
+
+        with fail_fast_on_permanent_errors():
+            as_of_date, run_id = _as_of()
+            return steps.predict(as_of_date, run_id=run_id)
+
     @task(outlets=[SEGMENTS_PUBLISHED])
     def publish(candidate: dict) -> dict:
         """Make the candidate version current in one transaction (skipped when rejected)."""
@@ -198,7 +212,11 @@ def customer_segmentation():
     mart_gate = validate_marts()
     candidate = recluster()
     raw_gate >> marts >> mart_gate >> candidate
-    publish(candidate)
+    published = publish(candidate)
+    # After the segments (so a slow or failed prediction never holds them back), whatever
+    # publish did: a skipped publish (rejected segments) still gets its predictions.
+    predictions = predict.override(trigger_rule="none_failed")()
+    [mart_gate, published] >> predictions
 
 
 customer_segmentation()

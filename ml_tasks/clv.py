@@ -10,7 +10,9 @@ Pure functions on DataFrames (the step reads the orders and writes the predictio
   both through pymc-marketing's CLV models, fitted by MAP with flat priors (so MAP is the maximum
   likelihood estimate of the papers) instead of full MCMC: seconds at a million customers.
 * ``predict_clv``: probability alive, expected purchases in the next 30/90/365 days, expected
-  spend per purchase and the discounted 12-month value, with the library's own formulas.
+  spend per purchase and the discounted 12-month value: the library's formulas as vectorised
+  numpy closed forms with the fitted parameters (``tests/ml_tasks/test_clv.py`` holds them equal
+  to the library's predictive methods).
 
 Heavy imports (pymc, pytensor) happen inside the functions, never when a DAG file is parsed.
 """
@@ -27,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, hyp2f1
+
+from ml_tasks.order_history import OrderHistory
 
 HORIZONS_DAYS = (30, 90, 365)
 BGNBD_PARAMS = ("r", "alpha", "a", "b")
@@ -56,41 +61,20 @@ def _use_compile_dir(compile_dir: Path | None) -> None:
 
 
 def rfm_summary(
-    orders: pd.DataFrame, as_of_date: date, time_unit_days: float = 1.0
+    orders: pd.DataFrame | OrderHistory, as_of_date: date, time_unit_days: float = 1.0
 ) -> pd.DataFrame:
     """Frequency, recency, T and mean repeat spend per customer from ``orders`` (customer_id,
-    ordered_date, amount): only orders dated up to ``as_of_date`` count, merged per day.
+    ordered_date, amount) or its ``OrderHistory``: only orders dated up to ``as_of_date`` count,
+    merged per day (one DuckDB query).
 
     Time is counted in whole days from the first purchase day to the as-of date (a customer who
     first bought on ``as_of_date`` has T = 0), divided by ``time_unit_days``: the CDNOW papers
     count in weeks, ``time_unit_days=7``.
     """
-    end = pd.Timestamp(as_of_date)
-    frame = orders.loc[pd.to_datetime(orders["ordered_date"]) <= end, ["customer_id"]].copy()
-    frame["day"] = pd.to_datetime(orders.loc[frame.index, "ordered_date"]).to_numpy()
-    frame["amount"] = orders.loc[frame.index, "amount"].astype("float64")
-    daily = frame.groupby(["customer_id", "day"], as_index=False, sort=True)["amount"].sum()
-    grouped = daily.groupby("customer_id", sort=True)
-    first = grouped["day"].transform("min")
-    summary = pd.DataFrame(
-        {
-            "first_day": grouped["day"].min(),
-            "last_day": grouped["day"].max(),
-            "purchase_days": grouped.size(),
-            "repeat_spend": daily.loc[daily["day"] > first].groupby("customer_id")["amount"].sum(),
-        }
-    )
-    summary["repeat_spend"] = summary["repeat_spend"].fillna(0.0)
-    summary["frequency"] = (summary["purchase_days"] - 1).astype("int64")
-    unit = float(time_unit_days)
-    summary["recency"] = (summary["last_day"] - summary["first_day"]).dt.days / unit
-    summary["T"] = (end - summary["first_day"]).dt.days / unit
-    summary["monetary_value"] = np.where(
-        summary["frequency"] > 0,
-        summary["repeat_spend"] / summary["frequency"].clip(lower=1),
-        0.0,
-    )
-    summary = summary.reset_index()
+    history = OrderHistory.of(orders)
+    summary = history.rfm(as_of_date, time_unit_days)
+    summary.insert(0, "customer_id", history.ids(summary.pop("cid")))
+    summary["frequency"] = summary["frequency"].astype("int64")
     return summary[["customer_id", "frequency", "recency", "T", "monetary_value"]]
 
 
@@ -182,26 +166,59 @@ def _log_likelihood(fitted) -> float:
     return float(model.compile_logp(jacobian=False)(point))
 
 
-def _fitted_models(fit: ClvFit, data: pd.DataFrame):
-    """pymc-marketing models built on ``data`` carrying the fitted values as a one-draw
-    posterior, so the library's predictive methods compute with exactly these parameters."""
-    import arviz as az
-    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
-
-    def one_draw(params: dict[str, float]):
-        return az.from_dict(posterior={k: np.array([[v]]) for k, v in params.items()})
-
-    bgnbd = BetaGeoModel(model_config=_flat_bgnbd_config())
-    bgnbd.build_model(data[["customer_id", "frequency", "recency", "T"]])
-    bgnbd.idata = one_draw(fit.bgnbd)
-    gamma_gamma = GammaGammaModel(model_config=_flat_gamma_gamma_config())
-    gamma_gamma.build_model(data[["customer_id", "frequency", "monetary_value"]])
-    gamma_gamma.idata = one_draw(fit.gamma_gamma)
-    return bgnbd, gamma_gamma
+# Months of ``customer_lifetime_value`` in the model's time unit (pymc-marketing's factors).
+_MONTH_IN_UNITS = {1.0: 30.0, 7.0: 4.345}
 
 
-def _values(array) -> np.ndarray:
-    return np.asarray(array.squeeze(("chain", "draw"), drop=True).values, dtype="float64")
+def bgnbd_expected_purchases(
+    params: dict[str, float], frequency, recency, T, future_t: float
+) -> np.ndarray:
+    """BG/NBD conditional expected purchases in (T, T + future_t] (Fader, Hardie and Lee 2005,
+    eq. 10): the formula of ``BetaGeoModel.expected_purchases``, in numpy. The Gauss
+    hypergeometric term depends on (frequency, T) only, so it is evaluated once per distinct
+    pair."""
+    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
+    x = np.asarray(frequency, dtype="float64")
+    t_x = np.asarray(recency, dtype="float64")
+    big_t = np.asarray(T, dtype="float64")
+    pairs, inverse = np.unique(np.stack([x, big_t]), axis=1, return_inverse=True)
+    ux, ut = pairs
+    t = float(future_t)
+    unique_numerator = 1 - ((alpha + ut) / (alpha + ut + t)) ** (r + ux) * hyp2f1(
+        r + ux, b + ux, a + b + ux - 1, t / (alpha + ut + t)
+    )
+    numerator = unique_numerator[inverse.ravel()] * (a + b + x - 1) / (a - 1)
+    return numerator / (1 + _dropout_odds(params, x, t_x, big_t))
+
+
+def _dropout_odds(params: dict[str, float], x, t_x, big_t) -> np.ndarray:
+    """a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x) for repeat buyers, else 0."""
+    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = (a / (b + x - 1)) * ((alpha + big_t) / (alpha + t_x)) ** (r + x)
+    return np.where(x > 0, odds, 0.0)
+
+
+def bgnbd_probability_alive(params: dict[str, float], frequency, recency, T) -> np.ndarray:
+    """P(alive) of BG/NBD (Fader, Hardie and Lee 2008): ``expected_probability_alive``'s
+    formula, in numpy; 1 without repeat purchases."""
+    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
+    x = np.asarray(frequency, dtype="float64")
+    t_x = np.asarray(recency, dtype="float64")
+    big_t = np.asarray(T, dtype="float64")
+    log_div = (r + x) * np.log((alpha + big_t) / (alpha + t_x)) + np.log(
+        a / (b + np.maximum(x, 1) - 1)
+    )
+    return np.where(x == 0, 1.0, expit(-log_div))
+
+
+def gamma_gamma_expected_spend(params: dict[str, float], frequency, monetary_value) -> np.ndarray:
+    """Gamma-Gamma's expected spend per purchase (Fader and Hardie 2013, eq. 5): a weighted mean
+    of the population mean and the customer's; the population mean without repeat purchases."""
+    p, q, v = (params[k] for k in GAMMA_GAMMA_PARAMS)
+    x = np.asarray(frequency, dtype="float64")
+    weight = p * x / (p * x + q - 1)
+    return (1 - weight) * (v * p / (q - 1)) + weight * np.asarray(monetary_value, dtype="float64")
 
 
 def predict_clv(
@@ -210,35 +227,40 @@ def predict_clv(
     *,
     months: int = 12,
     annual_discount_rate: float = 0.0,
-    compile_dir: Path | None = None,
+    compile_dir: Path | None = None,  # unused: kept for callers; nothing compiles here
 ) -> pd.DataFrame:
     """Per customer of ``summary``: ``p_alive``, ``expected_purchases_{30,90,365}d``,
-    ``expected_spend`` (per purchase) and ``clv_12m`` (discounted monthly, months of 30 days)."""
-    _use_compile_dir(compile_dir)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pymc_marketing.clv.utils import customer_lifetime_value
+    ``expected_spend`` (per purchase) and ``clv_12m`` (discounted monthly, months of 30 days).
 
-        data = summary[["customer_id", "frequency", "recency", "T", "monetary_value"]].copy()
-        data = data.reset_index(drop=True)
-        bgnbd, gamma_gamma = _fitted_models(fit, data)
-        unit = fit.time_unit_days
-        result = pd.DataFrame({"customer_id": data["customer_id"]})
-        result["p_alive"] = _values(bgnbd.expected_probability_alive(data=data))
-        for days in HORIZONS_DAYS:
-            result[f"expected_purchases_{days}d"] = _values(
-                bgnbd.expected_purchases(data=data, future_t=days / unit)
-            )
-        # Without repeat purchases Gamma-Gamma's expectation is the population mean spend.
-        result["expected_spend"] = _values(gamma_gamma.expected_customer_spend(data=data))
-        data["future_spend"] = result["expected_spend"]
-        monthly_rate = (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
-        time_unit = {1.0: "D", 7.0: "W"}[float(unit)]
-        result["clv_12m"] = _values(
-            customer_lifetime_value(
-                bgnbd, data, future_t=months, discount_rate=monthly_rate, time_unit=time_unit
-            )
+    Vectorised closed forms with the fitted parameters, the same formulas as pymc-marketing's
+    ``expected_probability_alive``, ``expected_purchases``, ``expected_customer_spend`` and
+    ``customer_lifetime_value`` (a test holds them equal), without building the models and
+    their xarray data over every customer."""
+    x = summary["frequency"].to_numpy(dtype="float64")
+    t_x = summary["recency"].to_numpy(dtype="float64")
+    big_t = summary["T"].to_numpy(dtype="float64")
+    unit = float(fit.time_unit_days)
+    result = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
+    result["p_alive"] = bgnbd_probability_alive(fit.bgnbd, x, t_x, big_t)
+    for days in HORIZONS_DAYS:
+        result[f"expected_purchases_{days}d"] = bgnbd_expected_purchases(
+            fit.bgnbd, x, t_x, big_t, days / unit
         )
+    # Without repeat purchases Gamma-Gamma's expectation is the population mean spend.
+    spend = gamma_gamma_expected_spend(fit.gamma_gamma, x, summary["monetary_value"])
+    result["expected_spend"] = spend
+    # customer_lifetime_value: the purchases of each month (cumulative expectation differences)
+    # times the spend, discounted per month; a single step without discounting.
+    monthly_rate = (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
+    factor = _MONTH_IN_UNITS[unit]
+    steps = [months] if monthly_rate == 0.0 else range(1, months + 1)
+    value = np.zeros(len(summary))
+    previous = 0.0
+    for step in steps:
+        expected = bgnbd_expected_purchases(fit.bgnbd, x, t_x, big_t, step * factor)
+        value += spend * (expected - previous) / (1 + monthly_rate) ** step
+        previous = expected
+    result["clv_12m"] = value
     return result
 
 
@@ -249,14 +271,17 @@ def holdout_check(
     expects in the holdout with the repeat purchase days that happened there (customers of the
     calibration period only), in total."""
     calibration_end = as_of_date - timedelta(days=holdout_days)
-    calibration = rfm_summary(orders, calibration_end)
-    fit = fit_clv(calibration, **(fit_kwargs or {}))
-    bgnbd = _fitted_models(fit, calibration)[0]
-    expected = _values(bgnbd.expected_purchases(data=calibration, future_t=holdout_days))
-    days = pd.to_datetime(orders["ordered_date"])
-    later = orders[(days > pd.Timestamp(calibration_end)) & (days <= pd.Timestamp(as_of_date))]
-    later = later[later["customer_id"].isin(calibration["customer_id"])]
-    actual = int(later.drop_duplicates(["customer_id", "ordered_date"]).shape[0])
+    history = OrderHistory.of(orders)
+    calibration = history.rfm(calibration_end)
+    fit = fit_clv(calibration.assign(customer_id=calibration["cid"]), **(fit_kwargs or {}))
+    expected = bgnbd_expected_purchases(
+        fit.bgnbd,
+        calibration["frequency"],
+        calibration["recency"],
+        calibration["T"],
+        holdout_days / fit.time_unit_days,
+    )
+    actual = int(history.purchase_days_between(calibration_end, as_of_date, calibration["cid"]))
     total = float(expected.sum())
     return {
         "calibration_end": calibration_end.isoformat(),

@@ -101,8 +101,9 @@ class PredictionsConfig:
     annual_discount_rate: float = 0.10
     churn_days: int = 90
     purchase_days: int = 30
-    max_training_rows: int = 200_000
-    importance_rows: int = 20_000
+    max_training_rows: int = 50_000
+    evaluation_rows: int = 100_000
+    importance_rows: int = 5_000
     min_class_rows: int = 50
     min_roc_auc: float = 0.7
     max_brier: float = 0.25
@@ -178,6 +179,7 @@ _RANGES = {
     ("predictions", "churn_days"): (7, 365),
     ("predictions", "purchase_days"): (7, 365),
     ("predictions", "max_training_rows"): (1000, None),
+    ("predictions", "evaluation_rows"): (1000, None),
     ("predictions", "importance_rows"): (100, None),
     ("predictions", "min_class_rows"): (1, None),
     ("predictions", "min_roc_auc"): (0.0, 1.0),

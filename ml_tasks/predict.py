@@ -26,6 +26,7 @@ import pandas as pd
 from core.warehouse import transaction
 from ml_tasks import clv, propensity
 from ml_tasks.config import PredictionsConfig, SegmentationConfig
+from ml_tasks.order_history import OrderHistory
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +124,25 @@ def read_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date) -> tuple[pd.Se
         select customer_id, ordered_date, cast(amount as double) as amount
         from intermediate.int_orders_attributed
         where is_valid_for_spend and ordered_date <= ?
-        order by customer_id, ordered_date, order_id
         """,
         [as_of_date],
     ).df()
-    days = orders.drop_duplicates(["customer_id", "ordered_date"]).groupby("customer_id").size()
-    expected = customers.set_index("customer_id")["order_days"]
-    mismatch = (days.reindex(expected.index, fill_value=0) != expected).sum()
+    mismatch = con.execute(
+        """
+        with days as (
+            select customer_id, count(distinct ordered_date) as order_days
+            from intermediate.int_orders_attributed
+            where is_valid_for_spend and ordered_date <= ?
+            group by customer_id
+        )
+        select count(*)
+        from marts.customer_features as features
+        left join days using (customer_id)
+        where features.as_of_date = ?
+            and coalesce(days.order_days, 0) <> features.order_days
+        """,
+        [as_of_date, as_of_date],
+    ).fetchone()[0]
     if customers.empty or mismatch:
         raise PredictionInputError(
             f"marts.customer_features for {as_of_date} has {len(customers)} customers and "
@@ -183,7 +196,11 @@ def compute_predictions(
     models: list[ModelRow] = []
     used: dict[str, int | None] = {}
 
-    summary = clv.rfm_summary(orders, as_of_date)
+    history = OrderHistory.of(orders)
+    summary = clv.rfm_summary(history, as_of_date)
+    # The row of each customer of the frame among the buyers up to the date (the summary and
+    # the features list them alike, by key); -1 for customers without orders.
+    position = pd.Index(summary["customer_id"]).get_indexer(frame["customer_id"])
     try:
         fit = clv.fit_clv(summary, compile_dir=compile_dir)
         models.append(_clv_row(fit))
@@ -199,20 +216,23 @@ def compute_predictions(
             annual_discount_rate=config.annual_discount_rate,
             compile_dir=compile_dir,
         )
-        frame = frame.merge(values, on="customer_id", how="left")
-    frame["has_orders"] = frame["customer_id"].isin(summary["customer_id"])
+        for column in values.columns.drop("customer_id"):
+            frame[column] = _at(values[column].to_numpy(), position)
+    frame["has_orders"] = position >= 0
 
-    features = propensity.order_features(orders, as_of_date)
+    features = history.features(as_of_date)
+    assert len(features) == len(summary)  # the same buyers, in the same order
     for kind, horizon, column in (
         ("churn", config.churn_days, "churn_probability"),
         ("purchase", config.purchase_days, "purchase_30d_probability"),
     ):
         outcome = propensity.train_propensity(
             kind,
-            orders,
+            history,
             as_of_date,
             horizon_days=horizon,
             max_training_rows=config.max_training_rows,
+            evaluation_rows=config.evaluation_rows,
             importance_rows=config.importance_rows,
             min_class_rows=config.min_class_rows,
             min_roc_auc=config.min_roc_auc,
@@ -241,17 +261,18 @@ def compute_predictions(
                 outcome.status_reason,
                 f"model {used[kind]} stays in use" if model else "no earlier model to use",
             )
-        scores = pd.Series(
-            propensity.score(model, features) if model else np.nan, index=features.index
-        )
-        frame[column] = frame["customer_id"].map(
-            pd.Series(scores.to_numpy(), index=features["customer_id"].astype(str))
-        )
+        scores = propensity.score(model, features) if model else np.full(len(features), np.nan)
+        frame[column] = _at(scores, position)
     frame.insert(0, "as_of_date", as_of_date)
     for column in PREDICTION_COLUMNS:
         if column not in frame and not column.endswith("_model_id"):
             frame[column] = np.nan
     return ComputedPredictions(as_of_date, models, frame, used)
+
+
+def _at(values: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """``values[position]`` as floats, NaN where the position is -1."""
+    return np.append(np.asarray(values, dtype="float64"), np.nan)[position]
 
 
 def _previous_clv(previous: dict[str, dict]) -> clv.ClvFit | None:

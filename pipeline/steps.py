@@ -160,9 +160,9 @@ def predict(as_of_date: date, *, run_id: str = "manual", settings: Settings | No
 
     settings = settings or get_settings()
     with connect(settings) as con:
-        result = fit_and_store(
-            con, as_of_date, run_id=run_id, compile_dir=settings.data_dir / "pytensor"
-        )
+        # pytensor's compile cache: its default (~/.pytensor, or PYTENSOR_FLAGS), shared by every
+        # process and run, so only the first fit on a machine compiles.
+        result = fit_and_store(con, as_of_date, run_id=run_id)
     for kind, model in result["models"].items():
         if model["status"] != "accepted":
             log.warning("Prediction model %s rejected: %s", kind, model["status_reason"])

@@ -88,3 +88,62 @@ def test_demo_recovers_the_planted_rates_and_dropouts(demo):
     assert alive[False] > alive[True] + 0.2
     assert (joined["clv_12m"] >= 0).all()
     assert joined[["p_alive", "expected_spend", "clv_12m"]].notna().all().all()
+
+
+def _library_predictions(fit, summary: pd.DataFrame, *, months: int, monthly_rate: float):
+    """The same predictions through pymc-marketing's own predictive methods, on models carrying
+    the fitted values as a one-draw posterior."""
+    import warnings
+
+    import arviz as az
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+    from pymc_marketing.clv.utils import customer_lifetime_value
+
+    from ml_tasks.clv import _flat_bgnbd_config, _flat_gamma_gamma_config
+
+    def one_draw(params):
+        return az.from_dict(posterior={k: np.array([[v]]) for k, v in params.items()})
+
+    def values(array):
+        return np.asarray(array.squeeze(("chain", "draw"), drop=True).values, dtype="float64")
+
+    data = summary[["customer_id", "frequency", "recency", "T", "monetary_value"]].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bgnbd = BetaGeoModel(model_config=_flat_bgnbd_config())
+        bgnbd.build_model(data[["customer_id", "frequency", "recency", "T"]])
+        bgnbd.idata = one_draw(fit.bgnbd)
+        gamma_gamma = GammaGammaModel(model_config=_flat_gamma_gamma_config())
+        gamma_gamma.build_model(data[["customer_id", "frequency", "monetary_value"]])
+        gamma_gamma.idata = one_draw(fit.gamma_gamma)
+        unit = fit.time_unit_days
+        result = {"p_alive": values(bgnbd.expected_probability_alive(data=data))}
+        for days in (30, 90, 365):
+            result[f"expected_purchases_{days}d"] = values(
+                bgnbd.expected_purchases(data=data, future_t=days / unit)
+            )
+        result["expected_spend"] = values(gamma_gamma.expected_customer_spend(data=data))
+        data["future_spend"] = result["expected_spend"]
+        result["clv_12m"] = values(
+            customer_lifetime_value(
+                bgnbd,
+                data,
+                future_t=months,
+                discount_rate=monthly_rate,
+                time_unit={1.0: "D", 7.0: "W"}[unit],
+            )
+        )
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("annual_discount_rate", [0.0, 0.1])
+def test_closed_forms_equal_the_library_predictions(cdnow, annual_discount_rate):
+    """predict_clv's numpy closed forms and pymc-marketing's predictive methods cannot drift."""
+    summary = rfm_summary(cdnow, date(1997, 9, 30), time_unit_days=7)
+    fit = fit_clv(summary, time_unit_days=7)
+    ours = predict_clv(fit, summary, months=12, annual_discount_rate=annual_discount_rate)
+    monthly_rate = (1.0 + annual_discount_rate) ** (1.0 / 12.0) - 1.0
+    library = _library_predictions(fit, summary, months=12, monthly_rate=monthly_rate)
+    for column, expected in library.items():
+        np.testing.assert_allclose(ours[column].to_numpy(), expected, rtol=1e-6, err_msg=column)

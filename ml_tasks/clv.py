@@ -102,12 +102,20 @@ def fit_clv(
     compile_dir: Path | None = None,
     min_buyers: int = 50,
     min_repeat_buyers: int = 20,
+    max_customers: int | None = None,
+    random_state: int = 42,
 ) -> ClvFit:
     """Fit BG/NBD on every buyer of ``summary`` and Gamma-Gamma on the repeat buyers (MAP with
-    flat priors = maximum likelihood)."""
+    flat priors = maximum likelihood). With ``max_customers``, on a random sample of that many
+    buyers (``random_state``): the estimates of four and three population parameters hardly
+    move beyond a few hundred thousand customers, while the fit's time and memory grow with
+    every one (the library takes no weights for a compressed table)."""
     _use_compile_dir(compile_dir)
     from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
+    buyers = len(summary)
+    if max_customers is not None and buyers > max_customers:
+        summary = summary.sample(n=max_customers, random_state=random_state)
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     if len(summary) < min_buyers or len(repeat) < min_repeat_buyers:
         raise ClvFitError(
@@ -135,7 +143,8 @@ def fit_clv(
         raise ClvFitError(f"The CLV fit found no optimum: {bgnbd_params} {gg_params}")
     diagnostics = {
         "method": "MAP, flat priors (maximum likelihood)",
-        "buyers": len(summary),
+        "buyers": buyers,
+        "fitted_buyers": len(summary),
         "repeat_buyers": len(repeat),
         "mean_frequency": float(summary["frequency"].mean()),
         "bgnbd_log_likelihood": bgnbd_logp,
@@ -170,25 +179,36 @@ def _log_likelihood(fitted) -> float:
 _MONTH_IN_UNITS = {1.0: 30.0, 7.0: 4.345}
 
 
+class BgnbdForecast:
+    """BG/NBD conditional expected purchases in (T, T + t] (Fader, Hardie and Lee 2005, eq. 10)
+    for given customers: the formula of ``BetaGeoModel.expected_purchases``, in numpy. The
+    Gauss hypergeometric term depends on (frequency, T) only, so it is evaluated once per
+    distinct pair; the rest is computed once for every horizon ``t``."""
+
+    def __init__(self, params: dict[str, float], frequency, recency, T):
+        a, b = params["a"], params["b"]
+        self.params = params
+        x = np.asarray(frequency, dtype="float64")
+        big_t = np.asarray(T, dtype="float64")
+        pairs, self.inverse = np.unique(x + 1j * big_t, return_inverse=True)
+        self.x, self.big_t = pairs.real, pairs.imag
+        odds = _dropout_odds(params, x, np.asarray(recency, dtype="float64"), big_t)
+        self.scale = (a + b + x - 1) / (a - 1) / (1 + odds)
+
+    def __call__(self, t: float) -> np.ndarray:
+        r, alpha, a, b = (self.params[k] for k in BGNBD_PARAMS)
+        x, big_t, t = self.x, self.big_t, float(t)
+        numerator = 1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp2f1(
+            r + x, b + x, a + b + x - 1, t / (alpha + big_t + t)
+        )
+        return numerator[self.inverse.ravel()] * self.scale
+
+
 def bgnbd_expected_purchases(
     params: dict[str, float], frequency, recency, T, future_t: float
 ) -> np.ndarray:
-    """BG/NBD conditional expected purchases in (T, T + future_t] (Fader, Hardie and Lee 2005,
-    eq. 10): the formula of ``BetaGeoModel.expected_purchases``, in numpy. The Gauss
-    hypergeometric term depends on (frequency, T) only, so it is evaluated once per distinct
-    pair."""
-    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
-    x = np.asarray(frequency, dtype="float64")
-    t_x = np.asarray(recency, dtype="float64")
-    big_t = np.asarray(T, dtype="float64")
-    pairs, inverse = np.unique(np.stack([x, big_t]), axis=1, return_inverse=True)
-    ux, ut = pairs
-    t = float(future_t)
-    unique_numerator = 1 - ((alpha + ut) / (alpha + ut + t)) ** (r + ux) * hyp2f1(
-        r + ux, b + ux, a + b + ux - 1, t / (alpha + ut + t)
-    )
-    numerator = unique_numerator[inverse.ravel()] * (a + b + x - 1) / (a - 1)
-    return numerator / (1 + _dropout_odds(params, x, t_x, big_t))
+    """BG/NBD conditional expected purchases in (T, T + future_t]; see ``BgnbdForecast``."""
+    return BgnbdForecast(params, frequency, recency, T)(future_t)
 
 
 def _dropout_odds(params: dict[str, float], x, t_x, big_t) -> np.ndarray:
@@ -242,10 +262,9 @@ def predict_clv(
     unit = float(fit.time_unit_days)
     result = pd.DataFrame({"customer_id": summary["customer_id"].to_numpy()})
     result["p_alive"] = bgnbd_probability_alive(fit.bgnbd, x, t_x, big_t)
+    forecast = BgnbdForecast(fit.bgnbd, x, t_x, big_t)
     for days in HORIZONS_DAYS:
-        result[f"expected_purchases_{days}d"] = bgnbd_expected_purchases(
-            fit.bgnbd, x, t_x, big_t, days / unit
-        )
+        result[f"expected_purchases_{days}d"] = forecast(days / unit)
     # Without repeat purchases Gamma-Gamma's expectation is the population mean spend.
     spend = gamma_gamma_expected_spend(fit.gamma_gamma, x, summary["monetary_value"])
     result["expected_spend"] = spend
@@ -257,7 +276,7 @@ def predict_clv(
     value = np.zeros(len(summary))
     previous = 0.0
     for step in steps:
-        expected = bgnbd_expected_purchases(fit.bgnbd, x, t_x, big_t, step * factor)
+        expected = forecast(step * factor)
         value += spend * (expected - previous) / (1 + monthly_rate) ** step
         previous = expected
     result["clv_12m"] = value

@@ -99,6 +99,7 @@ class PredictionsConfig:
 
     clv_months: int = 12
     annual_discount_rate: float = 0.10
+    clv_fit_customers: int = 200_000
     churn_days: int = 90
     purchase_days: int = 30
     max_training_rows: int = 50_000
@@ -176,6 +177,7 @@ _RANGES = {
     ("versions", "keep_member_rows"): (1, None),
     ("predictions", "clv_months"): (1, 120),
     ("predictions", "annual_discount_rate"): (0.0, 1.0),
+    ("predictions", "clv_fit_customers"): (1000, None),
     ("predictions", "churn_days"): (7, 365),
     ("predictions", "purchase_days"): (7, 365),
     ("predictions", "max_training_rows"): (1000, None),

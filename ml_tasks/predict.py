@@ -202,7 +202,12 @@ def compute_predictions(
     # the features list them alike, by key); -1 for customers without orders.
     position = pd.Index(summary["customer_id"]).get_indexer(frame["customer_id"])
     try:
-        fit = clv.fit_clv(summary, compile_dir=compile_dir)
+        fit = clv.fit_clv(
+            summary,
+            compile_dir=compile_dir,
+            max_customers=config.clv_fit_customers,
+            random_state=random_state,
+        )
         models.append(_clv_row(fit))
         used["clv"] = None
     except clv.ClvFitError as exc:

@@ -4,7 +4,7 @@
 Turns the day's landed customer data into published customer segments:
 
 `ingest` → `validate_raw` → `dbt_build` → `validate_marts` → `recluster` → `publish` →
-`export_audiences`
+`export_audiences`, then `predict`
 
 * **As-of date.** The run's logical date is the as-of date *D*: every stage computes from landing
   partitions dated ≤ *D* and events up to the end of *D* (UTC). The scheduled run for *D* starts at
@@ -16,6 +16,10 @@ Turns the day's landed customer data into published customer segments:
   refits on the configured cadence or when drift passes its threshold; `full` always refits (with
   an optional fixed `k`); `assign` never does. A model that misses the acceptance thresholds is
   stored as *rejected*: `publish` is skipped and the previous version stays current.
+* **Predict.** Customer lifetime value and churn/purchase propensity of every customer
+  (`segments.customer_predictions`); runs after `publish` (also when it was skipped), so it never
+  delays or blocks the segments. A propensity model that misses its thresholds is stored as
+  rejected and the previous one keeps scoring. See docs/predictions.md.
 * **One writer.** DuckDB allows one writing process per file, so every task runs in the
   `duckdb_warehouse` pool (1 slot) and only one run is active at a time: a backfill and the
   nightly run queue behind each other.
@@ -194,6 +198,16 @@ def customer_segmentation():
                 k=params.get("k"),
             )
 
+    @task
+    def predict() -> dict:
+        """Customer lifetime value (BG/NBD + Gamma-Gamma) and churn/purchase propensity for the
+        as-of date; a rejected propensity model is stored and the previous one stays in use."""
+        from pipeline import steps
+
+        with fail_fast_on_permanent_errors():
+            as_of_date, run_id = _as_of()
+            return steps.predict(as_of_date, run_id=run_id)
+
     @task(outlets=[SEGMENTS_PUBLISHED])
     def publish(candidate: dict) -> dict:
         """Make the candidate version current in one transaction (skipped when rejected)."""
@@ -223,7 +237,12 @@ def customer_segmentation():
     mart_gate = validate_marts()
     candidate = recluster()
     raw_gate >> marts >> mart_gate >> candidate
-    export_audiences(publish(candidate))
+    published = publish(candidate)
+    exported = export_audiences(published)
+    # After the segments and their audiences (so a slow or failed prediction never holds them
+    # back), whatever publish did: a skipped publish (rejected segments) still gets predictions.
+    predictions = predict.override(trigger_rule="none_failed")()
+    [mart_gate, published, exported] >> predictions
 
 
 customer_segmentation()

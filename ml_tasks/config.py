@@ -94,6 +94,23 @@ class VersionsConfig:
 
 
 @dataclass(frozen=True)
+class PredictionsConfig:
+    """CLV and propensity models (``docs/predictions.md``)."""
+
+    clv_months: int = 12
+    annual_discount_rate: float = 0.10
+    clv_fit_customers: int = 200_000
+    churn_days: int = 90
+    purchase_days: int = 30
+    max_training_rows: int = 50_000
+    evaluation_rows: int = 100_000
+    importance_rows: int = 5_000
+    min_class_rows: int = 50
+    min_roc_auc: float = 0.7
+    max_brier: float = 0.25
+
+
+@dataclass(frozen=True)
 class SegmentationConfig:
     random_state: int = 42
     features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -104,6 +121,7 @@ class SegmentationConfig:
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
     versions: VersionsConfig = field(default_factory=VersionsConfig)
+    predictions: PredictionsConfig = field(default_factory=PredictionsConfig)
 
     def with_overrides(self, **sections: dict[str, Any]) -> SegmentationConfig:
         """A copy with some keys of some sections replaced, e.g. ``refresh={"mode": "full"}``."""
@@ -157,6 +175,17 @@ _RANGES = {
     ("refresh", "max_feature_psi"): (0.0, None),
     ("refresh", "max_segment_share_change"): (0.0, 1.0),
     ("versions", "keep_member_rows"): (1, None),
+    ("predictions", "clv_months"): (1, 120),
+    ("predictions", "annual_discount_rate"): (0.0, 1.0),
+    ("predictions", "clv_fit_customers"): (1000, None),
+    ("predictions", "churn_days"): (7, 365),
+    ("predictions", "purchase_days"): (7, 365),
+    ("predictions", "max_training_rows"): (1000, None),
+    ("predictions", "evaluation_rows"): (1000, None),
+    ("predictions", "importance_rows"): (100, None),
+    ("predictions", "min_class_rows"): (1, None),
+    ("predictions", "min_roc_auc"): (0.0, 1.0),
+    ("predictions", "max_brier"): (0.0, 1.0),
 }
 
 

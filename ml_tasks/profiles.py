@@ -238,3 +238,24 @@ def _unique_name(base: str, top_traits: pd.DataFrame, used: set[str]) -> str:
     while f"{base} {suffix}" in used:
         suffix += 1
     return f"{base} {suffix}"
+
+
+def value_and_risk(members: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """Per segment of ``members`` (customer_id, segment_id, segment_name): its customers, their
+    mean and total expected 12-month value (``clv_12m``) and mean churn probability, and the
+    share of them more likely than not to churn, from ``predictions`` (customer_id, clv_12m,
+    churn_probability). Customers without a prediction count in no mean."""
+    joined = members.merge(
+        predictions[["customer_id", "clv_12m", "churn_probability"]], on="customer_id", how="left"
+    )
+    joined["is_high_churn_risk"] = (joined["churn_probability"] >= 0.5).where(
+        joined["churn_probability"].notna()
+    )
+    grouped = joined.groupby(["segment_id", "segment_name"], sort=True)
+    return grouped.agg(
+        customers=("customer_id", "size"),
+        mean_clv_12m=("clv_12m", "mean"),
+        total_clv_12m=("clv_12m", "sum"),
+        mean_churn_probability=("churn_probability", "mean"),
+        high_churn_risk_share=("is_high_churn_risk", "mean"),
+    ).reset_index()

@@ -29,7 +29,15 @@ from core.settings import get_settings
 from tools.process import last_line, run_process
 
 DEMO_AS_OF = date(2026, 6, 30)
-STAGES = ("ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish")
+STAGES = (
+    "ingest",
+    "validate_raw",
+    "dbt_build",
+    "validate_marts",
+    "recluster",
+    "publish",
+    "predict",
+)
 
 
 def _peak_rss_mb() -> float:
@@ -69,6 +77,10 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
         state.setdefault("modes", {})[as_of_date.isoformat()] = result["mode_reason"]
     elif stage == "publish" and state["status"] != "rejected":
         steps.publish(as_of_date, state["version_id"])
+    elif stage == "predict":
+        steps.predict(as_of_date, run_id="bench")
+    elif stage == "predict_alone":
+        bench_predict_alone(as_of_date, customers)
     elif stage == "baseline":
         state["baseline"] = plain_kmeans_sweep(as_of_date, customers)
     state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +89,35 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
     if stage == "ingest":
         result["row_rule_seconds"] = state["row_rule_seconds"]
     return result
+
+
+def bench_predict_alone(as_of_date: date, customers: int) -> None:
+    """The prediction models alone on synthetic order histories of ``customers`` buyers (Poisson
+    purchase days over a year, a fifth dropping out), without the warehouse around them."""
+    import numpy as np
+    import pandas as pd
+
+    from ml_tasks.config import load_config
+    from ml_tasks.predict import compute_predictions
+
+    rng = np.random.default_rng(7)
+    first = rng.integers(0, 365, customers)
+    rate = rng.gamma(0.8, 1 / 40, customers)
+    dropout = np.where(rng.random(customers) < 0.2, rng.integers(0, 365, customers), 365)
+    life = np.maximum(np.minimum(dropout, 365) - first, 0)
+    extra = rng.poisson(rate * life)
+    owner = np.concatenate([np.arange(customers), np.repeat(np.arange(customers), extra)])
+    offset = np.concatenate([np.zeros(customers), rng.random(extra.sum()) * np.repeat(life, extra)])
+    day = pd.Timestamp(as_of_date) - pd.to_timedelta(364 - first[owner] - offset.astype(int), "D")
+    orders = pd.DataFrame(
+        {
+            "customer_id": pd.Series(owner).map("C{:08d}".format),
+            "ordered_date": day.date,
+            "amount": rng.lognormal(3.5, 0.5, len(owner)).round(2),
+        }
+    )
+    ids = pd.Series(sorted(orders["customer_id"].unique()))
+    compute_predictions(ids, orders, as_of_date, load_config().predictions)
 
 
 def plain_kmeans_sweep(as_of_date: date, customers: int) -> dict:

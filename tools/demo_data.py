@@ -10,6 +10,10 @@ writes down what it planted:
 * ``truth_dir/customers.csv``: which person and planted segment every CRM record belongs to,
   and which records are duplicates of whom (and of what kind);
 * ``truth_dir/segments.csv``: the planted segments, their shares and the behaviour planted.
+* ``truth_dir/purchase_rates.csv``: the future planted for every person: completed orders per
+  day after the as-of date (the repeat orders per day since the first order, times the segment's
+  ``keeps_ordering``) and whether the person has dropped out (``keeps_ordering`` 0), so the CLV
+  and churn models can be checked against what really drives the later orders.
 
 Behaviour is anchored on the demo as-of date, a week before ``end_date`` (2026-06-30 by default),
 so the landing history holds the week in which that day's late rows arrive. Everybody signs up
@@ -61,7 +65,7 @@ AS_OF_LAG_DAYS = 7
 # Segment behaviour reaches back up to this many days before the as-of date.
 MIN_HISTORY_DAYS = 300
 
-TRUTH_FILES = ("customers.csv", "segments.csv")
+TRUTH_FILES = ("customers.csv", "segments.csv", "purchase_rates.csv")
 DUPLICATE_KINDS = ("exact", "case", "whitespace", "dots", "typo", "name_phone")
 
 
@@ -770,6 +774,19 @@ def _customer_rows(
 # ------------------------------------------------------------------------------------------------
 
 
+def _keeps_ordering(people: _People) -> np.ndarray:
+    """Per person: the segment's order-rate multiplier after the as-of date (0: dropped out)."""
+    return _spec_array("keeps_ordering")[people.segment[: people.n_persons]]
+
+
+def _future_pace(people: _People, window: _Window) -> np.ndarray:
+    """Per person: completed orders per day after the as-of date: the repeat orders per day
+    since the first order (at least 30 days), times the segment's multiplier."""
+    days_since_first = np.maximum((window.as_of_end - people.first_order) / DAY, 30.0)
+    repeats = np.maximum(people.n_orders - 1, 0)
+    return repeats / days_since_first * _keeps_ordering(people)
+
+
 def _order_rows(
     rng: np.random.Generator, people: _People, window: _Window, mess: MessRates
 ) -> tuple[pa.Table, np.ndarray]:
@@ -784,9 +801,7 @@ def _order_rows(
     times = first[owner] + np.round(share * (last[owner] - first[owner])).astype(np.int64)
 
     # After the as-of date people keep ordering at their own pace (lapsed ones do not).
-    pace = (
-        n_orders / np.maximum((last - first) / DAY, 30.0) * _spec_array("keeps_ordering")[segment]
-    )
+    pace = _future_pace(people, window)
     n_later = rng.poisson(pace * (window.end - window.as_of_end) / DAY)
     later_owner = np.repeat(np.arange(people.n_persons), n_later)
     later = window.as_of_end + (rng.random(len(later_owner)) * (window.end - window.as_of_end))
@@ -1029,7 +1044,7 @@ def _write_partitions(
     return window.n_days
 
 
-def _write_truth(people: _People, folder: Path) -> None:
+def _write_truth(people: _People, window: _Window, folder: Path) -> None:
     order = np.argsort(people.number)
     ids = people.customer_ids()  # already in number order
     kind = people.duplicate_kind[order]
@@ -1054,6 +1069,18 @@ def _write_truth(people: _People, folder: Path) -> None:
     )
     with pa.OSFile(str(folder / "segments.csv"), "wb") as sink:
         _write_csv(segments, sink, quoting="needed")  # descriptions hold commas
+    pace = _future_pace(people, window)
+    dropped = (_keeps_ordering(people) == 0).astype(np.int64)
+    persons = np.argsort(people.number[: people.n_persons])
+    rates = pa.table(
+        {
+            "person_id": ids.take(pa.array(people.number[persons] - 1)),
+            "orders_per_day": pa.array(np.round(pace[persons], 6)),
+            "is_dropped_out": _categorical(dropped[persons], ("false", "true")),
+        }
+    )
+    with pa.OSFile(str(folder / "purchase_rates.csv"), "wb") as sink:
+        _write_csv(rates, sink)
 
 
 def _check_target(landing_dir: Path, truth_dir: Path, overwrite: bool) -> None:
@@ -1121,6 +1148,7 @@ def generate_demo_data(
     end_date: date = date(2026, 7, 7),
     overwrite: bool = False,
     mess: MessRates | None = None,
+    as_of_lag_days: int = AS_OF_LAG_DAYS,
 ) -> DemoSummary:
     """Write the demo landing partitions and the planted truth; same arguments, same bytes.
 
@@ -1132,14 +1160,15 @@ def generate_demo_data(
     """
     started = time.perf_counter()
     landing_dir, truth_dir = Path(landing_dir).absolute(), Path(truth_dir).absolute()
-    window = _Window(start_date, end_date, end_date - timedelta(days=AS_OF_LAG_DAYS))
+    # A longer lag lands more of the planted future (tests of the predictions use 90 days).
+    window = _Window(start_date, end_date, end_date - timedelta(days=as_of_lag_days))
     if n_customers < 100:
         raise DemoDataError(f"n_customers must be at least 100, got {n_customers}.")
     if window.history_days < MIN_HISTORY_DAYS:
         raise DemoDataError(
             f"The window {start_date}..{end_date} is too short: the planted segments need "
             f"{MIN_HISTORY_DAYS} days before the as-of date {window.as_of} "
-            f"(end_date - {AS_OF_LAG_DAYS} days)."
+            f"(end_date - {as_of_lag_days} days)."
         )
     _check_target(landing_dir, truth_dir, overwrite)
     mess = mess or MessRates()
@@ -1162,7 +1191,7 @@ def generate_demo_data(
                 rows[source] = table.num_rows
                 del table, day
         with _step("truth"):
-            _write_truth(people, truth_staging)
+            _write_truth(people, window, truth_staging)
         with _step("swap in"):
             _swap_in(staging, landing_dir, truth_staging, truth_dir)
     finally:

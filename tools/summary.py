@@ -124,6 +124,7 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
                 [version_id],
             ).fetchall():
                 lines.append(f"  {segment_id:>3} {count:>9,} {share:6.1%}  {description}")
+        lines += _prediction_lines(con, as_of_date, record, published)
         if current:
             lines += [
                 "",
@@ -146,6 +147,45 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
     if report:
         lines.append(f"  report      {report}  (segment version report, opens offline)")
     return "\n".join(lines), ok
+
+
+def _prediction_lines(con, as_of_date: date, record: dict, published: dict | None) -> list[str]:
+    """Expected 12-month value and churn risk per segment, and the prediction models' verdicts."""
+    from ml_tasks.predict import segment_value_and_risk
+
+    predict = record.get("predict")
+    if not predict:
+        return []
+    lines = [
+        "",
+        f"Predictions (segments.customer_predictions), {predict['customers']:,} customers:",
+    ]
+    for kind, model in predict["models"].items():
+        metrics = ", ".join(
+            f"{m} {model[m]:.3f}" for m in ("roc_auc", "pr_auc", "brier") if m in model
+        )
+        verdict = model["status"] + (
+            f" ({model['status_reason']})" if model["status_reason"] else ""
+        )
+        used = model.get("used_model_id")
+        lines.append(
+            f"  {kind:<9} model {model['model_id']}: {verdict}"
+            + (f"; {metrics}" if metrics else "")
+            + ("" if used == model["model_id"] else f"; in use: {used or 'none'}")
+        )
+    if published:
+        table = segment_value_and_risk(con, as_of_date, published["version_id"])
+        if not table.empty:
+            lines.append(
+                "  segment  customers  mean 12-month value  churn risk (mean, share >= 0.5)"
+            )
+            for row in table.itertuples():
+                lines.append(
+                    f"  {row.segment_id:>7} {row.customers:>10,} {row.mean_clv_12m:>20,.2f}"
+                    f"  {row.mean_churn_probability:6.1%} {row.high_churn_risk_share:6.1%}"
+                    f"  {row.segment_name}"
+                )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,16 @@ pytestmark = pytest.mark.slow
 
 DAG_ID = "customer_segmentation"
 EXPORT_DAG_ID = "segment_export"
-STAGES = ["ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish"]
+STAGES = [
+    "ingest",
+    "validate_raw",
+    "dbt_build",
+    "validate_marts",
+    "recluster",
+    "publish",
+    "export_audiences",
+    "predict",
+]
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT_DIR = ROOT / "test-output" / "e2e"
 # Messages DuckDB and our lock give when two writers meet; none may appear in any task log.

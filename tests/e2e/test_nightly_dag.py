@@ -32,7 +32,7 @@ DEMO_DATE = date(2026, 6, 30)
 N_CUSTOMERS = 3000
 STAGES = [
     "ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish",
-    "export_audiences",
+    "export_audiences", "predict",
 ]  # fmt: skip
 
 
@@ -151,6 +151,14 @@ def test_nightly_run_publishes_a_version(night):
     assert versions["k"].iloc[0] == current.loc[current["segment_id"] > 0, "segment_id"].nunique()
     assert query(data_dir, "select count(*) as n from marts.customer_rfm")["n"].iloc[0] > 0
     assert query(data_dir, "select count(*) as n from marts.cohort_retention")["n"].iloc[0] > 0
+    # Every customer of the as-of date has its predictions; the buyers have a lifetime value.
+    predictions = query(
+        data_dir,
+        "select * from segments.customer_predictions where as_of_date = ?",
+        [DEMO_DATE],
+    )
+    assert sorted(predictions["customer_id"]) == sorted(features["customer_id"])
+    assert predictions.loc[predictions["has_orders"], "clv_12m"].notna().all()
 
 
 def test_a_healthy_run_logs_no_error_line(night):

@@ -1,0 +1,108 @@
+"""The predict stage against a warehouse: every customer, reruns, rejected models, churn AUC."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+from ml_tasks.config import SegmentationConfig
+from ml_tasks.predict import predict
+from ml_tasks.propensity import train_propensity
+from tests.ml_tasks.demo_orders import AS_OF, demo_orders
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return demo_orders(tmp_path_factory.mktemp("demo"), n_customers=1500)
+
+
+def _warehouse(orders: pd.DataFrame, as_of) -> duckdb.DuckDBPyConnection:
+    """The two relations predict reads, as dbt would leave them for ``as_of``: prospects too."""
+    con = duckdb.connect()
+    known = orders[pd.to_datetime(orders["ordered_date"]) <= pd.Timestamp(as_of)]
+    known = known.assign(order_id=[f"O{i}" for i in range(len(known))], is_valid_for_spend=True)
+    days = known.drop_duplicates(["customer_id", "ordered_date"]).groupby("customer_id").size()
+    customers = pd.DataFrame({"customer_id": sorted(orders["customer_id"].unique())})
+    customers = pd.concat([customers, pd.DataFrame({"customer_id": ["P-prospect"]})])
+    customers["order_days"] = customers["customer_id"].map(days).fillna(0).astype(int)
+    customers["as_of_date"] = as_of
+    con.execute("create schema marts; create schema intermediate")
+    con.register("c", customers)
+    con.register("o", known)
+    con.execute("create table marts.customer_features as select * from c")
+    con.execute("create table intermediate.int_orders_attributed as select * from o")
+    return con
+
+
+def test_every_customer_rerun_and_rejected_model(demo):
+    orders, _ = demo
+    con = _warehouse(orders, AS_OF)
+    config = SegmentationConfig()
+    first = predict(con, AS_OF, run_id="first", config=config)
+    rows = con.execute(
+        "select * from segments.customer_predictions where as_of_date = ? order by customer_id",
+        [AS_OF],
+    ).df()
+    customers = con.execute("select count(*) from marts.customer_features").fetchone()[0]
+    assert len(rows) == customers == first["customers"]
+    buyers = rows[rows["has_orders"]]
+    assert (
+        buyers[["p_alive", "clv_12m", "churn_probability", "purchase_30d_probability"]]
+        .notna()
+        .all()
+        .all()
+    )
+    assert rows.loc[~rows["has_orders"], "clv_12m"].isna().all()
+    assert {m["status"] for m in first["models"].values()} == {"accepted"}
+
+    # A rerun of the date reproduces its predictions and replaces the slice.
+    predict(con, AS_OF, run_id="rerun", config=config)
+    again = con.execute(
+        "select * from segments.customer_predictions where as_of_date = ? order by customer_id",
+        [AS_OF],
+    ).df()
+    values = ["p_alive", "clv_12m", "churn_probability", "purchase_30d_probability"]
+    pd.testing.assert_frame_equal(rows[values], again[values])
+    statuses = con.execute(
+        "select status, count(*) from segments.prediction_models group by 1 order by 1"
+    ).fetchall()
+    assert statuses == [("accepted", 3), ("superseded", 3)]
+
+    # The next night's churn model misses an impossible threshold: stored, not used.
+    later = AS_OF + timedelta(days=1)
+    con.execute("update marts.customer_features set as_of_date = ?", [later])
+    strict = config.with_overrides(predictions={"min_roc_auc": 0.999})
+    result = predict(con, later, run_id="strict", config=strict)
+    churn = result["models"]["churn"]
+    assert churn["status"] == "rejected" and "ROC-AUC" in churn["status_reason"]
+    current_churn = con.execute(
+        "select model_id, as_of_date from segments.prediction_models "
+        "where kind = 'churn' and is_current"
+    ).fetchone()
+    assert current_churn[1] == AS_OF
+    assert churn["used_model_id"] == current_churn[0]
+    used = con.execute(
+        "select distinct churn_model_id from segments.customer_predictions "
+        "where as_of_date = ? and churn_model_id is not null",
+        [later],
+    ).fetchall()
+    assert used == [(current_churn[0],)]
+    export = con.execute(
+        "select count(*), count(*) filter (where is_high_value and is_high_churn_risk) "
+        "from segments.current_customer_predictions"
+    ).fetchone()
+    assert export[0] == customers and export[1] >= 0
+
+
+def test_churn_model_ranks_a_later_window(demo):
+    orders, _ = demo
+    outcome = train_propensity("churn", orders, AS_OF, horizon_days=90)
+    assert outcome.status == "accepted"
+    assert outcome.metrics["roc_auc"] >= 0.75
+    assert len(outcome.metrics["calibration"]) == 10
+    assert set(outcome.metrics["permutation_importance"]) >= {"recency_days", "order_days"}

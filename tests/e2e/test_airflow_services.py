@@ -32,15 +32,9 @@ pytestmark = pytest.mark.slow
 DAG_ID = "customer_segmentation"
 EXPORT_DAG_ID = "segment_export"
 STAGES = [
-    "ingest",
-    "validate_raw",
-    "dbt_build",
-    "validate_marts",
-    "recluster",
-    "publish",
-    "export_audiences",
-    "predict",
-]
+    "ingest", "validate_raw", "dbt_build", "validate_marts", "recluster", "publish",
+    "export_audiences", "predict",
+]  # fmt: skip
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT_DIR = ROOT / "test-output" / "e2e"
 # Messages DuckDB and our lock give when two writers meet; none may appear in any task log.
@@ -81,22 +75,9 @@ def test_make_ui_with_the_demo_schedules_no_run_the_demo_has_no_data_for(tmp_pat
     # The demo's landing history (make demo-data's dates), few customers: no task runs here.
     generate_demo_data(data_dir / "landing", data_dir / "truth", n_customers=200, seed=3)
     postgres = LocalPostgres(bin_dir).start()
-    local = LocalAirflow(
-        home=tmp_path / "airflow",
-        db_url=postgres.url,
-        port=free_port(),
-        admin_password="e2e-admin-pw",
-        jwt_secret="e2e-jwt-secret-" + "z" * 48,
-        api_secret_key="e2e-api-secret-" + "w" * 48,
-        extra_env={
-            "SEGMENTS_DATA_DIR": str(data_dir),
-            "SEGMENTS_LANDING_DIR": str(data_dir / "landing"),
-            "SEGMENTS_LATE_AFTER_HOURS": "4",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            # What make ui adds for the landed data (tools/local_airflow.py main).
-            **schedule_env(data_dir / "landing"),
-        },
+    # What make ui adds for the landed data (tools/local_airflow.py main).
+    local = _local_airflow(
+        tmp_path / "airflow", postgres.url, data_dir, **schedule_env(data_dir / "landing")
     )
     assert local.extra_env["SEGMENTS_SCHEDULE_END_DATE"] == "2026-07-07"
     try:
@@ -126,6 +107,28 @@ def test_make_ui_with_the_demo_schedules_no_run_the_demo_has_no_data_for(tmp_pat
         postgres.stop()
 
 
+def _local_airflow(home: Path, db_url: str, data_dir: Path, **env: str) -> LocalAirflow:
+    """make ui's Airflow on a test PostgreSQL, pointed at ``data_dir``."""
+    return LocalAirflow(
+        home=home,
+        db_url=db_url,
+        port=free_port(),
+        admin_password="e2e-admin-pw",
+        jwt_secret="e2e-jwt-secret-" + "x" * 48,
+        api_secret_key="e2e-api-secret-" + "y" * 48,
+        extra_env={
+            "SEGMENTS_DATA_DIR": str(data_dir),
+            "SEGMENTS_LANDING_DIR": str(data_dir / "landing"),
+            # As deployed: the deadline alert on (the suite turns it off for dag.test()).
+            "SEGMENTS_LATE_AFTER_HOURS": "4",
+            # Parse the DAG folder and look for new runs often: the test should not idle.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+            **env,
+        },
+    )
+
+
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory) -> LocalAirflow:
     bin_dir = postgres_bin_dir()
@@ -144,23 +147,7 @@ def airflow(tmp_path_factory) -> LocalAirflow:
         end_date=TODAY,
     )
     postgres = LocalPostgres(bin_dir).start()
-    local = LocalAirflow(
-        home=root / "airflow",
-        db_url=postgres.url,
-        port=free_port(),
-        admin_password="e2e-admin-pw",
-        jwt_secret="e2e-jwt-secret-" + "x" * 48,
-        api_secret_key="e2e-api-secret-" + "y" * 48,
-        extra_env={
-            "SEGMENTS_DATA_DIR": str(data_dir),
-            "SEGMENTS_LANDING_DIR": str(data_dir / "landing"),
-            # As deployed: the deadline alert on (the suite turns it off for dag.test()).
-            "SEGMENTS_LATE_AFTER_HOURS": "4",
-            # Parse the DAG folder and look for new runs often: the test should not idle.
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-        },
-    )
+    local = _local_airflow(root / "airflow", postgres.url, data_dir)
     try:
         local.init()
         # Compose runs a triggerer too; nothing here defers, so the test saves the process.

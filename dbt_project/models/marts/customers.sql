@@ -11,45 +11,14 @@
 
 with
 
-customers as (
-
-    select * from {{ ref('int_customers_deduplicated') }}
-
-),
-
-resolved_customers as (
-
-    select * from {{ ref('int_customers_resolved') }}
-
-),
-
-records as (
-
-    -- a customer known only from orders (bring-your-own-data) has an empty profile
-    select
-        resolved_customers.customer_id,
-        resolved_customers.source_customer_id,
-        {%- for column in profile_columns %}
-            customers.{{ column }},
-        {%- endfor %}
-        customers.signup_at
-    from resolved_customers
-    left join customers
-        on resolved_customers.source_customer_id = customers.customer_id
-
-),
-
 people as (
 
-    select
-        customer_id,
-        {%- for column in profile_columns %}
-            {{ person_value(column) }} as {{ column }},
-        {%- endfor %}
-        min(signup_at) as signup_at,
-        count(*) as source_record_count
-    from records
-    group by customer_id
+    {{ merged_people(
+        ref('int_customers_deduplicated'),
+        ref('int_customers_resolved'),
+        profile_columns,
+        extra=['min(customers.signup_at) as signup_at'],
+    ) }}
 
 ),
 

@@ -12,43 +12,11 @@
 
 with
 
-customers as (
-
-    select * from {{ ref('pii_customers_deduplicated') }}
-
-),
-
-resolved_customers as (
-
-    select * from {{ ref('pii_customers_resolved') }}
-
-),
-
-records as (
-
-    -- a customer known only from orders (bring-your-own-data) has no identifiers
-    select
-        resolved_customers.customer_id,
-        {%- for column in identifier_columns %}
-            customers.{{ column }},
-        {%- endfor %}
-        resolved_customers.source_customer_id
-    from resolved_customers
-    left join customers
-        on resolved_customers.source_customer_id = customers.customer_id
-
-),
-
 people as (
 
-    select
-        customer_id,
-        {%- for column in identifier_columns %}
-            {{ person_value(column) }} as {{ column }},
-        {%- endfor %}
-        count(*) as source_record_count
-    from records
-    group by customer_id
+    {{ merged_people(
+        ref('pii_customers_deduplicated'), ref('pii_customers_resolved'), identifier_columns
+    ) }}
 
 ),
 

@@ -179,7 +179,7 @@ def _write_version_folder(
         ).fetchall()
         for segment_id, _ in segments:
             for kind in LISTS:
-                files += _write_list(con, tmp, segment_id, kind)
+                files += _write_list(con, tmp, segment_id, kind, _identifier_columns(profile))
         exported = con.execute("select count(*) from _audience where is_member").fetchone()[0]
         manifest = {
             "version_id": version_id,
@@ -270,14 +270,13 @@ def _stage_audience(
 
 
 def _write_list(
-    con: duckdb.DuckDBPyConnection, folder: Path, segment_id: int, kind: str
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    segment_id: int,
+    kind: str,
+    identifiers: list[str],
 ) -> list[dict]:
     """One audience list as CSV and Parquet; the manifest entries of both files."""
-    identifiers = [
-        c
-        for c in ("email_sha256", "phone_sha256", "email", "phone")
-        if c in _columns(con, "_audience")
-    ]
     chosen = f"from _audience where segment_id = {int(segment_id)} and list = '{kind}'"
     rows = int(con.execute(f"select count(*) {chosen}").fetchone()[0])
     csv_columns = [_text_cell("customer_id"), "segment_id", _text_cell("segment_name")]
@@ -303,10 +302,6 @@ def _write_list(
             }
         )
     return entries
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [row[0] for row in con.execute(f"describe {table}").fetchall()]
 
 
 def _point_current(root: Path, final: Path) -> None:

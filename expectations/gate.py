@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
+from core.masking import is_personal_table, mask_example, mask_value
 from core.quality_config import QualityConfig, load_quality_config
 from core.settings import get_settings
 from core.sql_text import clean
@@ -42,7 +43,6 @@ from expectations.history import (
     record_table_health,
     record_validation_results,
 )
-from expectations.masking import is_personal_table, mask_example, mask_value
 from expectations.report import (
     BLOCKING,
     ExpectationOutcome,

@@ -78,6 +78,7 @@ class RowRules:
 
 def row_rules(source: str, config: QualityConfig, as_of_date: date) -> RowRules:
     checks = [*_SOURCE_CHECKS[source](config, as_of_date), *_common_checks(source, config)]
+    checks += _plausibility_checks(source, config)  # the plausible-window block below
     cases = ", ".join(f"case when {condition} then '{code}' end" for code, condition in checks)
     return RowRules(source, f"list_filter([{cases}], lambda reason: reason is not null)")
 
@@ -201,3 +202,67 @@ _SOURCE_CHECKS = {
     "web_events": _web_events,
     "email_events": _email_events,
 }
+
+
+# --- Plausibility: dates and timestamps inside the plausible window ------------------------------
+# A value that parses is not yet a plausible one: 'epoch' and '-infinity' parse (1970-01-01 and
+# minus infinity), '... BC' parses with the era dropped, '10:00:00 EST' with the zone applied by
+# DuckDB's own table (or dropped by a plain timestamp cast), and 1900 parses as 1900. Such values
+# would count as real spend and history (a tenure of 46,000 days), so each has its own reason
+# code. The window's upper end is ``future_timestamp`` above (landing day + tolerance).
+
+PLAUSIBILITY_REASONS: dict[str, str] = {
+    "special_date_value": "a date or timestamp is a special value (epoch, infinity, now, today)",
+    "date_with_era": "a date or timestamp carries an era (BC/AD)",
+    "unknown_time_zone": "a timestamp ends in a zone name (EST, PST, CET): give a UTC offset",
+    "before_business_start": "a date or timestamp lies before business_start_date",
+}
+REASONS.update(PLAUSIBILITY_REASONS)
+
+# The columns holding a moment in time, per source (birth_date: only the value rules apply; its
+# range is impossible_age's).
+_MOMENT_COLUMNS = {
+    "customers": ("signup_at", "updated_at"),
+    "orders": ("ordered_at",),
+    "web_events": ("occurred_at",),
+    "email_events": ("occurred_at",),
+}
+_SPECIAL_VALUE = r"^[-+]?(epoch|infinity|inf|now|today|tomorrow|yesterday|allballs)$"
+_ERA = r"(?i)[\d\s]\(?(b\.?c\.?e?|a\.?d\.?|c\.?e\.?)\)?$"
+# A time of day followed by letters: a zone name or abbreviation (UTC and GMT are the offset 0).
+_ZONE_NAME = r"\d\s*[A-Za-z][A-Za-z/_]{1,}$"
+_UTC_NAME = r"(?i)\d\s*(utc|gmt)$"
+
+
+def _special_value(column: str) -> str:
+    return f"regexp_matches(lower({clean(column)}), '{_SPECIAL_VALUE}')"
+
+
+def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[str, str]]:
+    value = clean(column)
+    parsed = parse_timestamp(value)
+    start = date.fromisoformat(config.business_start_date).isoformat()
+    return [
+        ("special_date_value", f"{_special_value(column)} or coalesce(isinf({parsed}), false)"),
+        ("date_with_era", f"regexp_matches({value}, '{_ERA}')"),
+        (
+            "unknown_time_zone",
+            f"regexp_matches({value}, '{_ZONE_NAME}') and not regexp_matches({value}, '{_ERA}') "
+            f"and not regexp_matches({value}, '{_UTC_NAME}')",
+        ),
+        ("before_business_start", f"{parsed} < TIMESTAMP '{start}'"),
+    ]
+
+
+def _plausibility_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
+    checks = [
+        check
+        for column in _MOMENT_COLUMNS[source]
+        for check in _plausible_moment_checks(column, config)
+    ]
+    if source == "customers":
+        checks += [
+            ("special_date_value", _special_value("birth_date")),
+            ("date_with_era", f"regexp_matches({clean('birth_date')}, '{_ERA}')"),
+        ]
+    return checks

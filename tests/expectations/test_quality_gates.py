@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from core.contract import MART_COLUMNS, SOURCE_COLUMNS
+from core.quality_config import QualityConfig
 from expectations import QualityGateError, validate_marts, validate_raw
 from tests.expectations.conftest import insert_rows
 
@@ -582,3 +583,43 @@ def test_every_expectation_declares_its_severity():
                 suite.name,
                 expectation,
             )
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "update"),
+    [
+        # A signup in 1900: a tenure of 46,000 days.
+        ("customer_features", "tenure_days", "tenure_days = 46202"),
+        # An order dated '-infinity' or 'epoch' as the last or first order.
+        ("customer_features", "recency_days", "recency_days = 20634"),
+        ("customer_lifecycle", "days_since_first_order", "days_since_first_order = 20634"),
+        # A 1900 signup cohort, 1,519 months old.
+        ("signup_cohort_retention", "months_since_signup", "months_since_signup = 1519"),
+        ("cohort_retention", "months_since_first_order", "months_since_first_order = 700"),
+    ],
+)
+def test_a_derived_column_outside_the_plausible_window_blocks(con, table, column, update):
+    create_clean_marts(con)
+    con.execute(
+        f"update marts.{table} set {update} "
+        f"where rowid = (select max(rowid) from marts.{table} where as_of_date = ?)",
+        [DAY],
+    )
+    config = QualityConfig(business_start_date="2020-01-01")
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_marts(con, DAY, config=config)
+
+    failures = {(f.table, f.column) for f in caught.value.report.blocking_failures}
+    assert failures == {(f"marts.{table}", column)}
+
+
+def test_the_plausible_window_follows_business_start_date(con):
+    create_clean_marts(con)  # tenures of 300 days
+    validate_marts(
+        con, DAY, config=QualityConfig(business_start_date=str(DAY - timedelta(days=400)))
+    )
+    with pytest.raises(QualityGateError):
+        validate_marts(
+            con, DAY, config=QualityConfig(business_start_date=str(DAY - timedelta(days=100)))
+        )

@@ -623,3 +623,24 @@ def test_the_plausible_window_follows_business_start_date(con):
         validate_marts(
             con, DAY, config=QualityConfig(business_start_date=str(DAY - timedelta(days=100)))
         )
+
+
+def test_a_shifted_orders_row_shows_no_name_or_phone_in_any_column(con, tmp_path):
+    # A CRM export dropped into the orders folder: names in status, phones in amount. Not a CRM
+    # table, so only the value's own shape protects the person.
+    rows = orders()
+    for i, row in enumerate(rows):
+        row["status"] = f"Quorra Zwyndell{i}"
+        row["amount"] = f"+1 (555) 010-{i:04d}"
+    create_raw(con, "orders", {DAY: rows})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [DAY]}, run_id="shifted")
+
+    message = str(caught.value)
+    assert "expect_column_values_to_be_in_set(status)" in message
+    assert "'xxxxxx xxxxxxxx99'" in message  # the shape of the name, not the name
+    written = (tmp_path / "reports" / "validation" / "shifted-raw.json").read_text()
+    for text in (message, written, "\n".join(caught.value.report.summary_lines())):
+        assert "Quorra" not in text and "Zwyndell" not in text
+        assert "(555)" not in text and "555) 010" not in text

@@ -20,7 +20,15 @@ from datetime import date
 
 from core.contract import EMAIL_EVENT_TYPES, ORDER_STATUSES, SOURCE_COLUMNS, WEB_EVENT_TYPES
 from core.quality_config import QualityConfig
-from core.sql_text import EMAIL_REGEX, clean, parse_timestamp
+from core.sql_text import (
+    EMAIL_REGEX,
+    ERA_REGEX,
+    SPECIAL_DATE_REGEX,
+    UTC_NAME_REGEX,
+    ZONE_NAME_REGEX,
+    clean,
+    parse_timestamp,
+)
 from core.warehouse import quote_ident
 
 # Reason codes of lines DuckDB's CSV reader could not split into the contract's columns.
@@ -227,15 +235,10 @@ _MOMENT_COLUMNS = {
     "web_events": ("occurred_at",),
     "email_events": ("occurred_at",),
 }
-_SPECIAL_VALUE = r"^[-+]?(epoch|infinity|inf|now|today|tomorrow|yesterday|allballs)$"
-_ERA = r"(?i)[\d\s]\(?(b\.?c\.?e?|a\.?d\.?|c\.?e\.?)\)?$"
-# A time of day followed by letters: a zone name or abbreviation (UTC and GMT are the offset 0).
-_ZONE_NAME = r"\d\s*[A-Za-z][A-Za-z/_]{1,}$"
-_UTC_NAME = r"(?i)\d\s*(utc|gmt)$"
 
 
 def _special_value(column: str) -> str:
-    return f"regexp_matches(lower({clean(column)}), '{_SPECIAL_VALUE}')"
+    return f"regexp_matches(lower({clean(column)}), '{SPECIAL_DATE_REGEX}')"
 
 
 def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[str, str]]:
@@ -244,11 +247,12 @@ def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[s
     start = date.fromisoformat(config.business_start_date).isoformat()
     return [
         ("special_date_value", f"{_special_value(column)} or coalesce(isinf({parsed}), false)"),
-        ("date_with_era", f"regexp_matches({value}, '{_ERA}')"),
+        ("date_with_era", f"regexp_matches({value}, '{ERA_REGEX}')"),
         (
             "unknown_time_zone",
-            f"regexp_matches({value}, '{_ZONE_NAME}') and not regexp_matches({value}, '{_ERA}') "
-            f"and not regexp_matches({value}, '{_UTC_NAME}')",
+            f"regexp_matches({value}, '{ZONE_NAME_REGEX}') "
+            f"and not regexp_matches({value}, '{ERA_REGEX}') "
+            f"and not regexp_matches({value}, '{UTC_NAME_REGEX}')",
         ),
         ("before_business_start", f"{parsed} < TIMESTAMP '{start}'"),
     ]
@@ -263,6 +267,6 @@ def _plausibility_checks(source: str, config: QualityConfig) -> list[tuple[str, 
     if source == "customers":
         checks += [
             ("special_date_value", _special_value("birth_date")),
-            ("date_with_era", f"regexp_matches({clean('birth_date')}, '{_ERA}')"),
+            ("date_with_era", f"regexp_matches({clean('birth_date')}, '{ERA_REGEX}')"),
         ]
     return checks

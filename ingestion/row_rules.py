@@ -246,7 +246,11 @@ def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[s
     parsed = parse_timestamp(value)
     start = date.fromisoformat(config.business_start_date).isoformat()
     return [
-        ("special_date_value", f"{_special_value(column)} or coalesce(isinf({parsed}), false)"),
+        # Only for text that parses: a word DuckDB cannot read is unparseable_timestamp already.
+        (
+            "special_date_value",
+            f"{parsed} is not null and ({_special_value(column)} or isinf({parsed}))",
+        ),
         ("date_with_era", f"regexp_matches({value}, '{ERA_REGEX}')"),
         (
             "unknown_time_zone",
@@ -266,7 +270,11 @@ def _plausibility_checks(source: str, config: QualityConfig) -> list[tuple[str, 
     ]
     if source == "customers":
         checks += [
-            ("special_date_value", _special_value("birth_date")),
+            (
+                "special_date_value",
+                f"try_cast({clean('birth_date')} as date) is not null "
+                f"and {_special_value('birth_date')}",
+            ),
             ("date_with_era", f"regexp_matches({clean('birth_date')}, '{ERA_REGEX}')"),
         ]
     return checks

@@ -61,6 +61,9 @@ def _order(ordered_at: str) -> dict[str, str]:
         ("2026-06-30 10:00:00 EST", ["unknown_time_zone"]),
         ("2026-06-30 10:00:00 Europe/Paris", ["unknown_time_zone"]),
         ("0044-03-15 10:00:00 BC", ["date_with_era", "before_business_start"]),
+        # A word DuckDB cannot read as a moment is unparseable, not also a special value.
+        ("yesterday", ["unparseable_timestamp"]),
+        ("now", ["unparseable_timestamp"]),
         ("2026-06-30 10:00:00 AD", ["date_with_era"]),
     ],
 )

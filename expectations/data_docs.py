@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from core.masking import is_personal_table, mask_example, mask_value
+from core.private_files import private_dir
 from expectations.gx_logging import quiet_gx_logging
 from expectations.offline_assets import OfflineAssetsMissing, localize_pages
 
@@ -140,7 +141,8 @@ def build_data_docs(
     docs_root = Path(docs_root).resolve()  # GX's filesystem stores want absolute paths
     quiet_gx_logging()
     try:
-        docs_root.mkdir(parents=True, exist_ok=True)
+        # Owner-only, like the JSON reports: the pages show (masked) examples of the data.
+        private_dir(docs_root)
         with FileLock(docs_root / LOCK_FILE, timeout=LOCK_TIMEOUT_SECONDS):
             return _build(validations, run_id, docs_root, keep_runs)
     except DataDocsError:

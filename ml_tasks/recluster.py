@@ -663,8 +663,7 @@ def _describe_version(
     reference: BaseVersion | None = None,
 ) -> ComputedVersion:
     """Every customer's segment (prospects and customers whose orders were all voided in
-    theirs), the scores, personas, lineage and
-    membership changes, and the acceptance verdict."""
+    theirs), the scores, personas, lineage and membership changes, and the acceptance verdict."""
     segment_ids = pd.Series(PROSPECT_SEGMENT_ID, index=frame.index, name="segment_id")
     if "has_only_voided_orders" in frame:
         voided = frame["has_only_voided_orders"].astype(bool) & ~frame["has_orders"]

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from tools.demo_data import DemoDataError, DemoSummary, generate_demo_data, main
+from tools.demo_features import connect_landing, customer_features
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END, AS_OF = date(2025, 7, 1), date(2026, 7, 7), date(2026, 6, 30)
@@ -46,21 +47,6 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def _generate(root: Path, n: int, seed: int = 42, **kwargs) -> DemoSummary:
     return generate_demo_data(root / "landing", root / "truth", n_customers=n, seed=seed, **kwargs)
-
-
-def _connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """Views over the landing files (as text, plus the partition ``date``) and the truth."""
-    con = duckdb.connect()
-    for source in SOURCES:
-        con.execute(
-            f"create view {source} as select * from read_csv('{root}/landing/{source}/*/*.csv', "
-            "header = true, all_varchar = true, hive_partitioning = true)"
-        )
-    con.execute(
-        f"create view truth as select * from read_csv('{root}/truth/customers.csv', "
-        "header = true, all_varchar = true)"
-    )
-    return con
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str):
@@ -100,7 +86,7 @@ def test_layout_is_one_csv_per_source_and_day_with_the_contract_columns(demo):
             assert len(files) == 1
             header = files[0].read_text().splitlines()[0]
             assert header.split(",") == contract[source], source
-    con = _connect(root)
+    con = connect_landing(root)
     for source in SOURCES:
         assert _scalar(con, f"select count(*) from {source}") == summary.rows[source]
     timestamp = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
@@ -125,7 +111,7 @@ def test_layout_is_one_csv_per_source_and_day_with_the_contract_columns(demo):
 
 def test_ids_are_unique_and_shaped_like_source_ids(demo):
     root, _ = demo
-    con = _connect(root)
+    con = connect_landing(root)
     assert _scalar(con, "select count(*) from customers where customer_id !~ '^C\\d{7}$'") == 0
     assert _scalar(con, "select count(*) from orders where order_id !~ '^O\\d{9}$'") == 0
     # Event ids are unique; an order id repeats only where the whole row was exported twice.
@@ -138,7 +124,7 @@ def test_ids_are_unique_and_shaped_like_source_ids(demo):
 
 def test_every_planted_mess_is_in_the_files(demo):
     root, _ = demo
-    con = _connect(root)
+    con = connect_landing(root)
     counts = {
         "exact duplicate CRM rows": "select count(*) - count(distinct customers) from customers",
         "CRM updates in a later partition": """
@@ -180,7 +166,7 @@ def test_every_planted_mess_is_in_the_files(demo):
 
 def test_near_duplicates_are_the_same_person_in_each_planted_way(demo):
     root, _ = demo
-    con = _connect(root)
+    con = connect_landing(root)
     pairs = con.execute(
         """
         with records as (
@@ -231,7 +217,7 @@ def test_near_duplicates_are_the_same_person_in_each_planted_way(demo):
 
 def test_truth_covers_every_crm_record_and_points_duplicates_to_real_persons(demo):
     root, summary = demo
-    con = _connect(root)
+    con = connect_landing(root)
     crm_ids = {
         row[0] for row in con.execute("select distinct customer_id from customers").fetchall()
     }
@@ -263,7 +249,7 @@ def test_truth_covers_every_crm_record_and_points_duplicates_to_real_persons(dem
 def test_planted_behaviour_holds_at_the_demo_as_of_date(demo):
     root, summary = demo
     assert summary.as_of_date == AS_OF
-    con = _connect(root)
+    con = connect_landing(root)
     con.execute(
         f"""
         create view person_orders as
@@ -337,72 +323,6 @@ def test_cli_writes_the_demo_and_refuses_to_write_twice(tmp_path, capsys):
     assert main([*args, "--overwrite"]) == 0
 
 
-def customer_features(root: Path, as_of: date) -> pd.DataFrame:
-    """Per customer_id as of ``as_of``, the way the pipeline computes them: partitions dated up to
-    ``as_of``, events before the end of that day, completed orders with a plausible amount."""
-    end = as_of + timedelta(days=1)
-    con = _connect(root)
-    return (
-        con.execute(
-            f"""
-        with crm as (
-            select customer_id, min(signup_at::timestamp) as signup_at from customers
-            where date::date <= '{as_of}' group by 1
-        ),
-        valid_orders as (
-            select distinct order_id, customer_id, ordered_at::timestamp as ordered_at,
-                amount::double as amount
-            from orders
-            where date::date <= '{as_of}' and ordered_at::timestamp < '{end}'
-                and status = 'completed' and amount::double > 0 and amount::double < 100000
-        ),
-        order_features as (
-            select customer_id, date '{as_of}' - max(ordered_at)::date as recency_days,
-                count(*) as order_count, count(distinct ordered_at::date) as order_days,
-                sum(amount) as total_spend
-            from valid_orders group by 1
-        ),
-        web as (
-            select customer_id, count(distinct session_id) as web_session_count,
-                count(distinct event_id) as web_event_count,
-                count(distinct event_id) filter (event_type = 'add_to_cart') as cart_add_count
-            from web_events
-            where date <= '{as_of}' and occurred_at::timestamp < '{end}'
-                and customer_id is not null
-            group by 1
-        ),
-        email as (
-            select customer_id,
-                count(distinct event_id) filter (event_type = 'sent') as email_sent_count,
-                count(distinct event_id) filter (event_type = 'open') as email_open_count,
-                count(distinct event_id) filter (event_type = 'click') as email_click_count
-            from email_events
-            where date <= '{as_of}' and occurred_at::timestamp < '{end}'
-            group by 1
-        )
-        select crm.customer_id, order_features.recency_days,
-            coalesce(order_count, 0) as order_count, coalesce(order_days, 0) as order_days,
-            coalesce(total_spend, 0) as total_spend,
-            coalesce(total_spend / order_count, 0) as avg_order_value,
-            date '{as_of}' - signup_at::date as tenure_days,
-            coalesce(web_session_count, 0) as web_session_count,
-            coalesce(web_event_count, 0) as web_event_count,
-            coalesce(cart_add_count, 0) as cart_add_count,
-            coalesce(email_sent_count, 0) as email_sent_count,
-            coalesce(email_open_count, 0) as email_open_count,
-            coalesce(email_click_count, 0) as email_click_count
-        from crm
-        left join order_features using (customer_id)
-        left join web using (customer_id)
-        left join email using (customer_id)
-        order by crm.customer_id
-        """
-        )
-        .df()
-        .set_index("customer_id")
-    )
-
-
 def segment_recovery(root: Path, as_of: date = AS_OF) -> tuple[int, float, dict[int, float]]:
     """k chosen by silhouette (k = 2..8) and its adjusted Rand index against the planted segment,
     over the customers with at least one order, on unresolved customer ids (duplicates included,
@@ -432,3 +352,49 @@ def test_clustering_recovers_the_planted_segments(tmp_path):
     assert ari >= 0.9
     runner_up = max(score for other, score in silhouette.items() if other != k)
     assert silhouette[k] - runner_up > 0.02, silhouette  # chosen clearly, not by a hair
+
+
+def test_the_realistic_profile_has_a_real_shops_shape_and_no_clean_clusters(tmp_path):
+    summary = _generate(tmp_path, 6000, profile="realistic")
+    assert summary.n_segments == 0 and summary.segments == ("buyer", "voided", "prospect")
+    features = customer_features(tmp_path, summary.as_of_date)
+    buyers = features[features.order_count > 0]
+    spend = np.sort(buyers.total_spend.to_numpy())[::-1]
+    top_5_percent = spend[: len(spend) // 20].sum() / spend.sum()
+    assert 0.4 <= top_5_percent <= 0.65  # heavy tail: about half the revenue
+    assert 0.4 <= (buyers.order_count == 1).mean() <= 0.75  # many one-time buyers...
+    assert buyers.order_count.max() >= 20  # ...and a continuum up to very frequent ones
+    assert 0.2 <= (buyers.recency_days > 180).mean() <= 0.5  # many lapsed
+    con = connect_landing(tmp_path)
+    by_quarter = dict(
+        con.execute(
+            f"""select quarter(ordered_at::timestamp), count(*) from orders
+            where status = 'completed' and ordered_at::date <= '{AS_OF}' group by 1"""
+        ).fetchall()
+    )
+    assert by_quarter[4] > 1.3 * by_quarter[2]  # the season peaks before Christmas
+    # Persons whose every order was cancelled, returned or zero: orders, none of them counted.
+    truth = pd.read_csv(tmp_path / "truth" / "customers.csv", dtype=str).set_index("customer_id")
+    voided = truth.index[(truth.segment == "voided") & (truth.is_duplicate == "false")]
+    assert len(voided) > 50
+    assert (features.loc[voided, "order_count"] == 0).all()
+    assert (features.loc[voided, "voided_order_count"] > 0).all()
+    # No clean clusters: the best silhouette over k = 2..8 stays far below the planted profile's.
+    _, _, silhouette = segment_recovery(tmp_path)
+    assert max(silhouette.values()) < 0.3, silhouette
+    # The future planted for the prediction tests: the dropped-out keep no pace.
+    rates = pd.read_csv(tmp_path / "truth" / "purchase_rates.csv")
+    assert (rates.loc[rates.is_dropped_out, "orders_per_day"] == 0).all()
+    assert 0.2 < rates.is_dropped_out.mean() < 0.9
+
+
+def test_the_realistic_profile_is_reproducible_and_on_the_cli(tmp_path, capsys):
+    _generate(tmp_path / "a", 500, seed=3, profile="realistic")
+    _generate(tmp_path / "b", 500, seed=3, profile="realistic")
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    args = ["--customers", "200", "--profile", "realistic",
+            "--landing-dir", str(tmp_path / "l"), "--truth-dir", str(tmp_path / "t")]  # fmt: skip
+    assert main(args) == 0
+    assert "buyer" in (tmp_path / "t" / "segments.csv").read_text()
+    with pytest.raises(DemoDataError, match="profile must be one of"):
+        _generate(tmp_path / "c", 200, profile="clean")

@@ -9,34 +9,12 @@ import textwrap
 from datetime import date
 
 import duckdb
-import pandas as pd
 import pytest
 
 from core.read_copy import connect_published, published_path
 from core.warehouse import connect
-from ml_tasks.versions import Candidate, publish_version, rollback_to, write_version
-
-
-def _candidate(as_of: date, segment_of: dict[str, int]) -> Candidate:
-    assignments = pd.DataFrame(
-        {
-            "customer_id": list(segment_of),
-            "segment_id": list(segment_of.values()),
-            "segment_name": [f"Segment {s}" for s in segment_of.values()],
-        }
-    )
-    sizes = assignments.groupby("segment_id").size()
-    profiles = pd.DataFrame(
-        {
-            "segment_id": sizes.index,
-            "segment_name": [f"Segment {s}" for s in sizes.index],
-            "description": ["a test segment"] * len(sizes),
-            "customer_count": sizes.to_numpy(),
-            "share": (sizes / sizes.sum()).to_numpy(),
-            "top_traits": [[] for _ in sizes.index],
-        }
-    )
-    return Candidate(as_of, "test", "kmeans", len(sizes), assignments, profiles)
+from ml_tasks.versions import publish_version, rollback_to, write_version
+from tests.version_candidates import make_candidate
 
 
 @pytest.fixture
@@ -74,7 +52,7 @@ def _published(path) -> tuple[list, list, list]:
 def test_publish_writes_the_copy_with_the_current_version_and_its_marts_slice(warehouse):
     assert not published_path(warehouse).exists()
     with connect() as con:
-        version = write_version(con, _candidate(date(2026, 6, 30), {"a": 1, "b": 2}))
+        version = write_version(con, make_candidate(date(2026, 6, 30), {"a": 1, "b": 2}))
         assert not published_path(warehouse).exists()  # a candidate is not published
         publish_version(con, version)
 
@@ -92,9 +70,9 @@ def test_publish_writes_the_copy_with_the_current_version_and_its_marts_slice(wa
 
 def test_a_rollback_rewrites_the_copy(warehouse):
     with connect() as con:
-        first = write_version(con, _candidate(date(2026, 6, 29), {"a": 1}))
+        first = write_version(con, make_candidate(date(2026, 6, 29), {"a": 1}))
         publish_version(con, first)
-        second = write_version(con, _candidate(date(2026, 6, 30), {"a": 2, "b": 2}))
+        second = write_version(con, make_candidate(date(2026, 6, 30), {"a": 2, "b": 2}))
         publish_version(con, second)
         assert _published(published_path(warehouse))[0] == [(second, date(2026, 6, 30))]
         rollback_to(con, first, by="test", reason="bad night")
@@ -105,7 +83,7 @@ def test_a_rollback_rewrites_the_copy(warehouse):
 
 def test_a_reader_holding_the_copy_open_blocks_neither_publish_nor_its_own_reads(warehouse):
     with connect() as con:
-        first = write_version(con, _candidate(date(2026, 6, 29), {"a": 1}))
+        first = write_version(con, make_candidate(date(2026, 6, 29), {"a": 1}))
         publish_version(con, first)
     reader = subprocess.Popen(
         [
@@ -129,7 +107,7 @@ def test_a_reader_holding_the_copy_open_blocks_neither_publish_nor_its_own_reads
     try:
         assert reader.stdout.readline().strip() == str(first)
         with connect() as con:  # the warehouse itself is not held by the reader
-            second = write_version(con, _candidate(date(2026, 6, 30), {"a": 2}))
+            second = write_version(con, make_candidate(date(2026, 6, 30), {"a": 2}))
             publish_version(con, second)
         out, _ = reader.communicate("go\n", timeout=60)
     finally:
@@ -141,7 +119,7 @@ def test_a_reader_holding_the_copy_open_blocks_neither_publish_nor_its_own_reads
 
 def test_an_in_memory_warehouse_has_no_copy(tmp_path):
     con = duckdb.connect()
-    version = write_version(con, _candidate(date(2026, 6, 30), {"a": 1}))
+    version = write_version(con, make_candidate(date(2026, 6, 30), {"a": 1}))
     publish_version(con, version)
     assert list(tmp_path.iterdir()) == []
 
@@ -152,14 +130,14 @@ def test_a_copy_that_cannot_be_written_leaves_the_previous_one_and_the_publish_s
     from core import read_copy
 
     with connect() as con:
-        first = write_version(con, _candidate(date(2026, 6, 29), {"a": 1}))
+        first = write_version(con, make_candidate(date(2026, 6, 29), {"a": 1}))
         publish_version(con, first)
 
         def disk_full(*args):
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(read_copy, "_fill", disk_full)
-        second = write_version(con, _candidate(date(2026, 6, 30), {"a": 2}))
+        second = write_version(con, make_candidate(date(2026, 6, 30), {"a": 2}))
         with caplog.at_level("ERROR"):
             result = publish_version(con, second)
         current = con.execute("select version_id from segments.current_version").fetchone()

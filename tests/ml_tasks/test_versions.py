@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import duckdb
-import pandas as pd
 import pytest
 
 from ml_tasks.versions import (
@@ -23,28 +22,7 @@ from ml_tasks.versions import (
     rollback_to,
     write_version,
 )
-
-
-def _candidate(as_of: date, segment_of: dict[str, int], **kwargs) -> Candidate:
-    assignments = pd.DataFrame(
-        {
-            "customer_id": list(segment_of),
-            "segment_id": list(segment_of.values()),
-            "segment_name": [f"Segment {s}" for s in segment_of.values()],
-        }
-    )
-    sizes = assignments.groupby("segment_id").size()
-    profiles = pd.DataFrame(
-        {
-            "segment_id": sizes.index,
-            "segment_name": [f"Segment {s}" for s in sizes.index],
-            "description": [f"Segment {s}: a test segment" for s in sizes.index],
-            "customer_count": sizes.to_numpy(),
-            "share": (sizes / sizes.sum()).to_numpy(),
-            "top_traits": [[] for _ in sizes.index],
-        }
-    )
-    return Candidate(as_of, "test", "kmeans", len(sizes), assignments, profiles, **kwargs)
+from tests.version_candidates import make_candidate
 
 
 def _current(con) -> dict[str, int]:
@@ -64,7 +42,7 @@ def con(tmp_path):
 
 
 def test_a_candidate_is_invisible_until_published(con):
-    version = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
+    version = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
     assert current_version(con) is None
     assert _current(con) == {}
     publish_version(con, version)
@@ -73,28 +51,28 @@ def test_a_candidate_is_invisible_until_published(con):
 
 
 def test_a_failed_run_leaves_the_previous_version_current(con):
-    first = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
+    first = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
     publish_version(con, first)
     # The next night writes a candidate but never publishes (e.g. a later gate failed).
-    write_version(con, _candidate(date(2026, 6, 2), {"C1": 2, "C2": 2, "C3": 1}))
+    write_version(con, make_candidate(date(2026, 6, 2), {"C1": 2, "C2": 2, "C3": 1}))
     assert _current(con) == {"C1": 1, "C2": 2}
     assert current_version(con)["version_id"] == first
 
 
 def test_a_leftover_candidate_is_marked_failed_when_its_date_is_published(con):
-    abandoned = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
-    other_day = write_version(con, _candidate(date(2026, 6, 2), {"C1": 1}))
-    rerun = write_version(con, _candidate(date(2026, 6, 1), {"C1": 2}))
+    abandoned = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1}))
+    other_day = write_version(con, make_candidate(date(2026, 6, 2), {"C1": 1}))
+    rerun = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 2}))
     publish_version(con, rerun)
     assert _status(con) == {abandoned: "failed", other_day: "candidate", rerun: "published"}
 
 
 def test_rerunning_an_older_date_supersedes_it_without_replacing_newer_segments(con):
-    day_one = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+    day_one = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1}))
     publish_version(con, day_one)
-    day_two = write_version(con, _candidate(date(2026, 6, 2), {"C1": 2}))
+    day_two = write_version(con, make_candidate(date(2026, 6, 2), {"C1": 2}))
     publish_version(con, day_two)
-    rerun = write_version(con, _candidate(date(2026, 6, 1), {"C1": 3}))
+    rerun = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 3}))
     result = publish_version(con, rerun)
 
     assert result["current"] is False
@@ -104,7 +82,7 @@ def test_rerunning_an_older_date_supersedes_it_without_replacing_newer_segments(
 
 
 def test_an_incomplete_candidate_cannot_be_published(con):
-    version = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 1}))
+    version = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1, "C2": 1}))
     con.execute("delete from segments.customer_segments where customer_id = 'C2'")
     with pytest.raises(PublishError, match="incomplete: 1 of 2"):
         publish_version(con, version)
@@ -112,19 +90,20 @@ def test_an_incomplete_candidate_cannot_be_published(con):
 
 
 def test_only_a_candidate_can_be_published(con):
-    version = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+    version = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1}))
     publish_version(con, version)
     with pytest.raises(PublishError, match="only a candidate"):
         publish_version(con, version)
     rejected = write_version(
-        con, _candidate(date(2026, 6, 2), {"C1": 1}, status="rejected", status_reason="too small")
+        con,
+        make_candidate(date(2026, 6, 2), {"C1": 1}, status="rejected", status_reason="too small"),
     )
     with pytest.raises(PublishError, match="'rejected'"):
         publish_version(con, rejected)
 
 
 def test_a_version_write_is_all_or_nothing(con):
-    bad = _candidate(date(2026, 6, 1), {"C1": 1})
+    bad = make_candidate(date(2026, 6, 1), {"C1": 1})
     broken = Candidate(**{**bad.__dict__, "profiles": bad.profiles.drop(columns="share")})
     with pytest.raises(KeyError):
         write_version(con, broken)
@@ -133,9 +112,9 @@ def test_a_version_write_is_all_or_nothing(con):
 
 
 def test_rollback_makes_an_earlier_version_current_and_records_who_when_why(con):
-    day_one = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
+    day_one = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
     publish_version(con, day_one)
-    day_two = write_version(con, _candidate(date(2026, 6, 2), {"C1": 2, "C2": 2}))
+    day_two = write_version(con, make_candidate(date(2026, 6, 2), {"C1": 2, "C2": 2}))
     publish_version(con, day_two)
 
     result = rollback_to(con, day_one, by="ana", reason="campaign ids broke")
@@ -149,15 +128,15 @@ def test_rollback_makes_an_earlier_version_current_and_records_who_when_why(con)
     ).fetchone()
     assert (action, by, reason, previous) == ("rollback", "ana", "campaign ids broke", day_two)
     # The next night publishes as usual and becomes current.
-    day_three = write_version(con, _candidate(date(2026, 6, 3), {"C1": 1, "C2": 1}))
+    day_three = write_version(con, make_candidate(date(2026, 6, 3), {"C1": 1, "C2": 1}))
     publish_version(con, day_three)
     assert current_version(con)["version_id"] == day_three
 
 
 def test_rollback_refuses_what_cannot_be_current(con):
-    published = write_version(con, _candidate(date(2026, 6, 1), {"C1": 1}))
+    published = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1}))
     publish_version(con, published)
-    rejected = write_version(con, _candidate(date(2026, 6, 2), {"C1": 1}, status="rejected"))
+    rejected = write_version(con, make_candidate(date(2026, 6, 2), {"C1": 1}, status="rejected"))
     with pytest.raises(RollbackError, match="already current"):
         rollback_to(con, published, by="ana", reason="test")
     with pytest.raises(RollbackError, match="'rejected'"):
@@ -172,11 +151,11 @@ def test_rollback_refuses_what_cannot_be_current(con):
 def test_retention_prunes_old_member_rows_but_keeps_metadata_and_the_current_version(con):
     ids = []
     for day in range(1, 5):
-        ids.append(write_version(con, _candidate(date(2026, 6, day), {"C1": day, "C2": 1})))
+        ids.append(write_version(con, make_candidate(date(2026, 6, day), {"C1": day, "C2": 1})))
         publish_version(con, ids[-1])
     rollback_to(con, ids[0], by="ana", reason="keep the first")
     # A backfill of an older date: published, but the rolled-back-to version stays current.
-    newest = write_version(con, _candidate(date(2026, 5, 31), {"C1": 9}))
+    newest = write_version(con, make_candidate(date(2026, 5, 31), {"C1": 9}))
     result = publish_version(con, newest, keep_member_rows=2)
 
     # Kept: the newest two versions and the current one; the rest retired.

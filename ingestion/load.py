@@ -227,7 +227,10 @@ def _read_header(path: Path, spec: SourceSpec) -> tuple[str, ...]:
         with _open_text(path) as handle:
             first_line = handle.readline()
         if spec.format == "text":
-            header = first_line.split()
+            # the column spans of whitespace-aligned text are inferred as the reader will
+            import pandas as pd
+
+            header = [str(name) for name in pd.read_fwf(path, dtype=str, nrows=100).columns]
         else:
             header = next(csv.reader([first_line], delimiter=spec.delimiter), None)
         if not first_line.strip() or not header:
@@ -469,12 +472,14 @@ def _read_files(
         frames = []
         for path in files:
             frame = pd.read_fwf(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                header=0 if spec.header else None,
-                names=list(header),
+                path, dtype=str, keep_default_na=False, header=0 if spec.header else None
             )
+            if len(frame.columns) != len(header):
+                raise IngestionError(
+                    f"{path}: the text has {len(frame.columns)} aligned columns, the config "
+                    f"names {len(header)} ({spec.where}.column_names: {', '.join(header)})."
+                )
+            frame.columns = list(header)
             frame["_file"] = str(path)
             frame["_record"] = range(1, len(frame) + 1)
             frames.append(frame)

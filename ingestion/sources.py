@@ -198,6 +198,8 @@ def _source_spec(  # noqa: PLR0912, PLR0915 (one check per key, in the order of 
         path = config_path.parent.resolve() / path
     layout = str(spec.get("layout") or ("daily_partitions" if path.is_dir() else "snapshot"))
     _one_of(layout, LAYOUTS, f"{where}.layout")
+    if layout == "snapshot" and not any(Path(p).is_file() for p in glob.glob(str(path))):
+        raise SourcesConfigError(f"{where}.path: no file matches {str(spec['path'])!r} ({path}).")
     fmt = str(spec.get("format", "csv")).lower()
     _one_of(fmt, FORMATS, f"{where}.format")
     grain = str(spec.get("grain", "orders")).lower()

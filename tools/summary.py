@@ -65,11 +65,16 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
     lines = [f"Customer segmentation, as-of {as_of_date.isoformat()}", ""]
     ingest = record.get("ingest")
     if ingest:
+        if ingest.get("sources_config"):
+            lines.append(f"Sources config: {ingest['sources_config']}")
         lines.append("Rows loaded into raw (this run), rows set aside in quarantine.<source>:")
         for source, load in ingest["sources"].items():
+            unit = "days" if load.get("layout") == "snapshot" else "partitions"
+            raw_rows = load.get("raw_rows", load["rows_loaded"])
+            made = f" (= {raw_rows:,} orders)" if raw_rows != load["rows_loaded"] else ""
             lines.append(
-                f"  {source:<14} {load['rows_loaded']:>10,} rows from "
-                f"{len(load['partitions_loaded'])} partitions "
+                f"  {source:<14} {load['rows_loaded']:>10,} rows{made} from "
+                f"{len(load['partitions_loaded'])} {unit} "
                 f"({load['partitions_unchanged']} already loaded), "
                 f"{load.get('rows_quarantined', 0):,} quarantined"
             )

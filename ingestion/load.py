@@ -119,6 +119,8 @@ class SourceLoad:
     missing_as_of_partition: bool = False
     # Columns of a landing file the contract does not know: loaded nowhere, reported.
     extra_columns: dict[str, list[str]] = field(default_factory=dict)
+    # Folders and files under the source's path that are not loaded, each with its path.
+    layout_problems: list[str] = field(default_factory=list)
     # Where the source's files are and how they are read (the sources config).
     layout: str = "daily_partitions"
     path: str = ""
@@ -131,6 +133,8 @@ class LoadReport:
     seconds: float
     sources: dict[str, SourceLoad]
     sources_config: str = ""
+    # Folders next to the configured sources' that nothing reads (with their path).
+    unknown_folders: list[str] = field(default_factory=list)
 
     def validation_scope(self) -> dict[str, list[date]]:
         """The partitions the quality gate must check: every partition loaded by this run, and the
@@ -146,9 +150,19 @@ class LoadReport:
         return asdict(self)
 
 
-def discover_partitions(spec: SourceSpec, up_to: date) -> list[Partition]:
+def discover_partitions(
+    spec: SourceSpec, up_to: date, problems: list[str] | None = None
+) -> list[Partition]:
     """The daily partitions (``<path>/date=YYYY-MM-DD/``) of a source dated on or before
-    ``up_to``, oldest first."""
+    ``up_to``, oldest first. What is there but cannot be loaded (a folder or file that is not a
+    partition, a partition date that is not a calendar date, a file of another kind, an empty
+    partition) is added to ``problems`` with its path, and logged: nothing is skipped silently."""
+    problems = [] if problems is None else problems
+
+    def report(problem: str) -> None:
+        problems.append(problem)
+        log.warning("%s: %s", spec.name, problem)
+
     source_dir = spec.path
     if not source_dir.is_dir():
         return []
@@ -156,24 +170,49 @@ def discover_partitions(spec: SourceSpec, up_to: date) -> list[Partition]:
     for child in sorted(source_dir.iterdir()):
         match = PARTITION_DIR.match(child.name)
         if not child.is_dir() or not match:
-            # Nothing is skipped silently: a misnamed folder is most likely a delivery.
-            log.warning("%s: ignored %s (not a date=YYYY-MM-DD partition folder)", spec.name, child)
+            report(f"ignored {child}: not a date=YYYY-MM-DD partition folder")
             continue
-        partition_date = date.fromisoformat(match.group(1))
+        try:
+            partition_date = date.fromisoformat(match.group(1))
+        except ValueError:
+            report(f"ignored {child}: {match.group(1)} is not a calendar date")
+            continue
         if partition_date > up_to:
             continue
         files = tuple(sorted(p for p in child.iterdir() if p.is_file() and spec.accepts(p)))
         for other in sorted(p for p in child.iterdir() if p not in files):
-            log.warning(
-                "%s: ignored %s (%s files end in %s)",
-                spec.name,
-                other,
-                spec.format,
-                ", ".join(SUFFIXES[spec.format]),
+            report(
+                f"ignored {other}: {spec.format} files end in {', '.join(SUFFIXES[spec.format])}"
             )
         if files:
             partitions.append(Partition(spec.name, partition_date, files))
+        else:
+            report(f"empty partition {child}: no {spec.format} file in it")
     return partitions
+
+
+def unknown_source_folders(sources_config: SourcesConfig) -> list[str]:
+    """Folders next to the configured daily-partition folders that no source is configured for
+    (a delivery of a source the config does not know, or a misspelt source name)."""
+    configured = {
+        spec.path.resolve()
+        for spec in sources_config.sources.values()
+        if spec.layout == "daily_partitions"
+    }
+    found = []
+    for parent in sorted({path.parent for path in configured}):
+        if not parent.is_dir():
+            continue
+        for child in sorted(parent.iterdir()):
+            if (
+                child.is_dir()
+                and not child.name.startswith(".")
+                and child.resolve() not in configured
+            ):
+                found.append(
+                    f"ignored {child}: no source of {sources_config.path} reads this folder"
+                )
+    return found
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -897,6 +936,9 @@ def load_partitions(
         ).fetchall()
     }
     report = LoadReport(as_of_date.isoformat(), run_id, 0.0, {}, str(sources_config.path))
+    report.unknown_folders = unknown_source_folders(sources_config)
+    for problem in report.unknown_folders:
+        log.warning("%s", problem)
     for source in sources or tuple(sources_config.sources):
         spec = sources_config.sources.get(source)
         if spec is None:
@@ -958,7 +1000,7 @@ def _batches(
     yet passed by the gate, and the as-of day always."""
     if spec.layout == "snapshot":
         return [(spec.snapshot_files(), None)]
-    partitions = discover_partitions(spec, as_of_date)
+    partitions = discover_partitions(spec, as_of_date, load.layout_problems)
     if not any(p.partition_date == as_of_date for p in partitions):
         load.missing_as_of_partition = True
         log.warning("%s: no landing partition for %s under %s", spec.name, as_of_date, spec.path)

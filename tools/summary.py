@@ -78,6 +78,13 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
                 f"({load['partitions_unchanged']} already loaded), "
                 f"{load.get('rows_quarantined', 0):,} quarantined"
             )
+        problems = [
+            *ingest.get("unknown_folders", []),
+            *(p for load in ingest["sources"].values() for p in load.get("layout_problems", [])),
+        ]
+        if problems:
+            lines.append(f"Not loaded ({len(problems):,}; the ingest log lists every one):")
+            lines += [f"  {problem}" for problem in problems[:5]]
     lines.append("Quality gates:")
     lines.append(_gate_line("raw", record.get("validate_raw")))
     lines.append(_gate_line("marts", record.get("validate_marts")))

@@ -205,16 +205,24 @@ def test_a_backfill_of_a_users_own_data_through_the_rest_api(tmp_path):
             }
             assert states == dict.fromkeys(STAGES, "success"), run["dag_run_id"]
         assert api.get(f"/api/v2/backfills/{backfill['id']}")["dag_id"] == DAG_ID
-        versions = _versions(local)
+        # Each publish triggers the export DAG, which holds the warehouse while it writes:
+        # read when it is free.
+        versions = wait_for(
+            lambda: _versions_when_free(local), timeout_s=180, what="the warehouse to be free"
+        )
         assert [(as_of, status) for _, as_of, status, _ in versions] == [
             (USER_BACKFILL_DATES[0], "published"),
             (USER_BACKFILL_DATES[1], "published"),
         ]
-        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-            loaded, quarantined = con.execute(
-                "select sum(row_count), sum(rows_quarantined) from raw._load_log"
-            ).fetchone()
-            (raw_rows,) = con.execute("select count(*) from raw.orders").fetchone()
+        loaded, quarantined, raw_rows = wait_for(
+            lambda: _query_when_free(
+                data_dir / "warehouse.duckdb",
+                "select sum(row_count), sum(rows_quarantined), "
+                "(select count(*) from raw.orders) from raw._load_log",
+            ),
+            timeout_s=180,
+            what="the warehouse to be free",
+        )
         # every line of the file is in raw (nothing to quarantine in it), once
         assert (loaded, quarantined, raw_rows) == (orders, 0, orders)
     finally:
@@ -297,6 +305,21 @@ def api(airflow) -> AirflowApi:
 
 def _day(timestamp: str) -> date:
     return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).date()
+
+
+def _query_when_free(path: Path, sql: str) -> tuple | None:
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(sql).fetchone()
+    except duckdb.IOException:
+        return None
+
+
+def _versions_when_free(airflow: LocalAirflow) -> list[tuple] | None:
+    try:
+        return _versions(airflow)
+    except duckdb.IOException:
+        return None
 
 
 def _versions(airflow: LocalAirflow) -> list[tuple]:

@@ -493,8 +493,11 @@ def _stage_incoming(
 def _record_lines(con: duckdb.DuckDBPyConnection, header: tuple[str, ...]) -> dict[str, int]:
     """Per file, the physical lines its records span: one each, plus the line breaks inside
     quoted values."""
+    # the regex only runs on the (rare) values that hold a line break
     breaks = " + ".join(
-        f"coalesce(len(regexp_extract_all({quote_ident(name)}, '\\r\\n|\\r|\\n')), 0)"
+        f"case when contains({quote_ident(name)}, chr(10)) or contains({quote_ident(name)}, "
+        f"chr(13)) then len(regexp_extract_all({quote_ident(name)}, '\\r\\n|\\r|\\n')) "
+        "else 0 end"
         for name in header
     )
     return dict(
@@ -502,14 +505,22 @@ def _record_lines(con: duckdb.DuckDBPyConnection, header: tuple[str, ...]) -> di
     )
 
 
+# A line end (\r\n, \r or \n, as the CSV reader reads them) right before another: an empty line.
+_EMPTY_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?=[\r\n])")
+
+
 def _physical_lines(path: Path, header: bool) -> tuple[int, int]:
     """The file's data lines (after the header) and how many of them are empty, counting line
-    ends as the CSV reader does (\\n, \\r\\n or \\r)."""
-    lines = empty = 0
-    with _open_text(path) as handle:
-        for line in handle:
-            lines += 1
-            empty += line.strip("\r\n") == ""
+    ends as the CSV reader does (\\n, \\r\\n or \\r). Counted on the bytes: fast enough for
+    millions of lines."""
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        data = gzip.decompress(data)
+    if not data:
+        return 0, 0
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
+    empty = len(_EMPTY_LINE.findall(data)) + (1 if data[:1] in (b"\n", b"\r") else 0)
     return max(lines - (1 if header else 0), 0), empty
 
 

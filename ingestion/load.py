@@ -480,9 +480,14 @@ def _stage_incoming(
         if spec.format == "csv":
             record_lines.update(_record_lines(con, header))
         _check_parses(con, spec)
+        relation = (
+            "(select *, rowid - min(rowid) over (partition by _file) + 1 as _record from _read)"
+            if spec.format == "csv"
+            else "_read"
+        )
         con.execute(
             f"insert into _incoming by name select *, {partition} as _partition_date "
-            f"from ({mapping_select(spec, header, source_file)}) as mapped"
+            f"from ({mapping_select(spec, header, source_file, relation)}) as mapped"
         )
     con.execute("drop table if exists _read")
     if spec.format == "csv":
@@ -572,8 +577,9 @@ def _check_lines(
 def _read_files(
     con: duckdb.DuckDBPyConnection, spec: SourceSpec, header: tuple[str, ...], files: list[Path]
 ) -> None:
-    """The files' lines as the temp table ``_read``: the file's columns (text), ``_file`` and
-    ``_record`` (the line's number among the file's records, the first being 1)."""
+    """The files' lines as the temp table ``_read``: the file's columns (text) and ``_file``
+    (and for text and parquet ``_record``, the line's number among the file's records, the
+    first being 1; the mapping numbers CSV records itself)."""
     names = [str(path) for path in files]
     if spec.format == "parquet":
         relation = con.sql(
@@ -614,9 +620,11 @@ def _read_files(
         con.unregister("_fwf_frame")
         return
     columns = "{" + ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in header) + "}"
+    # No record number column here: the mapping numbers the records from rowid, the order the
+    # lines were read in (DuckDB keeps a file's order on insert), without copying the table.
     con.execute(
         f"""
-        create or replace temp table _read_in_order as
+        create or replace temp table _read as
         select * from read_csv(?, header = {str(spec.header).lower()}, auto_detect = false,
                                columns = {columns}, delim = ?, quote = '"', escape = '"',
                                filename = '_file', store_rejects = true,
@@ -625,14 +633,6 @@ def _read_files(
         """,
         [names, spec.delimiter],
     )
-    # rowid is the order the lines were read in (DuckDB keeps a file's order on insert).
-    con.execute(
-        "create or replace temp table _read as "
-        "select * exclude (_row, _first), _row - _first + 1 as _record from ("
-        "select *, rowid as _row, min(rowid) over (partition by _file) as _first "
-        "from _read_in_order)"
-    )
-    con.execute("drop table _read_in_order")
 
 
 def _check_parses(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
@@ -647,7 +647,7 @@ def _check_parses(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
                 _file,
                 count(*) filter (where nullif(trim({column}), '') is not null),
                 count(*) filter (where {check.failed_sql}),
-                list({column} order by _record) filter (where {check.failed_sql})[1:5]
+                list({column} order by rowid) filter (where {check.failed_sql})[1:5]
             from _read group by _file order by _file
             """
         ).fetchall():

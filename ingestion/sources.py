@@ -434,9 +434,12 @@ def _cancelled(spec: SourceSpec, order_id_sql: str) -> str:
     return f"coalesce(regexp_matches({order_id_sql}, {pattern}), false)"
 
 
-def mapping_select(spec: SourceSpec, file_columns: tuple[str, ...], source_file_sql: str) -> str:
-    """SELECT over ``_read`` giving the contract columns (text), ``_source_file``,
-    ``_line_number``, ``_line_key``, ``_line_hash``, ``_raw_line`` and ``_line_amount``.
+def mapping_select(
+    spec: SourceSpec, file_columns: tuple[str, ...], source_file_sql: str, relation: str = "_read"
+) -> str:
+    """SELECT over ``relation`` (the file's columns, ``_file`` and ``_record``) giving the
+    contract columns (text), ``_source_file``, ``_line_number``, ``_line_key``, ``_line_hash``,
+    ``_raw_line`` and ``_line_amount``.
 
     Order lines (grain lines) keep their grain here: a negative quantity makes the line part of
     a return of its own (``<order id>-R``, status ``returned``); the loader sums the lines of an
@@ -488,7 +491,7 @@ def mapping_select(spec: SourceSpec, file_columns: tuple[str, ...], source_file_
         f"select {', '.join(items)}, {source_file_sql} as _source_file, "
         f"_record + {header_lines} as _line_number, {key} as _line_key, "
         f"{line_hash} as _line_hash, {raw_line} as _raw_line, {line_amount} as _line_amount "
-        "from _read"
+        f"from {relation} as _read"
     )
 
 

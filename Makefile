@@ -34,8 +34,10 @@ install: ## Install uv (from PyPI), the locked dependencies into .venv, the Data
 	@$(UV) sync --frozen --quiet
 	@$(RUN) python -m expectations.offline_assets
 
-demo-data: install ## Generate the demo landing files (only if absent)
-	@if [ -d "$(SEGMENTS_DATA_DIR)/landing/orders" ]; then \
+demo-data: install ## Generate the demo landing files (only if absent; not with your own SEGMENTS_SOURCES_CONFIG)
+	@if [ -n "$$SEGMENTS_SOURCES_CONFIG" ]; then \
+	  echo "Sources config $$SEGMENTS_SOURCES_CONFIG: your own files, no demo data generated"; \
+	elif [ -d "$(SEGMENTS_DATA_DIR)/landing/orders" ]; then \
 	  echo "Demo data present in $(SEGMENTS_DATA_DIR)/landing (make clean to regenerate)"; \
 	else \
 	  $(RUN) python -m tools.demo_data --customers $(DEMO_CUSTOMERS) --seed $(DEMO_SEED); \

@@ -21,6 +21,9 @@ class Settings:
     truth_dir: Path
     dbt_project_dir: Path
     reports_dir: Path
+    # The YAML file that says where each source's files are and how they map to the landing
+    # contract (ingestion/sources.py); the shipped one describes the demo's landing layout.
+    sources_config: Path = PROJECT_ROOT / "ingestion" / "sources.yml"
     # How long a writer waits for another process holding the warehouse before failing.
     lock_timeout_s: float = 3600.0
 
@@ -44,5 +47,6 @@ def get_settings() -> Settings:
         truth_dir=_path("SEGMENTS_TRUTH_DIR", data_dir / "truth"),
         dbt_project_dir=_path("SEGMENTS_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"),
         reports_dir=_path("SEGMENTS_REPORTS_DIR", data_dir / "reports"),
+        sources_config=_path("SEGMENTS_SOURCES_CONFIG", PROJECT_ROOT / "ingestion" / "sources.yml"),
         lock_timeout_s=float(os.environ.get("SEGMENTS_LOCK_TIMEOUT_S", "3600")),
     )

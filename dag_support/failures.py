@@ -18,7 +18,8 @@ from contextlib import contextmanager
 PERMANENT_ERRORS: dict[str, str] = {
     "expectations.gate.QualityGateError": "fix the data (or the expectation), then clear the task",
     "transform.dbt_build.DbtBuildError": "fix the dbt model or test, then clear the task",
-    "ingestion.load.IngestionError": "fix the landing file, then clear the task",
+    "ingestion.sources.IngestionError": "fix the landing file or the sources config, then clear "
+    "the task",
     "core.as_of.UnfinishedDayError": "run a date that has ended",
     "ml_tasks.config.ConfigError": "fix the segmentation config, then clear the task",
     "ml_tasks.recluster.ReclusterError": "change the recluster params, or run mode full",

@@ -1,14 +1,19 @@
-"""Load daily landing partitions into the warehouse's ``raw`` schema.
+"""Load the configured sources into the warehouse's ``raw`` schema.
 
-A landing partition is ``<landing>/<source>/date=YYYY-MM-DD/*.csv``; its date is the day the rows
-arrived. For an as-of date ``D`` the loader makes ``raw`` hold exactly the landed partitions dated
-``<= D``:
+Where each source's files are and how they map to the landing contract is the sources config
+(``ingestion.sources``; the default is the demo's landing layout). Every source, the demo's and a
+user's own, goes through the same reading, row rules, quarantine and reconciliation here.
+
+A partition is one day of a source: a landing folder ``<source>/date=YYYY-MM-DD/`` (its date is
+the day the rows arrived), or the lines of a snapshot file whose event falls on that day. For an
+as-of date ``D`` the loader makes ``raw`` hold exactly the partitions dated ``<= D``:
 
 * the partition of ``D`` itself is always (re)loaded, so a re-run picks up a corrected file;
 * an earlier partition is loaded when it is new, its files changed (name, size, modification
-  time) or it has not passed the quality gate yet: that is how the first run catches up on
-  history, how a late fix to an old file lands, and why a partition that failed the gate is
-  checked again by every run until it passes (``mark_validated`` records a pass);
+  time; for a snapshot day, its lines) or it has not passed the quality gate yet: that is how
+  the first run catches up on history, how a late fix to an old file lands, and why a
+  partition that failed the gate is checked again by every run until it passes
+  (``mark_validated`` records a pass);
 * loading a partition replaces that partition's rows in one transaction (delete, then insert), so
   loading the same day twice leaves exactly the same raw rows.
 
@@ -19,13 +24,21 @@ the run id, the as-of date and one reason code per broken rule, in the same tran
 rows loaded + rows quarantined is checked for every load; the quality gate decides whether the
 share quarantined is small enough for the run to go on.
 
+A line is identified by its file and line number (``_source_file``, ``_line_number`` in
+quarantine), never by its values: lines that map to the same contract values all load, and a
+duplicate is the whole source line repeated in a partition (or the configured key).
+
 Landing files are only read, never moved, modified or deleted. Every column is loaded as text:
 typing and cleaning are dbt's job, and a malformed value must not stop the load of the good rows.
+Only a configured parse (a date format, decimal and thousands marks, a currency symbol) is
+applied here, and one that fails for more than ``max_parse_failure_share`` of a column stops the
+load: the config does not describe the file.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import logging
 import re
@@ -33,19 +46,34 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
-from core.contract import SOURCE_COLUMNS, SOURCES
+from core.contract import SOURCE_COLUMNS
 from core.erasure import ERASURE_TABLE, ensure_erasure_table, erased_ids_sql
 from core.quality_config import QualityConfig, load_quality_config
 from core.settings import Settings, get_settings
+from core.sql_text import parse_timestamp
 from core.warehouse import quote_ident, transaction
 from ingestion.row_rules import (
     MALFORMED_LINE_DEFAULT,
     MALFORMED_LINE_REASONS,
     clean,
     row_rules,
+)
+from ingestion.sources import (
+    PARTITION_COLUMNS,
+    SUFFIXES,
+    IngestionError,
+    SourcesConfig,
+    SourceSpec,
+    load_sources_config,
+    mapping_select,
+    mask_example,
+    needed_file_columns,
+    normalise_header,
+    parse_checks,
 )
 
 log = logging.getLogger(__name__)
@@ -56,9 +84,7 @@ BATCH_PARTITIONS = 64
 
 PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
-
-class IngestionError(RuntimeError):
-    """A landing file cannot be loaded as it is; the message names the file and the problem."""
+__all__ = ["IngestionError", "LoadReport", "load_partitions", "mark_validated"]
 
 
 @dataclass(frozen=True)
@@ -67,12 +93,12 @@ class Partition:
     partition_date: date
     files: tuple[Path, ...]
 
-    def fingerprint(self, landing_dir: Path) -> str:
+    def fingerprint(self, base_dir: Path) -> str:
         digest = hashlib.sha256()
         for path in self.files:
             stat = path.stat()
             digest.update(
-                f"{path.relative_to(landing_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
+                f"{path.relative_to(base_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
             )
         return digest.hexdigest()[:16]
 
@@ -86,11 +112,18 @@ class SourceLoad:
     rows_quarantined: int = 0
     # Rows of people erased on request (pipeline.erasure): dropped, counted, never stored.
     rows_erased: int = 0
+    # Rows written to raw: the rows loaded, or for order lines (grain lines) the orders they make.
+    raw_rows: int = 0
     # Time spent deciding and writing quarantine (the row rules), part of the load's time.
     row_rule_seconds: float = 0.0
     missing_as_of_partition: bool = False
     # Columns of a landing file the contract does not know: loaded nowhere, reported.
     extra_columns: dict[str, list[str]] = field(default_factory=dict)
+    # Folders and files under the source's path that are not loaded, each with its path.
+    layout_problems: list[str] = field(default_factory=list)
+    # Where the source's files are and how they are read (the sources config).
+    layout: str = "daily_partitions"
+    path: str = ""
 
 
 @dataclass
@@ -99,6 +132,9 @@ class LoadReport:
     run_id: str
     seconds: float
     sources: dict[str, SourceLoad]
+    sources_config: str = ""
+    # Folders next to the configured sources' that nothing reads (with their path).
+    unknown_folders: list[str] = field(default_factory=list)
 
     def validation_scope(self) -> dict[str, list[date]]:
         """The partitions the quality gate must check: every partition loaded by this run, and the
@@ -114,27 +150,69 @@ class LoadReport:
         return asdict(self)
 
 
-def discover_partitions(landing_dir: Path, source: str, up_to: date) -> list[Partition]:
-    """The landing partitions of a source dated on or before ``up_to``, oldest first."""
-    source_dir = landing_dir / source
+def discover_partitions(
+    spec: SourceSpec, up_to: date, problems: list[str] | None = None
+) -> list[Partition]:
+    """The daily partitions (``<path>/date=YYYY-MM-DD/``) of a source dated on or before
+    ``up_to``, oldest first. What is there but cannot be loaded (a folder or file that is not a
+    partition, a partition date that is not a calendar date, a file of another kind, an empty
+    partition) is added to ``problems`` with its path, and logged: nothing is skipped silently."""
+    problems = [] if problems is None else problems
+
+    def report(problem: str) -> None:
+        problems.append(problem)
+        log.warning("%s: %s", spec.name, problem)
+
+    source_dir = spec.path
     if not source_dir.is_dir():
         return []
     partitions = []
     for child in sorted(source_dir.iterdir()):
         match = PARTITION_DIR.match(child.name)
         if not child.is_dir() or not match:
-            # Nothing is skipped silently: a misnamed folder is most likely a delivery.
-            log.warning("%s: ignored %s (not a date=YYYY-MM-DD partition folder)", source, child)
+            report(f"ignored {child}: not a date=YYYY-MM-DD partition folder")
             continue
-        partition_date = date.fromisoformat(match.group(1))
+        try:
+            partition_date = date.fromisoformat(match.group(1))
+        except ValueError:
+            report(f"ignored {child}: {match.group(1)} is not a calendar date")
+            continue
         if partition_date > up_to:
             continue
-        files = tuple(sorted(p for p in child.iterdir() if p.is_file() and p.suffix == ".csv"))
+        files = tuple(sorted(p for p in child.iterdir() if p.is_file() and spec.accepts(p)))
         for other in sorted(p for p in child.iterdir() if p not in files):
-            log.warning("%s: ignored %s (landing files are *.csv)", source, other)
+            report(
+                f"ignored {other}: {spec.format} files end in {', '.join(SUFFIXES[spec.format])}"
+            )
         if files:
-            partitions.append(Partition(source, partition_date, files))
+            partitions.append(Partition(spec.name, partition_date, files))
+        else:
+            report(f"empty partition {child}: no {spec.format} file in it")
     return partitions
+
+
+def unknown_source_folders(sources_config: SourcesConfig) -> list[str]:
+    """Folders next to the configured daily-partition folders that no source is configured for
+    (a delivery of a source the config does not know, or a misspelt source name)."""
+    configured = {
+        spec.path.resolve()
+        for spec in sources_config.sources.values()
+        if spec.layout == "daily_partitions"
+    }
+    found = []
+    for parent in sorted({path.parent for path in configured}):
+        if not parent.is_dir():
+            continue
+        for child in sorted(parent.iterdir()):
+            if (
+                child.is_dir()
+                and not child.name.startswith(".")
+                and child.resolve() not in configured
+            ):
+                found.append(
+                    f"ignored {child}: no source of {sources_config.path} reads this folder"
+                )
+    return found
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -170,34 +248,79 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     ensure_quarantine_schema(con)
 
 
-def _read_header(path: Path, source: str) -> tuple[str, ...]:
-    """The file's column names; fails early, naming the file, when a required one is missing."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-        first_line = handle.readline()
-    header = next(csv.reader([first_line]), None) if first_line.strip() else None
-    if not header:
+def _open_text(path: Path) -> IO[str]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    return opener(path, "rt", newline="", encoding="utf-8", errors="replace")
+
+
+def _read_header(path: Path, spec: SourceSpec) -> tuple[str, ...]:
+    """The file's column names (lower case), checked against the config: fails early, naming
+    the file, when a column the config needs is missing or a name is there twice."""
+    if spec.format == "parquet":
+        import pyarrow.parquet as pq
+
+        names = normalise_header(pq.read_schema(path).names)
+    elif not spec.header:
+        names = spec.column_names
+    else:
+        with _open_text(path) as handle:
+            first_line = handle.readline()
+        if spec.format == "text":
+            # the column spans of whitespace-aligned text are inferred as the reader will
+            import pandas as pd
+
+            header = [str(name) for name in pd.read_fwf(path, dtype=str, nrows=100).columns]
+        else:
+            header = next(csv.reader([first_line], delimiter=spec.delimiter), None)
+        if not first_line.strip() or not header:
+            raise IngestionError(
+                f"{path}: the file is empty (no header row); expected a header with "
+                f"{', '.join(needed_file_columns(spec))} (sources config {spec.config_path})."
+            )
+        names = normalise_header(header)
+        if spec.column_names and names != spec.column_names:
+            raise IngestionError(
+                f"{path}: the header ({', '.join(header)}) does not match "
+                f"{spec.where}.column_names ({', '.join(spec.column_names)})."
+            )
+        missing = [name for name in needed_file_columns(spec) if name not in names]
+        if missing and spec.identity:
+            raise IngestionError(
+                f"{path}: missing column(s) {', '.join(missing)} for source '{spec.name}' "
+                f"(found: {', '.join(header)}).{_delimiter_hint(first_line, spec)}"
+            )
+        if missing:
+            raise IngestionError(
+                f"{path}: the header ({', '.join(header)}) does not match the sources config: "
+                f"{spec.where}.columns names {', '.join(missing)}, which the file does not have."
+                f"{_delimiter_hint(first_line, spec)}"
+            )
+    doubled = sorted({name for name in names if names.count(name) > 1})
+    if doubled:
         raise IngestionError(
-            f"{path}: the file is empty (no header row); expected a comma-separated header with "
-            f"{', '.join(SOURCE_COLUMNS[source])}."
+            f"{path}: column(s) {', '.join(doubled)} appear more than once in the header."
         )
-    names = tuple(name.strip().lstrip("\ufeff").lower() for name in header)
-    missing = [name for name in SOURCE_COLUMNS[source] if name not in names]
-    if missing:
-        raise IngestionError(
-            f"{path}: missing column(s) {', '.join(missing)} for source '{source}' "
-            f"(found: {', '.join(header)}).{_delimiter_hint(first_line, source)}"
-        )
+    if spec.format == "parquet":
+        missing = [name for name in needed_file_columns(spec) if name not in names]
+        if missing:
+            raise IngestionError(
+                f"{path}: the columns ({', '.join(names)}) do not match the sources config: "
+                f"{spec.where}.columns names {', '.join(missing)}, which the file does not have."
+            )
     return names
 
 
-def _delimiter_hint(first_line: str, source: str) -> str:
+def _delimiter_hint(first_line: str, spec: SourceSpec) -> str:
     """Say so when the header reads fine with another delimiter: the commonest broken delivery."""
-    for delimiter, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+    needed = set(needed_file_columns(spec))
+    for delimiter, name in ((",", "comma"), (";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if delimiter == spec.delimiter:
+            continue
         names = {name.strip().lower() for name in first_line.strip().split(delimiter)}
-        if set(SOURCE_COLUMNS[source]) <= names:
+        if needed <= names:
             return (
-                f" The file looks {name}-separated; landing files must be comma-separated "
-                "(RFC 4180 CSV, UTF-8)."
+                f" The file looks {name}-separated; the sources config says "
+                f"delimiter {spec.delimiter!r} ({spec.where}.delimiter)."
             )
     return ""
 
@@ -223,96 +346,390 @@ def ensure_quarantine_schema(con: duckdb.DuckDBPyConnection) -> None:
             )
             """
         )
+        # For a malformed region: the physical lines it spans (the lines it swallowed).
+        con.execute(f"alter table quarantine.{source} add column if not exists _line_count bigint")
 
 
 def _load_batch(
     con: duckdb.DuckDBPyConnection,
-    source: str,
-    batch: list[tuple[Partition, str]],
-    landing_dir: Path,
+    spec: SourceSpec,
+    files: list[Path],
+    entries: dict[date, tuple[str, int]] | None,
     run_id: str,
     as_of_date: date,
     config: QualityConfig,
+    validated: dict[tuple[str, date], str],
 ) -> BatchLoad:
     """Replace a batch of partitions of one source in one transaction: the rows that pass the row
     rules go to ``raw.<source>``, the others to ``quarantine.<source>``.
 
+    ``entries`` are the daily partitions to replace (date -> fingerprint, file count); for a
+    snapshot (None) they come from the file's lines, split by event date.
+
     Read (the files into a staging table), decide (each row's reason codes, in SQL), write (raw,
     quarantine and the load log, all or nothing)."""
-    files_by_header, extra_columns = _headers(source, batch, landing_dir)
-    files = [path for group in files_by_header.values() for path in group]
-    dates = [partition.partition_date for partition, _ in batch]
+    files_by_header, extra_columns = _headers(spec, files)
     try:
         # Staged *before* the transaction: DuckDB 2.0 loses the rows of a temp table filled with
         # more than one row group (122,880 rows) inside an explicit transaction (count(*) still
         # says they are there, scans return nothing), which silently emptied large batches.
-        _stage_incoming(con, source, files_by_header, landing_dir)
-        erased = _drop_erased(con, source)
+        _stage_incoming(con, spec, files_by_header, as_of_date)
+        if entries is None:
+            entries, unchanged = _snapshot_partitions(con, spec, files, as_of_date, validated)
+        else:
+            unchanged = 0
+        erased = _drop_erased(con, spec.name)
+        if spec.is_lines:
+            _sum_order_lines(con)
         started = time.perf_counter()
-        _check_rows(con, source, config, as_of_date)
+        _check_rows(con, spec.name, config, as_of_date)
         rule_seconds = time.perf_counter() - started
         with transaction(con):
             counts, quarantine_seconds = _replace_partitions(
-                con, source, batch, run_id, as_of_date, landing_dir, erased
+                con, spec, entries, run_id, as_of_date, erased
             )
     except duckdb.Error as exc:
+        dates = sorted(entries or {as_of_date: None})
         raise IngestionError(
-            f"Could not load {source} partitions {dates[0]}..{dates[-1]} "
-            f"({len(files)} files under {landing_dir / source}): {exc}"
+            f"Could not load {spec.name} partitions {dates[0]}..{dates[-1]} "
+            f"({len(files)} files under {spec.path}): {exc}"
         ) from exc
-    return BatchLoad(counts, rule_seconds + quarantine_seconds, extra_columns)
+    return BatchLoad(counts, rule_seconds + quarantine_seconds, extra_columns, unchanged)
 
 
 def _headers(
-    source: str, batch: list[tuple[Partition, str]], landing_dir: Path
-) -> tuple[dict[tuple[str, ...], list[str]], dict[str, list[str]]]:
+    spec: SourceSpec, files: list[Path]
+) -> tuple[dict[tuple[str, ...], list[Path]], dict[str, list[str]]]:
     """The batch's files grouped by header, and the columns of each file the contract does not
-    know. Files that share a header are read together with the columns given, so DuckDB does not
-    sniff each of them (sniffing dominates the cost of many small daily files)."""
-    files_by_header: dict[tuple[str, ...], list[str]] = {}
+    know (demo layout only: a mapped file's other columns are simply not mapped). Files that
+    share a header are read together with the columns given, so DuckDB does not sniff each of
+    them (sniffing dominates the cost of many small daily files)."""
+    files_by_header: dict[tuple[str, ...], list[Path]] = {}
     extra_columns: dict[str, list[str]] = {}
-    for partition, _ in batch:
-        for path in partition.files:
-            header = _read_header(path, source)
-            files_by_header.setdefault(header, []).append(str(path))
-            unknown = [name for name in header if name not in SOURCE_COLUMNS[source]]
-            if unknown:
-                extra_columns[str(path.relative_to(landing_dir))] = unknown
+    for path in files:
+        header = _read_header(path, spec)
+        files_by_header.setdefault(header, []).append(path)
+        unknown = [name for name in header if name not in SOURCE_COLUMNS[spec.name]]
+        if unknown and spec.identity:
+            extra_columns[_relative(path, spec)] = unknown
     return files_by_header, extra_columns
+
+
+def _relative(path: Path, spec: SourceSpec) -> str:
+    try:
+        return str(path.relative_to(spec.base_dir))
+    except ValueError:
+        return str(path)
 
 
 def _select_list(source: str) -> str:
     return ", ".join(quote_ident(name) for name in SOURCE_COLUMNS[source])
 
 
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _create_incoming(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    column_sql = ", ".join(f"{quote_ident(name)} varchar" for name in SOURCE_COLUMNS[source])
+    con.execute(
+        f"""
+        create or replace temp table _incoming (
+            {column_sql},
+            _partition_date date,
+            _source_file varchar,
+            _line_number bigint,
+            -- what makes two lines duplicates (the whole line, or the configured key), and the
+            -- whole line's hash (a snapshot day's fingerprint)
+            _line_key ubigint,
+            _line_hash ubigint,
+            -- the source line as text, when the mapping changed its values (else null)
+            _raw_line varchar,
+            -- order lines (grain lines): quantity x unit price
+            _line_amount double
+        )
+        """
+    )
+
+
 def _stage_incoming(
     con: duckdb.DuckDBPyConnection,
-    source: str,
-    files_by_header: dict[tuple[str, ...], list[str]],
-    landing_dir: Path,
+    spec: SourceSpec,
+    files_by_header: dict[tuple[str, ...], list[Path]],
+    as_of_date: date,
 ) -> None:
-    """Every row of the files into the temp table ``_incoming`` (the contract's columns, all
-    text, with partition date and file); lines the reader cannot split go to
-    ``_rejected_lines``."""
-    con.execute(f"create or replace temp table _incoming as select * from raw.{source} limit 0")
+    """Every line of the files, mapped to the contract's columns (text), into the temp table
+    ``_incoming`` with its partition date, file and line number; lines the reader cannot split
+    go to ``_rejected_lines``."""
+    _create_incoming(con, spec.name)
     con.execute("drop table if exists _rejected_lines")
     con.execute("drop table if exists _rejected_scans")
-    for header, group in files_by_header.items():
-        columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in header) + "}"
-        con.execute(
-            f"""
-            insert into _incoming
-            select
-                {_select_list(source)},
-                regexp_extract(filename, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
-                replace(filename, ?, '')
-            from read_csv(?, header = true, auto_detect = false, columns = {columns},
-                          delim = ',', quote = '"', escape = '"', filename = true,
-                          store_rejects = true, rejects_scan = '_rejected_scans',
-                          rejects_table = '_rejected_lines')
-            """,
-            [f"{landing_dir}/", group],
+    source_file = f"replace(_file, {_literal(str(spec.base_dir) + '/')}, '')"
+    if spec.layout == "daily_partitions":
+        partition = "regexp_extract(_source_file, 'date=(\\d{4}-\\d{2}-\\d{2})/', 1)::date"
+    else:
+        days = ", ".join(
+            f"cast({parse_timestamp(clean(column))} as date)"
+            for column in PARTITION_COLUMNS[spec.name]
+            if column in spec.columns
         )
+        partition = f"coalesce({days}, DATE '{as_of_date.isoformat()}')"
+    record_lines: dict[str, int] = {}
+    for header, group in files_by_header.items():
+        _read_files(con, spec, header, group)
+        if spec.format == "csv":
+            record_lines.update(_record_lines(con, header))
+        _check_parses(con, spec)
+        relation = (
+            "(select *, rowid - min(rowid) over (partition by _file) + 1 as _record from _read)"
+            if spec.format == "csv"
+            else "_read"
+        )
+        con.execute(
+            f"insert into _incoming by name select *, {partition} as _partition_date "
+            f"from ({mapping_select(spec, header, source_file, relation)}) as mapped"
+        )
+    con.execute("drop table if exists _read")
+    if spec.format == "csv":
+        files = [path for group in files_by_header.values() for path in group]
+        _check_lines(con, spec, files, record_lines)
+
+
+def _record_lines(con: duckdb.DuckDBPyConnection, header: tuple[str, ...]) -> dict[str, int]:
+    """Per file, the physical lines its records span: one each, plus the line breaks inside
+    quoted values."""
+    # the regex only runs on the (rare) values that hold a line break
+    breaks = " + ".join(
+        f"case when contains({quote_ident(name)}, chr(10)) or contains({quote_ident(name)}, "
+        f"chr(13)) then len(regexp_extract_all({quote_ident(name)}, '\\r\\n|\\r|\\n')) "
+        "else 0 end"
+        for name in header
+    )
+    return dict(
+        con.execute(f"select _file, count(*) + sum({breaks}) from _read group by _file").fetchall()
+    )
+
+
+# A line end (\r\n, \r or \n, as the CSV reader reads them) right before another: an empty line.
+_EMPTY_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?=[\r\n])")
+
+
+def _physical_lines(path: Path, header: bool) -> tuple[int, int]:
+    """The file's data lines (after the header) and how many of them are empty, counting line
+    ends as the CSV reader does (\\n, \\r\\n or \\r). Counted on the bytes: fast enough for
+    millions of lines."""
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        data = gzip.decompress(data)
+    if not data:
+        return 0, 0
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
+    empty = len(_EMPTY_LINE.findall(data)) + (1 if data[:1] in (b"\n", b"\r") else 0)
+    return max(lines - (1 if header else 0), 0), empty
+
+
+def _check_lines(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    files: list[Path],
+    record_lines: dict[str, int],
+) -> None:
+    """Lines, not records: every physical line of a file is in a record that loads or is
+    quarantined, in a malformed region quarantined as raw text, or empty. A malformed region
+    spanning more than ``max_malformed_lines`` lines (an unterminated quote swallows the lines
+    after it), or lines the reader accounted for in no way, stop the load naming the file and the
+    lines."""
+    regions: dict[str, list[tuple[int, int]]] = {}
+    if con.execute(
+        "select count(*) from duckdb_tables() where table_name = '_rejected_lines'"
+    ).fetchone()[0]:
+        for file, line, text in con.execute(
+            """
+            select scans.file_path, lines.line, first(lines.csv_line order by lines.column_idx)
+            from _rejected_lines as lines join _rejected_scans as scans using (scan_id, file_id)
+            group by all
+            """
+        ).fetchall():
+            spanned = len(re.findall(r"\r\n|\r|\n", (text or "").rstrip("\r\n"))) + 1
+            regions.setdefault(file, []).append((line, spanned))
+    for path in files:
+        name = str(path)
+        for start, spanned in sorted(regions.get(name, [])):
+            if spanned > spec.max_malformed_lines:
+                raise IngestionError(
+                    f"{path}: lines {start}..{start + spanned - 1} ({spanned} lines) were read as "
+                    "one malformed record (an unterminated quote swallows the lines after it), "
+                    f"more than {spec.where}.max_malformed_lines ({spec.max_malformed_lines}). "
+                    "Nothing of this batch was loaded: fix the file."
+                )
+        lines, empty = _physical_lines(path, spec.header)
+        accounted = record_lines.get(name, 0) + sum(n for _, n in regions.get(name, []))
+        if not 0 <= lines - accounted <= empty:
+            raise IngestionError(
+                f"{path}: {lines:,} lines after the header ({empty:,} empty), but the reader's "
+                f"records and malformed regions span {accounted:,}: lines would be lost or "
+                "counted twice. Nothing of this batch was loaded: check the file's quoting and "
+                "line ends."
+            )
+
+
+def _read_files(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, header: tuple[str, ...], files: list[Path]
+) -> None:
+    """The files' lines as the temp table ``_read``: the file's columns (text) and ``_file``
+    (and for text and parquet ``_record``, the line's number among the file's records, the
+    first being 1; the mapping numbers CSV records itself)."""
+    names = [str(path) for path in files]
+    if spec.format == "parquet":
+        relation = con.sql(
+            "select * from read_parquet(?, filename = '_file', file_row_number = true)",
+            params=[names],
+        )
+        casts = ", ".join(
+            f"cast({quote_ident(column)} as varchar) as {quote_ident(column.strip().lower())}"
+            for column in relation.columns
+            if column not in ("_file", "file_row_number")
+        )
+        con.execute(
+            f"create or replace temp table _read as select {casts}, _file, "
+            "file_row_number + 1 as _record "
+            "from read_parquet(?, filename = '_file', file_row_number = true)",
+            [names],
+        )
+        return
+    if spec.format == "text":
+        import pandas as pd
+
+        frames = []
+        for path in files:
+            frame = pd.read_fwf(
+                path, dtype=str, keep_default_na=False, header=0 if spec.header else None
+            )
+            if len(frame.columns) != len(header):
+                raise IngestionError(
+                    f"{path}: the text has {len(frame.columns)} aligned columns, the config "
+                    f"names {len(header)} ({spec.where}.column_names: {', '.join(header)})."
+                )
+            frame.columns = list(header)
+            frame["_file"] = str(path)
+            frame["_record"] = range(1, len(frame) + 1)
+            frames.append(frame)
+        con.register("_fwf_frame", pd.concat(frames, ignore_index=True))
+        con.execute("create or replace temp table _read as select * from _fwf_frame")
+        con.unregister("_fwf_frame")
+        return
+    columns = "{" + ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in header) + "}"
+    # No record number column here: the mapping numbers the records from rowid, the order the
+    # lines were read in (DuckDB keeps a file's order on insert), without copying the table.
+    con.execute(
+        f"""
+        create or replace temp table _read as
+        select * from read_csv(?, header = {str(spec.header).lower()}, auto_detect = false,
+                               columns = {columns}, delim = ?, quote = '"', escape = '"',
+                               filename = '_file', store_rejects = true,
+                               rejects_scan = '_rejected_scans',
+                               rejects_table = '_rejected_lines')
+        """,
+        [names, spec.delimiter],
+    )
+
+
+def _check_parses(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """A configured parse (date format, number marks) that fails for more than
+    ``max_parse_failure_share`` of a column's values in a file stops the load, naming the file,
+    the column, the format, the share and up to 5 examples (masked)."""
+    for check in parse_checks(spec):
+        column = quote_ident(check.file_column)
+        for file, values, failed, examples in con.execute(
+            f"""
+            select
+                _file,
+                count(*) filter (where nullif(trim({column}), '') is not null),
+                count(*) filter (where {check.failed_sql}),
+                list({column} order by rowid) filter (where {check.failed_sql})[1:5]
+            from _read group by _file order by _file
+            """
+        ).fetchall():
+            if not failed or failed <= spec.max_parse_failure_share * values:
+                continue
+            shown = ", ".join(repr(mask_example(spec.name, value)) for value in examples)
+            raise IngestionError(
+                f"{file}: column {check.file_column!r} ({spec.name}.{check.contract_column}) "
+                f"does not parse as {check.format}: {failed:,} of {values:,} values "
+                f"({failed / values:.1%}) fail, more than max_parse_failure_share "
+                f"{spec.max_parse_failure_share:.0%}. Examples: {shown}. Nothing of this "
+                f"batch was loaded: fix {spec.where} (date_format, decimal, thousands, "
+                "currency_symbol) or the file."
+            )
+
+
+def _snapshot_partitions(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    files: list[Path],
+    as_of_date: date,
+    validated: dict[tuple[str, date], str],
+) -> tuple[dict[date, tuple[str, int]], int]:
+    """Split a snapshot's staged lines by event date: the days up to the as-of date whose lines
+    changed since the gate passed them (or never passed), and the as-of day itself, stay
+    staged; the rest is dropped from ``_incoming`` (later days wait for their own as-of date).
+    Returns the days to replace (date -> fingerprint, file count) and the unchanged count."""
+    days = con.execute(
+        """
+        select _partition_date, count(*), sum(_line_hash::hugeint)::varchar
+        from _incoming where _partition_date <= ? group by all
+        """,
+        [as_of_date],
+    ).fetchall()
+    entries: dict[date, tuple[str, int]] = {}
+    unchanged = 0
+    for day, rows, total in days:
+        fingerprint = hashlib.sha256(f"{rows}|{total}".encode()).hexdigest()[:16]
+        if day != as_of_date and validated.get((spec.name, day)) == fingerprint:
+            unchanged += 1
+            continue
+        entries[day] = (fingerprint, len(files))
+    entries.setdefault(as_of_date, ("empty", len(files)))
+    con.execute(
+        "delete from _incoming where not list_contains(?::date[], _partition_date)",
+        [sorted(entries)],
+    )
+    return dict(sorted(entries.items())), unchanged
+
+
+def _sum_order_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """An order's amount is the sum of its lines' quantity x unit price (absolute, for a
+    return), each distinct line once (a repeated line is quarantined as a duplicate); an order
+    with a line whose quantity or price cannot be read gets no amount, so all its lines are
+    quarantined rather than the order loaded short."""
+    con.execute(
+        """
+        create or replace temp table _order_amounts as
+        select
+            order_id,
+            _partition_date,
+            case when count(*) = count(_line_amount)
+                then cast(round(abs(sum(_line_amount)), 2) as varchar) end as amount
+        from (
+            select * from _incoming
+            where order_id is not null
+            qualify row_number() over (
+                partition by _partition_date, _line_key order by _source_file, _line_number
+            ) = 1
+        )
+        group by all
+        """
+    )
+    con.execute(
+        """
+        update _incoming set amount = totals.amount
+        from _order_amounts as totals
+        where _incoming.order_id = totals.order_id
+            and _incoming._partition_date = totals._partition_date
+        """
+    )
+    con.execute("drop table _order_amounts")
 
 
 def _drop_erased(con: duckdb.DuckDBPyConnection, source: str) -> dict[date, int]:
@@ -346,24 +763,36 @@ def _check_rows(
 
 def _replace_partitions(
     con: duckdb.DuckDBPyConnection,
-    source: str,
-    batch: list[tuple[Partition, str]],
+    spec: SourceSpec,
+    entries: dict[date, tuple[str, int]],
     run_id: str,
     as_of_date: date,
-    landing_dir: Path,
     erased: dict[date, int],
 ) -> tuple[dict[date, PartitionCounts], float]:
     """Inside the caller's transaction: the batch's partitions of raw and quarantine replaced by
     the checked rows, the counts reconciled, the load log written. Returns the counts and the
     time spent quarantining."""
-    dates = [partition.partition_date for partition, _ in batch]
+    source = spec.name
+    dates = sorted(entries)
     select_list = _select_list(source)
     con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
     con.execute(f"delete from quarantine.{source} where list_contains(?, _partition_date)", [dates])
-    con.execute(
-        f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
-        "from _checked where len(_reasons) = 0"
-    )
+    if spec.is_lines:
+        # One raw order per order id and day, from its lines that passed the row rules.
+        con.execute(
+            f"""
+            insert into raw.{source}
+            select order_id, any_value(customer_id), min(ordered_at), any_value(amount),
+                   any_value(status), _partition_date, min(_source_file)
+            from _checked where len(_reasons) = 0
+            group by order_id, _partition_date
+            """
+        )
+    else:
+        con.execute(
+            f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
+            "from _checked where len(_reasons) = 0"
+        )
     started = time.perf_counter()
     quarantine_columns = (
         f"{select_list}, _partition_date, _source_file, _line_number, _raw_line, _reasons, "
@@ -372,16 +801,16 @@ def _replace_partitions(
     con.execute(
         f"""
         insert into quarantine.{source} ({quarantine_columns})
-        select {select_list}, _partition_date, _source_file, null, null, _reasons,
+        select {select_list}, _partition_date, _source_file, _line_number, _raw_line, _reasons,
                ?, ?, now()::timestamp
         from _checked where len(_reasons) > 0
         """,
         [run_id, as_of_date],
     )
-    rejected = _quarantine_rejected_lines(con, source, f"{landing_dir}/", run_id, as_of_date)
+    rejected = _quarantine_rejected_lines(con, spec, run_id, as_of_date)
     quarantine_seconds = time.perf_counter() - started
-    counts = _partition_counts(con, source, dates, rejected, erased)
-    _check_counts(source, counts, landing_dir)
+    counts = _partition_counts(con, spec, dates, rejected, erased)
+    _check_counts(spec, counts)
     con.executemany(
         """
         insert or replace into raw._load_log
@@ -392,16 +821,16 @@ def _replace_partitions(
         [
             [
                 source,
-                partition.partition_date,
+                day,
                 fingerprint,
-                len(partition.files),
-                counts[partition.partition_date].loaded,
+                file_count,
+                counts[day].raw_rows,
                 run_id,
-                counts[partition.partition_date].rows_in,
-                counts[partition.partition_date].quarantined,
-                counts[partition.partition_date].erased,
+                counts[day].rows_in,
+                counts[day].quarantined,
+                counts[day].erased,
             ]
-            for partition, fingerprint in batch
+            for day, (fingerprint, file_count) in entries.items()
         ],
     )
     return counts, quarantine_seconds
@@ -442,10 +871,11 @@ def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_
 
 
 def _quarantine_rejected_lines(
-    con: duckdb.DuckDBPyConnection, source: str, prefix: str, run_id: str, as_of_date: date
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, run_id: str, as_of_date: date
 ) -> dict[date, int]:
     """Lines DuckDB could not split into the header's fields (wrong field count, not UTF-8, cut
-    off) go to quarantine as their raw text; returns how many per partition."""
+    off) go to quarantine as their raw text; returns how many per partition. A snapshot's such
+    line has no readable date: it belongs to the as-of day."""
     exists = con.execute(
         "select count(*) from duckdb_tables() where table_name = '_rejected_lines'"
     ).fetchone()[0]
@@ -454,16 +884,25 @@ def _quarantine_rejected_lines(
     reason_case = " ".join(
         f"when '{error}' then '{code}'" for error, code in MALFORMED_LINE_REASONS.items()
     )
+    if spec.layout == "daily_partitions":
+        partition = "regexp_extract(file_path, '/date=(\\d{4}-\\d{2}-\\d{2})/', 1)::date"
+    else:
+        partition = f"DATE '{as_of_date.isoformat()}'"
+    prefix = f"{spec.base_dir}/"
     con.execute(
         f"""
-        insert into quarantine.{source}
-            (_partition_date, _source_file, _line_number, _raw_line, _reasons, _run_id,
-             _as_of_date, _quarantined_at)
+        insert into quarantine.{spec.name}
+            (_partition_date, _source_file, _line_number, _raw_line, _line_count, _reasons,
+             _run_id, _as_of_date, _quarantined_at)
         select
-            regexp_extract(scans.file_path, '/date=(\\d{{4}}-\\d{{2}}-\\d{{2}})/', 1)::date,
+            {partition},
             replace(scans.file_path, ?, ''),
             lines.line,
             first(lines.csv_line order by lines.column_idx),
+            len(regexp_extract_all(
+                rtrim(first(lines.csv_line order by lines.column_idx), chr(13) || chr(10)),
+                '\\r\\n|\\r|\\n'
+            )) + 1,
             list_distinct(list(
                 case upper(lines.error_type::varchar) {reason_case}
                 else '{MALFORMED_LINE_DEFAULT}' end
@@ -477,10 +916,8 @@ def _quarantine_rejected_lines(
     )
     return dict(
         con.execute(
-            """
-            select
-                regexp_extract(file_path, '/date=(\\d{4}-\\d{2}-\\d{2})/', 1)::date,
-                count(distinct (scan_id, file_id, line))
+            f"""
+            select {partition}, count(distinct (scan_id, file_id, line))
             from _rejected_lines join _rejected_scans using (scan_id, file_id)
             group by all
             """
@@ -494,6 +931,8 @@ class PartitionCounts:
     loaded: int = 0
     quarantined: int = 0
     erased: int = 0
+    # Rows written to raw (= loaded, but for order lines the orders they make).
+    raw_rows: int = 0
 
 
 @dataclass
@@ -502,11 +941,13 @@ class BatchLoad:
     row_rule_seconds: float
     # Landing file -> its columns the contract does not know (not loaded, reported).
     extra_columns: dict[str, list[str]]
+    # Snapshot days whose lines the gate passed unchanged (not reloaded).
+    partitions_unchanged: int = 0
 
 
 def _partition_counts(
     con: duckdb.DuckDBPyConnection,
-    source: str,
+    spec: SourceSpec,
     dates: list[date],
     rejected: dict[date, int],
     erased: dict[date, int],
@@ -523,33 +964,38 @@ def _partition_counts(
         "select _partition_date, count(*) from _incoming group by all"
     ).fetchall():
         counts[day].rows_in += rows
-    for table, attribute in ((f"raw.{source}", "loaded"), (f"quarantine.{source}", "quarantined")):
+    tables = [(f"raw.{spec.name}", "raw_rows"), (f"quarantine.{spec.name}", "quarantined")]
+    for table, attribute in tables:
         for day, rows in con.execute(
             f"select _partition_date, count(*) from {table} "
             "where list_contains(?, _partition_date) group by all",
             [dates],
         ).fetchall():
             setattr(counts[day], attribute, rows)
+    if spec.is_lines:
+        for day, rows in con.execute(
+            "select _partition_date, count(*) from _checked where len(_reasons) = 0 group by all"
+        ).fetchall():
+            counts[day].loaded = rows
+    else:
+        for count in counts.values():
+            count.loaded = count.raw_rows
     return counts
 
 
-def _check_counts(
-    source: str,
-    counts: dict[date, PartitionCounts],
-    landing_dir: Path,
-) -> None:
+def _check_counts(spec: SourceSpec, counts: dict[date, PartitionCounts]) -> None:
     """Count in = loaded + quarantined + erased, for every load: nothing is dropped silently.
 
-    Rows in are the rows the CSV reader produced plus the lines it refused (those are
-    quarantined as raw text), counted before the split; a row the split lost, or counted twice,
-    stops the load (the transaction is rolled back) instead of going unnoticed."""
+    Rows in are the rows the reader produced plus the lines it refused (those are quarantined
+    as raw text), counted before the split; a row the split lost, or counted twice, stops the
+    load (the transaction is rolled back) instead of going unnoticed."""
     rows_in = sum(count.rows_in for count in counts.values())
     loaded = sum(count.loaded for count in counts.values())
     quarantined = sum(count.quarantined for count in counts.values())
     erased = sum(count.erased for count in counts.values())
     if rows_in != loaded + quarantined + erased:
         raise IngestionError(
-            f"{source}: {rows_in} rows read from {landing_dir / source} but {loaded} loaded, "
+            f"{spec.name}: {rows_in} rows read from {spec.path} but {loaded} loaded, "
             f"{quarantined} quarantined and {erased} erased "
             f"({rows_in - loaded - quarantined - erased} unaccounted for); nothing was loaded."
         )
@@ -560,14 +1006,16 @@ def load_partitions(
     as_of_date: date,
     *,
     settings: Settings | None = None,
-    sources: tuple[str, ...] = SOURCES,
+    sources: tuple[str, ...] | None = None,
     run_id: str = "manual",
     config: QualityConfig | None = None,
+    sources_config: SourcesConfig | None = None,
 ) -> LoadReport:
-    """Bring ``raw`` up to date with the landing partitions dated on or before ``as_of_date``."""
+    """Bring ``raw`` up to date with the configured sources' lines dated on or before
+    ``as_of_date`` (``sources`` limits the sources; default: every configured one)."""
     settings = settings or get_settings()
     config = config or load_quality_config()
-    landing_dir = settings.landing_dir
+    sources_config = sources_config or load_sources_config(settings=settings)
     started = time.perf_counter()
     ensure_raw_schema(con)
     # Partitions loaded before and passed by the gate, with the fingerprint they were loaded with.
@@ -578,45 +1026,40 @@ def load_partitions(
             "where validated_at is not null"
         ).fetchall()
     }
-    report = LoadReport(as_of_date.isoformat(), run_id, 0.0, {})
-    for source in sources:
-        load = SourceLoad()
+    report = LoadReport(as_of_date.isoformat(), run_id, 0.0, {}, str(sources_config.path))
+    report.unknown_folders = unknown_source_folders(sources_config)
+    for problem in report.unknown_folders:
+        log.warning("%s", problem)
+    for source in sources or tuple(sources_config.sources):
+        spec = sources_config.sources.get(source)
+        if spec is None:
+            continue
+        load = SourceLoad(layout=spec.layout, path=str(spec.path))
         report.sources[source] = load
-        partitions = discover_partitions(landing_dir, source, as_of_date)
-        if not any(p.partition_date == as_of_date for p in partitions):
-            load.missing_as_of_partition = True
-            log.warning(
-                "%s: no landing partition for %s under %s", source, as_of_date, landing_dir / source
-            )
-        to_load = []
-        for partition in partitions:
-            fingerprint = partition.fingerprint(landing_dir)
-            current = validated.get((source, partition.partition_date)) == fingerprint
-            if not current or partition.partition_date == as_of_date:
-                to_load.append((partition, fingerprint))
-            else:
-                load.partitions_unchanged += 1
         source_started = time.perf_counter()
-        for first in range(0, len(to_load), BATCH_PARTITIONS):
-            batch = to_load[first : first + BATCH_PARTITIONS]
-            loaded = _load_batch(con, source, batch, landing_dir, run_id, as_of_date, config)
+        for batch in _batches(spec, as_of_date, validated, load):
+            loaded = _load_batch(con, spec, *batch, run_id, as_of_date, config, validated)
             counts = loaded.counts.values()
             load.rows_in += sum(count.rows_in for count in counts)
             load.rows_loaded += sum(count.loaded for count in counts)
             load.rows_quarantined += sum(count.quarantined for count in counts)
             load.rows_erased += sum(count.erased for count in counts)
+            load.raw_rows += sum(count.raw_rows for count in counts)
             load.row_rule_seconds += loaded.row_rule_seconds
+            load.partitions_unchanged += loaded.partitions_unchanged
             load.extra_columns.update(loaded.extra_columns)
             load.partitions_loaded.extend(d.isoformat() for d in loaded.counts)
             log.info(
-                "%s: loaded %d/%d partitions, %d rows so far, %d quarantined (%.1f s)",
+                "%s: loaded %d partitions, %d rows so far, %d quarantined (%.1f s)",
                 source,
                 len(load.partitions_loaded),
-                len(to_load),
                 load.rows_loaded,
                 load.rows_quarantined,
                 time.perf_counter() - source_started,
             )
+        if spec.layout == "snapshot":
+            as_of_counts = loaded.counts.get(as_of_date)
+            load.missing_as_of_partition = not as_of_counts or not as_of_counts.rows_in
         for path, extra in load.extra_columns.items():
             log.warning(
                 "%s: %s has column(s) %s the contract does not know; they are not loaded",
@@ -635,6 +1078,37 @@ def load_partitions(
         )
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _batches(
+    spec: SourceSpec,
+    as_of_date: date,
+    validated: dict[tuple[str, date], str],
+    load: SourceLoad,
+) -> list[tuple[list[Path], dict[date, tuple[str, int]] | None]]:
+    """What to load, as batches of (files, partitions to replace). A snapshot is one batch whose
+    partitions come from its lines (None); daily partitions are loaded when new, changed or not
+    yet passed by the gate, and the as-of day always."""
+    if spec.layout == "snapshot":
+        return [(spec.snapshot_files(), None)]
+    partitions = discover_partitions(spec, as_of_date, load.layout_problems)
+    if not any(p.partition_date == as_of_date for p in partitions):
+        load.missing_as_of_partition = True
+        log.warning("%s: no landing partition for %s under %s", spec.name, as_of_date, spec.path)
+    to_load = []
+    for partition in partitions:
+        fingerprint = partition.fingerprint(spec.base_dir)
+        current = validated.get((spec.name, partition.partition_date)) == fingerprint
+        if not current or partition.partition_date == as_of_date:
+            to_load.append((partition, (fingerprint, len(partition.files))))
+        else:
+            load.partitions_unchanged += 1
+    batches = []
+    for first in range(0, len(to_load), BATCH_PARTITIONS):
+        chunk = to_load[first : first + BATCH_PARTITIONS]
+        files = [path for partition, _ in chunk for path in partition.files]
+        batches.append((files, {partition.partition_date: entry for partition, entry in chunk}))
+    return batches
 
 
 def mark_validated(con: duckdb.DuckDBPyConnection, scope: dict[str, list[date]]) -> None:

@@ -61,7 +61,7 @@ REASONS: dict[str, str] = {
     "invalid_event_type": "event_type is not one of the contract's event types",
     "unknown_customer": "customer_id has no CRM record landed by the as-of date",
     "quarantined_customer": "customer_id's CRM record is itself in quarantine",
-    "duplicate_row": "an identical row is already in the same landing partition",
+    "duplicate_row": "the same source line (or configured key) is already in the partition",
     "value_too_long": "a text value is longer than max_text_length",
     "invalid_encoding": "the line is not UTF-8 text",
     "wrong_column_count": "the line has more or fewer fields than the header",
@@ -75,7 +75,8 @@ class RowRules:
     """The reason-code expression of one source for one load.
 
     ``reasons_sql`` is a ``varchar[]`` expression over the incoming rows (the contract's columns
-    plus ``_partition_date``): the codes of the rules the row breaks, empty for a good row. It
+    plus ``_partition_date``, ``_source_file``, ``_line_number`` and ``_line_key``): the codes
+    of the rules the row breaks, empty for a good row. It
     reads two relations the loader provides: ``_known_customers`` and ``_quarantined_customers``
     (one column, ``customer_id``).
     """
@@ -95,12 +96,13 @@ def _common_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
     lengths = ", ".join(
         f"coalesce(length({quote_ident(column)}), 0)" for column in SOURCE_COLUMNS[source]
     )
-    columns = ", ".join(quote_ident(column) for column in SOURCE_COLUMNS[source])
     return [
+        # ``_line_key``: the whole source line, or the key the sources config declares; the
+        # first copy (by file and line) loads.
         (
             "duplicate_row",
-            f"row_number() over (partition by _partition_date, {columns} order by _source_file)"
-            " > 1",
+            "row_number() over (partition by _partition_date, _line_key "
+            "order by _source_file, _line_number) > 1",
         ),
         ("value_too_long", f"greatest({lengths}) > {int(config.max_text_length)}"),
     ]

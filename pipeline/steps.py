@@ -50,7 +50,8 @@ def _records_failure(name: str) -> Callable[[Callable[..., dict]], Callable[...,
 
 @_records_failure("ingest")
 def ingest(as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None) -> dict:
-    """Load landing partitions up to the as-of date into ``raw``; returns what the gate checks."""
+    """Load the configured sources (``SEGMENTS_SOURCES_CONFIG``; default the demo's landing
+    layout) up to the as-of date into ``raw``; returns what the gate checks."""
     from ingestion.load import load_partitions
 
     settings = settings or get_settings()
@@ -102,10 +103,18 @@ def build_marts(
     as_of_date: date, *, full_refresh: bool = False, settings: Settings | None = None
 ) -> dict:
     """dbt build (seeds, models, tests) for the as-of date."""
+    from ingestion.sources import load_sources_config
     from transform.dbt_build import run_dbt_build
 
     settings = settings or get_settings()
-    result = run_dbt_build(as_of_date, settings=settings, full_refresh=full_refresh)
+    # The sources the config has: the features of one it does not have are null, not 0.
+    available = load_sources_config(settings=settings).available_sources
+    result = run_dbt_build(
+        as_of_date,
+        settings=settings,
+        full_refresh=full_refresh,
+        dbt_vars={"available_sources": available},
+    )
     payload = result.to_dict()
     record_step(as_of_date, "dbt_build", payload, settings)
     return payload

@@ -65,14 +65,26 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
     lines = [f"Customer segmentation, as-of {as_of_date.isoformat()}", ""]
     ingest = record.get("ingest")
     if ingest:
+        if ingest.get("sources_config"):
+            lines.append(f"Sources config: {ingest['sources_config']}")
         lines.append("Rows loaded into raw (this run), rows set aside in quarantine.<source>:")
         for source, load in ingest["sources"].items():
+            unit = "days" if load.get("layout") == "snapshot" else "partitions"
+            raw_rows = load.get("raw_rows", load["rows_loaded"])
+            made = f" (= {raw_rows:,} orders)" if raw_rows != load["rows_loaded"] else ""
             lines.append(
-                f"  {source:<14} {load['rows_loaded']:>10,} rows from "
-                f"{len(load['partitions_loaded'])} partitions "
+                f"  {source:<14} {load['rows_loaded']:>10,} rows{made} from "
+                f"{len(load['partitions_loaded'])} {unit} "
                 f"({load['partitions_unchanged']} already loaded), "
                 f"{load.get('rows_quarantined', 0):,} quarantined"
             )
+        problems = [
+            *ingest.get("unknown_folders", []),
+            *(p for load in ingest["sources"].values() for p in load.get("layout_problems", [])),
+        ]
+        if problems:
+            lines.append(f"Not loaded ({len(problems):,}; the ingest log lists every one):")
+            lines += [f"  {problem}" for problem in problems[:5]]
     lines.append("Quality gates:")
     lines.append(_gate_line("raw", record.get("validate_raw")))
     lines.append(_gate_line("marts", record.get("validate_marts")))

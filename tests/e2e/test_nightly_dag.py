@@ -474,3 +474,48 @@ def test_the_night_exports_audiences_of_consenting_customers(night):
     assert set(exported.columns) == {
         "customer_id", "segment_id", "segment_name", "email_sha256", "phone_sha256"
     }  # fmt: skip
+
+
+def test_the_nightly_dag_runs_a_users_own_files_through_a_sources_config(
+    tmp_path, airflow_db, monkeypatch
+):
+    """Bring your own data is the nightly DAG with another sources config: a line-level
+    transactions snapshot (tests/ingestion/test_byod.py's file) goes through the same loader,
+    quarantine, gates, dbt build, recluster and publish as the demo."""
+    from tests.ingestion import test_byod as retail
+
+    (tmp_path / "retail").mkdir()
+    lines = retail.HAND_LINES + retail.generated_lines()
+    (tmp_path / "retail" / "transactions.csv").write_text("\n".join([retail.HEADER, *lines]) + "\n")
+    (tmp_path / "sources.yml").write_text(retail.CONFIG)
+    data_dir = tmp_path / "data"
+    _point_at(monkeypatch, data_dir, tmp_path / "no-landing")
+    monkeypatch.setenv("SEGMENTS_SOURCES_CONFIG", str(tmp_path / "sources.yml"))
+
+    states = run_dag(None, {"as_of_date": retail.AS_OF.isoformat()})
+    assert states == {"run": "success", **dict.fromkeys(STAGES, "success")}
+
+    # every line of the file is loaded or quarantined with a reason; the order after the as-of
+    # date waits for its own as-of date
+    quarantined = query(
+        data_dir, "select _line_number, _reasons from quarantine.orders order by _line_number"
+    )
+    assert [(line, list(codes)) for line, codes in quarantined.to_numpy().tolist()] == [
+        (4, ["duplicate_row"]),
+        (9, ["missing_customer_id"]),
+    ]
+    (rows_in,) = query(data_dir, "select sum(rows_in) as n from raw._load_log")["n"]
+    assert rows_in == len(lines) - 1  # 1006 is placed after the as-of date
+    features = query(
+        data_dir,
+        "select * from marts.customer_features where as_of_date = ?",
+        [retail.AS_OF],
+    ).set_index("customer_id")
+    expected = retail.expected_rfm(lines)
+    assert set(features.index) == set(expected.index)
+    for customer, want in expected.iterrows():
+        assert features.loc[customer, "order_count"] == want["order_count"], customer
+        assert float(features.loc[customer, "total_spend"]) == pytest.approx(want["total_spend"])
+    text, ok = summarize(retail.AS_OF)
+    assert ok, text
+    assert "orders" in text and "2 quarantined" in text

@@ -1,6 +1,7 @@
-"""Bring your own data: a line-level transactions file, mapped by a YAML config, through the
-real loader, dbt build and reclustering; the marts are checked against values computed here,
-independently, with pandas from the same lines.
+"""Bring your own data: a line-level transactions file, mapped by a sources config, through the
+nightly path (the loader with its row rules and quarantine, the raw gate, dbt build, the marts'
+gate, reclustering and publishing: ``pipeline.steps``, what the DAG's tasks call); the marts are
+checked against values computed here, independently, with pandas from the same lines.
 
 The file looks like a public retail transaction log (semicolon-delimited, day-first dates):
 invoice number, stock code, quantity, invoice date, unit price, customer id. It holds a
@@ -20,9 +21,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from core.quality_config import load_quality_config
 from core.settings import get_settings
-from ingestion.byod import ByodConfigError, load_byod, load_config
-from pipeline.byod import run_byod
+from ingestion.load import IngestionError, load_partitions
+from ingestion.sources import SourcesConfigError, load_sources_config
+from pipeline import steps
 
 AS_OF = date(2011, 6, 30)
 HEADER = "InvoiceNo;StockCode;Quantity;InvoiceDate;UnitPrice;CustomerID"
@@ -38,12 +41,14 @@ HAND_LINES = [
     "1006;E;10;01/07/2011 12:00;1.50;12583",  # after the as-of date
     "1007;A;1;02/02/2011 08:00;100.00;13047",
     "1008;A;-3;10/05/2011 08:00;5.00;13047",  # a return on its own
+    "1009;F;2;30/06/2011 16:00;3.00;14000",  # the as-of day has orders (the raw gate wants some)
 ]
 
 CONFIG = """
 sources:
   orders:
     path: retail/*.csv
+    layout: snapshot
     format: csv
     delimiter: ";"
     date_format: "%d/%m/%Y %H:%M"
@@ -57,6 +62,17 @@ sources:
       quantity: Quantity
       unit_price: UnitPrice
 """
+
+
+def run_nightly_steps(as_of: date, run_id: str = "byod") -> dict:
+    """What the nightly DAG's tasks run, in order, without Airflow (tests/e2e runs the DAG)."""
+    loaded = steps.ingest(as_of, run_id=run_id)
+    steps.validate_raw(as_of, loaded["validation_scope"], run_id=run_id)
+    steps.build_marts(as_of)
+    steps.validate_marts(as_of, run_id=run_id)
+    version = steps.recluster(as_of, run_id=run_id)
+    steps.publish(as_of, version["version_id"])
+    return {"loaded": loaded, "version_id": version["version_id"]}
 
 
 def generated_lines(n_customers: int = 120, seed: int = 3) -> list[str]:
@@ -113,8 +129,10 @@ def byod_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str],
     data_dir = root / "data"
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("SEGMENTS_SOURCES_CONFIG", str(root / "config.yml"))
         monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
-        result = run_byod(root / "config.yml", AS_OF, settings=get_settings())
+        monkeypatch.delenv("SEGMENTS_LANDING_DIR", raising=False)
+        result = run_nightly_steps(AS_OF)
     return data_dir / "warehouse.duckdb", lines, result
 
 
@@ -193,6 +211,171 @@ def test_absent_sources_give_null_features_and_the_rest_still_runs(byod_run) -> 
     assert kept_apart == {"returned_orders": ["1004-R", "1008-R"], "cancelled_orders": ["C1003-R"]}
 
 
+def load_with(
+    folder: Path, config: str, as_of: date, **files: str
+) -> tuple[duckdb.DuckDBPyConnection, dict]:
+    """Write the files and the config into ``folder`` and load them (the nightly loader, an
+    in-memory warehouse); returns the connection and the report of the source ``orders``."""
+    for name, text in files.items():
+        (folder / name.replace("__", ".")).write_text(text)
+    (folder / "config.yml").write_text(config)
+    con = duckdb.connect()
+    report = load_partitions(
+        con,
+        as_of,
+        sources_config=load_sources_config(folder / "config.yml"),
+        config=load_quality_config(),
+        run_id="test",
+    )
+    return con, report.sources["orders"]
+
+
+def reasons(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return con.execute(
+        "select _line_number, _reasons from quarantine.orders order by _line_number"
+    ).fetchall()
+
+
+def test_lines_no_column_tells_apart_all_load_and_revenue_is_the_independent_sum(
+    tmp_path: Path,
+) -> None:
+    # No product column mapped: invoice 1 has two lines with the same quantity and price, which
+    # only the (unmapped) stock code tells apart. Both are real lines and both count; only the
+    # line repeated whole is a duplicate.
+    lines = [
+        "1;A;2;05/01/2024 10:00;10.00;c1",
+        "1;B;2;05/01/2024 10:00;10.00;c1",
+        "1;C;1;05/01/2024 10:00;5.50;c1",
+        "2;A;3;06/01/2024 09:00;1.25;c2",
+        "2;A;3;06/01/2024 09:00;1.25;c2",  # the whole line again: a duplicate
+        "3;D;1;06/01/2024 12:00;7.00;c2",
+    ]
+    config = CONFIG.replace("      product_id: StockCode\n", "").replace(
+        "path: retail/*.csv", "path: t.csv"
+    )
+    con, load = load_with(tmp_path, config, date(2024, 1, 6), t__csv="\n".join([HEADER, *lines]))
+    distinct = pd.Series(list(dict.fromkeys(lines))).str.split(";", expand=True)
+    expected = (distinct[2].astype(int) * distinct[4].astype(float)).sum()
+    (revenue,) = con.execute("select sum(amount::decimal(18, 2)) from raw.orders").fetchone()
+    assert float(revenue) == pytest.approx(expected, abs=0.001)  # 45.5 + 3.75 + 7
+    assert con.execute("select order_id, amount from raw.orders order by 1").fetchall() == [
+        ("1", "45.5"),
+        ("2", "3.75"),
+        ("3", "7.0"),
+    ]
+    # every source line is loaded or quarantined, the duplicate by its line number
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (6, 5, 1)
+    assert reasons(con) == [(6, ["duplicate_row"])]
+    assert con.execute("select _raw_line from quarantine.orders").fetchone() == (lines[4],)
+
+
+def test_a_date_format_that_does_not_match_stops_the_load_naming_file_column_and_examples(
+    tmp_path: Path,
+) -> None:
+    lines = [f"{i};A;1;2024-01-{i:02d} 10:00;3.00;c{i}" for i in range(1, 9)]
+    with pytest.raises(IngestionError) as raised:
+        load_with(
+            tmp_path,
+            CONFIG.replace("path: retail/*.csv", "path: t.csv"),
+            date(2024, 1, 9),
+            t__csv="\n".join([HEADER, *lines]),
+        )
+    message = str(raised.value)
+    assert str(tmp_path / "t.csv") in message
+    assert "'invoicedate' (orders.ordered_at)" in message
+    assert "date_format '%d/%m/%Y %H:%M'" in message
+    assert "8 of 8 values (100.0%)" in message
+    assert "'2024-01-01 10:00', '2024-01-02 10:00'" in message
+    assert "2024-01-06 10:00'" not in message  # up to 5 examples
+
+
+def test_customer_values_in_a_failed_parse_are_masked(tmp_path: Path) -> None:
+    (tmp_path / "crm.csv").write_text("id,joined,mail\nc1,ann@example.com,x\nc2,bob,y\n")
+    config = (
+        "sources:\n  orders:\n    path: o.csv\n    columns: {customer_id: c, ordered_at: d, "
+        "amount: a}\n  customers:\n    path: crm.csv\n    date_format: '%Y-%m-%d'\n"
+        "    columns: {customer_id: id, signup_at: joined, email: mail}\n"
+    )
+    with pytest.raises(IngestionError) as raised:
+        load_with(tmp_path, config, date(2024, 1, 1), o__csv="c,d,a\nc1,2024-01-01,3\n")
+    assert "ann" not in str(raised.value) and "example" not in str(raised.value)
+    assert "'xxx@xxxxxxx.xxx'" in str(raised.value)
+
+
+def test_an_order_of_150000_is_quarantined_with_its_reason(tmp_path: Path) -> None:
+    # Order grain, decimal comma and thousands dots, a currency symbol: the parse is the
+    # config's, the rule (max_order_amount) the same as for the demo's landing files.
+    config = (
+        "sources:\n  orders:\n    path: o.csv\n    delimiter: ';'\n    decimal: ','\n"
+        "    thousands: '.'\n    currency_symbol: '€'\n"
+        "    columns: {order_id: nr, customer_id: kunde, ordered_at: datum, amount: betrag}\n"
+    )
+    text = (
+        "nr;kunde;datum;betrag\n"
+        "1;k1;2024-01-01 10:00:00;1.234,50 €\n"
+        "2;k2;2024-01-01 11:00:00;150.000,00 €\n"
+        "3;k3;2024-01-01 12:00:00;99,90\n"
+    )
+    con, load = load_with(tmp_path, config, date(2024, 1, 1), o__csv=text)
+    assert con.execute("select order_id, amount from raw.orders order by 1").fetchall() == [
+        ("1", "1234.50"),
+        ("3", "99.90"),
+    ]
+    assert con.execute(
+        "select order_id, amount, _reasons, _line_number, _raw_line from quarantine.orders"
+    ).fetchall() == [
+        ("2", "150000.00", ["amount_out_of_range"], 3, "2;k2;2024-01-01 11:00:00;150.000,00 €")
+    ]
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (3, 2, 1)
+
+
+def test_a_headerless_file_loads_every_line(tmp_path: Path) -> None:
+    config = (
+        "sources:\n  orders:\n    path: o.txt\n    format: text\n    header: false\n"
+        "    column_names: [nr, cust, day, time, value]\n"
+        "    columns: {order_id: nr, customer_id: cust, ordered_at: day, amount: value}\n"
+    )
+    text = "A-1  x1   2024-03-01 10:00  12.50\nA-2  x22  2024-03-02 11:30   7.00\n"
+    con, load = load_with(tmp_path, config, date(2024, 3, 2), o__txt=text)
+    assert con.execute(
+        "select order_id, customer_id, amount from raw.orders order by 1"
+    ).fetchall() == [
+        ("A-1", "x1", "12.50"),
+        ("A-2", "x22", "7.00"),
+    ]
+    assert (load.rows_in, load.rows_loaded) == (2, 2)
+    csv_config = (
+        "sources:\n  orders:\n    path: o.csv\n    header: false\n"
+        "    column_names: [nr, cust, at, value]\n"
+        "    columns: {order_id: nr, customer_id: cust, ordered_at: at, amount: value}\n"
+    )
+    con, load = load_with(
+        tmp_path,
+        csv_config,
+        date(2024, 3, 2),
+        o__csv="A-1,x1,2024-03-01 10:00,12.50\nA-2,x22,2024-03-02 11:30,7.00\n",
+    )
+    assert con.execute("select order_id from raw.orders order by 1").fetchall() == [
+        ("A-1",),
+        ("A-2",),
+    ]
+    assert (load.rows_in, load.rows_loaded) == (2, 2)
+
+
+def test_a_header_that_does_not_match_the_config_names_both(tmp_path: Path) -> None:
+    config = (
+        "sources:\n  orders:\n    path: o.csv\n"
+        "    columns: {order_id: nr, customer_id: client, ordered_at: at, amount: value}\n"
+    )
+    with pytest.raises(IngestionError) as raised:
+        load_with(
+            tmp_path, config, date(2024, 3, 2), o__csv="nr,customer,at,value\n1,c,2024-03-01,3\n"
+        )
+    message = str(raised.value)
+    assert "the header (nr, customer, at, value)" in message
+    assert "sources.orders.columns names client" in message
+
+
 def test_order_level_parquet_without_order_ids_and_compact_dates(tmp_path: Path) -> None:
     pd.DataFrame(
         {
@@ -201,37 +384,38 @@ def test_order_level_parquet_without_order_ids_and_compact_dates(tmp_path: Path)
             "total": ["10.5", "10.5", "7"],
         }
     ).to_parquet(tmp_path / "sales.parquet")
-    (tmp_path / "config.yml").write_text(
+    con, load = load_with(
+        tmp_path,
         "sources:\n  orders:\n    path: sales.parquet\n    format: parquet\n"
         "    date_format: yyyymmdd\n"
-        "    columns: {customer_id: client, ordered_at: day, amount: total}\n"
+        "    columns: {customer_id: client, ordered_at: day, amount: total}\n",
+        date(2024, 2, 10),
     )
-    with duckdb.connect() as con:
-        loaded = load_byod(con, load_config(tmp_path / "config.yml"))
-        rows = con.execute(
-            "select customer_id, ordered_at, amount, status, _partition_date from raw.orders "
-            "order by order_id"
-        ).fetchall()
-    assert loaded["orders"] == 3  # no order id: each row is an order, the same-looking two too
-    assert rows[0] == ("a", "2024-01-05 00:00:00", "10.5", "completed", date(2024, 1, 5))
-    assert rows[2][:2] == ("b", "2024-02-10 00:00:00")
+    rows = con.execute(
+        "select order_id, customer_id, ordered_at, amount, status, _partition_date "
+        "from raw.orders order by order_id"
+    ).fetchall()
+    # no order id: each line is an order, named by its file and line; the row repeated whole
+    # is a duplicate (a file exported twice), quarantined
+    assert rows == [
+        ("sales.parquet:1", "a", "2024-01-05 00:00:00", "10.5", "completed", date(2024, 1, 5)),
+        ("sales.parquet:3", "b", "2024-02-10 00:00:00", "7", "completed", date(2024, 2, 10)),
+    ]
+    assert reasons(con) == [(2, ["duplicate_row"])]
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (3, 2, 1)
 
 
 def test_whitespace_aligned_text(tmp_path: Path) -> None:
-    (tmp_path / "orders.txt").write_text(
-        "order_no  cust   when                 value\n"
-        "A-1       x1     2024-03-01 10:00:00  12.50\n"
-        "A-2       x22    2024-03-02 11:30:00   7.00\n"
-    )
-    (tmp_path / "config.yml").write_text(
+    con, _ = load_with(
+        tmp_path,
         "sources:\n  orders:\n    path: orders.txt\n    format: text\n"
-        "    columns: {order_id: order_no, customer_id: cust, ordered_at: when, amount: value}\n"
+        "    columns: {order_id: order_no, customer_id: cust, ordered_at: when, amount: value}\n",
+        date(2024, 3, 2),
+        orders__txt="order_no  cust   when                 value\n"
+        "A-1       x1     2024-03-01 10:00:00  12.50\n"
+        "A-2       x22    2024-03-02 11:30:00   7.00\n",
     )
-    with duckdb.connect() as con:
-        load_byod(con, load_config(tmp_path / "config.yml"))
-        rows = con.execute(
-            "select order_id, customer_id, amount from raw.orders order by 1"
-        ).fetchall()
+    rows = con.execute("select order_id, customer_id, amount from raw.orders order by 1").fetchall()
     assert rows == [("A-1", "x1", "12.50"), ("A-2", "x22", "7.00")]
 
 
@@ -239,7 +423,7 @@ def test_whitespace_aligned_text(tmp_path: Path) -> None:
     ("config", "message"),
     [
         ("sources:\n  web_events:\n    path: x.csv\n", "the 'orders' source is required"),
-        ("sources:\n  orders:\n    path: nothing*.csv\n", "no file matches 'nothing*.csv'"),
+        ("sources:\n  orders:\n    path: nothing*.csv\n", "no file matches"),
         ("sources:\n  shop:\n    path: x.csv\n", "unknown source(s) shop"),
         (
             "sources:\n  orders:\n    path: x.csv\n    grain: lines\n"
@@ -248,24 +432,43 @@ def test_whitespace_aligned_text(tmp_path: Path) -> None:
         ),
         (
             "sources:\n  orders:\n    path: x.csv\n    format: xlsx\n",
-            "'xlsx' is not one of csv, parquet, text",
+            "'xlsx' is not one of csv, text, parquet",
         ),
+        (
+            "sources:\n  orders:\n    path: x.csv\n    header: false\n",
+            "header: false needs column_names",
+        ),
+        ("sources:\n  orders:\n    path: x.csv\n    delimeter: ';'\n", "unknown key(s) delimeter"),
     ],
 )
 def test_bad_configs_are_refused_with_a_clear_message(tmp_path: Path, config, message) -> None:
     (tmp_path / "x.csv").write_text("c,d,a\n1,2024-01-01,3\n")
     (tmp_path / "config.yml").write_text(config)
-    with pytest.raises(ByodConfigError) as raised:
-        load_config(tmp_path / "config.yml")
+    with pytest.raises(SourcesConfigError) as raised:
+        load_sources_config(tmp_path / "config.yml")
     assert message in str(raised.value)
 
 
 def test_a_mapped_column_missing_from_the_file_is_named(tmp_path: Path) -> None:
-    (tmp_path / "x.csv").write_text("c,d,a\n1,2024-01-01,3\n")
-    (tmp_path / "config.yml").write_text(
-        "sources:\n  orders:\n    path: x.csv\n"
-        "    columns: {customer_id: client, ordered_at: d, amount: a}\n"
-    )
-    with duckdb.connect() as con, pytest.raises(ByodConfigError, match="client"):
-        load_byod(con, load_config(tmp_path / "config.yml"))
+    with pytest.raises(IngestionError, match="client"):
+        load_with(
+            tmp_path,
+            "sources:\n  orders:\n    path: x.csv\n"
+            "    columns: {customer_id: client, ordered_at: d, amount: a}\n",
+            date(2024, 1, 1),
+            x__csv="c,d,a\n1,2024-01-01,3\n",
+        )
     assert (tmp_path / "x.csv").read_text() == "c,d,a\n1,2024-01-01,3\n"  # never modified
+
+
+def test_the_shipped_config_is_the_demo_landing_layout(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SEGMENTS_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.delenv("SEGMENTS_SOURCES_CONFIG", raising=False)
+    config = load_sources_config(settings=get_settings())
+    assert config.available_sources == ["customers", "orders", "web_events", "email_events"]
+    orders = config.sources["orders"]
+    assert (orders.layout, orders.path, orders.identity) == (
+        "daily_partitions",
+        tmp_path / "landing" / "orders",
+        True,
+    )

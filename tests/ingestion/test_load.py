@@ -233,3 +233,95 @@ def test_a_batch_larger_than_a_duckdb_row_group_loads_every_row(landing, tmp_pat
     assert con.execute(
         "select count(distinct order_id) from raw.orders where _partition_date = '2026-03-04'"
     ).fetchone() == (130_000,)
+
+
+def test_compressed_and_upper_case_csv_files_load(landing, tmp_path):
+    import gzip
+
+    folder = landing / "orders" / "date=2026-03-04"
+    folder.mkdir(parents=True)
+    (folder / "a.csv.gz").write_bytes(
+        gzip.compress((ORDERS_HEADER + "G1,C1,2026-03-04 08:00:00,3,completed\n").encode())
+    )
+    (folder / "B.CSV").write_text(ORDERS_HEADER + "G2,C1,2026-03-04 09:00:00,4,completed\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select order_id, _source_file from raw.orders where _partition_date = '2026-03-04' "
+        "order by 1"
+    ).fetchall() == [
+        ("G1", "orders/date=2026-03-04/a.csv.gz"),
+        ("G2", "orders/date=2026-03-04/B.CSV"),
+    ]
+    assert report.sources["orders"].layout_problems == []
+
+
+def test_what_cannot_be_loaded_is_reported_with_its_path(landing, tmp_path):
+    orders = landing / "orders"
+    (orders / "date=2026-13-45").mkdir()
+    (orders / "date=2026-03-02" / "notes.xlsx").write_text("not a csv")
+    (orders / "date=2026-03-03" / "part.csv").unlink()
+    (orders / "misc").mkdir()
+    (landing / "returns").mkdir()
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    assert report.sources["orders"].layout_problems == [
+        f"ignored {orders / 'date=2026-03-02' / 'notes.xlsx'}: csv files end in .csv, .csv.gz",
+        f"empty partition {orders / 'date=2026-03-03'}: no csv file in it",
+        f"ignored {orders / 'date=2026-13-45'}: 2026-13-45 is not a calendar date",
+        f"ignored {orders / 'misc'}: not a date=YYYY-MM-DD partition folder",
+    ]
+    assert report.unknown_folders == [
+        f"ignored {landing / 'returns'}: no source of {get_settings().sources_config} "
+        "reads this folder"
+    ]
+    assert report.sources["orders"].partitions_loaded == ["2026-03-01", "2026-03-02"]
+
+
+def test_a_header_naming_a_column_twice_is_an_error_naming_file_and_column(landing, tmp_path):
+    bad = _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        "order_id,customer_id,ordered_at,amount,status,amount\nO9,C1,2026-03-04,1,completed,2\n",
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value) == f"{bad}: column(s) amount appear more than once in the header."
+
+
+def test_an_unterminated_quote_swallowing_lines_stops_the_load_naming_the_lines(landing, tmp_path):
+    rows = [f"Q{i},C1,2026-03-04 08:00:00,{i},completed" for i in range(1, 21)]
+    rows[7] = 'Q8,C1,2026-03-04 08:00:00,"8,completed'  # the quote is never closed
+    bad = _write(landing, "orders", "2026-03-04", ORDERS_HEADER + "\n".join(rows) + "\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value).startswith(f"{bad}: lines 9..21 (13 lines) were read as one malformed")
+    assert "max_malformed_lines (3)" in str(error.value)
+    assert (
+        con.execute(
+            "select count(*) from raw.orders where _partition_date = '2026-03-04'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_a_short_malformed_region_is_quarantined_with_the_lines_it_spans(landing, tmp_path):
+    _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        ORDERS_HEADER + "M1,C1,2026-03-04 08:00:00,1,completed,extra\n"
+        "M2,C1,2026-03-04 09:00:00,2,completed\n\n"  # an empty line holds nothing: not lost
+        'M3,C1,2026-03-04 10:00:00,3,"completed\nby phone"\n',  # a quoted value on two lines
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select _line_number, _line_count, _reasons from quarantine.orders "
+        "where _partition_date = '2026-03-04' and _line_count is not null"
+    ).fetchall() == [(2, 1, ["wrong_column_count"])]
+    load = report.sources["orders"]
+    assert load.rows_in == load.rows_loaded + load.rows_quarantined

@@ -52,6 +52,7 @@ import duckdb
 
 from core.contract import SOURCE_COLUMNS
 from core.erasure import ERASURE_TABLE, ensure_erasure_table, erased_ids_sql
+from core.masking import mask_value
 from core.quality_config import QualityConfig, load_quality_config
 from core.settings import Settings, get_settings
 from core.sql_text import parse_timestamp
@@ -70,7 +71,6 @@ from ingestion.sources import (
     SourceSpec,
     load_sources_config,
     mapping_select,
-    mask_example,
     needed_file_columns,
     normalise_header,
     parse_checks,
@@ -653,7 +653,11 @@ def _check_parses(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
         ).fetchall():
             if not failed or failed <= spec.max_parse_failure_share * values:
                 continue
-            shown = ", ".join(repr(mask_example(spec.name, value)) for value in examples)
+            personal = spec.name == "customers"
+            shown = ", ".join(
+                repr(mask_value(check.contract_column, value, personal_row=personal))
+                for value in examples
+            )
             raise IngestionError(
                 f"{file}: column {check.file_column!r} ({spec.name}.{check.contract_column}) "
                 f"does not parse as {check.format}: {failed:,} of {values:,} values "

@@ -498,13 +498,3 @@ def mapping_select(
 def needed_file_columns(spec: SourceSpec) -> list[str]:
     """The file columns the config names (mapped and key columns)."""
     return sorted(set(spec.columns.values()) | set(spec.key))
-
-
-def mask_example(source: str, value: str) -> str:
-    """A failing value as an error message may show it: CRM values (and anything that looks like
-    an e-mail address) keep only their shape (digits 9, letters x), which is what a format
-    mismatch needs; the same policy as the gates' reports (expectations/masking.py)."""
-    text = value[:40]
-    if source == "customers" or "@" in text:
-        return re.sub(r"\d", "9", re.sub(r"[^\W\d_]", "x", text))
-    return text

@@ -146,7 +146,7 @@ class PredictionInputError(RuntimeError):
 
 def read_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date) -> tuple[pd.Series, pa.Table]:
     """The customers of the as-of date and their valid orders up to it, as an Arrow table: at a
-    million customers a quarter of the memory of a pandas frame of Python strings."""
+    million customers under a third of the memory of a pandas frame of Python strings."""
     customers = con.execute(
         "select customer_id, order_days from marts.customer_features where as_of_date = ? "
         "order by customer_id",

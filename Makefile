@@ -31,7 +31,7 @@ help: ## List the targets
 
 install: ## Install uv (from PyPI), the locked dependencies into .venv, the Data Docs assets (npm)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
 	@$(RUN) python -m expectations.offline_assets
 
 demo-data: install ## Generate the demo landing files (only if absent; not with your own SEGMENTS_SOURCES_CONFIG)

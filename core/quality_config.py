@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from core.config_file import ConfigFileError, load_config_file
@@ -33,6 +34,9 @@ class QualityConfig:
     max_age_years: float = 120.0
     max_text_length: int = 1_000
     future_tolerance_hours: float = 24.0
+    # The business's first day: an earlier date or timestamp (1900, 'epoch', '-infinity') is not
+    # history but a default or a broken value, quarantined (before_business_start).
+    business_start_date: str = "2000-01-01"
     # Volume: the as-of day's row count against the median of the trailing days.
     volume_window_days: int = 28
     volume_min_history_days: int = 7
@@ -50,6 +54,12 @@ class QualityConfig:
             for key, (low, high, bounds) in _RANGES.items()
             if not low <= getattr(self, key) <= high
         ]
+        try:
+            date.fromisoformat(self.business_start_date)
+        except ValueError:
+            problems.append(
+                f"business_start_date must be a date (YYYY-MM-DD), got {self.business_start_date!r}"
+            )
         if self.min_age_years >= self.max_age_years:
             problems.append("min_age_years must be below max_age_years")
         if self.volume_low_ratio >= self.volume_high_ratio:

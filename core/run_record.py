@@ -1,4 +1,7 @@
-"""A small JSON record per as-of date of what each step did, for the run summary."""
+"""A small JSON record per as-of date of what each step did, for the run summary.
+
+The record is owner-only (``core.private_files``) and its texts pass ``core.masking.scrub_text``,
+so an error message that quotes a landing line cannot copy an e-mail or phone number into it."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from core.masking import scrub_text
+from core.private_files import write_private_text
 from core.settings import Settings, get_settings
 
 
@@ -30,14 +35,23 @@ def record_step(
     cleared in Airflow) clears the failure.
     """
     path = run_record_path(as_of_date, settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = json.loads(path.read_text()) if path.exists() and not new_run else {}
-    record[step] = payload
+    record[step] = _scrubbed(payload)
     if record.get("failure", {}).get("step") == step and step != "failure":
         del record["failure"]  # a retry of the failed step succeeded
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-    tmp.replace(path)
+    write_private_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
+
+
+def _scrubbed(value: Any) -> Any:
+    """Every text of a payload with what looks like personal data masked (``scrub_text``):
+    error messages carry examples from every layer, not all of them masked at the source."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 def read_record(as_of_date: date, settings: Settings | None = None) -> dict[str, Any]:

@@ -25,3 +25,14 @@ def parse_timestamp(expression: str) -> str:
         f"then timezone('UTC', try_cast({expression} as timestamptz)) "
         f"else try_cast({expression} as timestamp) end"
     )
+
+
+# Text DuckDB parses as a date or timestamp but that is no real moment: 'epoch' (1970-01-01),
+# '[-]infinity', and words DuckDB resolves at query time (row rule special_date_value).
+SPECIAL_DATE_REGEX = r"^[-+]?(epoch|infinity|inf|now|today|tomorrow|yesterday|allballs)$"
+# An era after the date or time ('... BC', 'AD', '(BCE)'): DuckDB drops it (date_with_era).
+ERA_REGEX = r"(?i)[\d\s]\(?(b\.?c\.?e?|a\.?d\.?|c\.?e\.?)\)?$"
+# A time followed by a zone name or abbreviation ('10:00:00 EST', 'Europe/Paris'), which DuckDB
+# resolves by its own table or drops (unknown_time_zone); UTC and GMT are the offset 0.
+ZONE_NAME_REGEX = r"\d\s*[A-Za-z][A-Za-z/_]{1,}$"
+UTC_NAME_REGEX = r"(?i)\d\s*(utc|gmt)$"

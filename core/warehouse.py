@@ -4,12 +4,21 @@ DuckDB lets one process open a database file for writing. Airflow already serial
 (one-slot pool, one active run), but backfills, ``make`` targets and tests may still start a second
 writer; ``writer_lock`` makes that second writer wait for the first instead of failing with a lock
 error.
+
+A process that does not take ``writer_lock`` (an analyst's DuckDB shell or notebook holding the
+warehouse open, even read-only) also blocks a writer: DuckDB then refuses the open with "Conflicting
+lock is held". ``connect`` and ``wait_until_writable`` treat that as a wait, retried until the lock
+timeout, with a log line that says who holds it and where to read instead (the published copy,
+``core.read_copy``); only after the timeout is it an error, ``WarehouseBusyError``, which the
+pipeline's tasks retry. The warehouse file is readable by its owner only (``0o600``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,14 +32,86 @@ log = logging.getLogger(__name__)
 
 
 class WarehouseBusyError(RuntimeError):
-    """Another process held the warehouse for longer than the lock timeout."""
+    """Another process held the warehouse for longer than the lock timeout (transient: retried)."""
+
+
+# DuckDB's message when another process holds the file ("Could not set lock on file ...:
+# Conflicting lock is held in <program> (PID n) by user u").
+_LOCK_CONFLICT_MARKERS = ("Conflicting lock is held", "Could not set lock on file")
+# First wait between two attempts to open a file another process holds; doubles up to the maximum.
+_RETRY_FIRST_S = 0.2
+_RETRY_MAX_S = 5.0
+
+
+def is_lock_conflict(error: BaseException | str) -> bool:
+    """Whether an error (or an error message, e.g. dbt's) is DuckDB refusing a file that another
+    process holds open."""
+    return any(marker in str(error) for marker in _LOCK_CONFLICT_MARKERS)
+
+
+def _holder(error: BaseException) -> str:
+    """Who holds the file, from DuckDB's message ("in python3 (PID 123) by user ann")."""
+    text = str(error)
+    start = text.find("Conflicting lock is held in ")
+    if start < 0:
+        return "another process"
+    return text[start + len("Conflicting lock is held in ") :].splitlines()[0].rstrip(". ")
+
+
+def open_with_retry(
+    path: Path, *, read_only: bool = False, timeout_s: float, what: str = "Warehouse"
+) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect`` that waits while another process holds the file, up to ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    pause = _RETRY_FIRST_S
+    logged = False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if not is_lock_conflict(error):
+                raise
+            if not logged:
+                log.warning(
+                    "%s %s is held open by %s; waiting up to %.0f s for it to close (analysts "
+                    "and tools should read the published copy instead: docs/outputs.md)",
+                    what,
+                    path,
+                    _holder(error),
+                    timeout_s,
+                )
+                logged = True
+            if time.monotonic() + pause > deadline:
+                raise WarehouseBusyError(
+                    f"{what} {path} stayed open in {_holder(error)} for {timeout_s:.0f} s, so it "
+                    "could not be opened for writing; close that session (analysts read the "
+                    "published copy, docs/outputs.md) and retry. This is retried, not a data error."
+                ) from error
+            time.sleep(pause)
+            pause = min(pause * 2, _RETRY_MAX_S)
+
+
+def wait_until_writable(settings: Settings | None = None) -> None:
+    """Wait (``open_with_retry``) until no other process holds the warehouse, then close it:
+    for a writer that opens the file itself (dbt). The caller holds ``writer_lock``."""
+    settings = settings or get_settings()
+    open_with_retry(settings.warehouse_path, timeout_s=settings.lock_timeout_s).close()
+    make_private(settings.warehouse_path)
+
+
+def make_private(path: Path) -> None:
+    """Owner read/write only, for a file that may hold personal data (the warehouse, its WAL)."""
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            if candidate.stat().st_mode & 0o077:
+                os.chmod(candidate, 0o600)
 
 
 @contextmanager
 def writer_lock(settings: Settings | None = None, timeout_s: float | None = None) -> Iterator[None]:
     """Hold the single-writer lock of the warehouse (waits for the current holder)."""
     settings = settings or get_settings()
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.warehouse_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # One lock object per path in this process, so nested use (a task that holds the lock and
     # then opens a connection) re-enters instead of deadlocking on itself.
     lock = FileLock(str(settings.lock_path), is_singleton=True, thread_local=False)
@@ -70,14 +151,15 @@ def connect(
             )
         # A read-only open still conflicts with an open writer, so wait for the lock too.
         with writer_lock(settings):
-            con = duckdb.connect(str(path), read_only=True)
+            con = open_with_retry(path, read_only=True, timeout_s=settings.lock_timeout_s)
             try:
                 yield con
             finally:
                 con.close()
         return
     with writer_lock(settings):
-        con = duckdb.connect(str(path))
+        con = open_with_retry(path, timeout_s=settings.lock_timeout_s)
+        make_private(path)
         try:
             yield con
         finally:

@@ -5,7 +5,9 @@ for good, after its retries); ``run_is_late`` is the DAG's deadline-alert callba
 awaits it when a run is still unfinished at its deadline). Both write one line that says what,
 for which as-of date and why, and post it as JSON to ``SEGMENTS_ALERT_WEBHOOK_URL`` when that is
 set (``{"text": ...}`` is what Slack, Mattermost and Teams incoming webhooks expect). A broken
-webhook never fails the run: the post is tried once and a problem is logged.
+webhook never fails the run: the post is tried once and a problem is logged. The error text is
+passed through ``core.masking.scrub_text`` first (e-mail addresses, phone numbers and quoted
+source lines masked), so an alert never carries a customer's identifiers even when a message did.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import os
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
+
+from core.masking import scrub_text
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +115,7 @@ def _reason(exc: BaseException | str | None) -> str:
         return "no exception recorded (see the task log)"
     if isinstance(exc, BaseException) and type(exc).__name__ == "AirflowFailException":
         exc = exc.__cause__ or exc
-    text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    text = scrub_text(exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}")
     line = " | ".join(part.strip() for part in text.splitlines() if part.strip())
     return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 3] + "..."
 

@@ -36,7 +36,7 @@ Why it is built this way:
   rendered page of older run ids is deleted, with the folders that leaves empty. ``None`` keeps
   everything. Reusing one run id (e.g. ``"manual"``) keeps all its results as one run.
 * The example values GX keeps in a result (first failing values, distinct values, value counts,
-  unexpected rows) are masked like the gates' JSON reports (``expectations.masking``) before they
+  unexpected rows) are masked like the gates' JSON reports (``core.masking``) before they
   are stored, because the site is read more widely than the warehouse.
 * GX's site builder catches exceptions while rendering a page or the index and only logs them;
   ``DataDocsError`` is raised for those too (and when a new result's page or the index is
@@ -71,8 +71,9 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
+from core.masking import is_personal_table, mask_example, mask_value
+from core.private_files import private_dir
 from expectations.gx_logging import quiet_gx_logging
-from expectations.masking import is_personal_table, mask_example, mask_value
 from expectations.offline_assets import OfflineAssetsMissing, localize_pages
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ def build_data_docs(
     docs_root = Path(docs_root).resolve()  # GX's filesystem stores want absolute paths
     quiet_gx_logging()
     try:
-        docs_root.mkdir(parents=True, exist_ok=True)
+        # Owner-only, like the JSON reports: the pages show (masked) examples of the data.
+        private_dir(docs_root)
         with FileLock(docs_root / LOCK_FILE, timeout=LOCK_TIMEOUT_SECONDS):
             return _build(validations, run_id, docs_root, keep_runs)
     except DataDocsError:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
+from core.masking import is_personal_table, mask_example, mask_value
 from core.quality_config import QualityConfig, load_quality_config
 from core.settings import get_settings
 from core.sql_text import clean
@@ -42,7 +43,6 @@ from expectations.history import (
     record_table_health,
     record_validation_results,
 )
-from expectations.masking import is_personal_table, mask_example, mask_value
 from expectations.report import (
     BLOCKING,
     ExpectationOutcome,
@@ -329,6 +329,7 @@ def validate_marts(
     from expectations.suites import MARTS_SCHEMA, mart_suites
 
     as_of_date = _as_date(as_of_date)
+    config = config or load_quality_config()
 
     jobs = [
         (
@@ -340,7 +341,7 @@ def validate_marts(
                 params=[as_of_date],
             ),
         )
-        for table, suite in mart_suites().items()
+        for table, suite in mart_suites(as_of_date, config).items()
     ]
     return _run_gate(
         "marts",
@@ -350,7 +351,7 @@ def validate_marts(
         con,
         as_of_date=as_of_date,
         health=mart_health_specs(as_of_date),
-        config=config or load_quality_config(),
+        config=config,
     )
 
 

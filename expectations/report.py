@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from core.private_files import write_private_text
 
 BLOCKING = "blocking"
 WARNING = "warning"
@@ -213,19 +213,11 @@ class GateReport:
         )
 
     def write_json(self, path: Path) -> Path:
-        """Write atomically, so a reader (run summary, a person tailing the dir) never sees half."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write atomically, so a reader (run summary, a person tailing the dir) never sees half;
+        owner-only (``core.private_files``): examples are masked, but it still describes data."""
         self.report_path = str(path)
-        handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", text=True)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(self.to_dict(), stream, indent=2, allow_nan=False)
-                stream.write("\n")
-            Path(tmp_name).replace(path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        return path
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        return write_private_text(path, text)
 
 
 def describe_failures(outcomes: list[ExpectationOutcome]) -> list[str]:

@@ -24,6 +24,7 @@ Importing this module imports Great Expectations (~5 s), so the gate imports it 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import great_expectations as gx
@@ -490,8 +491,59 @@ def raw_suites(*, as_of_day: bool = True) -> dict[str, gx.ExpectationSuite]:
     return suites
 
 
-def mart_suites() -> dict[str, gx.ExpectationSuite]:
-    """Suite per mart table name (in ``marts``)."""
+# The derived columns of each mart counted in days or months from a date in the data: inside the
+# plausible window (business_start_date .. the as-of date) they cannot exceed the window's length.
+# A 1900 signup (tenure of 46,000 days) or a '-infinity' order must not reach the segments.
+_DAYS_COLUMNS = {
+    "customer_features": ("tenure_days", "recency_days"),
+    "customer_lifecycle": ("recency_days", "days_since_first_order"),
+}
+_MONTHS_COLUMNS = {
+    "cohort_retention": ("months_since_first_order",),
+    "signup_cohort_retention": ("months_since_signup",),
+    "behavioural_cohort_retention": ("months_since_first_order",),
+}
+
+
+def plausible_window_rules(
+    table: str, as_of_date: date, config: QualityConfig
+) -> list[gxe.Expectation]:
+    """Blocking range rules of ``table``'s derived day and month columns for ``as_of_date``."""
+    start = date.fromisoformat(config.business_start_date)
+    max_days = max((as_of_date - start).days, 0)
+    max_months = max((as_of_date.year - start.year) * 12 + as_of_date.month - start.month, 0)
+    rules = [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=column, min_value=0, max_value=max_days, meta=_meta(BLOCKING)
+        )
+        for column in _DAYS_COLUMNS.get(table, ())
+    ]
+    rules += [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=column, min_value=0, max_value=max_months, meta=_meta(BLOCKING)
+        )
+        for column in _MONTHS_COLUMNS.get(table, ())
+    ]
+    return rules
+
+
+def mart_suites(
+    as_of_date: date | None = None, config: QualityConfig | None = None
+) -> dict[str, gx.ExpectationSuite]:
+    """Suite per mart table name (in ``marts``); with ``as_of_date`` and ``config``, plus the
+    plausible-window rules of that date (``plausible_window_rules``)."""
+    suites = _mart_suites()
+    if as_of_date is None or config is None:
+        return suites
+    return {
+        table: _suite(
+            suite.name, [*suite.expectations, *plausible_window_rules(table, as_of_date, config)]
+        )
+        for table, suite in suites.items()
+    }
+
+
+def _mart_suites() -> dict[str, gx.ExpectationSuite]:
     return {
         "customers": customers_mart_suite(),
         "customer_features": customer_features_suite(),

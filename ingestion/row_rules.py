@@ -20,7 +20,15 @@ from datetime import date
 
 from core.contract import EMAIL_EVENT_TYPES, ORDER_STATUSES, SOURCE_COLUMNS, WEB_EVENT_TYPES
 from core.quality_config import QualityConfig
-from core.sql_text import EMAIL_REGEX, clean, parse_timestamp
+from core.sql_text import (
+    EMAIL_REGEX,
+    ERA_REGEX,
+    SPECIAL_DATE_REGEX,
+    UTC_NAME_REGEX,
+    ZONE_NAME_REGEX,
+    clean,
+    parse_timestamp,
+)
 from core.warehouse import quote_ident
 
 # Reason codes of lines DuckDB's CSV reader could not split into the contract's columns.
@@ -79,6 +87,7 @@ class RowRules:
 
 def row_rules(source: str, config: QualityConfig, as_of_date: date) -> RowRules:
     checks = [*_SOURCE_CHECKS[source](config, as_of_date), *_common_checks(source, config)]
+    checks += _plausibility_checks(source, config)  # the plausible-window block below
     cases = ", ".join(f"case when {condition} then '{code}' end" for code, condition in checks)
     return RowRules(source, f"list_filter([{cases}], lambda reason: reason is not null)")
 
@@ -203,3 +212,71 @@ _SOURCE_CHECKS = {
     "web_events": _web_events,
     "email_events": _email_events,
 }
+
+
+# --- Plausibility: dates and timestamps inside the plausible window ------------------------------
+# A value that parses is not yet a plausible one: 'epoch' and '-infinity' parse (1970-01-01 and
+# minus infinity), '... BC' parses with the era dropped, '10:00:00 EST' with the zone applied by
+# DuckDB's own table (or dropped by a plain timestamp cast), and 1900 parses as 1900. Such values
+# would count as real spend and history (a tenure of 46,000 days), so each has its own reason
+# code. The window's upper end is ``future_timestamp`` above (landing day + tolerance).
+
+PLAUSIBILITY_REASONS: dict[str, str] = {
+    "special_date_value": "a date or timestamp is a special value (epoch, infinity, now, today)",
+    "date_with_era": "a date or timestamp carries an era (BC/AD)",
+    "unknown_time_zone": "a timestamp ends in a zone name (EST, PST, CET): give a UTC offset",
+    "before_business_start": "a date or timestamp lies before business_start_date",
+}
+REASONS.update(PLAUSIBILITY_REASONS)
+
+# The columns holding a moment in time, per source (birth_date: only the value rules apply; its
+# range is impossible_age's).
+_MOMENT_COLUMNS = {
+    "customers": ("signup_at", "updated_at"),
+    "orders": ("ordered_at",),
+    "web_events": ("occurred_at",),
+    "email_events": ("occurred_at",),
+}
+
+
+def _special_value(column: str) -> str:
+    return f"regexp_matches(lower({clean(column)}), '{SPECIAL_DATE_REGEX}')"
+
+
+def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[str, str]]:
+    value = clean(column)
+    parsed = parse_timestamp(value)
+    start = date.fromisoformat(config.business_start_date).isoformat()
+    return [
+        # Only for text that parses: a word DuckDB cannot read is unparseable_timestamp already.
+        (
+            "special_date_value",
+            f"{parsed} is not null and ({_special_value(column)} or isinf({parsed}))",
+        ),
+        ("date_with_era", f"regexp_matches({value}, '{ERA_REGEX}')"),
+        (
+            "unknown_time_zone",
+            f"regexp_matches({value}, '{ZONE_NAME_REGEX}') "
+            f"and not regexp_matches({value}, '{ERA_REGEX}') "
+            f"and not regexp_matches({value}, '{UTC_NAME_REGEX}')",
+        ),
+        ("before_business_start", f"{parsed} < TIMESTAMP '{start}'"),
+    ]
+
+
+def _plausibility_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
+    checks = [
+        check
+        for column in _MOMENT_COLUMNS[source]
+        for check in _plausible_moment_checks(column, config)
+    ]
+    if source == "customers":
+        checks += [
+            (
+                "special_date_value",
+                f"try_cast({clean('birth_date')} as date) is not null "
+                f"and {_special_value('birth_date')}",
+            ),
+            ("date_with_era", f"regexp_matches({clean('birth_date')}, '{ERA_REGEX}')"),
+        ]
+    return checks

@@ -7,6 +7,8 @@ candidate to ``published`` and, unless a newer as-of date is already current, ma
 Readers use ``segments.current_segments``; which version is current is the latest row of
 ``segments.current_changes`` (publish or rollback, with who, when and why), so a run that fails
 at any point leaves the previous version current, and a rollback is one row in one transaction.
+After each publish and rollback the current version is also written to the published copy
+(``core.read_copy``), the file analysts and tools read, swapped into place whole.
 
 Versions are immutable: later events only change their status (``superseded`` by a re-run of
 the same date, ``failed`` when left unpublished, ``rolled_back``, ``retired`` once retention has
@@ -22,6 +24,7 @@ from datetime import date, datetime
 import duckdb
 import pandas as pd
 
+from core.read_copy import write_published_copy
 from core.warehouse import transaction
 
 REUSABLE_STATUSES = ("published", "superseded", "rolled_back")
@@ -360,6 +363,9 @@ def publish_version(
         if becomes_current:
             _record_change(con, version_id, "publish", by, f"as-of {target.as_of_date} published")
         retired = _apply_retention(con, keep_member_rows) if keep_member_rows else []
+    # After the commit: a crash before the swap leaves the previous complete copy for readers,
+    # and the rerun of the night (or any later publish) writes it again.
+    write_published_copy(con)
     return {
         "version_id": version_id,
         "as_of_date": target.as_of_date.isoformat(),
@@ -575,6 +581,7 @@ def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, rea
             [version_id],
         )
         _record_change(con, version_id, "rollback", by, reason)
+    write_published_copy(con)
     return {
         "version_id": version_id,
         "as_of_date": as_of_date.isoformat(),

@@ -12,7 +12,7 @@ and the audience exports, and keep them out when old landing files are loaded ag
    changes included) and records the request in ``audit.erasure_requests``: SHA-256 hashes of
    the ids, when, who, why and how many rows each table lost, never the identifiers themselves;
 3. rewrites the current version's audience export and deletes every other export folder that
-   holds the person.
+   holds the person, and rewrites the published copy (``core.read_copy``).
 
 Segment metadata and the counts of past versions stay. The loader reads
 ``audit.erasure_requests`` and drops the rows of an erased id when a landing file is loaded
@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from core.erasure import ERASURE_TABLE, ensure_erasure_table
+from core.read_copy import write_published_copy
 from core.settings import Settings, get_settings
 from core.warehouse import connect, quote_ident, transaction
 
@@ -66,6 +67,7 @@ def forget(customer_id: str, *, by: str, reason: str, settings: Settings | None 
             deleted = _delete_everywhere(con, person)
             request_id = _record(con, person, by, reason, deleted)
         exports = _rewrite_exports(con, settings, person)
+        write_published_copy(con)  # the analysts' copy (core.read_copy) loses the person too
     result = {
         "request_id": request_id,
         "customer_ids_erased": len(person.customer_ids),

@@ -5,6 +5,11 @@ dbt var ``as_of_date``, while holding the warehouse's single-writer lock (dbt op
 itself). dbt's target and log directories live under the data directory, so the source tree stays
 clean. Each node's outcome is logged as one line as it finishes, which is what the Airflow task
 log shows; a failing node raises ``DbtBuildError`` naming every failing node.
+
+Another process holding the warehouse open (an analyst's DuckDB session) is not a dbt failure:
+the build waits for it before starting (``core.warehouse.wait_until_writable``), and a build that
+still meets it raises ``WarehouseBusyError``, which the task retries, never ``DbtBuildError``
+("fix the dbt model or test").
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings, get_settings
-from core.warehouse import writer_lock
+from core.warehouse import WarehouseBusyError, is_lock_conflict, wait_until_writable, writer_lock
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +145,7 @@ def run_dbt_build(
     )
     started = time.perf_counter()
     with writer_lock(settings):
+        wait_until_writable(settings)
         outcome = _invoke_dbt(args, settings)
         result = DbtBuildResult(
             as_of_date=as_of_date.isoformat(),
@@ -163,8 +169,21 @@ def run_dbt_build(
         json.dumps(result.counts),
     )
     if not result.success:
-        raise DbtBuildError(_failure_message(as_of_date, result, outcome.exception), result)
+        message = _failure_message(as_of_date, result, outcome.exception)
+        if _met_a_lock(result, outcome.exception):
+            raise WarehouseBusyError(
+                f"dbt build for as-of {as_of_date} could not open the warehouse "
+                f"{settings.warehouse_path}: another process held it open. This is retried, "
+                f"not a dbt error ({message})"
+            )
+        raise DbtBuildError(message, result)
     return result
+
+
+def _met_a_lock(result: DbtBuildResult, exception: BaseException | None) -> bool:
+    """Whether the build failed because another process held the warehouse file."""
+    messages = [node.message or "" for node in result.failed_nodes]
+    return any(is_lock_conflict(text) for text in [*messages, str(exception or "")])
 
 
 def generate_dbt_docs(as_of_date: date, *, settings: Settings | None = None) -> Path:
@@ -192,6 +211,7 @@ def generate_dbt_docs(as_of_date: date, *, settings: Settings | None = None) -> 
         "--no-use-colors",
     ]
     with writer_lock(settings):  # the catalog query opens the warehouse
+        wait_until_writable(settings)
         outcome = _invoke_dbt(args, settings)
     page = docs_dir / "static_index.html"
     if not outcome.success or not page.is_file():

@@ -491,3 +491,49 @@ def test_docker_compose_refuses_to_start_without_the_secrets(
 
     assert result.returncode != 0
     assert "in .env" in result.stderr
+
+
+# --- UI port: loopback unless exposed on purpose ---------------------------------------------
+
+
+@pytest.mark.parametrize("path", [COMPOSE_FILE, CELERY_FILE], ids=lambda path: path.name)
+def test_every_published_port_names_a_host_address_defaulting_to_loopback(path: Path) -> None:
+    services = yaml.safe_load(path.read_text()).get("services", {})
+    published = [
+        (name, port) for name, service in services.items() for port in service.get("ports", [])
+    ]
+    for name, port in published:
+        # Compose's short syntax HOST_IP:HOST_PORT:CONTAINER_PORT; without HOST_IP Docker binds
+        # every interface.
+        assert str(port).startswith("${AIRFLOW_WEB_BIND:-127.0.0.1}:"), (name, port)
+    assert path != COMPOSE_FILE or published, "the UI port is published"
+
+
+def _published_ui(compose_cli: list[str], tmp_path: Path, extra: dict[str, str]) -> list[dict]:
+    env_file = tmp_path / ".env"
+    values = {name: value or f"dummy-{name.lower()}" for name, value in _env_example().items()}
+    values.update(extra)
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    result = _compose_config(compose_cli, env_file, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"][API_SERVER_SERVICE]["ports"]
+
+
+def test_docker_compose_binds_the_ui_to_localhost_by_default(
+    compose_cli: list[str], tmp_path: Path
+) -> None:
+    ports = _published_ui(compose_cli, tmp_path, {})
+
+    assert [(port["host_ip"], port["published"], port["target"]) for port in ports] == [
+        ("127.0.0.1", "8080", 8080)
+    ]
+
+
+def test_the_documented_switch_exposes_the_ui_on_every_interface(
+    compose_cli: list[str], tmp_path: Path
+) -> None:
+    ports = _published_ui(compose_cli, tmp_path, {"AIRFLOW_WEB_BIND": "0.0.0.0"})
+
+    assert [port["host_ip"] for port in ports] == ["0.0.0.0"]
+    assert "AIRFLOW_WEB_BIND=0.0.0.0" in DEPLOYMENT_DOC.read_text()
+    assert "AIRFLOW_WEB_BIND" in ENV_EXAMPLE.read_text()

@@ -107,6 +107,19 @@ def test_an_erased_person_is_gone_everywhere_and_stays_gone(tmp_path, monkeypatc
 
     assert result["rows_deleted"] and result["exports_removed"]
     assert _where_found(data_dir, customer_id, email) == []
+    with duckdb.connect(str(data_dir / "published.duckdb"), read_only=True) as con:
+        # The analysts' copy (core.read_copy) was rewritten without the person.
+        in_copy = [
+            table
+            for (table,) in con.execute(
+                "select distinct table_schema || '.' || table_name from information_schema.columns"
+                " where column_name = 'customer_id'"
+            ).fetchall()
+            if con.execute(
+                f"select count(*) from {table} where customer_id = ?", [customer_id]
+            ).fetchone()[0]
+        ]
+    assert in_copy == []
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         hashes, by, reason, text = con.execute(
             f"select customer_id_sha256, requested_by, reason, cast(rows_deleted as varchar) "

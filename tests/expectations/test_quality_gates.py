@@ -20,6 +20,7 @@ import duckdb
 import pytest
 
 from core.contract import MART_COLUMNS, SOURCE_COLUMNS
+from core.quality_config import QualityConfig
 from expectations import QualityGateError, validate_marts, validate_raw
 from tests.expectations.conftest import insert_rows
 
@@ -582,3 +583,64 @@ def test_every_expectation_declares_its_severity():
                 suite.name,
                 expectation,
             )
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "update"),
+    [
+        # A signup in 1900: a tenure of 46,000 days.
+        ("customer_features", "tenure_days", "tenure_days = 46202"),
+        # An order dated '-infinity' or 'epoch' as the last or first order.
+        ("customer_features", "recency_days", "recency_days = 20634"),
+        ("customer_lifecycle", "days_since_first_order", "days_since_first_order = 20634"),
+        # A 1900 signup cohort, 1,519 months old.
+        ("signup_cohort_retention", "months_since_signup", "months_since_signup = 1519"),
+        ("cohort_retention", "months_since_first_order", "months_since_first_order = 700"),
+    ],
+)
+def test_a_derived_column_outside_the_plausible_window_blocks(con, table, column, update):
+    create_clean_marts(con)
+    con.execute(
+        f"update marts.{table} set {update} "
+        f"where rowid = (select max(rowid) from marts.{table} where as_of_date = ?)",
+        [DAY],
+    )
+    config = QualityConfig(business_start_date="2020-01-01")
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_marts(con, DAY, config=config)
+
+    failures = {(f.table, f.column) for f in caught.value.report.blocking_failures}
+    assert failures == {(f"marts.{table}", column)}
+
+
+def test_the_plausible_window_follows_business_start_date(con):
+    create_clean_marts(con)  # tenures of 300 days
+    validate_marts(
+        con, DAY, config=QualityConfig(business_start_date=str(DAY - timedelta(days=400)))
+    )
+    with pytest.raises(QualityGateError):
+        validate_marts(
+            con, DAY, config=QualityConfig(business_start_date=str(DAY - timedelta(days=100)))
+        )
+
+
+def test_a_shifted_orders_row_shows_no_name_or_phone_in_any_column(con, tmp_path):
+    # A CRM export dropped into the orders folder: names in status, phones in amount. Not a CRM
+    # table, so only the value's own shape protects the person.
+    rows = orders()
+    for i, row in enumerate(rows):
+        row["status"] = f"Quorra Zwyndell{i}"
+        row["amount"] = f"+1 (555) 010-{i:04d}"
+    create_raw(con, "orders", {DAY: rows})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [DAY]}, run_id="shifted")
+
+    message = str(caught.value)
+    assert "expect_column_values_to_be_in_set(status)" in message
+    assert "'xxxxxx xxxxxxxx99'" in message  # the shape of the name, not the name
+    written = (tmp_path / "reports" / "validation" / "shifted-raw.json").read_text()
+    for text in (message, written, "\n".join(caught.value.report.summary_lines())):
+        assert "Quorra" not in text and "Zwyndell" not in text
+        assert "(555)" not in text and "555) 010" not in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from expectations.masking import is_personal_table, mask_example, mask_value
+from core.masking import is_personal_table, mask_example, mask_value, scrub_text
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,9 @@ def test_an_email_in_the_wrong_column_is_masked_too():
         ("email_sent_count", 4),  # about e-mails, not an e-mail
         ("recency_score", 6),
         ("rfm_segment", "champions"),
-        ("segment_name", "Loyal big spenders"),
+        ("event_type", "page_view"),
+        ("amount", "12,50"),
+        ("ordered_at", "2026-13-45 10:00:00"),
         ("amount", None),
     ],
 )
@@ -101,3 +103,42 @@ def test_a_line_with_an_address_is_masked_as_one_and_nothing_rides_along():
     line = "C1,Ann,Lee,ann@x.com,+1-555-010-0199,1985-04-12"
     for personal_row in (False, True):
         assert mask_value(None, line, personal_row=personal_row) == "C***@x***.com"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        # A shifted row: a name, a phone, a birth date-and-name in columns that hold none.
+        ("customer_id", "Ann Lee", "xxx xxx"),
+        ("order_id", "Smith", "xxxxx"),
+        ("customer_id", "+1-555-010-0199", "***99"),
+        ("amount", "(555) 010 0199", "***99"),
+        ("status", "Ann,Lee,1985-04-12", "xxx,xxx,9999-99-99"),
+        # Capitalised or multi-word text may be a name: only its shape is shown.
+        ("segment_name", "Loyal big spenders", "xxxxx xxx xxxxxxxx"),
+        ("ordered_at", "2026-06-30 10:00:00 EST", "9999-99-99 99:99:99 xxx"),
+    ],
+)
+def test_values_are_masked_by_their_shape_whatever_the_column(column, value, shown):
+    assert mask_value(column, value) == shown
+
+
+def test_a_raw_line_of_any_table_keeps_only_its_shape():
+    line = "O1,Ann Lee,+1-555-010-0199,1985-04-12"
+    assert mask_value(None, line) == "x9,xxx xxx,+9-999-999-9999,9999-99-99"
+
+
+def test_free_text_loses_addresses_phones_and_quoted_lines_but_keeps_dates_and_counts():
+    text = (
+        "orders/date=2026-07-01/orders.csv line 12 ('C1,Ann,Lee,ann@x.com,1985-04-12'): "
+        "call +44 20 7946 0958 or mail jane.doe@example.com; 1234567 rows on 2026-07-01 10:00:00"
+    )
+    scrubbed = scrub_text(text)
+    for secret in ("Ann", "Lee", "ann@", "1985-04-12", "7946", "jane.doe", "example.com"):
+        assert secret not in scrubbed
+    for kept in (
+        "orders/date=2026-07-01/orders.csv line 12",
+        "1234567 rows",
+        "2026-07-01 10:00:00",
+    ):
+        assert kept in scrubbed

@@ -1,0 +1,161 @@
+"""The published copy: the read-only DuckDB file analysts and tools query.
+
+The warehouse has one writer at a time, and DuckDB refuses to open a file for writing while
+another process holds it open, even read-only. So readers do not open the warehouse: after every
+publish and every rollback the pipeline writes ``published.duckdb`` in the warehouse's folder and
+swaps it into place with ``os.replace``. A reader that opens the path gets either
+the previous complete copy or the new one, never half of one; a reader holding the previous copy
+open keeps reading it (its file handle stays valid), and the next night writes a new file beside
+it, so no reader can block or fail a night.
+
+What the copy holds: the current version (``segments.current_segments``,
+``segments.current_version``, its ``segment_profiles`` and ``segment_feature_stats``), every
+version's metadata (``segments.segment_versions``, ``segments.current_changes``), and the slice of
+every ``marts`` table for the current version's as-of date (no other schema: it holds no direct
+identifiers). ``published_version`` (schema ``main``) says which version and when it was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PUBLISHED_FILE_NAME = "published.duckdb"
+# Group may read (analysts share the pipeline's group); no personal data is in the copy.
+PUBLISHED_FILE_MODE = 0o640
+_ALIAS = "published_copy_new"
+
+
+def published_path(warehouse_path: Path) -> Path:
+    """Where the published copy of the warehouse at ``warehouse_path`` lives."""
+    return Path(warehouse_path).with_name(PUBLISHED_FILE_NAME)
+
+
+def published_path_of(settings: Settings | None = None) -> Path:
+    return published_path((settings or get_settings()).warehouse_path)
+
+
+@contextmanager
+def connect_published(settings: Settings | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the published copy: the documented read path (never waits for
+    and never blocks a night)."""
+    path = published_path_of(settings)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No published copy at {path} yet: it is written by the first publish (make run)."
+        )
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    row = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    return Path(row[0]) if row and row[0] else None
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def write_published_copy(con: duckdb.DuckDBPyConnection, target: Path | None = None) -> Path | None:
+    """Write the published copy of the warehouse ``con`` is connected to and swap it into place.
+
+    ``target`` defaults to ``published_path`` of that warehouse; an in-memory warehouse (unit
+    tests) has no copy unless ``target`` is given. Returns the path written, or None.
+    """
+    if target is None:
+        warehouse = _database_file(con)
+        if warehouse is None:
+            return None
+        target = published_path(warehouse)
+    target = Path(target)
+    current = con.execute("select version_id, as_of_date from segments.current_version").fetchone()
+    if current is None:
+        return None  # nothing published yet: no copy to show
+    version_id, as_of_date = current
+    _remove_leftovers(target)
+    scratch = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    con.execute(f"attach '{str(scratch).replace(chr(39), chr(39) * 2)}' as {_ALIAS}")
+    try:
+        _fill(con, int(version_id), as_of_date)
+        con.execute(f"detach {_ALIAS}")
+        os.chmod(scratch, PUBLISHED_FILE_MODE)
+        with open(scratch, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(scratch, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"detach database if exists {_ALIAS}")
+        _remove_leftovers(target)
+        raise
+    log.info("Published copy %s: version %s, as-of %s", target, version_id, as_of_date)
+    return target
+
+
+def _fill(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date) -> None:
+    new = _ALIAS
+    con.execute(f"create schema {new}.segments")
+    con.execute(f"create schema {new}.marts")
+    for name in ("current_segments", "current_version", "segment_versions", "current_changes"):
+        con.execute(f"create table {new}.segments.{name} as select * from segments.{name}")
+    for name in ("segment_profiles", "segment_feature_stats"):
+        con.execute(
+            f"create table {new}.segments.{name} as "
+            f"select * from segments.{name} where version_id = ?",
+            [version_id],
+        )
+    marts = con.execute(
+        """
+        select table_name, bool_or(column_name = 'as_of_date') as is_sliced
+        from information_schema.columns
+        where table_schema = 'marts' and table_catalog = current_database()
+        group by table_name order by table_name
+        """
+    ).fetchall()
+    for table, is_sliced in marts:
+        where = " where as_of_date = ?" if is_sliced else ""
+        con.execute(
+            f"create table {new}.marts.{_quote(table)} as select * from marts.{_quote(table)}"
+            + where,
+            [as_of_date] if is_sliced else [],
+        )
+    con.execute(
+        f"""
+        create table {new}.main.published_version as
+        select ?::integer as version_id, ?::date as as_of_date,
+            now()::timestamp as written_at
+        """,
+        [version_id, as_of_date],
+    )
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Scratch files of a copy that was interrupted (a killed process)."""
+    for leftover in target.parent.glob(f".{target.name}.*.tmp*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

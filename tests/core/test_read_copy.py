@@ -1,0 +1,146 @@
+"""The published copy: what analysts read, written whole after each publish and rollback."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+import textwrap
+from datetime import date
+
+import duckdb
+import pandas as pd
+import pytest
+
+from core.read_copy import connect_published, published_path
+from core.warehouse import connect
+from ml_tasks.versions import Candidate, publish_version, rollback_to, write_version
+
+
+def _candidate(as_of: date, segment_of: dict[str, int]) -> Candidate:
+    assignments = pd.DataFrame(
+        {
+            "customer_id": list(segment_of),
+            "segment_id": list(segment_of.values()),
+            "segment_name": [f"Segment {s}" for s in segment_of.values()],
+        }
+    )
+    sizes = assignments.groupby("segment_id").size()
+    profiles = pd.DataFrame(
+        {
+            "segment_id": sizes.index,
+            "segment_name": [f"Segment {s}" for s in sizes.index],
+            "description": ["a test segment"] * len(sizes),
+            "customer_count": sizes.to_numpy(),
+            "share": (sizes / sizes.sum()).to_numpy(),
+            "top_traits": [[] for _ in sizes.index],
+        }
+    )
+    return Candidate(as_of, "test", "kmeans", len(sizes), assignments, profiles)
+
+
+@pytest.fixture
+def warehouse(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
+    with connect() as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.customer_features (as_of_date date, customer_id varchar)")
+        con.execute(
+            "insert into marts.customer_features values "
+            "('2026-06-29', 'a'), ('2026-06-30', 'a'), ('2026-06-30', 'b')"
+        )
+        con.execute("create table marts.undated (x integer)")
+        con.execute("insert into marts.undated values (1)")
+        con.execute("create schema pii")
+        con.execute("create table pii.customer_identifiers as select 'ann@example.com' as email")
+    return tmp_path / "warehouse.duckdb"
+
+
+def _published(path) -> tuple[list, list, list]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return (
+            con.execute("select version_id, as_of_date from published_version").fetchall(),
+            con.execute(
+                "select customer_id, segment_id from segments.current_segments order by 1"
+            ).fetchall(),
+            con.execute(
+                "select schema_name from duckdb_schemas() where database_name = current_database() "
+                "order by 1"
+            ).fetchall(),
+        )
+
+
+def test_publish_writes_the_copy_with_the_current_version_and_its_marts_slice(warehouse):
+    assert not published_path(warehouse).exists()
+    with connect() as con:
+        version = write_version(con, _candidate(date(2026, 6, 30), {"a": 1, "b": 2}))
+        assert not published_path(warehouse).exists()  # a candidate is not published
+        publish_version(con, version)
+
+    about, members, schemas = _published(published_path(warehouse))
+    assert about == [(version, date(2026, 6, 30))]
+    assert members == [("a", 1), ("b", 2)]
+    assert ("pii",) not in schemas and ("raw",) not in schemas
+    with connect_published() as con:
+        assert con.execute("select count(*) from marts.customer_features").fetchone() == (2,)
+        assert con.execute("select count(*) from marts.undated").fetchone() == (1,)
+    mode = stat.S_IMODE(published_path(warehouse).stat().st_mode)
+    assert mode & 0o007 == 0  # not world-readable
+    assert not list(warehouse.parent.glob(".published.duckdb.*"))
+
+
+def test_a_rollback_rewrites_the_copy(warehouse):
+    with connect() as con:
+        first = write_version(con, _candidate(date(2026, 6, 29), {"a": 1}))
+        publish_version(con, first)
+        second = write_version(con, _candidate(date(2026, 6, 30), {"a": 2, "b": 2}))
+        publish_version(con, second)
+        assert _published(published_path(warehouse))[0] == [(second, date(2026, 6, 30))]
+        rollback_to(con, first, by="test", reason="bad night")
+    about, members, _ = _published(published_path(warehouse))
+    assert about == [(first, date(2026, 6, 29))]
+    assert members == [("a", 1)]
+
+
+def test_a_reader_holding_the_copy_open_blocks_neither_publish_nor_its_own_reads(warehouse):
+    with connect() as con:
+        first = write_version(con, _candidate(date(2026, 6, 29), {"a": 1}))
+        publish_version(con, first)
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, duckdb
+                con = duckdb.connect({str(published_path(warehouse))!r}, read_only=True)
+                print(con.execute("select version_id from published_version").fetchone()[0])
+                sys.stdout.flush()
+                sys.stdin.readline()  # hold the copy open until told
+                print(con.execute("select version_id from published_version").fetchone()[0])
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout.readline().strip() == str(first)
+        with connect() as con:  # the warehouse itself is not held by the reader
+            second = write_version(con, _candidate(date(2026, 6, 30), {"a": 2}))
+            publish_version(con, second)
+        out, _ = reader.communicate("go\n", timeout=60)
+    finally:
+        reader.kill()
+    assert out.strip() == str(first)  # the open copy stays the one it opened, whole
+    assert reader.returncode == 0
+    assert _published(published_path(warehouse))[0] == [(second, date(2026, 6, 30))]
+
+
+def test_an_in_memory_warehouse_has_no_copy(tmp_path):
+    con = duckdb.connect()
+    version = write_version(con, _candidate(date(2026, 6, 30), {"a": 1}))
+    publish_version(con, version)
+    assert list(tmp_path.iterdir()) == []

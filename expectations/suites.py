@@ -355,7 +355,7 @@ def cohort_retention_suite() -> gx.ExpectationSuite:
     )
 
 
-LIFECYCLE_STAGES = ("prospect", "new", "active", "loyal", "at_risk", "churned")
+LIFECYCLE_STAGES = ("voided", "prospect", "new", "active", "loyal", "at_risk", "churned")
 
 
 def customers_mart_suite() -> gx.ExpectationSuite:

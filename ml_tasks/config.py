@@ -17,6 +17,7 @@ from core.config_file import ConfigFileError, as_plain, build, load_config_file
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("segmentation.yml")
 ALGORITHMS = ("kmeans", "gmm", "ward", "hdbscan")
 REFRESH_MODES = ("auto", "full", "assign")
+GUARD_NAMES = ("top_value", "lapsed", "one_time")
 
 
 class ConfigError(ConfigFileError):
@@ -58,7 +59,7 @@ class AlgorithmConfig:
 
 @dataclass(frozen=True)
 class SelectionConfig:
-    k_min: int = 2
+    k_min: int = 4  # the business floor: fewer segments are rarely actionable
     k_max: int = 8
     random_states: int = 3
     sample_size: int = 10_000
@@ -68,8 +69,20 @@ class SelectionConfig:
 
 
 @dataclass(frozen=True)
+class GuardConfig:
+    """The business guards split clusters that mix customers a campaign must tell apart
+    (``ml_tasks/guards.py``)."""
+
+    # Which guards are on (empty: none): top_value, lapsed, one_time.
+    keep_apart: tuple[str, ...] = ("top_value", "lapsed", "one_time")
+    top_revenue_share: float = 0.4  # top_value: the top customers holding this share of revenue
+    lapsed_after_days: int = 180  # lapsed: no counted order for more than this many days
+    min_purity: float = 0.8  # share of each side that must sit where its side is the majority
+
+
+@dataclass(frozen=True)
 class AcceptanceConfig:
-    min_silhouette: float = 0.25
+    min_silhouette: float = 0.1
     min_stability_ari: float = 0.8
     min_segment_share: float = 0.01
     max_unassigned_share: float = 0.2
@@ -117,6 +130,7 @@ class SegmentationConfig:
     preprocessing: PreprocessingConfig = field(default_factory=PreprocessingConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    guards: GuardConfig = field(default_factory=GuardConfig)
     acceptance: AcceptanceConfig = field(default_factory=AcceptanceConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     refresh: RefreshConfig = field(default_factory=RefreshConfig)
@@ -139,14 +153,19 @@ class SegmentationConfig:
             problems.append(f"algorithm.name must be one of {ALGORITHMS}")
         if self.refresh.mode not in REFRESH_MODES:
             problems.append(f"refresh.mode must be one of {REFRESH_MODES}")
-        if self.preprocessing.scaler not in ("standard", "minmax"):
-            problems.append("preprocessing.scaler must be 'standard' or 'minmax'")
+        if self.preprocessing.scaler not in ("standard", "minmax", "rank"):
+            problems.append("preprocessing.scaler must be 'standard', 'minmax' or 'rank'")
         pca = self.preprocessing.pca_variance
         if pca is not None and not 0 < pca <= 1:
             problems.append("preprocessing.pca_variance must be in (0, 1] or null")
         if not 2 <= self.selection.k_min <= self.selection.k_max:
             problems.append("selection needs 2 <= k_min <= k_max")
         problems += _range_problems(self)
+        unknown_guards = set(self.guards.keep_apart) - set(GUARD_NAMES)
+        if unknown_guards:
+            problems.append(
+                f"guards.keep_apart: unknown {sorted(unknown_guards)}, use {GUARD_NAMES}"
+            )
         if not self.features.numeric_columns:
             problems.append("features needs at least one log1p or numeric column")
         repeated = {c for c in self.features.all_columns if self.features.all_columns.count(c) > 1}
@@ -166,6 +185,9 @@ _RANGES = {
     ("selection", "silhouette_sample_size"): (10, None),
     ("selection", "gap_references"): (1, None),
     ("selection", "bootstrap_resamples"): (2, None),
+    ("guards", "top_revenue_share"): (0.0, 1.0),
+    ("guards", "lapsed_after_days"): (1, None),
+    ("guards", "min_purity"): (0.5, 1.0),
     ("acceptance", "min_silhouette"): (-1.0, 1.0),
     ("acceptance", "min_stability_ari"): (-1.0, 1.0),
     ("acceptance", "min_segment_share"): (0.0, 1.0),

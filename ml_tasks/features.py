@@ -26,8 +26,9 @@ def load_customer_features(
     """All customers of the as-of slice, indexed by customer id, with a ``has_orders`` flag.
 
     Numeric features are float64 with NaN for missing values (what scikit-learn expects);
-    categorical ones are text. Customers without an order have no behaviour to cluster on; the
-    caller puts them in the prospect segment.
+    categorical ones are text. Customers without a counted order have no behaviour to cluster
+    on; the caller puts them in the prospect segment, or (``has_only_voided_orders``: they
+    ordered, but every order was cancelled, returned or worth nothing) in the voided one.
     """
     available = {
         row[0]
@@ -44,9 +45,16 @@ def load_customer_features(
             "segmentation config's features, or add them to the dbt model."
         )
     columns = ", ".join(wanted)
+    # Older marts (and hand-made feature tables) may lack the voided count: nobody is voided.
+    voided = (
+        "coalesce(order_count, 0) = 0 and coalesce(voided_order_count, 0) > 0"
+        if "voided_order_count" in available
+        else "false"
+    )
     frame = con.execute(
         f"""
-        select customer_id, {columns}, coalesce(order_count, 0) > 0 as has_orders
+        select customer_id, {columns}, coalesce(order_count, 0) > 0 as has_orders,
+            {voided} as has_only_voided_orders
         from marts.customer_features
         where as_of_date = ?
         order by customer_id
@@ -65,6 +73,7 @@ def load_customer_features(
     for column in features.categorical:
         frame[column] = frame[column].astype("object").where(frame[column].notna(), None)
     frame["has_orders"] = frame["has_orders"].astype(bool)
+    frame["has_only_voided_orders"] = frame["has_only_voided_orders"].astype(bool)
     return frame
 
 

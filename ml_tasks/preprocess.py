@@ -9,7 +9,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    OneHotEncoder,
+    QuantileTransformer,
+    StandardScaler,
+)
 
 from ml_tasks.config import FeatureConfig, PreprocessingConfig
 
@@ -30,6 +36,10 @@ def make_preprocessor(
     """
 
     def scaler():
+        if preprocessing.scaler == "rank":
+            # Each feature becomes its percentile: value tiers are evenly spread, whatever the
+            # tail (measured against the others in docs/reclustering.md).
+            return QuantileTransformer(n_quantiles=1000, subsample=100_000, random_state=0)
         return StandardScaler() if preprocessing.scaler == "standard" else MinMaxScaler()
 
     transformers = []

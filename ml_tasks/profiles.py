@@ -25,13 +25,24 @@ PROSPECT_SEGMENT_ID = 0
 PROSPECT_SEGMENT_NAME = "Prospects (no order yet)"
 UNASSIGNED_SEGMENT_ID = -1
 UNASSIGNED_SEGMENT_NAME = "Unassigned (no clear segment)"
+# Ordered, but nothing counted: every order cancelled, returned or worth nothing (lifecycle stage
+# "voided" in marts.customer_lifecycle). Not prospects: they did try to buy.
+VOIDED_SEGMENT_ID = -2
+VOIDED_SEGMENT_NAME = "Voided orders only (cancelled, returned or zero)"
 FIXED_SEGMENTS = {
     PROSPECT_SEGMENT_ID: PROSPECT_SEGMENT_NAME,
     UNASSIGNED_SEGMENT_ID: UNASSIGNED_SEGMENT_NAME,
+    VOIDED_SEGMENT_ID: VOIDED_SEGMENT_NAME,
 }
+# The fixed segments of customers who are never clustered (no counted order).
+NOT_CLUSTERED_SEGMENTS = (PROSPECT_SEGMENT_ID, VOIDED_SEGMENT_ID)
 _FIXED_DESCRIPTIONS = {
     PROSPECT_SEGMENT_ID: "customers with no order up to the as-of date",
     UNASSIGNED_SEGMENT_ID: "customers with orders that no segment describes well (noise)",
+    VOIDED_SEGMENT_ID: (
+        "customers who ordered, but every order up to the as-of date was cancelled, returned "
+        "or worth nothing"
+    ),
 }
 # The mart columns the generated names are built from (always loaded, whatever is clustered on).
 NAMING_COLUMNS = ("total_spend", "recency_days", "tenure_days", "order_count")
@@ -76,9 +87,12 @@ _LEVEL_PHRASES = {
 class NamingRules:
     high_value_ratio: float = 1.5  # median spend at least this many times the population's
     low_value_ratio: float = 0.6
-    lapsed_recency_days: int = 120  # and at least twice the population's median recency
+    lapsed_recency_days: int = 180  # median recency above this (the lapsed guard's cut-off)
     new_tenure_days: int = 90
     loyal_frequency_ratio: float = 1.5
+    # Median spend from which a segment is "Top-value" (the top_value guard's cut-off); None:
+    # no such tier.
+    top_value_spend: float | None = None
 
 
 def rank_by_value(features: pd.DataFrame, labels: np.ndarray) -> dict[int, int]:
@@ -89,19 +103,27 @@ def rank_by_value(features: pd.DataFrame, labels: np.ndarray) -> dict[int, int]:
 
 
 def generate_name(segment: pd.DataFrame, population: pd.DataFrame, rules: NamingRules) -> str:
-    """Value tier (median spend against the population) plus behaviour."""
-    spend_ratio = segment["total_spend"].median() / max(population["total_spend"].median(), 1e-9)
-    if spend_ratio >= rules.high_value_ratio:
+    """Value tier (median spend against the population, or the top customers' cut-off) plus
+    behaviour: lapsed (median recency past the lapsed cut-off), new (recent sign-ups), one-time
+    (a single order), loyal (frequent) or occasional; e.g. "Top-value loyal",
+    "Low-value lapsed one-time"."""
+    spend = segment["total_spend"].median()
+    spend_ratio = spend / max(population["total_spend"].median(), 1e-9)
+    if rules.top_value_spend is not None and spend >= rules.top_value_spend:
+        tier = "Top-value"
+    elif spend_ratio >= rules.high_value_ratio:
         tier = "High-value"
     elif spend_ratio <= rules.low_value_ratio:
         tier = "Low-value"
     else:
         tier = "Mid-value"
-    recency = segment["recency_days"].median()
-    if recency >= max(rules.lapsed_recency_days, 2 * population["recency_days"].median()):
-        behaviour = "lapsed"
+    one_time = segment["order_count"].median() <= 1
+    if segment["recency_days"].median() > rules.lapsed_recency_days:
+        behaviour = "lapsed one-time" if one_time else "lapsed"
     elif segment["tenure_days"].median() <= rules.new_tenure_days:
         behaviour = "new"
+    elif one_time:
+        behaviour = "one-time"
     elif (
         segment["order_count"].median()
         >= rules.loyal_frequency_ratio * population["order_count"].median()
@@ -185,7 +207,7 @@ def describe_segments(
     """
     rules = rules or NamingRules()
     kept_names = dict(kept_names or {})
-    clustered = segment_ids != PROSPECT_SEGMENT_ID
+    clustered = ~segment_ids.isin(NOT_CLUSTERED_SEGMENTS)
     if not clustered.any():
         clustered = pd.Series(True, index=segment_ids.index)
     statistics = feature_statistics(features, segment_ids, columns, log_columns, clustered)

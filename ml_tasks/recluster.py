@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import logging
+import math
 import pickle
 import platform
 import time
@@ -34,9 +35,10 @@ import sklearn
 from sklearn.pipeline import Pipeline
 
 from ml_tasks import versions
-from ml_tasks.config import FeatureConfig, SegmentationConfig, load_config
+from ml_tasks.config import FeatureConfig, GuardConfig, SegmentationConfig, load_config
 from ml_tasks.drift import feature_psi, feature_reference, segment_share_change
 from ml_tasks.features import absent_features, fingerprint, load_customer_features
+from ml_tasks.guards import Split, apply_guards, replay
 from ml_tasks.matching import match_segments, member_overlap, membership_changes, transitions
 from ml_tasks.model import NOISE_LABEL, SegmentClusterer
 from ml_tasks.preprocess import make_preprocessor
@@ -44,6 +46,8 @@ from ml_tasks.profiles import (
     FIXED_SEGMENTS,
     PROSPECT_SEGMENT_ID,
     UNASSIGNED_SEGMENT_ID,
+    VOIDED_SEGMENT_ID,
+    NamingRules,
     describe_segments,
     rank_by_value,
 )
@@ -52,7 +56,7 @@ from ml_tasks.selection import labelling_scores, select_model
 log = logging.getLogger(__name__)
 
 # The config sections a fitted model depends on: a change to any of them forces a refit.
-MODEL_SECTIONS = ("random_state", "features", "preprocessing", "algorithm", "selection")
+MODEL_SECTIONS = ("random_state", "features", "preprocessing", "algorithm", "selection", "guards")
 
 
 class ReclusterError(RuntimeError):
@@ -82,12 +86,19 @@ class SegmentModel:
     sklearn_version: str
     config_key: str
     config: dict = field(default_factory=dict)
+    # The business guards' cut-offs and splits of the fitted night (``ml_tasks/guards.py``).
+    guards: GuardConfig = field(default_factory=GuardConfig)
+    guard_thresholds: dict = field(default_factory=dict)
+    guard_splits: list[Split] = field(default_factory=list)
 
-    def assign(self, buyers: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
-        """Segment id per customer, and the preprocessed features they were assigned from."""
+    def assign(self, buyers: pd.DataFrame) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+        """Segment id per customer, the preprocessed features they were assigned from and their
+        cluster: the nearest cluster, then the fitted night's guard splits replayed."""
         X = self.preprocessor.transform(buyers[list(self.features.all_columns)])
-        labels = self.clusterer.predict(X)
-        return pd.Series(_segment_ids(labels, self.segment_id_by_label), index=buyers.index), X
+        clusters = self.clusterer.predict(X)
+        labels = replay(clusters, buyers, self.guards, self.guard_thresholds, self.guard_splits)
+        ids = pd.Series(_segment_ids(labels, self.segment_id_by_label), index=buyers.index)
+        return ids, X, clusters
 
     def to_bytes(self) -> bytes:
         """Pickled without the per-customer training labels, which predict does not need."""
@@ -102,7 +113,8 @@ class RefreshDecision:
     mode: str  # "full" or "assign"
     reason: str
     drift: dict
-    assigned: tuple[pd.Series, np.ndarray] | None = None  # the model's assignment, if computed
+    # The model's assignment (segment ids, features, clusters), if computed.
+    assigned: tuple[pd.Series, np.ndarray, np.ndarray] | None = None
 
 
 def _segment_ids(labels: np.ndarray, id_by_label: dict[int, int]) -> np.ndarray:
@@ -398,7 +410,7 @@ def _lineage(segment_ids: pd.Series, reference: BaseVersion | None) -> pd.DataFr
         if overlap is not None and segment_id in overlap.index and segment_id in overlap.columns:
             share = float(overlap.loc[segment_id, segment_id])
         if segment_id in FIXED_SEGMENTS:
-            outcome, reason = "fixed", "fixed id (prospects or unassigned)"
+            outcome, reason = "fixed", "fixed id (prospects, voided orders only or unassigned)"
         elif segment_id in reference_ids:
             outcome = "kept"
             shared = "" if share is None else f"{share:.0%} of "
@@ -438,6 +450,8 @@ class _Outcome:
 
     buyer_ids: pd.Series
     X: np.ndarray  # the preprocessed features the ids were computed from
+    clusters: np.ndarray  # the clustering's labels, before the guards split any
+    guard_thresholds: dict  # the guards' cut-offs the segments were split by
     features: FeatureConfig
     algorithm: str
     k: int
@@ -449,13 +463,15 @@ class _Outcome:
 
 
 def _assign_to_model(model: SegmentModel, base: BaseVersion, decision: RefreshDecision) -> _Outcome:
-    buyer_ids, X = decision.assigned
+    buyer_ids, X, clusters = decision.assigned
     return _Outcome(
         buyer_ids=buyer_ids,
         X=X,
+        clusters=clusters,
+        guard_thresholds=model.guard_thresholds,
         features=model.features,
         algorithm=model.clusterer.algorithm,
-        k=model.clusterer.n_clusters_,
+        k=model.clusterer.n_clusters_ + len(model.guard_splits),
         kept_names=base.names,
         scores={"stability_ari": base.model_stability},
         config=model.config,
@@ -477,13 +493,22 @@ def _fit_new_model(
     preprocessor, clusterer, X, selection = fit_full(
         buyers, config, features, k_override=k_override
     )
-    clustered = clusterer.labels_ != NOISE_LABEL
+    guarded = apply_guards(
+        clusterer.labels_,
+        buyers,
+        config.guards,
+        min_size=math.ceil(config.acceptance.min_segment_share * len(buyers)),
+    )
+    if guarded.splits:
+        log.info("Guards split %d cluster(s): %s", len(guarded.splits), guarded.splits)
+    labels = guarded.labels
+    clustered = labels != NOISE_LABEL
     base_members = reference.members if reference else None
     base_names = reference.names if reference else {}
-    ranked = rank_by_value(buyers[clustered], clusterer.labels_[clustered])
+    ranked = rank_by_value(buyers[clustered], labels[clustered])
     match = match_segments(
         base_members[base_members > 0] if base_members is not None else None,
-        pd.Series(clusterer.labels_[clustered], index=buyers.index[clustered]),
+        pd.Series(labels[clustered], index=buyers.index[clustered]),
         min_member_overlap=config.matching.min_member_overlap,
         next_id=next_segment_id,
         # Without a version to continue from, ids rank by value; ids once used are never reused.
@@ -502,17 +527,24 @@ def _fit_new_model(
         sklearn_version=sklearn.__version__,
         config_key=model_config_key(config, features),
         config=config.to_dict(),
+        guards=config.guards,
+        guard_thresholds=guarded.thresholds,
+        guard_splits=guarded.splits,
     )
     return _Outcome(
-        buyer_ids=pd.Series(
-            _segment_ids(clusterer.labels_, match.segment_id_by_label), index=buyers.index
-        ),
+        buyer_ids=pd.Series(_segment_ids(labels, match.segment_id_by_label), index=buyers.index),
         X=X,
+        clusters=clusterer.labels_,
+        guard_thresholds=guarded.thresholds,
         features=features,
         algorithm=config.algorithm.name,
-        k=clusterer.n_clusters_,
+        k=len(set(labels[clustered].tolist())),
         kept_names={sid: base_names[sid] for sid in match.kept if sid in base_names},
-        scores={"stability_ari": selection.stability_ari, "selection": selection.to_dict()},
+        scores={
+            "stability_ari": selection.stability_ari,
+            "selection": selection.to_dict(),
+            "guards": guarded.to_dict(),
+        },
         config=config.to_dict(),
         model=model,
     )
@@ -630,24 +662,41 @@ def _describe_version(
     run_id: str,
     reference: BaseVersion | None = None,
 ) -> ComputedVersion:
-    """Every customer's segment (prospects in theirs), the scores, personas, lineage and
+    """Every customer's segment (prospects and customers whose orders were all voided in
+    theirs), the scores, personas, lineage and
     membership changes, and the acceptance verdict."""
     segment_ids = pd.Series(PROSPECT_SEGMENT_ID, index=frame.index, name="segment_id")
+    if "has_only_voided_orders" in frame:
+        voided = frame["has_only_voided_orders"].astype(bool) & ~frame["has_orders"]
+        segment_ids[voided] = VOIDED_SEGMENT_ID
     segment_ids.loc[outcome.buyer_ids.index] = outcome.buyer_ids.to_numpy()
+    # The clustering is judged on its own clusters; the guards' splits follow business rules,
+    # not the geometry, and are judged by their purity (scores["guards"]).
+    segments_silhouette = labelling_scores(
+        outcome.X,
+        outcome.buyer_ids.to_numpy(),
+        config.selection.silhouette_sample_size,
+        config.random_state,
+    )["silhouette"]
     scores = {
         **labelling_scores(
             outcome.X,
-            outcome.buyer_ids.to_numpy(),
+            np.asarray(outcome.clusters),
             config.selection.silhouette_sample_size,
             config.random_state,
         ),
+        "segments_silhouette": segments_silhouette,
         **outcome.scores,
         "drift": decision.drift,
     }
     features = outcome.features
     numeric = tuple(c for c in features.all_columns if c not in features.categorical)
+    rules = NamingRules(
+        lapsed_recency_days=config.guards.lapsed_after_days,
+        top_value_spend=outcome.guard_thresholds.get("top_value_spend"),
+    )
     profiles, statistics = describe_segments(
-        frame, segment_ids, numeric, features.log1p, kept_names=outcome.kept_names
+        frame, segment_ids, numeric, features.log1p, kept_names=outcome.kept_names, rules=rules
     )
     problems = check_acceptance(config, scores, profiles)
     names = profiles.set_index("segment_id")["segment_name"]

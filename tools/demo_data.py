@@ -121,6 +121,7 @@ class SegmentSpec:
     email_send_prob: float  # chance of being in each campaign (three a week)
     email_open_prob: float
     email_click_prob: float  # given an open
+    income_tilt: float = 0.0  # leans to the higher income bands (descriptive only, not a feature)
 
 
 SEGMENTS: tuple[SegmentSpec, ...] = (
@@ -145,6 +146,7 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
         email_send_prob=0.072,
         email_open_prob=0.60,
         email_click_prob=0.60,
+        income_tilt=0.6,
     ),
     SegmentSpec(
         name="loyal",
@@ -167,6 +169,7 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
         email_send_prob=0.064,
         email_open_prob=0.55,
         email_click_prob=0.30,
+        income_tilt=0.3,
     ),
     SegmentSpec(
         name="occasional",
@@ -211,6 +214,7 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
         email_send_prob=0.023,
         email_open_prob=0.03,
         email_click_prob=0.05,
+        income_tilt=0.1,
     ),
     SegmentSpec(
         name="new",
@@ -233,6 +237,7 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
         email_send_prob=0.15,
         email_open_prob=0.55,
         email_click_prob=0.30,
+        income_tilt=0.2,
     ),
 )
 PROSPECT = SegmentSpec(
@@ -258,6 +263,71 @@ PROSPECT = SegmentSpec(
 )
 ALL_SEGMENTS: tuple[SegmentSpec, ...] = (*SEGMENTS, PROSPECT)
 PROSPECT_CODE = len(SEGMENTS)
+
+
+@dataclass(frozen=True)
+class RealisticShape:
+    """The realistic profile's distributions (no planted clusters): every buyer's repeat-order
+    rate, lifetime and typical order amount are drawn from continuous, skewed distributions, as
+    in a real shop's log (the BG/NBD and Gamma-Gamma story: Gamma-distributed rates, exponential
+    lifetimes, log-normal amounts), and orders follow a yearly season."""
+
+    prospect_share: float = 0.04  # signed up, never ordered
+    voided_share: float = 0.02  # ordered, but every order was cancelled, returned or zero
+    rate_shape: float = 0.4  # Gamma shape of the repeat orders per year (small: heavy tail)
+    repeats_per_year: float = 6.0  # mean of that Gamma
+    lifetime_days: float = 200.0  # mean (exponential) time a buyer keeps ordering
+    order_value_median: float = 35.0  # median of the buyers' typical order amount...
+    order_value_sigma: float = 1.1  # ...log-normal spread (a few buyers order big baskets)
+    season_amplitude: float = 0.6  # order intensity 1 +/- this, peaking on peak_day_of_year
+    peak_day_of_year: int = 335  # early December
+    first_order_delay_days: float = 5.0  # mean (exponential) delay from signup to first order
+
+
+REALISTIC = RealisticShape()
+_REALISTIC_WEB_EMAIL = {
+    "sessions_per_30_days": 0.8,
+    "browse_days_after_last_order": 60,
+    "events_per_session_extra": 1.3,
+    "cart_share": 0.12,
+    "email_send_prob": 0.05,
+    "email_open_prob": 0.3,
+    "email_click_prob": 0.2,
+}
+REALISTIC_SEGMENTS: tuple[SegmentSpec, ...] = (
+    SegmentSpec(
+        name="buyer",
+        share=1 - REALISTIC.prospect_share - REALISTIC.voided_share,
+        description=(
+            "no planted segment: Gamma-distributed repeat rates (many one-time buyers, a few very "
+            "frequent), exponential lifetimes (many lapsed), log-normal order amounts (a few "
+            "percent of buyers hold about half the revenue), seasonal orders"
+        ),
+        tenure_days=(0.5, 365),
+        first_order_delay_days=(0, 0),
+        recency_days=None,
+        orders_min=1,
+        orders_extra=0.0,
+        order_value=0.0,
+        keeps_ordering=1.0,
+        **_REALISTIC_WEB_EMAIL,
+    ),
+    SegmentSpec(
+        name="voided",
+        share=REALISTIC.voided_share,
+        description="ordered 1-2 times, but every order was cancelled, returned or worth 0",
+        tenure_days=(0.5, 365),
+        first_order_delay_days=(0, 0),
+        recency_days=None,
+        orders_min=1,
+        orders_extra=0.4,
+        order_value=0.0,
+        keeps_ordering=0.0,
+        **_REALISTIC_WEB_EMAIL,
+    ),
+    PROSPECT,
+)
+PROFILES = ("planted", "realistic")
 
 FIRST_NAMES = (
     "Emma", "Liam", "Olivia", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella", "Lucas",
@@ -315,7 +385,8 @@ class DemoSummary:
     rows: dict[str, int]  # data rows per source (header rows not counted)
     partitions: int  # partition files written, all sources together
     seconds: float
-    n_segments: int  # behavioural segments planted (the clustering should find this many)
+    n_segments: int  # behavioural segments planted (the clustering should find this many; 0:
+    # the realistic profile plants none)
     segments: tuple[str, ...]  # every planted segment name, prospect last
     persons: int
     crm_records: int  # distinct customer_ids, duplicates included
@@ -375,6 +446,24 @@ class _People:
     first_order: np.ndarray  # per person
     last_order: np.ndarray  # per person: last planted order up to the as-of date
     duplicate_of_person: np.ndarray  # per person: record of the duplicate, or -1
+    specs: tuple[SegmentSpec, ...] = ALL_SEGMENTS  # what the segment codes stand for
+    # Per person: typical order amount (default: the segment's order_value).
+    order_value: np.ndarray | None = None
+    # Per person: completed orders per day after the as-of date (default: see _future_pace).
+    future_pace: np.ndarray | None = None
+    # Orders planned up to the as-of date, when the profile draws their times itself: the
+    # person of each order and its time (default: first and last planted, the rest in between).
+    order_owner: np.ndarray | None = None
+    order_times: np.ndarray | None = None
+    # Per person: every order is cancelled, returned or worth nothing (none of them counts).
+    voided: np.ndarray | None = None
+
+    @property
+    def prospect_code(self) -> int:
+        return len(self.specs) - 1  # the prospect spec is always last
+
+    def spec(self, field: str, dtype: type = np.float64) -> np.ndarray:
+        return _spec_array(field, dtype, self.specs)
 
     @property
     def n_records(self) -> int:
@@ -398,9 +487,11 @@ def _epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
-def _spec_array(field: str, dtype: type = np.float64) -> np.ndarray:
+def _spec_array(
+    field: str, dtype: type = np.float64, specs: tuple[SegmentSpec, ...] = ALL_SEGMENTS
+) -> np.ndarray:
     """One value per segment code, to index with an array of codes."""
-    return np.array([getattr(spec, field) for spec in ALL_SEGMENTS], dtype=dtype)
+    return np.array([getattr(spec, field) for spec in specs], dtype=dtype)
 
 
 def _positions(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -509,7 +600,89 @@ def _plan_people(
     n_orders[segment == PROSPECT_CODE] = 0
     # A single order of a "recency anywhere" segment (new) is its first order, days after signup.
     last_order = np.where(free & (n_orders == 1), first_order, last_order)
+    return _with_duplicates(
+        rng, n_persons, mess, segment, signup, n_orders, first_order, last_order
+    )
 
+
+def _plan_people_realistic(
+    rng: np.random.Generator, n_persons: int, window: _Window, mess: MessRates
+) -> _People:
+    """Buyers without planted segments (``RealisticShape``): signups spread over the window, a
+    first order days later, then repeat orders at the buyer's own Gamma-distributed rate, with
+    the season, until their exponential lifetime ends. Their future pace is that rate while
+    alive at the as-of date, else 0."""
+    shape, specs = REALISTIC, REALISTIC_SEGMENTS
+    codes = len(specs)
+    shares = _spec_array("share", specs=specs)
+    counts = np.floor(shares / shares.sum() * n_persons).astype(np.int64)
+    counts[0] += n_persons - counts.sum()
+    segment = rng.permutation(np.repeat(np.arange(codes), counts))
+    as_of_end, last_allowed = window.as_of_end, window.as_of_end - 60
+
+    tenure = rng.uniform(0.5, window.history_days - 0.01, n_persons)
+    signup = as_of_end - np.round(tenure * DAY).astype(np.int64)
+    delay = rng.exponential(shape.first_order_delay_days, n_persons)
+    first_order = np.minimum(signup + np.round(delay * DAY).astype(np.int64) + 600, last_allowed)
+    rate = rng.gamma(shape.rate_shape, shape.repeats_per_year / shape.rate_shape / 365, n_persons)
+    alive_until = first_order + np.round(rng.exponential(shape.lifetime_days, n_persons) * DAY)
+    value = np.exp(rng.normal(np.log(shape.order_value_median), shape.order_value_sigma, n_persons))
+
+    # Seasonal intensity per day of the window; its running sum maps uniform draws to days.
+    days = window.start_date.toordinal() + np.arange(window.n_days)
+    day_of_year = np.array([date.fromordinal(int(d)).timetuple().tm_yday for d in days])
+    season = 1 + shape.season_amplitude * np.cos(
+        2 * np.pi * (day_of_year - shape.peak_day_of_year) / 365.25
+    )
+    cumulative = np.concatenate([[0.0], np.cumsum(season)])
+
+    def mass(at: np.ndarray) -> np.ndarray:  # seasonal days from the window start to ``at``
+        position = np.clip((at - window.start) / DAY, 0, window.n_days)
+        whole = np.minimum(position.astype(np.int64), window.n_days - 1)
+        return cumulative[whole] + (position - whole) * season[whole]
+
+    buyer = segment == 0
+    end = np.minimum(alive_until, last_allowed)
+    repeats = np.where(buyer, rng.poisson(rate * np.maximum(mass(end) - mass(first_order), 0)), 0)
+    voided = segment == 1
+    n_orders = np.where(buyer, 1 + repeats, 0)
+    n_orders[voided] = 1 + rng.poisson(0.4, int(voided.sum()))
+    owner, position = _positions(n_orders)
+    low, high = mass(first_order)[owner], mass(np.maximum(end, first_order))[owner]
+    drawn = low + rng.random(len(owner)) * (high - low)
+    day = np.clip(np.searchsorted(cumulative, drawn, side="right") - 1, 0, window.n_days - 1)
+    fraction = (drawn - cumulative[day]) / season[day]
+    times = window.start + np.round((day + np.clip(fraction, 0, 1)) * DAY).astype(np.int64)
+    times[position == 0] = first_order[owner[position == 0]]
+    times = np.clip(times, first_order[owner], last_allowed)
+    last_order = first_order.copy()
+    np.maximum.at(last_order, owner, times)
+
+    alive = buyer & (alive_until > as_of_end)
+    return _with_duplicates(
+        rng, n_persons, mess, segment, signup, n_orders, first_order, last_order,
+        specs=specs,
+        order_value=value,
+        future_pace=np.where(alive, rate, 0.0),
+        order_owner=owner,
+        order_times=times,
+        voided=voided,
+    )  # fmt: skip
+
+
+def _with_duplicates(
+    rng: np.random.Generator,
+    n_persons: int,
+    mess: MessRates,
+    segment: np.ndarray,
+    signup: np.ndarray,
+    n_orders: np.ndarray,
+    first_order: np.ndarray,
+    last_order: np.ndarray,
+    **profile,
+) -> _People:
+    """The persons planned, plus their near-duplicate CRM records (``profile``: the optional
+    per-person fields of ``_People``)."""
     # Near-duplicates: only persons with 2+ orders, so the duplicate (signing up between the
     # first and the last of them) can take over some of the person's later activity.
     eligible = np.flatnonzero(n_orders >= 2)
@@ -536,6 +709,7 @@ def _plan_people(
         first_order=first_order,
         last_order=last_order,
         duplicate_of_person=duplicate_of_person,
+        **profile,
     )
 
 
@@ -703,7 +877,7 @@ def _customer_rows(
     age_years = rng.uniform(18, 80, n_persons)[persons]
     phone_digits = rng.integers(2_000_000_000, 9_999_999_999, n_persons)[persons]
     # Richer segments lean to the higher income bands (descriptive only, not a feature).
-    tilt = np.array([0.6, 0.3, 0.0, 0.1, 0.2, 0.0])[people.segment[:n_persons]]
+    tilt = people.spec("income_tilt")[people.segment[:n_persons]]
     income = np.clip(np.floor(rng.normal(1.4 + tilt, 0.9)), 0, len(INCOME_BANDS) - 1)[persons]
     consent = rng.random(n) < 0.85
 
@@ -776,12 +950,17 @@ def _customer_rows(
 
 def _keeps_ordering(people: _People) -> np.ndarray:
     """Per person: the segment's order-rate multiplier after the as-of date (0: dropped out)."""
-    return _spec_array("keeps_ordering")[people.segment[: people.n_persons]]
+    if people.future_pace is not None:
+        return (people.future_pace > 0).astype(np.float64)
+    return people.spec("keeps_ordering")[people.segment[: people.n_persons]]
 
 
 def _future_pace(people: _People, window: _Window) -> np.ndarray:
     """Per person: completed orders per day after the as-of date: the repeat orders per day
-    since the first order (at least 30 days), times the segment's multiplier."""
+    since the first order (at least 30 days), times the segment's multiplier (or the profile's
+    own planted pace)."""
+    if people.future_pace is not None:
+        return people.future_pace
     days_since_first = np.maximum((window.as_of_end - people.first_order) / DAY, 30.0)
     repeats = np.maximum(people.n_orders - 1, 0)
     return repeats / days_since_first * _keeps_ordering(people)
@@ -793,12 +972,15 @@ def _order_rows(
     """Planted completed orders, the days after the as-of date, and the messy extra rows."""
     segment = people.segment[: people.n_persons]
     first, last, n_orders = people.first_order, people.last_order, people.n_orders
-    owner, position = _positions(n_orders)
-    # First and last order at the planted times, the others spread in between.
-    share = rng.random(len(owner))
-    share[position == 0] = 0.0
-    share[position == n_orders[owner] - 1] = 1.0
-    times = first[owner] + np.round(share * (last[owner] - first[owner])).astype(np.int64)
+    if people.order_times is not None:
+        owner, times = people.order_owner, people.order_times
+    else:
+        owner, position = _positions(n_orders)
+        # First and last order at the planted times, the others spread in between.
+        share = rng.random(len(owner))
+        share[position == 0] = 0.0
+        share[position == n_orders[owner] - 1] = 1.0
+        times = first[owner] + np.round(share * (last[owner] - first[owner])).astype(np.int64)
 
     # After the as-of date people keep ordering at their own pace (lapsed ones do not).
     pace = _future_pace(people, window)
@@ -808,10 +990,21 @@ def _order_rows(
     owner = np.concatenate([owner, later_owner])
     times = np.concatenate([times, later.astype(np.int64)])
 
-    typical = _spec_array("order_value")[segment] * rng.lognormal(0, 0.15, people.n_persons)
+    value = (
+        people.order_value
+        if people.order_value is not None
+        else people.spec("order_value")[segment]
+    )
+    typical = value * rng.lognormal(0, 0.15, people.n_persons)
     cents = np.round(typical[owner] * rng.lognormal(-0.03, 0.25, len(owner)) * 100)
     cents = np.clip(cents, 199, 500_000).astype(np.int64)
     status = np.zeros(len(owner), dtype=np.int64)
+    if people.voided is not None:
+        # Every order of a voided person is cancelled, returned or booked at 0.
+        void = people.voided[owner]
+        kind = rng.integers(0, 3, len(owner))
+        status = np.where(void & (kind < 2), kind + 1, status)
+        cents = np.where(void & (kind == 2), 0, cents)
 
     # Mess as extra rows beside a real order of the same person (about the same time), so it
     # never changes who looks recent or lapsed: cancelled and returned orders, refunds booked
@@ -867,11 +1060,11 @@ def _web_event_rows(
     first, then product views, searches, cart adds and checkouts; a few anonymous sessions."""
     segment = people.segment[: people.n_persons]
     signup = people.signup[: people.n_persons]
-    stop_after = np.array([s.browse_days_after_last_order or np.inf for s in ALL_SEGMENTS])[segment]
+    stop_after = np.array([s.browse_days_after_last_order or np.inf for s in people.specs])[segment]
     browse_end = np.minimum(window.end, people.last_order + stop_after * DAY)
     browse_end = np.maximum(browse_end, signup + DAY).astype(np.int64)
     n_sessions = rng.poisson(
-        _spec_array("sessions_per_30_days")[segment] * (browse_end - signup) / DAY / 30
+        people.spec("sessions_per_30_days")[segment] * (browse_end - signup) / DAY / 30
     )
     owner, _ = _positions(n_sessions)
     start = signup[owner] + (rng.random(len(owner)) * (browse_end - signup)[owner]).astype(np.int64)
@@ -885,9 +1078,9 @@ def _web_event_rows(
     record = np.concatenate([record, np.full(n_anonymous, -1)])
     start = np.concatenate([start, anonymous_start.astype(np.int64)])
     cookie = np.concatenate([cookie, rng.integers(1, 16**10, n_anonymous)])
-    profile = np.concatenate([profile, np.full(n_anonymous, PROSPECT_CODE)])
+    profile = np.concatenate([profile, np.full(n_anonymous, people.prospect_code)])
 
-    n_events = 1 + np.minimum(rng.poisson(_spec_array("events_per_session_extra")[profile]), 7)
+    n_events = 1 + np.minimum(rng.poisson(people.spec("events_per_session_extra")[profile]), 7)
     session, position = _positions(n_events)
     gaps = rng.integers(5, 300, size=len(session))
     gaps[position == 0] = 0
@@ -896,7 +1089,7 @@ def _web_event_rows(
     times = start[session] + elapsed
     # After the page view: add_to_cart at the segment's rate, else a product view or a search;
     # right after an add_to_cart, often a checkout.
-    cart = (rng.random(len(session)) < _spec_array("cart_share")[profile][session]) & (position > 0)
+    cart = (rng.random(len(session)) < people.spec("cart_share")[profile][session]) & (position > 0)
     after_cart = np.zeros(len(session), dtype=bool)
     after_cart[1:] = cart[:-1] & (position[1:] > 0)
     checkout = ~cart & after_cart & (rng.random(len(session)) < 0.6)
@@ -954,7 +1147,7 @@ def _email_event_rows(
     campaign_at = window.start + campaign_day * DAY + 9 * 3600
     first = np.searchsorted(campaign_at, signup)
     available = len(campaign_at) - first
-    n_sends = rng.binomial(available, _spec_array("email_send_prob")[segment])
+    n_sends = rng.binomial(available, people.spec("email_send_prob")[segment])
     owner, position = _positions(n_sends)
     # Stratified picks: distinct campaigns, spread over the person's time on the list.
     slot = (position + rng.random(len(owner))) * available[owner] / np.maximum(n_sends[owner], 1)
@@ -971,9 +1164,9 @@ def _email_event_rows(
 
     n = len(sent)
     bounced = rng.random(n) < 0.01
-    opened = ~bounced & (rng.random(n) < _spec_array("email_open_prob")[profile])
+    opened = ~bounced & (rng.random(n) < people.spec("email_open_prob")[profile])
     open_at = sent + 30 + rng.exponential(24 * 3600, n).astype(np.int64)
-    clicked = opened & (rng.random(n) < _spec_array("email_click_prob")[profile])
+    clicked = opened & (rng.random(n) < people.spec("email_click_prob")[profile])
     unsubscribed = opened & (rng.random(n) < 0.004)
     happened = [
         (np.ones(n, dtype=bool), sent),
@@ -1052,19 +1245,19 @@ def _write_truth(people: _People, window: _Window, folder: Path) -> None:
         {
             "customer_id": ids,
             "person_id": ids.take(pa.array(people.number[people.person[order]] - 1)),
-            "segment": _categorical(people.segment[order], [s.name for s in ALL_SEGMENTS]),
+            "segment": _categorical(people.segment[order], [s.name for s in people.specs]),
             "is_duplicate": _categorical(kind >= 0, ("false", "true")),
             "duplicate_kind": _categorical(np.maximum(kind, 0), DUPLICATE_KINDS, kind < 0),
         }
     )
     with pa.OSFile(str(folder / "customers.csv"), "wb") as sink:
         _write_csv(customers, sink)
-    counts = np.bincount(people.segment[: people.n_persons], minlength=len(ALL_SEGMENTS))
+    counts = np.bincount(people.segment[: people.n_persons], minlength=len(people.specs))
     segments = pa.table(
         {
-            "segment": [s.name for s in ALL_SEGMENTS],
+            "segment": [s.name for s in people.specs],
             "share": [f"{c / max(people.n_persons, 1):.4f}" for c in counts],
-            "description": [s.description for s in ALL_SEGMENTS],
+            "description": [s.description for s in people.specs],
         }
     )
     with pa.OSFile(str(folder / "segments.csv"), "wb") as sink:
@@ -1149,6 +1342,7 @@ def generate_demo_data(
     overwrite: bool = False,
     mess: MessRates | None = None,
     as_of_lag_days: int = AS_OF_LAG_DAYS,
+    profile: str = "planted",
 ) -> DemoSummary:
     """Write the demo landing partitions and the planted truth; same arguments, same bytes.
 
@@ -1157,11 +1351,18 @@ def generate_demo_data(
     ``ValueError``) to write into a non-empty landing folder unless ``overwrite``; with it, only
     the source folders and truth files a previous run wrote are replaced. Everything is written
     to temporary sibling folders first and renamed into place at the end.
+
+    ``profile``: ``planted`` (default) plants five clean behavioural segments the clustering must
+    find; ``realistic`` plants none and draws buyers as a real shop's log looks
+    (``RealisticShape``: heavy-tailed spend, many one-time buyers, many lapsed, seasonal orders),
+    the data the default segmentation must still make actionable.
     """
     started = time.perf_counter()
     landing_dir, truth_dir = Path(landing_dir).absolute(), Path(truth_dir).absolute()
     # A longer lag lands more of the planted future (tests of the predictions use 90 days).
     window = _Window(start_date, end_date, end_date - timedelta(days=as_of_lag_days))
+    if profile not in PROFILES:
+        raise DemoDataError(f"profile must be one of {PROFILES}, got {profile!r}.")
     if n_customers < 100:
         raise DemoDataError(f"n_customers must be at least 100, got {n_customers}.")
     if window.history_days < MIN_HISTORY_DAYS:
@@ -1174,7 +1375,8 @@ def generate_demo_data(
     mess = mess or MessRates()
     rng = np.random.default_rng(seed)
     with _step("people"):
-        people = _plan_people(rng, n_customers, window, mess)
+        plan = _plan_people_realistic if profile == "realistic" else _plan_people
+        people = plan(rng, n_customers, window, mess)
 
     token = uuid.uuid4().hex[:8]
     staging = landing_dir.parent / f".{landing_dir.name}.demo-new-{token}"
@@ -1202,8 +1404,8 @@ def generate_demo_data(
         rows=rows,
         partitions=partitions,
         seconds=round(time.perf_counter() - started, 3),
-        n_segments=len(SEGMENTS),
-        segments=tuple(s.name for s in ALL_SEGMENTS),
+        n_segments=len(SEGMENTS) if profile == "planted" else 0,
+        segments=tuple(s.name for s in people.specs),
         persons=n_customers,
         crm_records=people.n_records,
         as_of_date=window.as_of,
@@ -1222,6 +1424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--customers", type=int, default=5000, help="people to generate")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="planted",
+        help="planted: five clean segments (default); realistic: a real shop's shape, none planted",
+    )
     parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 7, 1))
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 7, 7))
     parser.add_argument("--landing-dir", type=Path, default=settings.landing_dir)
@@ -1240,6 +1448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             start_date=args.start,
             end_date=args.end,
             overwrite=args.overwrite,
+            profile=args.profile,
         )
     except DemoDataError as exc:
         print(f"error: {exc}", file=sys.stderr)

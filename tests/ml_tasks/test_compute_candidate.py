@@ -9,12 +9,17 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from ml_tasks.config import SegmentationConfig
+from ml_tasks.profiles import PROSPECT_SEGMENT_NAME, VOIDED_SEGMENT_ID, VOIDED_SEGMENT_NAME
 from ml_tasks.recluster import BaseVersion, ReclusterError, compute_candidate
 from tests.ml_tasks.synthetic import GROUPS, nudge, planted_customers
 
 NIGHT = date(2026, 6, 1)
+# These tests follow the planted groups through the clustering mechanics; the business guards,
+# which split groups mixing one-time and repeat buyers on purpose, have their own tests
+# (test_guards.py, test_segments_on_demo_profiles.py).
 CONFIG = SegmentationConfig().with_overrides(
-    selection={"k_max": 7, "random_states": 2, "bootstrap_resamples": 3}
+    selection={"k_max": 7, "random_states": 2, "bootstrap_resamples": 3},
+    guards={"keep_apart": []},
 )
 
 
@@ -89,3 +94,24 @@ def test_contradictory_or_empty_input_is_a_clear_error():
     prospects = customers.assign(has_orders=False)
     with pytest.raises(ReclusterError, match="No customer has an order"):
         compute_candidate(prospects, NIGHT, None, CONFIG)
+
+
+def test_a_customer_whose_every_order_was_voided_is_labelled_so_not_as_a_prospect():
+    """Cancelled, returned or zero orders only (``voided_order_count`` > 0, no counted order,
+    the marts' lifecycle stage ``voided``): a fixed segment of its own, never clustered."""
+    customers = _features(planted_customers(400, seed=25, prospects=3))
+    voided = customers.loc[customers["order_count"] == 0].index[:2]
+    customers["has_only_voided_orders"] = customers.index.isin(voided)
+
+    candidate = compute_candidate(customers, NIGHT, None, CONFIG).candidate
+
+    labels = candidate.assignments.set_index("customer_id")
+    assert (labels.loc[voided, "segment_id"] == VOIDED_SEGMENT_ID).all()
+    assert (labels.loc[voided, "segment_name"] == VOIDED_SEGMENT_NAME).all()
+    prospect = customers.index[(customers["order_count"] == 0) & ~customers.index.isin(voided)]
+    assert (labels.loc[prospect, "segment_name"] == PROSPECT_SEGMENT_NAME).all()
+    profile = candidate.profiles.set_index("segment_id").loc[VOIDED_SEGMENT_ID]
+    assert profile["customer_count"] == 2
+    assert "cancelled, returned or worth nothing" in profile["description"]
+    lineage = candidate.lineage.set_index("segment_id")
+    assert lineage.loc[VOIDED_SEGMENT_ID, "outcome"] == "fixed"

@@ -19,8 +19,12 @@ from tests.ml_tasks.synthetic import GROUPS, NEW_GROUP, nudge, planted_customers
 
 NIGHT = date(2026, 6, 1)
 # The shipped defaults, with a lighter sweep: these tests judge behaviour, not the last decimal.
+# They follow the planted groups through the nightly flow; the business guards, which split
+# groups mixing one-time and repeat buyers on purpose, have their own tests (test_guards.py,
+# test_segments_on_demo_profiles.py).
 CONFIG = SegmentationConfig().with_overrides(
-    selection={"k_max": 7, "random_states": 2, "bootstrap_resamples": 3}
+    selection={"k_max": 7, "random_states": 2, "bootstrap_resamples": 3},
+    guards={"keep_apart": []},
 )
 
 
@@ -60,10 +64,10 @@ def test_first_night_chooses_the_planted_groups_and_ranks_ids_by_value(con):
         [result["version_id"]],
     ).fetchone()
     by_k = {row["k"]: row for row in json.loads(scores)["selection"]["by_k"]}
-    assert set(by_k) == set(range(2, 8))
+    assert set(by_k) == set(range(4, 8))  # from the business floor k_min = 4
     assert by_k[len(GROUPS)]["silhouette"] == max(row["silhouette"] for row in by_k.values())
     assert stability > 0.9
-    assert json.loads(config)["acceptance"]["min_silhouette"] == 0.25
+    assert json.loads(config)["acceptance"]["min_silhouette"] == 0.1
 
 
 def test_a_quiet_second_night_keeps_almost_everyone_in_the_same_segment(con):

@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from tools.demo_data import DemoDataError, DemoSummary, generate_demo_data, main
+from tools.demo_features import connect_landing, customer_features
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END, AS_OF = date(2025, 7, 1), date(2026, 7, 7), date(2026, 6, 30)
@@ -46,21 +47,6 @@ def _digest(folder: Path) -> dict[str, str]:
 
 def _generate(root: Path, n: int, seed: int = 42, **kwargs) -> DemoSummary:
     return generate_demo_data(root / "landing", root / "truth", n_customers=n, seed=seed, **kwargs)
-
-
-def _connect(root: Path) -> duckdb.DuckDBPyConnection:
-    """Views over the landing files (as text, plus the partition ``date``) and the truth."""
-    con = duckdb.connect()
-    for source in SOURCES:
-        con.execute(
-            f"create view {source} as select * from read_csv('{root}/landing/{source}/*/*.csv', "
-            "header = true, all_varchar = true, hive_partitioning = true)"
-        )
-    con.execute(
-        f"create view truth as select * from read_csv('{root}/truth/customers.csv', "
-        "header = true, all_varchar = true)"
-    )
-    return con
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str):
@@ -100,7 +86,7 @@ def test_layout_is_one_csv_per_source_and_day_with_the_contract_columns(demo):
             assert len(files) == 1
             header = files[0].read_text().splitlines()[0]
             assert header.split(",") == contract[source], source
-    con = _connect(root)
+    con = connect_landing(root)
     for source in SOURCES:
         assert _scalar(con, f"select count(*) from {source}") == summary.rows[source]
     timestamp = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
@@ -125,7 +111,7 @@ def test_layout_is_one_csv_per_source_and_day_with_the_contract_columns(demo):
 
 def test_ids_are_unique_and_shaped_like_source_ids(demo):
     root, _ = demo
-    con = _connect(root)
+    con = connect_landing(root)
     assert _scalar(con, "select count(*) from customers where customer_id !~ '^C\\d{7}$'") == 0
     assert _scalar(con, "select count(*) from orders where order_id !~ '^O\\d{9}$'") == 0
     # Event ids are unique; an order id repeats only where the whole row was exported twice.
@@ -138,7 +124,7 @@ def test_ids_are_unique_and_shaped_like_source_ids(demo):
 
 def test_every_planted_mess_is_in_the_files(demo):
     root, _ = demo
-    con = _connect(root)
+    con = connect_landing(root)
     counts = {
         "exact duplicate CRM rows": "select count(*) - count(distinct customers) from customers",
         "CRM updates in a later partition": """
@@ -180,7 +166,7 @@ def test_every_planted_mess_is_in_the_files(demo):
 
 def test_near_duplicates_are_the_same_person_in_each_planted_way(demo):
     root, _ = demo
-    con = _connect(root)
+    con = connect_landing(root)
     pairs = con.execute(
         """
         with records as (
@@ -231,7 +217,7 @@ def test_near_duplicates_are_the_same_person_in_each_planted_way(demo):
 
 def test_truth_covers_every_crm_record_and_points_duplicates_to_real_persons(demo):
     root, summary = demo
-    con = _connect(root)
+    con = connect_landing(root)
     crm_ids = {
         row[0] for row in con.execute("select distinct customer_id from customers").fetchall()
     }
@@ -263,7 +249,7 @@ def test_truth_covers_every_crm_record_and_points_duplicates_to_real_persons(dem
 def test_planted_behaviour_holds_at_the_demo_as_of_date(demo):
     root, summary = demo
     assert summary.as_of_date == AS_OF
-    con = _connect(root)
+    con = connect_landing(root)
     con.execute(
         f"""
         create view person_orders as
@@ -335,72 +321,6 @@ def test_cli_writes_the_demo_and_refuses_to_write_twice(tmp_path, capsys):
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0
-
-
-def customer_features(root: Path, as_of: date) -> pd.DataFrame:
-    """Per customer_id as of ``as_of``, the way the pipeline computes them: partitions dated up to
-    ``as_of``, events before the end of that day, completed orders with a plausible amount."""
-    end = as_of + timedelta(days=1)
-    con = _connect(root)
-    return (
-        con.execute(
-            f"""
-        with crm as (
-            select customer_id, min(signup_at::timestamp) as signup_at from customers
-            where date::date <= '{as_of}' group by 1
-        ),
-        valid_orders as (
-            select distinct order_id, customer_id, ordered_at::timestamp as ordered_at,
-                amount::double as amount
-            from orders
-            where date::date <= '{as_of}' and ordered_at::timestamp < '{end}'
-                and status = 'completed' and amount::double > 0 and amount::double < 100000
-        ),
-        order_features as (
-            select customer_id, date '{as_of}' - max(ordered_at)::date as recency_days,
-                count(*) as order_count, count(distinct ordered_at::date) as order_days,
-                sum(amount) as total_spend
-            from valid_orders group by 1
-        ),
-        web as (
-            select customer_id, count(distinct session_id) as web_session_count,
-                count(distinct event_id) as web_event_count,
-                count(distinct event_id) filter (event_type = 'add_to_cart') as cart_add_count
-            from web_events
-            where date <= '{as_of}' and occurred_at::timestamp < '{end}'
-                and customer_id is not null
-            group by 1
-        ),
-        email as (
-            select customer_id,
-                count(distinct event_id) filter (event_type = 'sent') as email_sent_count,
-                count(distinct event_id) filter (event_type = 'open') as email_open_count,
-                count(distinct event_id) filter (event_type = 'click') as email_click_count
-            from email_events
-            where date <= '{as_of}' and occurred_at::timestamp < '{end}'
-            group by 1
-        )
-        select crm.customer_id, order_features.recency_days,
-            coalesce(order_count, 0) as order_count, coalesce(order_days, 0) as order_days,
-            coalesce(total_spend, 0) as total_spend,
-            coalesce(total_spend / order_count, 0) as avg_order_value,
-            date '{as_of}' - signup_at::date as tenure_days,
-            coalesce(web_session_count, 0) as web_session_count,
-            coalesce(web_event_count, 0) as web_event_count,
-            coalesce(cart_add_count, 0) as cart_add_count,
-            coalesce(email_sent_count, 0) as email_sent_count,
-            coalesce(email_open_count, 0) as email_open_count,
-            coalesce(email_click_count, 0) as email_click_count
-        from crm
-        left join order_features using (customer_id)
-        left join web using (customer_id)
-        left join email using (customer_id)
-        order by crm.customer_id
-        """
-        )
-        .df()
-        .set_index("customer_id")
-    )
 
 
 def segment_recovery(root: Path, as_of: date = AS_OF) -> tuple[int, float, dict[int, float]]:

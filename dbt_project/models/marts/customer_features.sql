@@ -77,7 +77,9 @@ excluded_orders as (
     select
         customer_id,
         count(*) filter (where is_cancelled) as cancelled_order_count,
-        count(*) filter (where is_returned) as returned_order_count
+        count(*) filter (where is_returned) as returned_order_count,
+        -- cancelled, returned, or an amount of zero or less (or implausible): none counts
+        count(*) filter (where not is_valid_for_spend) as voided_order_count
     from orders
     group by customer_id
 
@@ -164,6 +166,7 @@ joined as (
         ) }} as email_click_count,
         coalesce(excluded_orders.cancelled_order_count, 0) as cancelled_order_count,
         coalesce(excluded_orders.returned_order_count, 0) as returned_order_count,
+        coalesce(excluded_orders.voided_order_count, 0) as voided_order_count,
         -- orders per 30-day month since the first order (at least one month)
         order_metrics.order_count / greatest(
             date_diff('day', cast(order_metrics.first_order_at as date), {{ as_of_date() }})
@@ -300,7 +303,8 @@ final as (
             joined.total_spend > spend_fences.total_spend_fence
             or joined.avg_order_value > spend_fences.avg_order_value_fence,
             false
-        ) as is_spend_outlier
+        ) as is_spend_outlier,
+        joined.voided_order_count
     from joined
     cross join spend_fences
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, hyp2f1
+from scipy.special import expit, gammaln, hyp2f1
 
 from ml_tasks.order_history import OrderHistory
 
@@ -136,8 +136,10 @@ def fit_clv(
         )
         bgnbd_params = _map_values(bgnbd, BGNBD_PARAMS)
         gg_params = _map_values(gamma_gamma, GAMMA_GAMMA_PARAMS)
-        bgnbd_logp = _log_likelihood(bgnbd)
-        gg_logp = _log_likelihood(gamma_gamma)
+    bgnbd_logp = bgnbd_log_likelihood(
+        bgnbd_params, summary["frequency"], summary["recency"], summary["T"]
+    )
+    gg_logp = gamma_gamma_log_likelihood(gg_params, repeat["frequency"], repeat["monetary_value"])
     values = list(bgnbd_params.values()) + list(gg_params.values())
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise ClvFitError(f"The CLV fit found no optimum: {bgnbd_params} {gg_params}")
@@ -162,17 +164,37 @@ def fit_clv(
     return ClvFit(bgnbd_params, gg_params, diagnostics, time_unit_days)
 
 
-def _log_likelihood(fitted) -> float:
-    """The log-likelihood at the optimum (flat priors add nothing; no Jacobian of the log
-    transforms), comparable with the papers' LL."""
-    model = fitted.model
-    point = {}
-    for rv in model.free_RVs:
-        value_var = model.rvs_to_values[rv]
-        transform = model.rvs_to_transforms.get(rv)
-        raw = np.asarray(fitted.idata.posterior[rv.name].values.ravel()[0])
-        point[value_var.name] = transform.forward(raw).eval() if transform is not None else raw
-    return float(model.compile_logp(jacobian=False)(point))
+def bgnbd_log_likelihood(params: dict[str, float], frequency, recency, T) -> float:
+    """The BG/NBD log-likelihood (Fader, Hardie and Lee 2005, eq. 6), the papers' LL; the
+    density pymc-marketing's ``BetaGeoModel`` fits (``test_clv.py`` holds them equal). In numpy:
+    evaluating the library's compiled graph would compile it again, a second or so a night."""
+    r, alpha, a, b = (params[k] for k in BGNBD_PARAMS)
+    x = np.asarray(frequency, dtype="float64")
+    t_x = np.asarray(recency, dtype="float64")
+    big_t = np.asarray(T, dtype="float64")
+    common = (
+        gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+        + gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    )  # fmt: skip
+    alive = -(r + x) * np.log(alpha + big_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dropped = np.log(a) - np.log(b + x - 1) - (r + x) * np.log(alpha + t_x)
+    dropped = np.where(x > 0, dropped, -np.inf)
+    return float(np.sum(common + np.logaddexp(alive, dropped)))
+
+
+def gamma_gamma_log_likelihood(params: dict[str, float], frequency, monetary_value) -> float:
+    """The Gamma-Gamma log-likelihood of the repeat buyers' mean spend (Fader and Hardie 2013,
+    eq. 1a): the potential of pymc-marketing's ``GammaGammaModel``, in numpy."""
+    p, q, v = (params[k] for k in GAMMA_GAMMA_PARAMS)
+    x = np.asarray(frequency, dtype="float64")
+    z = np.asarray(monetary_value, dtype="float64")
+    return float(
+        np.sum(
+            gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)
+            + (p * x - 1) * np.log(z) + p * x * np.log(x) - (p * x + q) * np.log(x * z + v)
+        )
+    )  # fmt: skip
 
 
 # Months of ``customer_lifetime_value`` in the model's time unit (pymc-marketing's factors).

@@ -1,6 +1,7 @@
 """The order history as purchase days, in an in-memory DuckDB, for the prediction models.
 
-Built once per night from the orders (customer_id, ordered_date, amount): every customer gets a
+Built once per night from the orders (customer_id, ordered_date, amount; a pandas DataFrame or,
+cheaper at a million customers, the Arrow table the warehouse query returns): every customer gets a
 dense integer key (``cid``, in customer_id order) and the orders are merged per customer and day
 (``daily``: cid, day as days since 1970-01-01, summed amount): about 16 bytes a purchase day,
 instead of pandas frames of strings and dates. Everything the models need at a cutoff date (the
@@ -15,6 +16,7 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 EPOCH = date(1970, 1, 1)
 
@@ -82,9 +84,10 @@ def day_number(day: date) -> int:
 class OrderHistory:
     """Purchase days per customer; ``customer_ids[cid]`` is the customer of key ``cid``."""
 
-    def __init__(self, orders: pd.DataFrame):
+    def __init__(self, orders: pd.DataFrame | pa.Table):
         self.con = duckdb.connect()
-        frame = orders[["customer_id", "ordered_date", "amount"]]
+        columns = ["customer_id", "ordered_date", "amount"]
+        frame = orders.select(columns) if isinstance(orders, pa.Table) else orders[columns]
         self.con.register("orders_frame", frame)
         try:
             self.con.execute(
@@ -117,7 +120,7 @@ class OrderHistory:
         self.con.execute("drop table customers")
 
     @classmethod
-    def of(cls, orders: pd.DataFrame | OrderHistory) -> OrderHistory:
+    def of(cls, orders: pd.DataFrame | pa.Table | OrderHistory) -> OrderHistory:
         return orders if isinstance(orders, OrderHistory) else cls(orders)
 
     def features(self, day: date, horizon_days: int | None = None) -> pd.DataFrame:

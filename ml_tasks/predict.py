@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from core.warehouse import transaction
 from ml_tasks import clv, propensity
@@ -112,21 +113,22 @@ class PredictionInputError(RuntimeError):
     """The order history does not belong to the as-of date's marts (rebuild with dbt first)."""
 
 
-def read_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date) -> tuple[pd.Series, pd.DataFrame]:
-    """The customers of the as-of date and their valid orders up to it."""
+def read_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date) -> tuple[pd.Series, pa.Table]:
+    """The customers of the as-of date and their valid orders up to it, as an Arrow table: at a
+    million customers a quarter of the memory of a pandas frame of Python strings."""
     customers = con.execute(
         "select customer_id, order_days from marts.customer_features where as_of_date = ? "
         "order by customer_id",
         [as_of_date],
     ).df()
-    orders = con.execute(
+    orders = con.sql(
         """
         select customer_id, ordered_date, cast(amount as double) as amount
         from intermediate.int_orders_attributed
-        where is_valid_for_spend and ordered_date <= ?
+        where is_valid_for_spend and ordered_date <= $as_of_date
         """,
-        [as_of_date],
-    ).df()
+        params={"as_of_date": as_of_date},
+    ).to_arrow_table()
     mismatch = con.execute(
         """
         with days as (
@@ -180,7 +182,7 @@ def _clv_row(fit: clv.ClvFit) -> ModelRow:
 
 def compute_predictions(
     customers: pd.Series,
-    orders: pd.DataFrame,
+    orders: pd.DataFrame | pa.Table | OrderHistory,
     as_of_date: date,
     config: PredictionsConfig,
     *,
@@ -380,10 +382,13 @@ def predict(
 
     config = config or load_config()
     customers, orders = read_inputs(con, as_of_date)
+    # The purchase days in DuckDB are all the models need: let go of the orders themselves.
+    history = OrderHistory(orders)
+    del orders
     ensure_prediction_tables(con)
     computed = compute_predictions(
         customers,
-        orders,
+        history,
         as_of_date,
         config.predictions,
         random_state=config.random_state,

@@ -79,8 +79,9 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
         steps.publish(as_of_date, state["version_id"])
     elif stage == "predict":
         steps.predict(as_of_date, run_id="bench")
-    elif stage == "predict_alone":
-        bench_predict_alone(as_of_date, customers)
+    elif stage in ("predict_alone", "clv_sampling"):  # the prediction models on their own
+        model_stage = bench_predict_alone if stage == "predict_alone" else clv_sampling
+        state[stage] = model_stage(as_of_date, customers)
     elif stage == "baseline":
         state["baseline"] = plain_kmeans_sweep(as_of_date, customers)
     state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,17 +89,18 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
     result = {"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": _peak_rss_mb()}
     if stage == "ingest":
         result["row_rule_seconds"] = state["row_rule_seconds"]
+    if stage == "predict_alone":
+        result.update(state["predict_alone"])
     return result
 
 
-def bench_predict_alone(as_of_date: date, customers: int) -> None:
-    """The prediction models alone on synthetic order histories of ``customers`` buyers (Poisson
-    purchase days over a year, a fifth dropping out), without the warehouse around them."""
+def synthetic_orders(as_of_date: date, customers: int):
+    """(orders, customer ids): order histories of ``customers`` buyers over the year up to
+    ``as_of_date`` (a first purchase day, then Poisson purchase days at a gamma-distributed rate,
+    a fifth dropping out on a random day), as the Arrow table ``predict.read_inputs`` returns."""
     import numpy as np
     import pandas as pd
-
-    from ml_tasks.config import load_config
-    from ml_tasks.predict import compute_predictions
+    import pyarrow as pa
 
     rng = np.random.default_rng(7)
     first = rng.integers(0, 365, customers)
@@ -109,15 +111,73 @@ def bench_predict_alone(as_of_date: date, customers: int) -> None:
     owner = np.concatenate([np.arange(customers), np.repeat(np.arange(customers), extra)])
     offset = np.concatenate([np.zeros(customers), rng.random(extra.sum()) * np.repeat(life, extra)])
     day = pd.Timestamp(as_of_date) - pd.to_timedelta(364 - first[owner] - offset.astype(int), "D")
-    orders = pd.DataFrame(
+    names = np.array([f"C{i:08d}" for i in range(customers)])
+    orders = pa.table(
         {
-            "customer_id": pd.Series(owner).map("C{:08d}".format),
-            "ordered_date": day.date,
+            "customer_id": pa.array(names[owner]),
+            "ordered_date": pa.array(day.to_numpy().astype("datetime64[D]")),
             "amount": rng.lognormal(3.5, 0.5, len(owner)).round(2),
         }
     )
-    ids = pd.Series(sorted(orders["customer_id"].unique()))
+    return orders, pd.Series(names)
+
+
+def bench_predict_alone(as_of_date: date, customers: int) -> dict:
+    """The prediction models alone on ``synthetic_orders``, without the warehouse around them.
+    Returns the seconds of the models (``compute_predictions``, from the orders to every
+    customer's predictions) and of making up the orders."""
+    from ml_tasks.config import load_config
+    from ml_tasks.predict import compute_predictions
+
+    started = time.perf_counter()
+    orders, ids = synthetic_orders(as_of_date, customers)
+    generated = time.perf_counter()
     compute_predictions(ids, orders, as_of_date, load_config().predictions)
+    return {
+        "orders": orders.num_rows,
+        "generate_seconds": round(generated - started, 1),
+        "models_seconds": round(time.perf_counter() - generated, 1),
+    }
+
+
+def clv_sampling(as_of_date: date, customers: int) -> list[dict]:
+    """The evidence for ``clv_fit_customers``: the CLV models fitted on all buyers of
+    ``synthetic_orders`` and on random samples (three seeds each), each fit's parameters
+    predicting for every buyer; per sample, the relative difference of each parameter and of the
+    totals from the fit on all buyers (printed as JSON lines)."""
+    from ml_tasks import clv
+    from ml_tasks.order_history import OrderHistory
+
+    orders, _ = synthetic_orders(as_of_date, customers)
+    summary = clv.rfm_summary(OrderHistory(orders), as_of_date)
+    del orders
+
+    def totals(fit: clv.ClvFit) -> dict[str, float]:
+        values = clv.predict_clv(fit, summary, annual_discount_rate=0.10)
+        return {
+            "mean_p_alive": float(values["p_alive"].mean()),
+            "expected_purchases_365d": float(values["expected_purchases_365d"].sum()),
+            "clv_12m": float(values["clv_12m"].sum()),
+        }
+
+    def parameters(fit: clv.ClvFit) -> dict[str, float]:
+        return {**fit.bgnbd, **fit.gamma_gamma}
+
+    full = clv.fit_clv(summary)
+    reference = {**parameters(full), **totals(full)}
+    rows = [{"fitted_buyers": len(summary), "seconds": full.diagnostics["seconds"], **reference}]
+    print(json.dumps(rows[-1]), flush=True)
+    for size in (25_000, 50_000, 100_000, 200_000):
+        for seed in (1, 2, 3):
+            fit = clv.fit_clv(summary, max_customers=size, random_state=seed)
+            values = {**parameters(fit), **totals(fit)}
+            difference = {k: round(values[k] / reference[k] - 1, 4) for k in reference}
+            rows.append(
+                {"fitted_buyers": size, "seed": seed, "seconds": fit.diagnostics["seconds"]}
+                | difference
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def plain_kmeans_sweep(as_of_date: date, customers: int) -> dict:

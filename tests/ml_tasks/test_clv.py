@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_tasks.clv import fit_clv, holdout_check, predict_clv, rfm_summary
+from ml_tasks.clv import (
+    bgnbd_log_likelihood,
+    fit_clv,
+    gamma_gamma_log_likelihood,
+    holdout_check,
+    predict_clv,
+    rfm_summary,
+)
 from tests.ml_tasks.demo_orders import AS_OF, FUTURE_DAYS, demo_orders
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt.gz"
@@ -147,3 +154,46 @@ def test_closed_forms_equal_the_library_predictions(cdnow, annual_discount_rate)
     library = _library_predictions(fit, summary, months=12, monthly_rate=monthly_rate)
     for column, expected in library.items():
         np.testing.assert_allclose(ours[column].to_numpy(), expected, rtol=1e-6, err_msg=column)
+
+
+def _library_log_likelihood(model, params: dict[str, float]) -> float:
+    """The model's compiled log-density at ``params`` (flat priors add nothing; no Jacobian of
+    the log transforms)."""
+    point = {}
+    for rv in model.free_RVs:
+        transform = model.rvs_to_transforms.get(rv)
+        raw = np.asarray(params[rv.name])
+        value = transform.forward(raw).eval() if transform is not None else raw
+        point[model.rvs_to_values[rv].name] = value
+    return float(model.compile_logp(jacobian=False)(point))
+
+
+@pytest.mark.slow
+def test_log_likelihoods_equal_the_library_models(cdnow):
+    """The numpy log-likelihoods of the diagnostics are the densities pymc-marketing fits, at the
+    published parameters and away from them."""
+    import warnings
+
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+
+    from ml_tasks.clv import _flat_bgnbd_config, _flat_gamma_gamma_config
+
+    summary = rfm_summary(cdnow, date(1997, 9, 30), time_unit_days=7)
+    repeat = summary[summary["frequency"] > 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bgnbd = BetaGeoModel(model_config=_flat_bgnbd_config())
+        bgnbd.build_model(summary[["customer_id", "frequency", "recency", "T"]])
+        gamma_gamma = GammaGammaModel(model_config=_flat_gamma_gamma_config())
+        gamma_gamma.build_model(repeat[["customer_id", "frequency", "monetary_value"]])
+    for scale in (1.0, 1.5):
+        bgnbd_params = {k: v * scale for k, v in BGNBD_PUBLISHED.items()}
+        ours = bgnbd_log_likelihood(
+            bgnbd_params, summary["frequency"], summary["recency"], summary["T"]
+        )
+        library = _library_log_likelihood(bgnbd.model, bgnbd_params)
+        assert ours == pytest.approx(library, rel=1e-9)
+        gg_params = {k: v * scale for k, v in GAMMA_GAMMA_PUBLISHED.items()}
+        ours = gamma_gamma_log_likelihood(gg_params, repeat["frequency"], repeat["monetary_value"])
+        library = _library_log_likelihood(gamma_gamma.model, gg_params)
+        assert ours == pytest.approx(library, rel=1e-9)

@@ -454,7 +454,7 @@ class _Outcome:
     guard_thresholds: dict  # the guards' cut-offs the segments were split by
     features: FeatureConfig
     algorithm: str
-    k: int
+    k: int  # the clustering's; the guards' splits add segments (scores["guards"]["splits"])
     kept_names: dict[int, str]
     scores: dict
     config: dict
@@ -471,7 +471,7 @@ def _assign_to_model(model: SegmentModel, base: BaseVersion, decision: RefreshDe
         guard_thresholds=model.guard_thresholds,
         features=model.features,
         algorithm=model.clusterer.algorithm,
-        k=model.clusterer.n_clusters_ + len(model.guard_splits),
+        k=model.clusterer.n_clusters_,
         kept_names=base.names,
         scores={"stability_ari": base.model_stability},
         config=model.config,
@@ -538,7 +538,7 @@ def _fit_new_model(
         guard_thresholds=guarded.thresholds,
         features=features,
         algorithm=config.algorithm.name,
-        k=len(set(labels[clustered].tolist())),
+        k=clusterer.n_clusters_,
         kept_names={sid: base_names[sid] for sid in match.kept if sid in base_names},
         scores={
             "stability_ari": selection.stability_ari,
@@ -663,8 +663,7 @@ def _describe_version(
     reference: BaseVersion | None = None,
 ) -> ComputedVersion:
     """Every customer's segment (prospects and customers whose orders were all voided in
-    theirs), the scores, personas, lineage and
-    membership changes, and the acceptance verdict."""
+    theirs), the scores, personas, lineage and membership changes, and the acceptance verdict."""
     segment_ids = pd.Series(PROSPECT_SEGMENT_ID, index=frame.index, name="segment_id")
     if "has_only_voided_orders" in frame:
         voided = frame["has_only_voided_orders"].astype(bool) & ~frame["has_orders"]

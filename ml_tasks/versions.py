@@ -18,6 +18,7 @@ pruned their member rows; the metadata, personas and lineage stay).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -26,6 +27,8 @@ import pandas as pd
 
 from core.read_copy import write_published_copy
 from core.warehouse import transaction
+
+log = logging.getLogger(__name__)
 
 REUSABLE_STATUSES = ("published", "superseded", "rolled_back")
 
@@ -365,14 +368,31 @@ def publish_version(
         retired = _apply_retention(con, keep_member_rows) if keep_member_rows else []
     # After the commit: a crash before the swap leaves the previous complete copy for readers,
     # and the rerun of the night (or any later publish) writes it again.
-    write_published_copy(con)
     return {
         "version_id": version_id,
         "as_of_date": target.as_of_date.isoformat(),
         "rows": target.written_rows,
         "current": becomes_current,
         "retired_versions": retired,
+        "published_copy": _refresh_published_copy(con),
     }
+
+
+def _refresh_published_copy(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Rewrite the readers' copy (``core.read_copy``); its path, or None. The version is already
+    current when this runs, so a failure here (a full disk) must not fail the step: a retry
+    could not publish it again. It is logged as an error; the next publish writes the copy."""
+    try:
+        path = write_published_copy(con)
+    except Exception as error:
+        log.error(
+            "The published copy could not be written (%s: %s); readers see the previous one "
+            "until the next publish or rollback",
+            type(error).__name__,
+            error,
+        )
+        return None
+    return None if path is None else str(path)
 
 
 @dataclass(frozen=True)
@@ -581,13 +601,13 @@ def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, rea
             [version_id],
         )
         _record_change(con, version_id, "rollback", by, reason)
-    write_published_copy(con)
     return {
         "version_id": version_id,
         "as_of_date": as_of_date.isoformat(),
         "rolled_back_version_id": current,
         "by": by,
         "reason": reason,
+        "published_copy": _refresh_published_copy(con),
     }
 
 

@@ -1,5 +1,12 @@
 """Deterministic demo data: a year of daily landing partitions with planted segments and mess.
 
+Two profiles. ``planted`` (the default) plants five clean behavioural segments, below. The
+``realistic`` profile (``--profile realistic``, ``RealisticShape``) plants none: it draws buyers
+the way a real shop's log looks (heavy-tailed spend where a few percent of the buyers hold about
+half the revenue, many one-time buyers, many lapsed, seasonal orders) and a few customers whose
+every order was cancelled, returned or zero, with the same mess; it is what the default
+segmentation must still make actionable (docs/reclustering.md#business-guards).
+
 The demo has to prove two things at once: that the pipeline copes with the dirt real feeds carry,
 and that the clustering finds behaviour that is really there. So the generator plants both and
 writes down what it planted:

@@ -27,6 +27,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from ml_tasks.config import SegmentationConfig
+from ml_tasks.profiles import FIXED_SEGMENTS
 from ml_tasks.recluster import compute_candidate
 from tools.demo_data import PROFILES, generate_demo_data
 from tools.demo_features import customer_features
@@ -68,8 +69,10 @@ def measure(frame: pd.DataFrame, as_of, truth: pd.Series | None, overrides: dict
     candidate = computed.candidate
     buyers = frame[frame["has_orders"]]
     segment = candidate.assignments.set_index("customer_id")["segment_id"][buyers.index]
+    fixed = candidate.profiles["segment_id"].isin(list(FIXED_SEGMENTS))
     row = {
         "k": candidate.k,
+        "segments": int((~fixed).sum()),
         "silhouette": round(candidate.scores["silhouette"], 3),
         "stability": round(candidate.scores["stability_ari"], 3),
         "status": candidate.status,

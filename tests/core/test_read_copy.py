@@ -144,3 +144,27 @@ def test_an_in_memory_warehouse_has_no_copy(tmp_path):
     version = write_version(con, _candidate(date(2026, 6, 30), {"a": 1}))
     publish_version(con, version)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_copy_that_cannot_be_written_leaves_the_previous_one_and_the_publish_stands(
+    warehouse, monkeypatch, caplog
+):
+    from core import read_copy
+
+    with connect() as con:
+        first = write_version(con, _candidate(date(2026, 6, 29), {"a": 1}))
+        publish_version(con, first)
+
+        def disk_full(*args):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(read_copy, "_fill", disk_full)
+        second = write_version(con, _candidate(date(2026, 6, 30), {"a": 2}))
+        with caplog.at_level("ERROR"):
+            result = publish_version(con, second)
+        current = con.execute("select version_id from segments.current_version").fetchone()
+
+    assert current == (second,) and result["published_copy"] is None
+    assert "published copy could not be written" in caplog.text
+    assert _published(published_path(warehouse))[0] == [(first, date(2026, 6, 29))]
+    assert not list(warehouse.parent.glob(".published.duckdb.*"))

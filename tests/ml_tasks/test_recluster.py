@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from ml_tasks import versions
 from ml_tasks.config import SegmentationConfig
+from ml_tasks.profiles import PROSPECT_SEGMENT_ID, VOIDED_SEGMENT_ID, VOIDED_SEGMENT_NAME
 from ml_tasks.recluster import ReclusterError, recluster
 from tests.ml_tasks.synthetic import GROUPS, NEW_GROUP, nudge, planted_customers, write_features
 
@@ -451,3 +452,28 @@ def test_a_group_keeps_its_id_whatever_order_the_dates_run_in(tmp_path):
     in_date_order, backfilled = ids_by_order.values()
     assert in_date_order == backfilled
     assert len(set(in_date_order[NIGHT].values())) == len(in_date_order[NIGHT])
+
+
+def test_customers_whose_every_order_was_voided_are_not_prospects(con):
+    """The marts' voided_order_count (cancelled, returned or zero orders, none counted) puts a
+    customer in the fixed voided segment, named so, instead of the prospects."""
+    customers = planted_customers(600, seed=31, prospects=5)
+    customers["voided_order_count"] = 0
+    prospects = customers.index[customers["group"] == "prospect"]
+    voided, never_ordered = prospects[:2], prospects[2:]
+    customers.loc[voided, "voided_order_count"] = [1, 3]
+
+    result = _night(con, NIGHT, customers)
+
+    segments = (
+        con.execute(
+            "select customer_id, segment_id, segment_name from segments.customer_segments "
+            "where version_id = ?",
+            [result["version_id"]],
+        )
+        .df()
+        .set_index("customer_id")
+    )
+    assert (segments.loc[voided, "segment_id"] == VOIDED_SEGMENT_ID).all()
+    assert (segments.loc[voided, "segment_name"] == VOIDED_SEGMENT_NAME).all()
+    assert (segments.loc[never_ordered, "segment_id"] == PROSPECT_SEGMENT_ID).all()

@@ -27,7 +27,7 @@ def _blobs(n: int, k: int, seed: int) -> np.ndarray:
 def test_the_vote_chooses_the_planted_k(k):
     selection = select_model(
         _blobs(2500, k, seed=k),
-        SelectionConfig(k_max=8, random_states=2, bootstrap_resamples=3),
+        SelectionConfig(k_min=2, k_max=8, random_states=2, bootstrap_resamples=3),
         AlgorithmConfig(),
         min_stability_ari=0.8,
         random_state=0,

@@ -352,3 +352,49 @@ def test_clustering_recovers_the_planted_segments(tmp_path):
     assert ari >= 0.9
     runner_up = max(score for other, score in silhouette.items() if other != k)
     assert silhouette[k] - runner_up > 0.02, silhouette  # chosen clearly, not by a hair
+
+
+def test_the_realistic_profile_has_a_real_shops_shape_and_no_clean_clusters(tmp_path):
+    summary = _generate(tmp_path, 6000, profile="realistic")
+    assert summary.n_segments == 0 and summary.segments == ("buyer", "voided", "prospect")
+    features = customer_features(tmp_path, summary.as_of_date)
+    buyers = features[features.order_count > 0]
+    spend = np.sort(buyers.total_spend.to_numpy())[::-1]
+    top_5_percent = spend[: len(spend) // 20].sum() / spend.sum()
+    assert 0.4 <= top_5_percent <= 0.65  # heavy tail: about half the revenue
+    assert 0.4 <= (buyers.order_count == 1).mean() <= 0.75  # many one-time buyers...
+    assert buyers.order_count.max() >= 20  # ...and a continuum up to very frequent ones
+    assert 0.2 <= (buyers.recency_days > 180).mean() <= 0.5  # many lapsed
+    con = connect_landing(tmp_path)
+    by_quarter = dict(
+        con.execute(
+            f"""select quarter(ordered_at::timestamp), count(*) from orders
+            where status = 'completed' and ordered_at::date <= '{AS_OF}' group by 1"""
+        ).fetchall()
+    )
+    assert by_quarter[4] > 1.3 * by_quarter[2]  # the season peaks before Christmas
+    # Persons whose every order was cancelled, returned or zero: orders, none of them counted.
+    truth = pd.read_csv(tmp_path / "truth" / "customers.csv", dtype=str).set_index("customer_id")
+    voided = truth.index[(truth.segment == "voided") & (truth.is_duplicate == "false")]
+    assert len(voided) > 50
+    assert (features.loc[voided, "order_count"] == 0).all()
+    assert (features.loc[voided, "voided_order_count"] > 0).all()
+    # No clean clusters: the best silhouette over k = 2..8 stays far below the planted profile's.
+    _, _, silhouette = segment_recovery(tmp_path)
+    assert max(silhouette.values()) < 0.3, silhouette
+    # The future planted for the prediction tests: the dropped-out keep no pace.
+    rates = pd.read_csv(tmp_path / "truth" / "purchase_rates.csv")
+    assert (rates.loc[rates.is_dropped_out, "orders_per_day"] == 0).all()
+    assert 0.2 < rates.is_dropped_out.mean() < 0.9
+
+
+def test_the_realistic_profile_is_reproducible_and_on_the_cli(tmp_path, capsys):
+    _generate(tmp_path / "a", 500, seed=3, profile="realistic")
+    _generate(tmp_path / "b", 500, seed=3, profile="realistic")
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    args = ["--customers", "200", "--profile", "realistic",
+            "--landing-dir", str(tmp_path / "l"), "--truth-dir", str(tmp_path / "t")]  # fmt: skip
+    assert main(args) == 0
+    assert "buyer" in (tmp_path / "t" / "segments.csv").read_text()
+    with pytest.raises(DemoDataError, match="profile must be one of"):
+        _generate(tmp_path / "c", 200, profile="clean")

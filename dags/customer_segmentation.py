@@ -6,6 +6,10 @@ Turns the day's landed customer data into published customer segments:
 `ingest` → `validate_raw` → `dbt_build` → `validate_marts` → `recluster` → `publish` →
 `export_audiences`, then `predict`
 
+* **Sources.** `ingest` reads the sources config (`SEGMENTS_SOURCES_CONFIG`; default the demo's
+  landing layout, `ingestion/sources.yml`): daily `date=` folders or growing snapshot files, their
+  columns mapped to the contract. A user's own files take the same path as the demo's: row
+  rules, quarantine, both gates. See docs/bring-your-own-data.md.
 * **As-of date.** The run's logical date is the as-of date *D*: every stage computes from landing
   partitions dated ≤ *D* and events up to the end of *D* (UTC). The scheduled run for *D* starts at
   02:00 UTC on *D + 1*. Re-running *D* (clear the run, or backfill over it) replaces *D*'s outputs
@@ -143,7 +147,7 @@ def _as_of():
 def customer_segmentation():
     @task
     def ingest() -> dict:
-        """Load landing partitions up to the as-of date into the raw schema (idempotent)."""
+        """Load the configured sources up to the as-of date into the raw schema (idempotent)."""
         from pipeline import steps
 
         with fail_fast_on_permanent_errors():

@@ -346,6 +346,8 @@ def ensure_quarantine_schema(con: duckdb.DuckDBPyConnection) -> None:
             )
             """
         )
+        # For a malformed region: the physical lines it spans (the lines it swallowed).
+        con.execute(f"alter table quarantine.{source} add column if not exists _line_count bigint")
 
 
 def _load_batch(
@@ -472,14 +474,99 @@ def _stage_incoming(
             if column in spec.columns
         )
         partition = f"coalesce({days}, DATE '{as_of_date.isoformat()}')"
+    record_lines: dict[str, int] = {}
     for header, group in files_by_header.items():
         _read_files(con, spec, header, group)
+        if spec.format == "csv":
+            record_lines.update(_record_lines(con, header))
         _check_parses(con, spec)
         con.execute(
             f"insert into _incoming by name select *, {partition} as _partition_date "
             f"from ({mapping_select(spec, header, source_file)}) as mapped"
         )
     con.execute("drop table if exists _read")
+    if spec.format == "csv":
+        files = [path for group in files_by_header.values() for path in group]
+        _check_lines(con, spec, files, record_lines)
+
+
+def _record_lines(con: duckdb.DuckDBPyConnection, header: tuple[str, ...]) -> dict[str, int]:
+    """Per file, the physical lines its records span: one each, plus the line breaks inside
+    quoted values."""
+    # the regex only runs on the (rare) values that hold a line break
+    breaks = " + ".join(
+        f"case when contains({quote_ident(name)}, chr(10)) or contains({quote_ident(name)}, "
+        f"chr(13)) then len(regexp_extract_all({quote_ident(name)}, '\\r\\n|\\r|\\n')) "
+        "else 0 end"
+        for name in header
+    )
+    return dict(
+        con.execute(f"select _file, count(*) + sum({breaks}) from _read group by _file").fetchall()
+    )
+
+
+# A line end (\r\n, \r or \n, as the CSV reader reads them) right before another: an empty line.
+_EMPTY_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?=[\r\n])")
+
+
+def _physical_lines(path: Path, header: bool) -> tuple[int, int]:
+    """The file's data lines (after the header) and how many of them are empty, counting line
+    ends as the CSV reader does (\\n, \\r\\n or \\r). Counted on the bytes: fast enough for
+    millions of lines."""
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        data = gzip.decompress(data)
+    if not data:
+        return 0, 0
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
+    empty = len(_EMPTY_LINE.findall(data)) + (1 if data[:1] in (b"\n", b"\r") else 0)
+    return max(lines - (1 if header else 0), 0), empty
+
+
+def _check_lines(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    files: list[Path],
+    record_lines: dict[str, int],
+) -> None:
+    """Lines, not records: every physical line of a file is in a record that loads or is
+    quarantined, in a malformed region quarantined as raw text, or empty. A malformed region
+    spanning more than ``max_malformed_lines`` lines (an unterminated quote swallows the lines
+    after it), or lines the reader accounted for in no way, stop the load naming the file and the
+    lines."""
+    regions: dict[str, list[tuple[int, int]]] = {}
+    if con.execute(
+        "select count(*) from duckdb_tables() where table_name = '_rejected_lines'"
+    ).fetchone()[0]:
+        for file, line, text in con.execute(
+            """
+            select scans.file_path, lines.line, first(lines.csv_line order by lines.column_idx)
+            from _rejected_lines as lines join _rejected_scans as scans using (scan_id, file_id)
+            group by all
+            """
+        ).fetchall():
+            spanned = len(re.findall(r"\r\n|\r|\n", (text or "").rstrip("\r\n"))) + 1
+            regions.setdefault(file, []).append((line, spanned))
+    for path in files:
+        name = str(path)
+        for start, spanned in sorted(regions.get(name, [])):
+            if spanned > spec.max_malformed_lines:
+                raise IngestionError(
+                    f"{path}: lines {start}..{start + spanned - 1} ({spanned} lines) were read as "
+                    "one malformed record (an unterminated quote swallows the lines after it), "
+                    f"more than {spec.where}.max_malformed_lines ({spec.max_malformed_lines}). "
+                    "Nothing of this batch was loaded: fix the file."
+                )
+        lines, empty = _physical_lines(path, spec.header)
+        accounted = record_lines.get(name, 0) + sum(n for _, n in regions.get(name, []))
+        if not 0 <= lines - accounted <= empty:
+            raise IngestionError(
+                f"{path}: {lines:,} lines after the header ({empty:,} empty), but the reader's "
+                f"records and malformed regions span {accounted:,}: lines would be lost or "
+                "counted twice. Nothing of this batch was loaded: check the file's quoting and "
+                "line ends."
+            )
 
 
 def _read_files(
@@ -805,13 +892,17 @@ def _quarantine_rejected_lines(
     con.execute(
         f"""
         insert into quarantine.{spec.name}
-            (_partition_date, _source_file, _line_number, _raw_line, _reasons, _run_id,
-             _as_of_date, _quarantined_at)
+            (_partition_date, _source_file, _line_number, _raw_line, _line_count, _reasons,
+             _run_id, _as_of_date, _quarantined_at)
         select
             {partition},
             replace(scans.file_path, ?, ''),
             lines.line,
             first(lines.csv_line order by lines.column_idx),
+            len(regexp_extract_all(
+                rtrim(first(lines.csv_line order by lines.column_idx), chr(13) || chr(10)),
+                '\\r\\n|\\r|\\n'
+            )) + 1,
             list_distinct(list(
                 case upper(lines.error_type::varchar) {reason_case}
                 else '{MALFORMED_LINE_DEFAULT}' end

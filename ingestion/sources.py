@@ -20,6 +20,7 @@ A source's entry (every key but ``path`` is optional)::
       thousands: "."
       currency_symbol: "€"
       max_parse_failure_share: 0.05  # a configured parse failing for more stops the load
+      max_malformed_lines: 3         # a malformed region spanning more lines stops the load
       grain: lines                   # orders: orders (default) | lines
       cancelled_order_pattern: "^C"  # orders: order ids of cancellations (regex)
       key: [InvoiceNo, StockCode]    # what makes two lines duplicates; default the whole line
@@ -76,9 +77,12 @@ NUMBER_COLUMNS = ("amount", "quantity", "unit_price")
 LINE_COLUMNS = ("quantity", "unit_price", "product_id")
 SUFFIXES = {"csv": (".csv", ".csv.gz"), "text": (".txt", ".dat", ".prn"), "parquet": (".parquet",)}
 DEFAULT_MAX_PARSE_FAILURE_SHARE = 0.05
+# A malformed region (one record the CSV reader could not split, e.g. after an unterminated
+# quote) spanning more lines than this stops the load: it has swallowed good lines.
+DEFAULT_MAX_MALFORMED_LINES = 3
 _KEYS = {
     "path", "layout", "format", "delimiter", "header", "column_names", "date_format", "decimal",
-    "thousands", "currency_symbol", "max_parse_failure_share", "grain",
+    "thousands", "currency_symbol", "max_parse_failure_share", "max_malformed_lines", "grain",
     "cancelled_order_pattern", "key", "columns",
 }  # fmt: skip
 
@@ -108,6 +112,7 @@ class SourceSpec:
     thousands: str | None = None
     currency_symbol: str | None = None
     max_parse_failure_share: float = DEFAULT_MAX_PARSE_FAILURE_SHARE
+    max_malformed_lines: int = DEFAULT_MAX_MALFORMED_LINES
     grain: str = "orders"
     cancelled_order_pattern: str | None = None
     key: tuple[str, ...] = ()
@@ -246,6 +251,12 @@ def _source_spec(  # noqa: PLR0912, PLR0915 (one check per key, in the order of 
         raise SourcesConfigError(
             f"{where}.max_parse_failure_share: expected a share between 0 and 1, got {share!r}."
         )
+    malformed = spec.get("max_malformed_lines", DEFAULT_MAX_MALFORMED_LINES)
+    if isinstance(malformed, bool) or not isinstance(malformed, int) or malformed < 1:
+        raise SourcesConfigError(
+            f"{where}.max_malformed_lines: expected a whole number of at least 1, got "
+            f"{malformed!r}."
+        )
     decimal = str(spec.get("decimal", "."))
     _one_of(decimal, (".", ","), f"{where}.decimal")
     date_format = spec.get("date_format")
@@ -264,6 +275,7 @@ def _source_spec(  # noqa: PLR0912, PLR0915 (one check per key, in the order of 
         thousands=_optional_text(spec.get("thousands")),
         currency_symbol=_optional_text(spec.get("currency_symbol")),
         max_parse_failure_share=float(share),
+        max_malformed_lines=malformed,
         grain=grain,
         cancelled_order_pattern=None if pattern is None else str(pattern),
         key=_names(spec.get("key") or [], f"{where}.key"),

@@ -83,10 +83,14 @@ def _fit(frame: pd.DataFrame, *, max_rows: int, random_state: int):
     x_trees, x_calibration, y_trees, y_calibration = train_test_split(
         x, y, test_size=0.25, stratify=y, random_state=random_state
     )
+    # 63 bins per feature, not 255: the balanced class weights make the bin edges weighted
+    # percentiles, which scikit-learn computes one at a time, half the fit at 255; the same
+    # ROC-AUC and Brier score to the third decimal on the bench's 1M histories.
     trees = HistGradientBoostingClassifier(
         max_iter=200,
         learning_rate=0.1,
         max_leaf_nodes=31,
+        max_bins=63,
         class_weight="balanced",
         early_stopping=True,
         random_state=random_state,
@@ -204,7 +208,10 @@ def train_propensity(
         "train_features_date": train_day.isoformat(),
         "evaluation_features_date": eval_day.isoformat(),
         "deployed_features_date": eval_day.isoformat(),
-        "estimator": "HistGradientBoostingClassifier(class_weight=balanced) + sigmoid calibration",
+        "estimator": (
+            "HistGradientBoostingClassifier(class_weight=balanced, max_bins=63) + sigmoid "
+            "calibration"
+        ),
         "max_training_rows": max_training_rows,
         "evaluation_rows": evaluation_rows,
         "importance_rows": importance_rows,

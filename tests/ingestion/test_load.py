@@ -289,3 +289,39 @@ def test_a_header_naming_a_column_twice_is_an_error_naming_file_and_column(landi
     with pytest.raises(IngestionError) as error:
         load_partitions(con, date(2026, 3, 4), sources=("orders",))
     assert str(error.value) == f"{bad}: column(s) amount appear more than once in the header."
+
+
+def test_an_unterminated_quote_swallowing_lines_stops_the_load_naming_the_lines(landing, tmp_path):
+    rows = [f"Q{i},C1,2026-03-04 08:00:00,{i},completed" for i in range(1, 21)]
+    rows[7] = 'Q8,C1,2026-03-04 08:00:00,"8,completed'  # the quote is never closed
+    bad = _write(landing, "orders", "2026-03-04", ORDERS_HEADER + "\n".join(rows) + "\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value).startswith(f"{bad}: lines 9..21 (13 lines) were read as one malformed")
+    assert "max_malformed_lines (3)" in str(error.value)
+    assert (
+        con.execute(
+            "select count(*) from raw.orders where _partition_date = '2026-03-04'"
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_a_short_malformed_region_is_quarantined_with_the_lines_it_spans(landing, tmp_path):
+    _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        ORDERS_HEADER + "M1,C1,2026-03-04 08:00:00,1,completed,extra\n"
+        "M2,C1,2026-03-04 09:00:00,2,completed\n\n"  # an empty line holds nothing: not lost
+        'M3,C1,2026-03-04 10:00:00,3,"completed\nby phone"\n',  # a quoted value on two lines
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select _line_number, _line_count, _reasons from quarantine.orders "
+        "where _partition_date = '2026-03-04' and _line_count is not null"
+    ).fetchall() == [(2, 1, ["wrong_column_count"])]
+    load = report.sources["orders"]
+    assert load.rows_in == load.rows_loaded + load.rows_quarantined

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_tasks.config import SegmentationConfig
-from ml_tasks.predict import predict
+from ml_tasks.predict import _TABLES, ensure_prediction_tables, predict
 from ml_tasks.propensity import train_propensity
 from tests.ml_tasks.demo_orders import AS_OF, demo_orders
 
@@ -68,6 +68,7 @@ def test_every_customer_rerun_and_rejected_model(demo):
     ).df()
     values = ["p_alive", "clv_12m", "churn_probability", "purchase_30d_probability"]
     pd.testing.assert_frame_equal(rows[values], again[values])
+    assert again["customer_id"].is_unique and len(again) == customers
     statuses = con.execute(
         "select status, count(*) from segments.prediction_models group by 1 order by 1"
     ).fetchall()
@@ -106,3 +107,31 @@ def test_churn_model_ranks_a_later_window(demo):
     assert outcome.metrics["roc_auc"] >= 0.75
     assert len(outcome.metrics["calibration"]) == 10
     assert set(outcome.metrics["permutation_importance"]) >= {"recency_days", "order_days"}
+
+
+def test_a_keyed_predictions_table_loses_its_key_and_keeps_its_rows():
+    """Warehouses made before the key was dropped: their rows move to the table without it."""
+    con = duckdb.connect()
+    con.execute("create schema segments")
+    models, predictions, _ = _TABLES
+    keyed = predictions.replace(
+        "purchase_model_id integer\n",
+        "purchase_model_id integer, primary key (as_of_date, customer_id)\n",
+    )
+    assert keyed != predictions
+    con.execute(models)
+    con.execute(keyed)
+    con.execute(
+        "insert into segments.customer_predictions (as_of_date, customer_id, has_orders, clv_12m) "
+        "values ('2026-06-30', 'a', true, 1.5), ('2026-06-30', 'b', false, null)"
+    )
+    for _ in range(2):  # the second time there is nothing left to do
+        ensure_prediction_tables(con)
+        kinds = con.execute(
+            "select constraint_type from duckdb_constraints() "
+            "where table_name = 'customer_predictions'"
+        ).fetchall()
+        assert ("PRIMARY KEY",) not in kinds and ("NOT NULL",) in kinds
+        assert con.execute(
+            "select customer_id, clv_12m from segments.current_customer_predictions order by 1"
+        ).fetchall() == [("a", 1.5), ("b", None)]

@@ -127,10 +127,11 @@ def record_released(
         """,
         [source, run_id, as_of_date],
     )
-    con.executemany(
-        "update raw._load_log set rows_released = ? where source = ? and partition_date = ?",
-        [[count, source, day] for day, count in counts.items()],
-    )
+    if counts:
+        con.executemany(
+            "update raw._load_log set rows_released = ? where source = ? and partition_date = ?",
+            [[count, source, day] for day, count in counts.items()],
+        )
     con.execute("drop table _held")
     con.execute("drop table _released_now")
     released = sum(counts.values())

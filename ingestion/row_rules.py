@@ -180,7 +180,8 @@ def _orders(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]:
         *_customer_reference(required=True),
         *_timestamp_checks("ordered_at", config, required=True),
         ("unparseable_amount", f"{amount} is null or isnan({amount}) or isinf({amount})"),
-        ("negative_amount", f"{amount} < 0"),
+        # '-0.00' too: a minus sign on an order amount is a refund or an error, never a sale
+        ("negative_amount", f"{amount} < 0 or starts_with({clean('amount')}, '-')"),
         ("amount_out_of_range", f"{amount} > {float(config.max_order_amount)}"),
         _in_set("status", ORDER_STATUSES, "invalid_status"),
     ]

@@ -18,14 +18,15 @@ CONFIG = QualityConfig(business_start_date="2015-01-01")
 
 def _reasons(source: str, rows: list[dict[str, str]]) -> list[list[str]]:
     con = duckdb.connect()
-    columns = ["_n", *SOURCE_COLUMNS[source], "_partition_date", "_source_file"]
+    columns = ["_n", *SOURCE_COLUMNS[source], "_partition_date", "_source_file", "_line_number"]
     con.execute(
         "create table incoming (_n integer, "
         + ", ".join(f'"{c}" varchar' for c in SOURCE_COLUMNS[source])
-        + ", _partition_date date, _source_file varchar)"
+        + ", _partition_date date, _source_file varchar, _line_number bigint, "
+        "_line_key ubigint as (_n))"
     )
     for n, row in enumerate(rows):
-        values = [n, *[row.get(c) for c in SOURCE_COLUMNS[source]], DAY, "f.csv"]
+        values = [n, *[row.get(c) for c in SOURCE_COLUMNS[source]], DAY, "f.csv", n + 2]
         con.execute(f"insert into incoming values ({', '.join('?' for _ in columns)})", values)
     con.execute("create table _known_customers as select 'C1' as customer_id")
     con.execute("create table _quarantined_customers (customer_id varchar)")

@@ -76,7 +76,7 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
         )
         if load.get("rows_released"):
             lines.append(
-                f"  {'':<14} {load['rows_released']:>10,} rows of earlier days released "
+                f"  {'':<14} {_plural(load['rows_released'], 'row')} of earlier days released "
                 "from quarantine (their customer's CRM record arrived)"
             )
     problems = [

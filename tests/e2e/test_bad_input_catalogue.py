@@ -35,6 +35,7 @@ from ingestion.load import IngestionError
 from pipeline import steps
 from tests.conftest import ROOT
 from tools.demo_data import generate_demo_data
+from tools.summary import summarize
 
 pytestmark = pytest.mark.slow
 
@@ -780,6 +781,8 @@ def test_an_order_before_its_customer_loads_when_the_customer_arrives(
     assert _digest(night.landing) == landed
     assert ingest["sources"]["orders"]["rows_released"] == 1
     assert DAY.isoformat() in ingest["validation_scope"]["orders"]  # the gate sees it again
+    summary, _ = summarize(next_day)
+    assert "1 row of earlier days released from quarantine" in summary
     assert night.quarantined("orders") == []
     assert night.query("select _partition_date from raw.orders where order_id = 'EARLY-1'") == [
         (DAY,)

@@ -654,14 +654,24 @@ def test_a_stray_quote_blocks_naming_the_file_and_lines(good_night, tmp_path, mo
     ]
 
 
-def test_a_quoted_line_break_keeps_every_line(good_night, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("case", "quoted", "reasons"),
+    [
+        ("quoted_line_break_status", '2026-07-01 10:00:00,12.00,"compl\neted"', ["invalid_status"]),
+        ("quoted_line_break_timestamp", '"2026-07-01\n10:00:00",12.00,completed',
+         ["unparseable_timestamp"]),
+    ],
+)  # fmt: skip
+def test_a_quoted_line_break_keeps_every_line(
+    good_night, tmp_path, monkeypatch, case, quoted, reasons
+):
     def breaks(landing: Path) -> None:
         path = _extra_orders(landing, [_order(landing, order_id="OK-1")])
         with path.open("a") as handle:  # a value with a line break inside its quotes
-            handle.write('QB-1,C0000640,2026-07-01 10:00:00,12.00,"compl\neted"\n')
+            handle.write(f"QB-1,C0000640,{quoted}\n")
 
-    night = _feed(good_night, tmp_path, monkeypatch, "quoted_line_break", breaks)
-    assert _reasons(night, "orders") == [["invalid_status"]]
+    night = _feed(good_night, tmp_path, monkeypatch, case, breaks)
+    assert _reasons(night, "orders") == [reasons]
     _assert_lines_reconcile(night, "orders")
 
 

@@ -37,6 +37,10 @@ class QualityConfig:
     # The business's first day: an earlier date or timestamp (1900, 'epoch', '-infinity') is not
     # history but a default or a broken value, quarantined (before_business_start).
     business_start_date: str = "2000-01-01"
+    # Late reference data: for this many days after its partition's date, a row quarantined
+    # only because its customer had no CRM record yet is re-evaluated each night
+    # (ingestion.late_reference).
+    late_reference_days: int = 7
     # Volume: the as-of day's row count against the median of the trailing days.
     volume_window_days: int = 28
     volume_min_history_days: int = 7
@@ -79,6 +83,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "max_age_years": (1.0, 200.0, "between 1 and 200"),
     "max_text_length": (1, _INF, "at least 1"),
     "future_tolerance_hours": (0.0, 24.0 * 30, "between 0 and 720"),
+    "late_reference_days": (0, 366, "between 0 and 366"),
     "volume_window_days": (1, 366, "between 1 and 366"),
     "volume_min_history_days": (1, 366, "between 1 and 366"),
     "volume_low_ratio": (0.0, 1.0, "between 0 and 1"),

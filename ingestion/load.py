@@ -57,6 +57,7 @@ from core.quality_config import QualityConfig, load_quality_config
 from core.settings import Settings, get_settings
 from core.sql_text import parse_timestamp
 from core.warehouse import quote_ident, transaction
+from ingestion import late_reference
 from ingestion.row_rules import (
     MALFORMED_LINE_DEFAULT,
     MALFORMED_LINE_REASONS,
@@ -112,6 +113,9 @@ class SourceLoad:
     rows_quarantined: int = 0
     # Rows of people erased on request (pipeline.erasure): dropped, counted, never stored.
     rows_erased: int = 0
+    # Rows of earlier partitions released from quarantine: their customer arrived late
+    # (ingestion.late_reference).
+    rows_released: int = 0
     # Rows written to raw: the rows loaded, or for order lines (grain lines) the orders they make.
     raw_rows: int = 0
     # Time spent deciding and writing quarantine (the row rules), part of the load's time.
@@ -1041,7 +1045,12 @@ def load_partitions(
         load = SourceLoad(layout=spec.layout, path=str(spec.path))
         report.sources[source] = load
         source_started = time.perf_counter()
-        for batch in _batches(spec, as_of_date, validated, load):
+        held = (
+            late_reference.hold_releasable(con, source, as_of_date, config.late_reference_days)
+            if spec.layout == "daily_partitions"
+            else set()
+        )
+        for batch in _batches(spec, as_of_date, validated, load, reload=held):
             loaded = _load_batch(con, spec, *batch, run_id, as_of_date, config, validated)
             counts = loaded.counts.values()
             load.rows_in += sum(count.rows_in for count in counts)
@@ -1061,6 +1070,7 @@ def load_partitions(
                 load.rows_quarantined,
                 time.perf_counter() - source_started,
             )
+        load.rows_released = late_reference.record_released(con, source, run_id, as_of_date)
         if spec.layout == "snapshot":
             as_of_counts = loaded.counts.get(as_of_date)
             load.missing_as_of_partition = not as_of_counts or not as_of_counts.rows_in
@@ -1089,10 +1099,11 @@ def _batches(
     as_of_date: date,
     validated: dict[tuple[str, date], str],
     load: SourceLoad,
+    reload: set[date] = frozenset(),
 ) -> list[tuple[list[Path], dict[date, tuple[str, int]] | None]]:
     """What to load, as batches of (files, partitions to replace). A snapshot is one batch whose
     partitions come from its lines (None); daily partitions are loaded when new, changed or not
-    yet passed by the gate, and the as-of day always."""
+    yet passed by the gate, the as-of day always, and the days in ``reload``."""
     if spec.layout == "snapshot":
         return [(spec.snapshot_files(), None)]
     partitions = discover_partitions(spec, as_of_date, load.layout_problems)
@@ -1103,7 +1114,7 @@ def _batches(
     for partition in partitions:
         fingerprint = partition.fingerprint(spec.base_dir)
         current = validated.get((spec.name, partition.partition_date)) == fingerprint
-        if not current or partition.partition_date == as_of_date:
+        if not current or partition.partition_date in reload | {as_of_date}:
             to_load.append((partition, (fingerprint, len(partition.files))))
         else:
             load.partitions_unchanged += 1

@@ -119,7 +119,11 @@ def _timestamp_checks(column: str, config: QualityConfig, *, required: bool) -> 
         f"_partition_date + interval 1 day + interval {float(config.future_tolerance_hours)} hour"
     )
     checks = [
-        ("unparseable_timestamp", f"{value} is not null and {parsed} is null"),
+        # a line break inside the value: DuckDB reads it as a space, staging's format does not
+        (
+            "unparseable_timestamp",
+            f"{value} is not null and ({parsed} is null or regexp_matches({value}, '[\\r\\n]'))",
+        ),
         ("future_timestamp", f"{parsed} > {latest}"),
     ]
     if required:
@@ -180,7 +184,8 @@ def _orders(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]:
         *_customer_reference(required=True),
         *_timestamp_checks("ordered_at", config, required=True),
         ("unparseable_amount", f"{amount} is null or isnan({amount}) or isinf({amount})"),
-        ("negative_amount", f"{amount} < 0"),
+        # '-0.00' too: a minus sign on an order amount is a refund or an error, never a sale
+        ("negative_amount", f"{amount} < 0 or starts_with({clean('amount')}, '-')"),
         ("amount_out_of_range", f"{amount} > {float(config.max_order_amount)}"),
         _in_set("status", ORDER_STATUSES, "invalid_status"),
     ]

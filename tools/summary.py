@@ -58,33 +58,44 @@ def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
+def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
+    """Per source: rows loaded, quarantined and released from quarantine; what was not loaded."""
+    lines: list[str] = []
+    if ingest.get("sources_config"):
+        lines.append(f"Sources config: {ingest['sources_config']}")
+    lines.append("Rows loaded into raw (this run), rows set aside in quarantine.<source>:")
+    for source, load in ingest["sources"].items():
+        unit = "days" if load.get("layout") == "snapshot" else "partitions"
+        raw_rows = load.get("raw_rows", load["rows_loaded"])
+        made = f" (= {raw_rows:,} orders)" if raw_rows != load["rows_loaded"] else ""
+        lines.append(
+            f"  {source:<14} {load['rows_loaded']:>10,} rows{made} from "
+            f"{len(load['partitions_loaded'])} {unit} "
+            f"({load['partitions_unchanged']} already loaded), "
+            f"{load.get('rows_quarantined', 0):,} quarantined"
+        )
+        if load.get("rows_released"):
+            lines.append(
+                f"  {'':<14} {_plural(load['rows_released'], 'row')} of earlier days released "
+                "from quarantine (their customer's CRM record arrived)"
+            )
+    problems = [
+        *ingest.get("unknown_folders", []),
+        *(p for load in ingest["sources"].values() for p in load.get("layout_problems", [])),
+    ]
+    if problems:
+        lines.append(f"Not loaded ({len(problems):,}; the ingest log lists every one):")
+        lines += [f"  {problem}" for problem in problems[:5]]
+    return lines
+
+
 def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, bool]:
     """The summary text and whether the as-of date ended with a published version."""
     settings = settings or get_settings()
     record = read_record(as_of_date, settings)
     lines = [f"Customer segmentation, as-of {as_of_date.isoformat()}", ""]
-    ingest = record.get("ingest")
-    if ingest:
-        if ingest.get("sources_config"):
-            lines.append(f"Sources config: {ingest['sources_config']}")
-        lines.append("Rows loaded into raw (this run), rows set aside in quarantine.<source>:")
-        for source, load in ingest["sources"].items():
-            unit = "days" if load.get("layout") == "snapshot" else "partitions"
-            raw_rows = load.get("raw_rows", load["rows_loaded"])
-            made = f" (= {raw_rows:,} orders)" if raw_rows != load["rows_loaded"] else ""
-            lines.append(
-                f"  {source:<14} {load['rows_loaded']:>10,} rows{made} from "
-                f"{len(load['partitions_loaded'])} {unit} "
-                f"({load['partitions_unchanged']} already loaded), "
-                f"{load.get('rows_quarantined', 0):,} quarantined"
-            )
-        problems = [
-            *ingest.get("unknown_folders", []),
-            *(p for load in ingest["sources"].values() for p in load.get("layout_problems", [])),
-        ]
-        if problems:
-            lines.append(f"Not loaded ({len(problems):,}; the ingest log lists every one):")
-            lines += [f"  {problem}" for problem in problems[:5]]
+    if record.get("ingest"):
+        lines += _ingest_lines(record["ingest"])
     lines.append("Quality gates:")
     lines.append(_gate_line("raw", record.get("validate_raw")))
     lines.append(_gate_line("marts", record.get("validate_marts")))

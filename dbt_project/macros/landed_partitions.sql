@@ -3,9 +3,14 @@
     CTE: landed_partitions(...) renders `source` (the raw rows of the partitions to process,
     macro partitions_to_process) and `load_log` (when each partition was loaded);
     with_load_time() renders `final`: the renamed rows with the load time of their partition,
-    so that a later reload is processed again.
+    so that a later reload is processed again. It also sets the model's pre-hook
+    delete_retracted_partitions: the rows of partitions raw no longer has are removed.
 -#}
 {% macro landed_partitions(source_name, table_name) -%}
+
+{{ config(pre_hook=(
+    "{{ delete_retracted_partitions(source('" ~ source_name ~ "', '" ~ table_name ~ "')) }}"
+)) }}
 
 source as (
 

@@ -122,22 +122,32 @@ USER_BACKFILL_DATES = [date(2011, 6, 29), date(2011, 6, 30)]
 
 
 def _user_orders(path: Path) -> int:
-    """About ten orders a day from 150 customers, from March to the end of June 2011."""
+    """A shop's orders from March to the end of June 2011, from 150 customers of four kinds:
+    frequent big spenders, repeat buyers, one-time buyers of June and one-time buyers of March
+    (every day has orders, the backfilled days a usual number)."""
     import random
 
     rng = random.Random(5)
+    first, last = date(2011, 3, 1), USER_BACKFILL_DATES[-1]
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    orders = []  # (day, customer, amount)
+    for customer in range(1, 151):
+        kind = customer % 4
+        if kind == 0:  # frequent big spenders
+            chosen = rng.sample(days, rng.randint(10, 15))
+        elif kind == 1:  # repeat buyers
+            chosen = rng.sample(days, rng.randint(3, 5))
+        else:  # one-time buyers: June (kind 2) or March (kind 3)
+            chosen = [rng.choice([day for day in days if day.month == (6 if kind == 2 else 3)])]
+        for day in chosen:
+            amount = rng.choice([9.5, 19.9, 45.0, 120.0]) * (4 if kind == 0 else 1)
+            orders.append((day, customer, amount))
     lines = ["Bestellung;Kunde;Datum;Betrag"]
-    day = date(2011, 3, 1)
-    while day <= USER_BACKFILL_DATES[-1]:
-        for _ in range(rng.randint(8, 12)):
-            customer = rng.randint(1, 150)
-            amount = rng.choice([9.5, 19.9, 45.0, 120.0]) * (3 if customer % 5 == 0 else 1)
-            decimal_comma = f"{amount:.2f}".replace(".", ",")
-            lines.append(
-                f"B{len(lines)};K{customer};{day:%d.%m.%Y} {rng.randint(8, 20):02d}:15;"
-                f"{decimal_comma}"
-            )
-        day += timedelta(days=1)
+    for day, customer, amount in sorted(orders):
+        decimal_comma = f"{amount:.2f}".replace(".", ",")
+        lines.append(
+            f"B{len(lines)};K{customer};{day:%d.%m.%Y} {rng.randint(8, 20):02d}:15;{decimal_comma}"
+        )
     path.parent.mkdir(parents=True)
     path.write_text("\n".join(lines) + "\n")
     return len(lines) - 1

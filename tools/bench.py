@@ -11,6 +11,12 @@ overhead (a few seconds per task) is not included.
 Then, in the same run, the baseline the recluster's model selection is measured against: a plain
 ``KMeans`` k-sweep scored by the silhouette on the full sample, on ``--baseline-customers``
 (100,000) of the first night's customers (``--no-baseline`` skips it: it takes minutes).
+
+And the comparison a user makes: the plain pandas + scikit-learn script the usual guides teach
+(``tools.notebook_baseline``), run in its own process on the same landing data, against the
+pipeline's first run (ingest to publish): wall time, peak memory and the adjusted Rand index of
+each one's segments against the planted truth (``tools.planted_truth``), side by side
+(``--no-notebook`` skips it).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from datetime import date, timedelta
@@ -82,15 +89,16 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
     elif stage in ("predict_alone", "clv_sampling"):  # the prediction models on their own
         model_stage = bench_predict_alone if stage == "predict_alone" else clv_sampling
         state[stage] = model_stage(as_of_date, customers)
-    elif stage == "baseline":
-        state["baseline"] = plain_kmeans_sweep(as_of_date, customers)
+    elif stage in ("baseline", "notebook"):  # the k-sweep baseline, the plain notebook script
+        is_baseline = stage == "baseline"
+        state[stage] = plain_kmeans_sweep(as_of_date, customers) if is_baseline else notebook()
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state))
     result = {"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": _peak_rss_mb()}
     if stage == "ingest":
         result["row_rule_seconds"] = state["row_rule_seconds"]
-    if stage == "predict_alone":
-        result.update(state["predict_alone"])
+    if stage in ("predict_alone", "notebook"):  # notebook: the script's own time and memory
+        result.update(state[stage])
     return result
 
 
@@ -210,6 +218,47 @@ def plain_kmeans_sweep(as_of_date: date, customers: int) -> dict:
     return {"customers": len(X), "silhouette_by_k": silhouettes, "k": int(np.int64(best))}
 
 
+def pipeline_ari() -> dict:
+    """The published segments (``segments.current_segments``) against the planted truth."""
+    from core.warehouse import connect
+    from tools.planted_truth import ari_against_truth, read_truth
+
+    settings = get_settings()
+    with connect(settings, read_only=True) as con:
+        labels = con.execute("select customer_id, segment_id from segments.current_segments").df()
+    ari, compared = ari_against_truth(labels, read_truth(settings.truth_dir))
+    k = int(labels.loc[labels["segment_id"] > 0, "segment_id"].nunique())
+    return {"ari": round(ari, 3), "compared": compared, "k": k}
+
+
+def notebook() -> dict:
+    """``tools.notebook_baseline`` in a child process on the landing data: its wall time, its
+    peak resident memory (the only child this process waits for), and its labels' ARI; with
+    the pipeline's (``pipeline_ari``)."""
+    import pandas as pd
+
+    from tools.planted_truth import ari_against_truth, read_truth
+
+    settings = get_settings()
+    out_csv = settings.reports_dir / "notebook-labels.csv"
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "tools.notebook_baseline", str(settings.landing_dir)]
+    started = time.perf_counter()
+    subprocess.run([*command, str(out_csv)], check=True)
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    labels = pd.read_csv(out_csv, dtype={"customer_id": str})
+    ari, compared = ari_against_truth(labels, read_truth(settings.truth_dir))
+    return {
+        "seconds": seconds,
+        "peak_mb": peak_mb,
+        "ari": round(ari, 3),
+        "compared": compared,
+        "k": int(labels["segment_id"].nunique()),
+        "pipeline": pipeline_ari(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
@@ -219,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch data dir")
     parser.add_argument("--baseline-customers", type=int, default=100_000)
     parser.add_argument("--no-baseline", action="store_true", help="skip the k-sweep baseline")
+    parser.add_argument(
+        "--no-notebook", action="store_true", help="skip the plain-script comparison"
+    )
     args = parser.parse_args(argv)
 
     if args.stage:
@@ -239,17 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     ):
         env.pop(name, None)
     print(f"Benchmark: {args.customers:,} customers, as-of {args.as_of}, data in {data_dir}")
-    nights: dict[date, list[dict]] = {args.as_of: [], args.as_of + timedelta(days=1): []}
     generate = _run_in_subprocess("generate", args.as_of, args.customers, env)
-    if generate is None:
+    measured = generate and _run_nights(args, env)
+    if not measured:
         return 1
-    for as_of_date, results in nights.items():
-        for stage in STAGES:
-            result = _run_in_subprocess(stage, as_of_date, args.customers, env)
-            if result is None:
-                return 1
-            results.append(result)
-    first, second = nights.values()
+    first, second, notebook = measured
     print(f"{'stage':<16}{'first run':>20}{'next night':>20}")
     print(f"{'':<16}{'seconds':>10}{'peak MB':>10}{'seconds':>10}{'peak MB':>10}")
     print(f"{'generate':<16}{generate['seconds']:>10.1f}{generate['peak_mb']:>10.0f}")
@@ -298,10 +344,50 @@ def main(argv: list[str] | None = None) -> int:
             f"plain KMeans k-sweep with full silhouette on {args.baseline_customers:,}: "
             f"{baseline['seconds']:.1f} s, peak {baseline['peak_mb']:.0f} MB"
         )
+    if notebook:
+        _print_comparison(first, notebook)
     _print_recluster_modes(data_dir)
     if not args.keep:
         shutil.rmtree(data_dir)
     return 0
+
+
+def _run_nights(
+    args: argparse.Namespace, env: dict
+) -> tuple[list[dict], list[dict], dict | None] | None:
+    """Every stage of the first run and the next night, and after the first run (when asked)
+    the notebook script on the same landing data; ``None`` if a stage failed."""
+    nights: dict[date, list[dict]] = {args.as_of: [], args.as_of + timedelta(days=1): []}
+    notebook = None
+    for as_of_date, results in nights.items():
+        for stage in STAGES:
+            result = _run_in_subprocess(stage, as_of_date, args.customers, env)
+            if result is None:
+                return None
+            results.append(result)
+        if as_of_date == args.as_of and not args.no_notebook:  # the segments the first run made
+            notebook = _run_in_subprocess("notebook", as_of_date, args.customers, env)
+            if notebook is None:
+                return None
+    first, second = nights.values()
+    return first, second, notebook
+
+
+def _print_comparison(first: list[dict], notebook: dict) -> None:
+    """The pipeline's first run (ingest to publish) beside the plain notebook script."""
+    segmenting = [r for r in first if r["stage"] != "predict"]
+    pipeline = {
+        "seconds": sum(r["seconds"] for r in segmenting),
+        "peak_mb": max(r["peak_mb"] for r in segmenting),
+        **notebook["pipeline"],
+    }
+    print("Against the planted segments (first run; pipeline = ingest to publish):")
+    print(f"{'':<18}{'seconds':>10}{'peak MB':>10}{'ARI':>8}{'k':>4}{'compared':>10}")
+    for name, row in (("pipeline", pipeline), ("notebook script", notebook)):
+        print(
+            f"{name:<18}{row['seconds']:>10.1f}{row['peak_mb']:>10.0f}{row['ari']:>8.3f}"
+            f"{row['k']:>4}{row['compared']:>10,}"
+        )
 
 
 def _print_recluster_modes(data_dir: Path) -> None:

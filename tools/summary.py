@@ -6,10 +6,12 @@ Exits 1 when the run failed or published nothing for that date, so ``make run`` 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import date
 from typing import Any
 
+from core.read_copy import published_path
 from core.run_record import read_record, run_record_path
 from core.settings import Settings, get_settings
 from core.warehouse import connect
@@ -163,6 +165,8 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
         f"  warehouse   {settings.warehouse_path}",
         "              schemas raw, quarantine, staging, pii, intermediate, marts, segments, "
         "quality",
+        f"  read copy   {published_path(settings.warehouse_path)}  (query here; a night never "
+        "locks it)",
         f"  run record  {run_record_path(as_of_date, settings)}",
         f"  reports     {settings.reports_dir}",
         f"  Data Docs   {settings.data_dir / 'gx' / 'data_docs' / 'index.html'}",
@@ -204,11 +208,19 @@ def _prediction_lines(con, as_of_date: date, record: dict, published: dict | Non
             )
             for row in table.itertuples():
                 lines.append(
-                    f"  {row.segment_id:>7} {row.customers:>10,} {row.mean_clv_12m:>20,.2f}"
-                    f"  {row.mean_churn_probability:6.1%} {row.high_churn_risk_share:6.1%}"
-                    f"  {row.segment_name}"
+                    f"  {row.segment_id:>7} {row.customers:>10,} "
+                    f"{_shown(row.mean_clv_12m, ',.2f', 20)}  "
+                    f"{_shown(row.mean_churn_probability, '.1%', 6)} "
+                    f"{_shown(row.high_churn_risk_share, '.1%', 6)}  {row.segment_name}"
                 )
     return lines
+
+
+def _shown(value: float | None, spec: str, width: int) -> str:
+    """A number as the table shows it; a segment without predictions (the prospects) shows -."""
+    if value is None or math.isnan(value):
+        return "-".rjust(width)
+    return format(value, spec).rjust(width)
 
 
 def main(argv: list[str] | None = None) -> int:

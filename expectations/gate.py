@@ -134,9 +134,11 @@ def validate_raw(
     run_id: str = "manual",
     as_of_date: date | None = None,
     config: QualityConfig | None = None,
+    anonymous_orders_kept: bool = False,
 ) -> GateReport:
     """Validate the raw rows of the partitions just loaded (source name -> partition dates), and
-    the share of their incoming rows the loader quarantined.
+    the share of their incoming rows the loader quarantined. ``anonymous_orders_kept``: the
+    orders source declares ``anonymous_orders: keep`` (orders without a customer id are valid).
 
     Raises ``QualityGateError`` when a blocking expectation fails; the JSON report, the
     ``quality`` history tables and the Data Docs are written either way.
@@ -145,8 +147,8 @@ def validate_raw(
     from expectations.suites import RAW_SCHEMA, raw_suites
 
     config = config or load_quality_config()
-    suites = raw_suites()
-    history_suites = raw_suites(as_of_day=False)
+    suites = raw_suites(anonymous_orders_kept=anonymous_orders_kept)
+    history_suites = raw_suites(as_of_day=False, anonymous_orders_kept=anonymous_orders_kept)
     unknown = sorted(set(partitions) - set(suites))
     if unknown:
         raise ValueError(f"No raw suite for source(s) {', '.join(unknown)}; known: {list(suites)}")

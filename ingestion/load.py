@@ -386,7 +386,7 @@ def _load_batch(
         if spec.is_lines:
             _sum_order_lines(con)
         started = time.perf_counter()
-        _check_rows(con, spec.name, config, as_of_date)
+        _check_rows(con, spec, config, as_of_date)
         rule_seconds = time.perf_counter() - started
         with transaction(con):
             counts, quarantine_seconds = _replace_partitions(
@@ -758,11 +758,14 @@ def _drop_erased(con: duckdb.DuckDBPyConnection, source: str) -> dict[date, int]
 
 
 def _check_rows(
-    con: duckdb.DuckDBPyConnection, source: str, config: QualityConfig, as_of_date: date
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, config: QualityConfig, as_of_date: date
 ) -> None:
     """Each staged row with the reason codes of the row rules it breaks (``_checked``)."""
+    source = spec.name
     _create_customer_lookups(con, source, as_of_date)
-    rules = row_rules(source, config, as_of_date)
+    rules = row_rules(
+        source, config, as_of_date, keep_anonymous_orders=spec.keeps_anonymous_orders
+    )
     con.execute(
         f"create or replace temp table _checked as "
         f"select *, {rules.reasons_sql} as _reasons from _incoming"

@@ -85,8 +85,17 @@ class RowRules:
     reasons_sql: str
 
 
-def row_rules(source: str, config: QualityConfig, as_of_date: date) -> RowRules:
-    checks = [*_SOURCE_CHECKS[source](config, as_of_date), *_common_checks(source, config)]
+def row_rules(
+    source: str, config: QualityConfig, as_of_date: date, *, keep_anonymous_orders: bool = False
+) -> RowRules:
+    """``keep_anonymous_orders`` (the orders source's ``anonymous_orders: keep``): an order
+    without a customer id is a guest order, not a ``missing_customer_id``; every other rule
+    still applies."""
+    if source == "orders":
+        source_checks = _orders(config, as_of_date, keep_anonymous=keep_anonymous_orders)
+    else:
+        source_checks = _SOURCE_CHECKS[source](config, as_of_date)
+    checks = [*source_checks, *_common_checks(source, config)]
     checks += _plausibility_checks(source, config)  # the plausible-window block below
     cases = ", ".join(f"case when {condition} then '{code}' end" for code, condition in checks)
     return RowRules(source, f"list_filter([{cases}], lambda reason: reason is not null)")
@@ -177,11 +186,14 @@ def _customers(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]
     ]
 
 
-def _orders(config: QualityConfig, as_of_date: date) -> list[tuple[str, str]]:
+def _orders(
+    config: QualityConfig, as_of_date: date, *, keep_anonymous: bool = False
+) -> list[tuple[str, str]]:
     amount = f"try_cast({clean('amount')} as double)"
     return [
         _required("order_id", "missing_order_id"),
-        *_customer_reference(required=True),
+        # A guest order (kept by the sources config) has no customer; a given id must be known.
+        *_customer_reference(required=not keep_anonymous),
         *_timestamp_checks("ordered_at", config, required=True),
         ("unparseable_amount", f"{amount} is null or isnan({amount}) or isinf({amount})"),
         # '-0.00' too: a minus sign on an order amount is a refund or an error, never a sale

@@ -83,8 +83,11 @@ DEFAULT_MAX_MALFORMED_LINES = 3
 _KEYS = {
     "path", "layout", "format", "delimiter", "header", "column_names", "date_format", "decimal",
     "thousands", "currency_symbol", "max_parse_failure_share", "max_malformed_lines", "grain",
-    "cancelled_order_pattern", "key", "columns",
+    "cancelled_order_pattern", "key", "columns", "anonymous_orders",
 }  # fmt: skip
+# What the loader does with an order (line) without a customer id: quarantine it as
+# missing_customer_id (the default), or keep it as a guest order that belongs to nobody.
+ANONYMOUS_ORDERS = ("quarantine", "keep")
 
 
 class IngestionError(RuntimeError):
@@ -116,6 +119,7 @@ class SourceSpec:
     grain: str = "orders"
     cancelled_order_pattern: str | None = None
     key: tuple[str, ...] = ()
+    anonymous_orders: str = "quarantine"
     # contract column -> file column (lower case); the contract's own names when not configured.
     columns: dict[str, str] = field(default_factory=dict)
     identity: bool = True
@@ -127,6 +131,10 @@ class SourceSpec:
     @property
     def parses_numbers(self) -> bool:
         return self.decimal != "." or bool(self.thousands) or bool(self.currency_symbol)
+
+    @property
+    def keeps_anonymous_orders(self) -> bool:
+        return self.name == "orders" and self.anonymous_orders == "keep"
 
     @property
     def is_lines(self) -> bool:
@@ -259,6 +267,14 @@ def _source_spec(  # noqa: PLR0912, PLR0915 (one check per key, in the order of 
         )
     decimal = str(spec.get("decimal", "."))
     _one_of(decimal, (".", ","), f"{where}.decimal")
+    anonymous = spec.get("anonymous_orders", "quarantine")
+    if anonymous != "quarantine" and name != "orders":
+        raise SourcesConfigError(f"{where}.anonymous_orders: only orders can keep anonymous rows.")
+    if not isinstance(anonymous, str) or anonymous not in ANONYMOUS_ORDERS:
+        raise SourcesConfigError(
+            f"{where}.anonymous_orders: expected one of {', '.join(ANONYMOUS_ORDERS)}, "
+            f"got {anonymous!r}."
+        )
     date_format = spec.get("date_format")
     return SourceSpec(
         name=name,
@@ -279,6 +295,7 @@ def _source_spec(  # noqa: PLR0912, PLR0915 (one check per key, in the order of 
         grain=grain,
         cancelled_order_pattern=None if pattern is None else str(pattern),
         key=_names(spec.get("key") or [], f"{where}.key"),
+        anonymous_orders=anonymous,
         columns={str(k): str(v).strip().lower() for k, v in columns.items()},
         identity=identity,
     )

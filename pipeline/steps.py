@@ -81,14 +81,19 @@ def validate_raw(
     from expectations import QualityGateError
     from expectations import validate_raw as run_raw_suites
     from ingestion.load import mark_validated
+    from ingestion.sources import load_sources_config
 
     settings = settings or get_settings()
+    orders = load_sources_config(settings=settings).sources.get("orders")
+    kept = bool(orders and orders.keeps_anonymous_orders)
     partitions = {
         source: [date.fromisoformat(d) for d in dates] for source, dates in validation_scope.items()
     }
     with connect(settings) as con:
         try:
-            report = run_raw_suites(con, partitions, run_id=run_id, as_of_date=as_of_date)
+            report = run_raw_suites(
+                con, partitions, run_id=run_id, as_of_date=as_of_date, anonymous_orders_kept=kept
+            )
         except QualityGateError as exc:
             record_step(as_of_date, "validate_raw", exc.report.to_dict(), settings)
             raise

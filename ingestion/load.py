@@ -763,9 +763,7 @@ def _check_rows(
     """Each staged row with the reason codes of the row rules it breaks (``_checked``)."""
     source = spec.name
     _create_customer_lookups(con, source, as_of_date)
-    rules = row_rules(
-        source, config, as_of_date, keep_anonymous_orders=spec.keeps_anonymous_orders
-    )
+    rules = row_rules(source, config, as_of_date, keep_anonymous_orders=spec.keeps_anonymous_orders)
     con.execute(
         f"create or replace temp table _checked as "
         f"select *, {rules.reasons_sql} as _reasons from _incoming"

@@ -118,6 +118,10 @@ class SourceLoad:
     rows_released: int = 0
     # Rows written to raw: the rows loaded, or for order lines (grain lines) the orders they make.
     raw_rows: int = 0
+    # Orders kept without a customer id (``anonymous_orders: keep``): rows (lines) loaded, and
+    # the raw orders they make.
+    anonymous_rows_loaded: int = 0
+    anonymous_raw_rows: int = 0
     # Time spent deciding and writing quarantine (the row rules), part of the load's time.
     row_rule_seconds: float = 0.0
     missing_as_of_partition: bool = False
@@ -942,6 +946,9 @@ class PartitionCounts:
     erased: int = 0
     # Rows written to raw (= loaded, but for order lines the orders they make).
     raw_rows: int = 0
+    # Of these, without a customer id (``anonymous_orders: keep``): rows loaded, raw rows.
+    anonymous_loaded: int = 0
+    anonymous_raw_rows: int = 0
 
 
 @dataclass
@@ -989,6 +996,19 @@ def _partition_counts(
     else:
         for count in counts.values():
             count.loaded = count.raw_rows
+    if spec.keeps_anonymous_orders:
+        anonymous = f"{clean('customer_id')} is null"
+        for table, attribute in (
+            ("_checked", "anonymous_loaded"),
+            (f"raw.{spec.name}", "anonymous_raw_rows"),
+        ):
+            loaded_only = "len(_reasons) = 0 and " if table == "_checked" else ""
+            for day, rows in con.execute(
+                f"select _partition_date, count(*) from {table} where {loaded_only}{anonymous} "
+                "and list_contains(?, _partition_date) group by all",
+                [dates],
+            ).fetchall():
+                setattr(counts[day], attribute, rows)
     return counts
 
 
@@ -1059,6 +1079,8 @@ def load_partitions(
             load.rows_quarantined += sum(count.quarantined for count in counts)
             load.rows_erased += sum(count.erased for count in counts)
             load.raw_rows += sum(count.raw_rows for count in counts)
+            load.anonymous_rows_loaded += sum(count.anonymous_loaded for count in counts)
+            load.anonymous_raw_rows += sum(count.anonymous_raw_rows for count in counts)
             load.row_rule_seconds += loaded.row_rule_seconds
             load.partitions_unchanged += loaded.partitions_unchanged
             load.extra_columns.update(loaded.extra_columns)

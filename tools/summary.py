@@ -76,6 +76,8 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
             f"({load['partitions_unchanged']} already loaded), "
             f"{load.get('rows_quarantined', 0):,} quarantined"
         )
+        if load.get("anonymous_rows_loaded"):
+            lines.append(_anonymous_line(load))
         if load.get("rows_released"):
             lines.append(
                 f"  {'':<14} {_plural(load['rows_released'], 'row')} of earlier days released "
@@ -89,6 +91,16 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
         lines.append(f"Not loaded ({len(problems):,}; the ingest log lists every one):")
         lines += [f"  {problem}" for problem in problems[:5]]
     return lines
+
+
+def _anonymous_line(load: dict[str, Any]) -> str:
+    """Guest orders the sources config keeps (``anonymous_orders: keep``): loaded, no buyer."""
+    rows, orders = load["anonymous_rows_loaded"], load.get("anonymous_raw_rows", 0)
+    made = f" (= {_plural(orders, 'order')})" if orders != rows else ""
+    return (
+        f"  {'':<14} of these, {_plural(rows, 'anonymous order row')}{made} without a "
+        "customer id: kept (anonymous_orders: keep), in the totals, attributed to nobody"
+    )
 
 
 def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, bool]:

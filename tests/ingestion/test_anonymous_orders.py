@@ -8,6 +8,7 @@ applying, and the raw gate does not block on them.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from expectations import QualityGateError, validate_raw
 from ingestion.sources import SourcesConfigError, load_sources_config
 from tests.ingestion.test_byod import CONFIG, HEADER, load_with, reasons
+from tools.summary import _ingest_lines
 
 DAY = date(2011, 6, 30)
 KEEP = CONFIG.replace("    grain: lines\n", "    grain: lines\n    anonymous_orders: keep\n")
@@ -52,6 +54,10 @@ def test_with_keep_a_line_without_customer_is_loaded_not_quarantined(tmp_path: P
     quarantined = con.execute("select order_id, _reasons from quarantine.orders").fetchall()
     assert quarantined == [("3", ["amount_out_of_range"])]
     assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (4, 3, 1)
+    # two guest lines loaded, making one guest order; the run summary says so
+    assert (load.anonymous_rows_loaded, load.anonymous_raw_rows) == (2, 1)
+    summary = "\n".join(_ingest_lines({"sources": {"orders": asdict(load)}}))
+    assert "2 anonymous order rows (= 1 order) without a customer id: kept" in summary
 
 
 def test_by_default_a_line_without_customer_is_quarantined(tmp_path: Path) -> None:
@@ -63,6 +69,8 @@ def test_by_default_a_line_without_customer_is_quarantined(tmp_path: Path) -> No
         (5, ["missing_customer_id", "amount_out_of_range"]),
     ]
     assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (4, 1, 3)
+    assert (load.anonymous_rows_loaded, load.anonymous_raw_rows) == (0, 0)
+    assert "anonymous" not in "\n".join(_ingest_lines({"sources": {"orders": asdict(load)}}))
 
 
 @pytest.mark.parametrize(

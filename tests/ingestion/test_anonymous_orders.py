@@ -8,6 +8,7 @@ applying, and the raw gate does not block on them.
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,18 @@ import pytest
 
 from expectations import QualityGateError, validate_raw
 from ingestion.sources import SourcesConfigError, load_sources_config
-from tests.ingestion.test_byod import CONFIG, HEADER, load_with, reasons
+from tests.ingestion.test_byod import (
+    AS_OF,
+    CONFIG,
+    HAND_LINES,
+    HEADER,
+    expected_rfm,
+    generated_lines,
+    load_with,
+    query,
+    reasons,
+    run_nightly_steps,
+)
 from tools.summary import _ingest_lines
 
 DAY = date(2011, 6, 30)
@@ -132,3 +144,66 @@ def test_a_bad_anonymous_orders_value_is_a_config_error_naming_the_key(
     with pytest.raises(SourcesConfigError) as raised:
         load_sources_config(tmp_path / "config.yml")
     assert message in str(raised.value)
+
+
+def guest_lines(count: int, seed: int = 11) -> list[str]:
+    """Guest invoices spread over the months before the as-of date, big ones among them."""
+    rng = random.Random(seed)
+    return [
+        f"{90000 + n};G;{rng.randint(1, 6)};{rng.randint(1, 28):02d}/{rng.randint(1, 6):02d}/2011 "
+        f"{rng.randint(8, 18):02d}:00;{rng.choice([2.5, 40.0, 300.0]):.2f};"
+        for n in range(count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def guest_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict]:
+    """The nightly steps on a log where a quarter of the lines are guest lines, kept."""
+    root = tmp_path_factory.mktemp("guests")
+    (root / "retail").mkdir()
+    known = HAND_LINES + generated_lines()
+    lines = known + guest_lines(len(known) // 3)
+    (root / "retail" / "transactions.csv").write_text("\n".join([HEADER, *lines]) + "\n")
+    (root / "config.yml").write_text(KEEP)
+    data_dir = root / "data"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("SEGMENTS_SOURCES_CONFIG", str(root / "config.yml"))
+        monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
+        monkeypatch.delenv("SEGMENTS_LANDING_DIR", raising=False)
+        result = run_nightly_steps(AS_OF, run_id="guests")
+    return data_dir / "warehouse.duckdb", lines, result
+
+
+@pytest.mark.slow
+def test_kept_guest_orders_pass_the_nightly_path_and_belong_to_nobody(guest_run) -> None:
+    warehouse, lines, result = guest_run
+    load = result["loaded"]["sources"]["orders"]
+    guests = [line for line in lines if line.endswith(";")]
+    assert len(guests) / len(lines) > 0.24
+    assert load["anonymous_rows_loaded"] == len(guests)
+    assert load["rows_quarantined"] == 2  # the duplicate line, the order after the as-of date
+    # the guest orders are in staging, none is attached to a customer
+    guest_orders = query(
+        warehouse,
+        "select count(*) as n from intermediate.int_orders_deduplicated where customer_id is null",
+    )["n"].iloc[0]
+    assert guest_orders == len({line.split(";")[0] for line in guests})
+    attributed = query(
+        warehouse,
+        "select count(*) as n from intermediate.int_orders_attributed where order_id like '9____'",
+    )["n"].iloc[0]
+    assert attributed == 0
+    # per-customer numbers are those computed without the guest lines: nobody got their spend
+    features = query(
+        warehouse, "select * from marts.customer_features where as_of_date = ?", [AS_OF]
+    ).set_index("customer_id")
+    expected = expected_rfm([line for line in lines if not line.endswith(";")])
+    assert set(features.index) == set(expected.index)
+    joined = features.join(expected, rsuffix="_want")
+    assert (joined["order_count"] == joined["order_count_want"]).all()
+    assert joined["total_spend"].astype(float).to_numpy() == pytest.approx(
+        joined["total_spend_want"].to_numpy(), abs=0.005
+    )
+    segments = query(warehouse, "select customer_id from segments.current_segments")
+    assert segments["customer_id"].notna().all() and len(segments) == len(features)

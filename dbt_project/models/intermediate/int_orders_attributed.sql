@@ -1,5 +1,7 @@
 -- Orders known on the as-of date, attached to the resolved customer, with the day-level fields
--- the marts group on. Every order of staging is here; is_valid_for_spend says which count.
+-- the marts group on. Every order of staging with a buyer is here; is_valid_for_spend says which
+-- count. Guest orders (no customer id, kept by anonymous_orders: keep) belong to nobody: the
+-- inner join leaves them out of every per-customer mart.
 
 with
 

@@ -27,7 +27,7 @@ from tests.ingestion.test_byod import (
     load_with,
     query,
     reasons,
-    run_nightly_steps,
+    run_user_night,
 )
 from tools.summary import _ingest_lines
 
@@ -159,20 +159,10 @@ def guest_lines(count: int, seed: int = 11) -> list[str]:
 @pytest.fixture(scope="module")
 def guest_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict]:
     """The nightly steps on a log where a quarter of the lines are guest lines, kept."""
-    root = tmp_path_factory.mktemp("guests")
-    (root / "retail").mkdir()
     known = HAND_LINES + generated_lines()
     lines = known + guest_lines(len(known) // 3)
-    (root / "retail" / "transactions.csv").write_text("\n".join([HEADER, *lines]) + "\n")
-    (root / "config.yml").write_text(KEEP)
-    data_dir = root / "data"
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
-        monkeypatch.setenv("SEGMENTS_SOURCES_CONFIG", str(root / "config.yml"))
-        monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
-        monkeypatch.delenv("SEGMENTS_LANDING_DIR", raising=False)
-        result = run_nightly_steps(AS_OF, run_id="guests")
-    return data_dir / "warehouse.duckdb", lines, result
+    warehouse, result = run_user_night(tmp_path_factory.mktemp("guests"), lines, KEEP, "guests")
+    return warehouse, lines, result
 
 
 @pytest.mark.slow

@@ -127,21 +127,27 @@ def expected_rfm(lines: list[str]) -> pd.DataFrame:
     return per_customer
 
 
-@pytest.fixture(scope="module")
-def byod_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict]:
-    root = tmp_path_factory.mktemp("byod")
+def run_user_night(root: Path, lines: list[str], config: str, run_id: str) -> tuple[Path, dict]:
+    """``lines`` as ``root/retail/transactions.csv`` described by ``config``, through the nightly
+    steps for AS_OF with the data under ``root/data``: (the warehouse file, the steps' result)."""
     (root / "retail").mkdir()
-    lines = HAND_LINES + generated_lines()
     (root / "retail" / "transactions.csv").write_text("\n".join([HEADER, *lines]) + "\n")
-    (root / "config.yml").write_text(CONFIG)
+    (root / "config.yml").write_text(config)
     data_dir = root / "data"
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data_dir))
         monkeypatch.setenv("SEGMENTS_SOURCES_CONFIG", str(root / "config.yml"))
         monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
         monkeypatch.delenv("SEGMENTS_LANDING_DIR", raising=False)
-        result = run_nightly_steps(AS_OF)
-    return data_dir / "warehouse.duckdb", lines, result
+        result = run_nightly_steps(AS_OF, run_id=run_id)
+    return data_dir / "warehouse.duckdb", result
+
+
+@pytest.fixture(scope="module")
+def byod_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], dict]:
+    lines = HAND_LINES + generated_lines()
+    warehouse, result = run_user_night(tmp_path_factory.mktemp("byod"), lines, CONFIG, "byod")
+    return warehouse, lines, result
 
 
 def query(warehouse: Path, sql: str, params: list | None = None) -> pd.DataFrame:

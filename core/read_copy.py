@@ -109,6 +109,34 @@ def write_published_copy(con: duckdb.DuckDBPyConnection, target: Path | None = N
     return target
 
 
+def refresh_published_copy(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Rewrite the readers' copy after a step that changed what it shows (publish, rollback,
+    the night's predictions); its path, or None. What the step wrote is already committed when
+    this runs, so a failure here (a full disk) must not fail the step: a retry could not redo it.
+    It is logged as an error; readers keep the previous copy until the next refresh."""
+    try:
+        path = write_published_copy(con)
+    except Exception as error:
+        log.error(
+            "The published copy could not be written (%s: %s); readers see the previous one "
+            "until the next publish, rollback or predictions",
+            type(error).__name__,
+            error,
+        )
+        return None
+    return None if path is None else str(path)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_catalog = "
+            "current_database() and table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
 def _fill(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date) -> None:
     new = _ALIAS
     con.execute(f"create schema {new}.segments")
@@ -120,6 +148,19 @@ def _fill(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date) -> None:
             f"create table {new}.segments.{name} as "
             f"select * from segments.{name} where version_id = ?",
             [version_id],
+        )
+    # The predictions of the published as-of date (written by the night's predict step, after
+    # publish, which refreshes the copy) and the models behind them.
+    if _has_table(con, "segments", "customer_predictions"):
+        con.execute(
+            f"create table {new}.segments.customer_predictions as "
+            "select * from segments.customer_predictions where as_of_date = ?",
+            [as_of_date],
+        )
+    if _has_table(con, "segments", "prediction_models"):
+        con.execute(
+            f"create table {new}.segments.prediction_models as "
+            "select * from segments.prediction_models"
         )
     marts = con.execute(
         """

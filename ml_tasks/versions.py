@@ -25,7 +25,7 @@ from datetime import date, datetime
 import duckdb
 import pandas as pd
 
-from core.read_copy import write_published_copy
+from core.read_copy import refresh_published_copy
 from core.warehouse import transaction
 
 log = logging.getLogger(__name__)
@@ -374,25 +374,8 @@ def publish_version(
         "rows": target.written_rows,
         "current": becomes_current,
         "retired_versions": retired,
-        "published_copy": _refresh_published_copy(con),
+        "published_copy": refresh_published_copy(con),
     }
-
-
-def _refresh_published_copy(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Rewrite the readers' copy (``core.read_copy``); its path, or None. The version is already
-    current when this runs, so a failure here (a full disk) must not fail the step: a retry
-    could not publish it again. It is logged as an error; the next publish writes the copy."""
-    try:
-        path = write_published_copy(con)
-    except Exception as error:
-        log.error(
-            "The published copy could not be written (%s: %s); readers see the previous one "
-            "until the next publish or rollback",
-            type(error).__name__,
-            error,
-        )
-        return None
-    return None if path is None else str(path)
 
 
 @dataclass(frozen=True)
@@ -607,7 +590,7 @@ def rollback_to(con: duckdb.DuckDBPyConnection, version_id: int, *, by: str, rea
         "rolled_back_version_id": current,
         "by": by,
         "reason": reason,
-        "published_copy": _refresh_published_copy(con),
+        "published_copy": refresh_published_copy(con),
     }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from core.read_copy import refresh_published_copy
 from core.run_record import record_step
 from core.settings import Settings, get_settings
 from core.warehouse import connect
@@ -194,6 +195,7 @@ def predict(as_of_date: date, *, run_id: str = "manual", settings: Settings | No
         # pytensor's compile cache: its default (~/.pytensor, or PYTENSOR_FLAGS), shared by every
         # process and run, so only the first fit on a machine compiles.
         result = fit_and_store(con, as_of_date, run_id=run_id)
+        result["published_copy"] = refresh_published_copy(con)  # analysts see the predictions
     for kind, model in result["models"].items():
         if model["status"] != "accepted":
             log.warning("Prediction model %s rejected: %s", kind, model["status_reason"])

@@ -11,7 +11,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from core.read_copy import connect_published, published_path
+from core.read_copy import connect_published, published_path, refresh_published_copy
 from core.warehouse import connect
 from ml_tasks.versions import publish_version, rollback_to, write_version
 from tests.version_candidates import make_candidate
@@ -66,6 +66,33 @@ def test_publish_writes_the_copy_with_the_current_version_and_its_marts_slice(wa
     mode = stat.S_IMODE(published_path(warehouse).stat().st_mode)
     assert mode & 0o007 == 0  # not world-readable
     assert not list(warehouse.parent.glob(".published.duckdb.*"))
+
+
+def test_the_predictions_of_the_published_date_reach_the_copy_when_refreshed(warehouse):
+    """The night's predict step runs after publish and refreshes the copy: analysts see the
+    predictions of the published as-of date (not other dates') and the models behind them."""
+    with connect() as con:
+        version = write_version(con, make_candidate(date(2026, 6, 30), {"a": 1, "b": 2}))
+        publish_version(con, version)
+        with connect_published() as copy:
+            assert copy.execute(
+                "select count(*) from duckdb_tables() where table_name = 'customer_predictions'"
+            ).fetchone() == (0,)
+        con.execute(
+            "create table segments.customer_predictions (as_of_date date, customer_id varchar, "
+            "clv_12m double)"
+        )
+        con.execute(
+            "insert into segments.customer_predictions values "
+            "('2026-06-29', 'a', 1.0), ('2026-06-30', 'a', 2.0), ('2026-06-30', 'b', 3.0)"
+        )
+        con.execute("create table segments.prediction_models as select 1 as model_id")
+        assert refresh_published_copy(con) == str(published_path(warehouse))
+    with connect_published() as copy:
+        assert copy.execute(
+            "select customer_id, clv_12m from segments.customer_predictions order by 1"
+        ).fetchall() == [("a", 2.0), ("b", 3.0)]
+        assert copy.execute("select model_id from segments.prediction_models").fetchall() == [(1,)]
 
 
 def test_a_rollback_rewrites_the_copy(warehouse):

@@ -961,6 +961,23 @@ class BatchLoad:
     partitions_unchanged: int = 0
 
 
+def _rows_per_day(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    dates: list[date],
+    where: str = "true",
+    *,
+    only_dates: bool = True,
+) -> list[tuple[date, int]]:
+    """(partition date, rows) of ``table`` matching ``where``, for ``dates`` (or every date)."""
+    in_dates = "list_contains(?, _partition_date)" if only_dates else "true"
+    return con.execute(
+        f"select _partition_date, count(*) from {table} where ({where}) and {in_dates} "
+        "group by all",
+        [dates] if only_dates else [],
+    ).fetchall()
+
+
 def _partition_counts(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,
@@ -976,38 +993,27 @@ def _partition_counts(
         )
         for day in dates
     }
-    for day, rows in con.execute(
-        "select _partition_date, count(*) from _incoming group by all"
-    ).fetchall():
+    for day, rows in _rows_per_day(con, "_incoming", dates, only_dates=False):
         counts[day].rows_in += rows
-    tables = [(f"raw.{spec.name}", "raw_rows"), (f"quarantine.{spec.name}", "quarantined")]
-    for table, attribute in tables:
-        for day, rows in con.execute(
-            f"select _partition_date, count(*) from {table} "
-            "where list_contains(?, _partition_date) group by all",
-            [dates],
-        ).fetchall():
+    for table, attribute in (
+        (f"raw.{spec.name}", "raw_rows"),
+        (f"quarantine.{spec.name}", "quarantined"),
+    ):
+        for day, rows in _rows_per_day(con, table, dates):
             setattr(counts[day], attribute, rows)
     if spec.is_lines:
-        for day, rows in con.execute(
-            "select _partition_date, count(*) from _checked where len(_reasons) = 0 group by all"
-        ).fetchall():
+        for day, rows in _rows_per_day(con, "_checked", dates, "len(_reasons) = 0"):
             counts[day].loaded = rows
     else:
         for count in counts.values():
             count.loaded = count.raw_rows
     if spec.keeps_anonymous_orders:
         anonymous = f"{clean('customer_id')} is null"
-        for table, attribute in (
-            ("_checked", "anonymous_loaded"),
-            (f"raw.{spec.name}", "anonymous_raw_rows"),
+        for table, where, attribute in (
+            ("_checked", f"len(_reasons) = 0 and {anonymous}", "anonymous_loaded"),
+            (f"raw.{spec.name}", anonymous, "anonymous_raw_rows"),
         ):
-            loaded_only = "len(_reasons) = 0 and " if table == "_checked" else ""
-            for day, rows in con.execute(
-                f"select _partition_date, count(*) from {table} where {loaded_only}{anonymous} "
-                "and list_contains(?, _partition_date) group by all",
-                [dates],
-            ).fetchall():
+            for day, rows in _rows_per_day(con, table, dates, where):
                 setattr(counts[day], attribute, rows)
     return counts
 

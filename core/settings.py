@@ -26,6 +26,17 @@ class Settings:
     sources_config: Path = PROJECT_ROOT / "ingestion" / "sources.yml"
     # How long a writer waits for another process holding the warehouse before failing.
     lock_timeout_s: float = 3600.0
+    # DuckDB's memory limit for every warehouse connection (Python stages and dbt): past it,
+    # sorts, joins and aggregations spill to ``duckdb_temp_dir`` instead of growing. DuckDB's
+    # own default is 80% of the machine's RAM, which a shared machine does not have to spare.
+    duckdb_memory_limit: str = "2GB"
+    # Where DuckDB spills (default ``<data dir>/duckdb_tmp``); owner-only, it may hold personal
+    # data while a query runs.
+    duckdb_temp_dir: Path | None = None
+
+    @property
+    def spill_dir(self) -> Path:
+        return self.duckdb_temp_dir or self.data_dir / "duckdb_tmp"
 
     @property
     def lock_path(self) -> Path:
@@ -49,4 +60,6 @@ def get_settings() -> Settings:
         reports_dir=_path("SEGMENTS_REPORTS_DIR", data_dir / "reports"),
         sources_config=_path("SEGMENTS_SOURCES_CONFIG", PROJECT_ROOT / "ingestion" / "sources.yml"),
         lock_timeout_s=float(os.environ.get("SEGMENTS_LOCK_TIMEOUT_S", "3600")),
+        duckdb_memory_limit=os.environ.get("SEGMENTS_DUCKDB_MEMORY_LIMIT") or "2GB",
+        duckdb_temp_dir=_path("SEGMENTS_DUCKDB_TEMP_DIR", data_dir / "duckdb_tmp"),
     )

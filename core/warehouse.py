@@ -91,6 +91,26 @@ def open_with_retry(
             pause = min(pause * 2, _RETRY_MAX_S)
 
 
+def apply_resource_limits(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Set DuckDB's memory limit and spill directory on a warehouse connection, from the
+    settings (``SEGMENTS_DUCKDB_MEMORY_LIMIT``, ``SEGMENTS_DUCKDB_TEMP_DIR``): a query larger than
+    the limit spills there instead of taking the machine's memory. dbt sets the same two through
+    its profile (``dbt_project/profiles.yml``)."""
+    settings.spill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        con.execute(f"set memory_limit = '{_sql_text(settings.duckdb_memory_limit)}'")
+    except duckdb.Error as error:
+        raise ValueError(
+            f"SEGMENTS_DUCKDB_MEMORY_LIMIT={settings.duckdb_memory_limit!r} is not a memory "
+            f"size DuckDB accepts (e.g. 2GB, 512MB): {error}"
+        ) from error
+    con.execute(f"set temp_directory = '{_sql_text(str(settings.spill_dir))}'")
+
+
+def _sql_text(value: str) -> str:
+    return value.replace("'", "''")
+
+
 def wait_until_writable(settings: Settings | None = None) -> None:
     """Wait (``open_with_retry``) until no other process holds the warehouse, then close it:
     for a writer that opens the file itself (dbt). The caller holds ``writer_lock``."""
@@ -141,7 +161,8 @@ def writer_lock(settings: Settings | None = None, timeout_s: float | None = None
 def connect(
     settings: Settings | None = None, *, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse. Writers hold the file lock for the whole connection."""
+    """Open the warehouse with its memory limit and spill directory set
+    (``apply_resource_limits``). Writers hold the file lock for the whole connection."""
     settings = settings or get_settings()
     path: Path = settings.warehouse_path
     if read_only:
@@ -153,6 +174,7 @@ def connect(
         with writer_lock(settings):
             con = open_with_retry(path, read_only=True, timeout_s=settings.lock_timeout_s)
             try:
+                apply_resource_limits(con, settings)
                 yield con
             finally:
                 con.close()
@@ -161,6 +183,7 @@ def connect(
         con = open_with_retry(path, timeout_s=settings.lock_timeout_s)
         make_private(path)
         try:
+            apply_resource_limits(con, settings)
             yield con
         finally:
             con.close()

@@ -48,6 +48,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -71,6 +72,10 @@ DAY = 86_400
 AS_OF_LAG_DAYS = 7
 # Segment behaviour reaches back up to this many days before the as-of date.
 MIN_HISTORY_DAYS = 300
+
+# People per generation shard: the peak memory is about 0.6 GB per 250,000 people, so above
+# this size the demo is generated in shards of at most this many (``generate_demo_data``).
+SHARD_PERSONS = 250_000
 
 TRUTH_FILES = ("customers.csv", "segments.csv", "purchase_rates.csv")
 DUPLICATE_KINDS = ("exact", "case", "whitespace", "dots", "typo", "name_phone")
@@ -464,6 +469,8 @@ class _People:
     order_times: np.ndarray | None = None
     # Per person: every order is cancelled, returned or worth nothing (none of them counts).
     voided: np.ndarray | None = None
+    # Sharded generation (``_Ids``): where this shard's numbers start and how wide ids are.
+    ids: _Ids | None = None
 
     @property
     def prospect_code(self) -> int:
@@ -478,9 +485,50 @@ class _People:
 
     def customer_ids(self) -> pa.StringArray:
         """Customer ids in customer-number order: ``ids[number - 1]`` is a record's id."""
-        return _template_strings(
-            "C" + "#" * _id_width(self.n_records, 7), np.arange(1, self.n_records + 1)
-        )
+        return self.id_strings("C", 7, np.arange(1, self.n_records + 1), self.n_records)
+
+    def id_strings(
+        self, prefix: str, minimum: int, numbers: np.ndarray, count: int
+    ) -> pa.StringArray:
+        """Ids ``<prefix><number>`` for this shard's 1-based ``numbers`` (``count`` of them in
+        use): zero-padded to ``_id_width`` when the demo is one shard, else shifted past the
+        earlier shards' numbers and padded to the width fixed for the whole demo."""
+        if self.ids is None:
+            return _template_strings(prefix + "#" * _id_width(count, minimum), numbers)
+        self.ids.used[prefix] = count
+        offset = self.ids.offsets.get(prefix, 0)
+        return _template_strings(prefix + "#" * self.ids.widths[prefix], numbers + offset)
+
+
+@dataclass
+class _Ids:
+    """Id numbering across shards: every shard numbers its customers, orders, sessions and
+    events from 1 and its ids are shifted past the numbers the earlier shards used, so ids stay
+    unique; the width is fixed up front for the whole demo from a generous bound per person."""
+
+    widths: dict[str, int]
+    offsets: dict[str, int]
+    used: dict[str, int]
+
+    # Upper bound of each id's count per person (the demo plants far fewer: about 1.02 CRM
+    # records, 6 orders, 8 sessions, 20 web events, 12 email events); a number that would not
+    # fit makes ``_template_strings`` fail loudly rather than write a clipped id.
+    PER_PERSON: ClassVar[dict[str, int]] = {"C": 2, "O": 100, "S": 100, "W": 1000, "E": 1000}
+    MINIMUM: ClassVar[dict[str, int]] = {"C": 7, "O": 9, "S": 9, "W": 10, "E": 10}
+
+    @classmethod
+    def for_demo(cls, n_persons: int) -> _Ids:
+        widths = {
+            prefix: _id_width(n_persons * per_person, cls.MINIMUM[prefix])
+            for prefix, per_person in cls.PER_PERSON.items()
+        }
+        return cls(widths=widths, offsets={}, used={})
+
+    def advance(self) -> None:
+        """After a shard: the next one numbers on from where this one stopped."""
+        for prefix, count in self.used.items():
+            self.offsets[prefix] = self.offsets.get(prefix, 0) + count
+        self.used = {}
 
 
 @contextlib.contextmanager
@@ -785,7 +833,9 @@ def _emails(
     )
     first = pa.array([n.lower() for n in FIRST_NAMES]).take(pa.array(first_name))
     last = pa.array([n.lower() for n in LAST_NAMES]).take(pa.array(last_name))
-    person_number = pc.cast(pa.array(people.number[people.person]), pa.string())
+    # The customer number the id carries (shifted past earlier shards), so addresses are unique.
+    shift = people.ids.offsets.get("C", 0) if people.ids is not None else 0
+    person_number = pc.cast(pa.array(people.number[people.person] + shift), pa.string())
     person_domain = domain.take(pa.array(people.person))
     email = pc.binary_join_element_wise(
         first, ".", last, ".", person_number, "@", person_domain, ""
@@ -794,7 +844,7 @@ def _emails(
     if not len(duplicates):
         return email
     # name_phone duplicates used another address altogether: no dots, their own number.
-    own_number = pc.cast(pa.array(people.number), pa.string())
+    own_number = pc.cast(pa.array(people.number + shift), pa.string())
     other = pc.binary_join_element_wise(first, last, own_number, "@", domain, "")
     picked = pa.array(duplicates)
     variants = [
@@ -906,7 +956,7 @@ def _customer_rows(
     )
 
     record_columns = {
-        "customer_id": _template_strings("C" + "#" * _id_width(n, 7), people.number),
+        "customer_id": people.id_strings("C", 7, people.number, n),
         "first_name": _categorical(first_name, FIRST_NAMES),
         "last_name": _categorical(last_name, LAST_NAMES),
         "email": _emails(rng, people, first_name, last_name),
@@ -1045,7 +1095,7 @@ def _order_rows(
     customer_ids = people.customer_ids()
     table = pa.table(
         {
-            "order_id": _template_strings("O" + "#" * _id_width(len(times), 9), order_number[rows]),
+            "order_id": people.id_strings("O", 9, order_number[rows], len(times)),
             "customer_id": customer_ids.take(pa.array(people.number[record[rows]] - 1)),
             "ordered_at": _timestamps(times[rows]),
             "amount": _amounts(cents[rows]),
@@ -1117,12 +1167,8 @@ def _web_event_rows(
     customer = people.number[np.maximum(session_record, 0)] - 1
     table = pa.table(
         {
-            "event_id": _template_strings(
-                "W" + "#" * _id_width(len(times), 10), event_number[rows]
-            ),
-            "session_id": _template_strings(
-                "S" + "#" * _id_width(len(start), 9), session_number[session]
-            ),
+            "event_id": people.id_strings("W", 10, event_number[rows], len(times)),
+            "session_id": people.id_strings("S", 9, session_number[session], len(start)),
             "customer_id": people.customer_ids().take(pa.array(customer, mask=anonymous)),
             "anonymous_id": _hex_strings("A##########", cookie[session]),
             "event_type": _categorical(event_type, WEB_EVENT_TYPES),
@@ -1200,9 +1246,7 @@ def _email_event_rows(
     ]
     table = pa.table(
         {
-            "event_id": _template_strings(
-                "E" + "#" * _id_width(len(times), 10), event_number[rows]
-            ),
+            "event_id": people.id_strings("E", 10, event_number[rows], len(times)),
             "customer_id": people.customer_ids().take(pa.array(people.number[record[send]] - 1)),
             "campaign_id": _categorical(campaign[send], campaign_names),
             "event_type": _categorical(event_type, EMAIL_EVENT_TYPES),
@@ -1221,6 +1265,10 @@ def _write_csv(table: pa.Table, sink: pa.NativeFile, quoting: str = "none") -> N
     """Header and rows, strings unquoted: no value holds a comma, quote or newline, and unquoted
     files look like a plain export. (pyarrow always quotes a header it writes itself.)"""
     sink.write((",".join(table.column_names) + "\n").encode())
+    _write_rows(table, sink, quoting)
+
+
+def _write_rows(table: pa.Table, sink: pa.NativeFile, quoting: str = "none") -> None:
     if table.num_rows:
         pacsv.write_csv(
             table, sink, pacsv.WriteOptions(include_header=False, quoting_style=quoting)
@@ -1228,23 +1276,39 @@ def _write_csv(table: pa.Table, sink: pa.NativeFile, quoting: str = "none") -> N
 
 
 def _write_partitions(
-    table: pa.Table, day: np.ndarray, source: str, root: Path, window: _Window
+    table: pa.Table,
+    day: np.ndarray,
+    source: str,
+    root: Path,
+    window: _Window,
+    *,
+    append: bool = False,
 ) -> int:
     """One file per arrival day of the window, header-only on a day nothing arrived (so a quiet
-    day is visibly quiet rather than missing); rows must be sorted by ``day``."""
+    day is visibly quiet rather than missing); rows must be sorted by ``day``. ``append``: add
+    the rows (no header) to the files an earlier shard wrote."""
     if tuple(table.column_names) != COLUMNS[source]:  # the landing contract is binding
         raise AssertionError(f"{source} columns {table.column_names} != {COLUMNS[source]}")
     bounds = np.searchsorted(day, np.arange(window.n_days + 1))
     for offset in range(window.n_days):
         folder = root / source / f"date={window.start_date + timedelta(days=offset)}"
-        folder.mkdir(parents=True)
         lo, hi = int(bounds[offset]), int(bounds[offset + 1])
+        if append:
+            with pa.OSFile(str(folder / f"{source}.csv"), "ab") as sink:
+                _write_rows(table.slice(lo, hi - lo), sink)
+            continue
+        folder.mkdir(parents=True)
         with pa.OSFile(str(folder / f"{source}.csv"), "wb") as sink:
             _write_csv(table.slice(lo, hi - lo), sink)
     return window.n_days
 
 
-def _write_truth(people: _People, window: _Window, folder: Path) -> None:
+def _write_truth(
+    people: _People, window: _Window, folder: Path, *, append: bool = False
+) -> np.ndarray:
+    """customers.csv and purchase_rates.csv (``append``: this shard's rows after the earlier
+    shards'); returns the persons per segment code, for ``_write_segments``."""
+    write, mode = (_write_rows, "ab") if append else (_write_csv, "wb")
     order = np.argsort(people.number)
     ids = people.customer_ids()  # already in number order
     kind = people.duplicate_kind[order]
@@ -1257,18 +1321,8 @@ def _write_truth(people: _People, window: _Window, folder: Path) -> None:
             "duplicate_kind": _categorical(np.maximum(kind, 0), DUPLICATE_KINDS, kind < 0),
         }
     )
-    with pa.OSFile(str(folder / "customers.csv"), "wb") as sink:
-        _write_csv(customers, sink)
-    counts = np.bincount(people.segment[: people.n_persons], minlength=len(people.specs))
-    segments = pa.table(
-        {
-            "segment": [s.name for s in people.specs],
-            "share": [f"{c / max(people.n_persons, 1):.4f}" for c in counts],
-            "description": [s.description for s in people.specs],
-        }
-    )
-    with pa.OSFile(str(folder / "segments.csv"), "wb") as sink:
-        _write_csv(segments, sink, quoting="needed")  # descriptions hold commas
+    with pa.OSFile(str(folder / "customers.csv"), mode) as sink:
+        write(customers, sink)
     pace = _future_pace(people, window)
     dropped = (_keeps_ordering(people) == 0).astype(np.int64)
     persons = np.argsort(people.number[: people.n_persons])
@@ -1279,8 +1333,22 @@ def _write_truth(people: _People, window: _Window, folder: Path) -> None:
             "is_dropped_out": _categorical(dropped[persons], ("false", "true")),
         }
     )
-    with pa.OSFile(str(folder / "purchase_rates.csv"), "wb") as sink:
-        _write_csv(rates, sink)
+    with pa.OSFile(str(folder / "purchase_rates.csv"), mode) as sink:
+        write(rates, sink)
+    return np.bincount(people.segment[: people.n_persons], minlength=len(people.specs))
+
+
+def _write_segments(specs: tuple[SegmentSpec, ...], counts: np.ndarray, folder: Path) -> None:
+    persons = max(int(counts.sum()), 1)
+    segments = pa.table(
+        {
+            "segment": [s.name for s in specs],
+            "share": [f"{c / persons:.4f}" for c in counts],
+            "description": [s.description for s in specs],
+        }
+    )
+    with pa.OSFile(str(folder / "segments.csv"), "wb") as sink:
+        _write_csv(segments, sink, quoting="needed")  # descriptions hold commas
 
 
 def _check_target(landing_dir: Path, truth_dir: Path, overwrite: bool) -> None:
@@ -1350,6 +1418,7 @@ def generate_demo_data(
     mess: MessRates | None = None,
     as_of_lag_days: int = AS_OF_LAG_DAYS,
     profile: str = "planted",
+    shard_persons: int = SHARD_PERSONS,
 ) -> DemoSummary:
     """Write the demo landing partitions and the planted truth; same arguments, same bytes.
 
@@ -1363,6 +1432,12 @@ def generate_demo_data(
     find; ``realistic`` plants none and draws buyers as a real shop's log looks
     (``RealisticShape``: heavy-tailed spend, many one-time buyers, many lapsed, seasonal orders),
     the data the default segmentation must still make actionable.
+
+    Memory is bounded by ``shard_persons``: above it, the people are generated and written in
+    shards of at most that many (each with its own persons, their duplicates and their rows,
+    appended to the same daily files, ids numbered on across shards), so the peak stays that of
+    one shard whatever ``n_customers`` is. Up to it (every size the tests use) the demo is one
+    shard, drawn from one generator as before.
     """
     started = time.perf_counter()
     landing_dir, truth_dir = Path(landing_dir).absolute(), Path(truth_dir).absolute()
@@ -1379,28 +1454,54 @@ def generate_demo_data(
             f"(end_date - {as_of_lag_days} days)."
         )
     _check_target(landing_dir, truth_dir, overwrite)
+    if shard_persons < 100:
+        raise DemoDataError(f"shard_persons must be at least 100, got {shard_persons}.")
     mess = mess or MessRates()
-    rng = np.random.default_rng(seed)
-    with _step("people"):
-        plan = _plan_people_realistic if profile == "realistic" else _plan_people
-        people = plan(rng, n_customers, window, mess)
+    plan = _plan_people_realistic if profile == "realistic" else _plan_people
+    specs = REALISTIC_SEGMENTS if profile == "realistic" else ALL_SEGMENTS
+    n_shards = -(-n_customers // shard_persons)
+    # One shard: one generator for everything (the demo's historic byte-identical output).
+    # More: every shard has its own generator, spawned from the seed, and its own persons.
+    if n_shards == 1:
+        shards = [(np.random.default_rng(seed), n_customers)]
+        ids = None
+    else:
+        sizes = [len(part) for part in np.array_split(np.arange(n_customers), n_shards)]
+        streams = np.random.SeedSequence(seed).spawn(n_shards)
+        shards = [(np.random.default_rng(stream), size) for stream, size in zip(streams, sizes)]
+        ids = _Ids.for_demo(n_customers)
 
     token = uuid.uuid4().hex[:8]
     staging = landing_dir.parent / f".{landing_dir.name}.demo-new-{token}"
     truth_staging = truth_dir.parent / f".{truth_dir.name}.demo-new-{token}"
-    rows: dict[str, int] = {}
-    partitions = 0
+    rows = dict.fromkeys(_SOURCE_ROWS, 0)
+    partitions, crm_records = 0, 0
+    persons = np.zeros(len(specs), dtype=np.int64)
     try:
         staging.mkdir(parents=True)
         truth_staging.mkdir(parents=True)
-        for source, make_rows in _SOURCE_ROWS.items():
-            with _step(source):
-                table, day = make_rows(rng, people, window, mess)
-                partitions += _write_partitions(table, day, source, staging, window)
-                rows[source] = table.num_rows
-                del table, day
-        with _step("truth"):
-            _write_truth(people, window, truth_staging)
+        for number, (rng, size) in enumerate(shards):
+            if n_shards > 1:
+                log.info("demo data: shard %d of %d (%d people)", number + 1, n_shards, size)
+            with _step("people"):
+                people = plan(rng, size, window, mess)
+                people.ids = ids
+            for source, make_rows in _SOURCE_ROWS.items():
+                with _step(source):
+                    table, day = make_rows(rng, people, window, mess)
+                    written = _write_partitions(
+                        table, day, source, staging, window, append=number > 0
+                    )
+                    partitions += written if number == 0 else 0
+                    rows[source] += table.num_rows
+                    del table, day
+            with _step("truth"):
+                persons += _write_truth(people, window, truth_staging, append=number > 0)
+            crm_records += people.n_records
+            if ids is not None:
+                ids.advance()
+            del people
+        _write_segments(specs, persons, truth_staging)
         with _step("swap in"):
             _swap_in(staging, landing_dir, truth_staging, truth_dir)
     finally:
@@ -1412,9 +1513,9 @@ def generate_demo_data(
         partitions=partitions,
         seconds=round(time.perf_counter() - started, 3),
         n_segments=len(SEGMENTS) if profile == "planted" else 0,
-        segments=tuple(s.name for s in people.specs),
+        segments=tuple(s.name for s in specs),
         persons=n_customers,
-        crm_records=people.n_records,
+        crm_records=crm_records,
         as_of_date=window.as_of,
         landing_dir=landing_dir,
         truth_dir=truth_dir,

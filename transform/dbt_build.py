@@ -271,7 +271,12 @@ def _invoke_dbt(args: list[str], settings: Settings) -> Any:
     from dbt.cli.main import dbtRunner
 
     progress = _Progress(f"dbt {' '.join(args[:2]) if args[0] == 'docs' else args[0]}")
-    with _environ(SEGMENTS_WAREHOUSE=str(settings.warehouse_path), DO_NOT_TRACK="1"):
+    with _environ(
+        SEGMENTS_WAREHOUSE=str(settings.warehouse_path),
+        SEGMENTS_DUCKDB_MEMORY_LIMIT=settings.duckdb_memory_limit,
+        SEGMENTS_DUCKDB_TEMP_DIR=str(settings.spill_dir),
+        DO_NOT_TRACK="1",
+    ):
         try:
             with progress.heartbeat():
                 return dbtRunner(callbacks=[_log_finished_node, progress.on_event]).invoke(args)

@@ -95,3 +95,56 @@ def test_dbt_build_meeting_a_reader_is_busy_not_a_dbt_error(warehouse, monkeypat
         reader.wait()
     assert not isinstance(caught.value, DbtBuildError)
     assert permanent_error_hint(caught.value) is None
+
+
+def test_connections_carry_the_memory_limit_and_spill_directory_from_the_settings(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
+    monkeypatch.delenv("SEGMENTS_DUCKDB_TEMP_DIR", raising=False)
+    monkeypatch.setenv("SEGMENTS_DUCKDB_MEMORY_LIMIT", "300MB")
+    with connect() as con:
+        limit, temp = con.execute(
+            "select current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchone()
+    assert limit == "286.1 MiB"  # DuckDB reports 300 MB in MiB
+    spill = tmp_path / "data" / "duckdb_tmp"
+    assert Path(temp) == spill
+    assert stat.S_IMODE(spill.stat().st_mode) == 0o700  # spilled pages may hold personal data
+    with connect(read_only=True) as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == limit
+
+    monkeypatch.setenv("SEGMENTS_DUCKDB_MEMORY_LIMIT", "a lot")
+    with pytest.raises(ValueError, match="SEGMENTS_DUCKDB_MEMORY_LIMIT='a lot'"), connect():
+        pass
+
+
+# A grouped sort several times larger than 100 MB: spills to disk, or fails without a spill dir.
+_BIG_AGGREGATION = (
+    "create table grouped as select h, count(*) as n from "
+    "(select md5(i::varchar) as h from range(2000000) t(i)) group by h order by h"
+)
+
+
+def test_a_query_larger_than_the_memory_limit_spills_to_the_temp_dir_instead_of_failing(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("SEGMENTS_WAREHOUSE", raising=False)
+    monkeypatch.setenv("SEGMENTS_DUCKDB_MEMORY_LIMIT", "100MB")
+    spill = tmp_path / "spill"
+    monkeypatch.setenv("SEGMENTS_DUCKDB_TEMP_DIR", str(spill))
+    with connect() as con:
+        before = spill.stat().st_mtime_ns
+        con.execute(_BIG_AGGREGATION)
+        assert con.execute("select count(*), sum(n) from grouped").fetchone() == (2_000_000,) * 2
+    assert spill.stat().st_mtime_ns > before  # DuckDB wrote (and removed) its spill files there
+
+    # The same query under the same limit without a place to spill runs out of memory: the
+    # spill directory is what made it succeed.
+    with duckdb.connect() as con:
+        con.execute("set memory_limit = '100MB'")
+        con.execute("set temp_directory = ''")
+        with pytest.raises(duckdb.OutOfMemoryException):
+            con.execute(_BIG_AGGREGATION)

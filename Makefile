@@ -13,6 +13,7 @@ DEMO_SEED ?= 42
 # The blocked-night demo (make run-blocked) breaks the night after DEMO_DATE.
 BLOCKED_DATE ?= 2026-07-01
 N ?= 100000
+BENCH_ARGS ?=
 
 export SEGMENTS_DATA_DIR ?= $(CURDIR)/data
 export AIRFLOW_HOME ?= $(SEGMENTS_DATA_DIR)/airflow
@@ -106,8 +107,8 @@ format: install ## Apply ruff fixes and formatting
 	@$(RUN) ruff format .
 	@$(RUN) sqlfluff fix dbt_project/models dbt_project/tests dbt_project/macros
 
-bench: install ## Time each stage and peak memory for N customers (make bench N=1000000)
-	@$(RUN) python -m tools.bench --customers $(N)
+bench: install ## Time each stage and peak memory for N customers (make bench N=1000000 BENCH_ARGS=--no-baseline)
+	@$(RUN) python -m tools.bench --customers $(N) $(BENCH_ARGS)
 
 bench-dbt: install ## dbt seed + run vs the same SQL as a plain DuckDB script (make bench-dbt N=1000000)
 	@$(RUN) python -m tools.bench_dbt --customers $(N)

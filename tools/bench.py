@@ -16,7 +16,13 @@ And the comparison a user makes: the plain pandas + scikit-learn script the usua
 (``tools.notebook_baseline``), run in its own process on the same landing data, against the
 pipeline's first run (ingest to publish): wall time, peak memory and the adjusted Rand index of
 each one's segments against the planted truth (``tools.planted_truth``), side by side
-(``--no-notebook`` skips it).
+(``--no-notebook`` skips it; above ``--notebook-max-customers``, 300,000, it is skipped with the
+reason printed: the script holds every landing row in pandas, which does not fit in memory).
+
+And the floor the first run is measured against (``floor``): the same transformations as one
+plain DuckDB script plus the same model selection in plain scikit-learn, with no orchestration
+and no gates, run after the first run on the same data. It prints "first run / floor" and
+"next night / first run".
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ from core.settings import get_settings
 from tools.process import last_line, run_process
 
 DEMO_AS_OF = date(2026, 6, 30)
+# Above this many customers the notebook script is skipped: it holds every landing row in pandas,
+# about 50 MB per 1,000 customers (1.1 GB peak at 20,000, docs/benchmarks.md), so some 15 GB
+# here and more than the 24 GB machine the bench targets at 1M (``--notebook-max-customers``).
+NOTEBOOK_MAX_CUSTOMERS = 300_000
 STAGES = (
     "ingest",
     "validate_raw",
@@ -86,17 +96,15 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
         steps.publish(as_of_date, state["version_id"])
     elif stage == "predict":
         steps.predict(as_of_date, run_id="bench")
-    elif stage in ("predict_alone", "clv_sampling"):  # the prediction models on their own
-        model_stage = bench_predict_alone if stage == "predict_alone" else clv_sampling
-        state[stage] = model_stage(as_of_date, customers)
-    elif stage in ("baseline", "notebook"):  # the k-sweep baseline, the plain notebook script
-        is_baseline = stage == "baseline"
-        state[stage] = plain_kmeans_sweep(as_of_date, customers) if is_baseline else notebook()
+    elif stage in _MEASUREMENTS:  # the comparisons, each in a process of its own
+        state[stage] = _MEASUREMENTS[stage](as_of_date, customers)
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state))
     result = {"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": _peak_rss_mb()}
     if stage == "ingest":
         result["row_rule_seconds"] = state["row_rule_seconds"]
+    if stage == "floor":
+        result["parts"] = state[stage]
     if stage in ("predict_alone", "notebook"):  # notebook: the script's own time and memory
         result.update(state[stage])
     return result
@@ -218,6 +226,91 @@ def plain_kmeans_sweep(as_of_date: date, customers: int) -> dict:
     return {"customers": len(X), "silhouette_by_k": silhouettes, "k": int(np.int64(best))}
 
 
+def floor(as_of_date: date) -> dict:
+    """The floor: what the first run's work costs as plain scripts, no orchestration, no gates.
+
+    Three parts, each timed (seconds returned per part), in this one process:
+
+    * **load**: every landing file up to the as-of date read into one DuckDB table per source
+      (``read_csv``), as a script starts; no row rules, no quarantine, no load log;
+    * **sql**: the SQL dbt compiled for the first run's seeds and models (its manifest), run in
+      dependency order as one plain DuckDB script (``tools.bench_dbt.plain_duckdb_script``), on
+      the rows the pipeline loaded (its ``raw`` tables, attached read-only): no dbt, no tests;
+    * **selection**: the recluster's model selection and fit in plain scikit-learn
+      (``ml_tasks.recluster.fit_full``: preprocessing, the k sweep on the sample with its
+      criteria and the bootstrap stability that decides k, the final fit on every buyer); not
+      counted: guards, segment ids and names, acceptance, versions, publishing, predictions.
+
+    The scripts run under the same DuckDB memory limit and spill directory as the pipeline, so
+    the ratio measures orchestration and checks, not a memory setting.
+    """
+    import duckdb
+
+    from core.contract import SOURCES
+    from ml_tasks.config import load_config
+    from ml_tasks.features import load_customer_features
+    from ml_tasks.recluster import fit_full
+    from tools.bench_dbt import plain_duckdb_script
+    from transform.dbt_build import dbt_paths
+
+    settings = get_settings()
+    manifest = json.loads((dbt_paths(settings)[0] / "manifest.json").read_text())
+    statements = plain_duckdb_script(manifest, settings.dbt_project_dir)
+    folder = settings.data_dir / "floor"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    settings.spill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    limits = (
+        f"set memory_limit = '{settings.duckdb_memory_limit}'; "
+        f"set temp_directory = '{settings.spill_dir}'"
+    )
+    seconds = {}
+
+    started = time.perf_counter()
+    with duckdb.connect(str(folder / "landing.duckdb")) as con:
+        con.execute(limits)
+        for source in SOURCES:
+            con.execute(
+                f"create table {source} as select * from read_csv("
+                f"'{settings.landing_dir}/{source}/*/*.csv', hive_partitioning = true) "
+                f"where date <= '{as_of_date}'"
+            )
+    seconds["load"] = time.perf_counter() - started
+    (folder / "landing.duckdb").unlink()
+
+    # dbt's compiled SQL names the warehouse's catalog ("warehouse"): the script's database
+    # has the same file name, its raw schema views over the pipeline's raw tables.
+    with duckdb.connect(str(folder / settings.warehouse_path.name)) as con:
+        con.execute(limits)
+        con.execute(f"attach '{settings.warehouse_path}' as pipeline (read_only)")
+        con.execute("create schema raw")
+        raw_tables = con.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = 'pipeline' and schema_name = 'raw'"
+        ).fetchall()
+        for (table,) in raw_tables:
+            con.execute(f'create view raw."{table}" as select * from pipeline.raw."{table}"')
+        started = time.perf_counter()
+        for statement in statements:
+            con.execute(statement)
+        seconds["sql"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        config = load_config()
+        frame = load_customer_features(con, as_of_date, config.features)
+    buyers = frame[frame["has_orders"]]
+    _, clusterer, _, selection = fit_full(buyers, config, config.features)
+    seconds["selection"] = time.perf_counter() - started
+    shutil.rmtree(folder)
+    return {
+        "seconds": {part: round(value, 1) for part, value in seconds.items()},
+        "statements": len(statements),
+        "buyers": len(buyers),
+        "k": int(clusterer.n_clusters_),
+        "selection_k": int(selection.k),
+    }
+
+
 def pipeline_ari() -> dict:
     """The published segments (``segments.current_segments``) against the planted truth."""
     from core.warehouse import connect
@@ -259,6 +352,17 @@ def notebook() -> dict:
     }
 
 
+# The comparisons ``run_stage`` runs, each in a process of its own: the prediction models on
+# their own, the k-sweep baseline, the plain notebook script, the plain-scripts floor.
+_MEASUREMENTS = {
+    "predict_alone": bench_predict_alone,
+    "clv_sampling": clv_sampling,
+    "baseline": plain_kmeans_sweep,
+    "notebook": lambda _as_of_date, _customers: notebook(),
+    "floor": lambda as_of_date, _customers: floor(as_of_date),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=100_000)
@@ -270,6 +374,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip the k-sweep baseline")
     parser.add_argument(
         "--no-notebook", action="store_true", help="skip the plain-script comparison"
+    )
+    parser.add_argument(
+        "--notebook-max-customers",
+        type=int,
+        default=NOTEBOOK_MAX_CUSTOMERS,
+        help="skip the plain-script comparison above this many customers (memory)",
+    )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the plain DuckDB + scikit-learn floor"
     )
     args = parser.parse_args(argv)
 
@@ -295,7 +408,37 @@ def main(argv: list[str] | None = None) -> int:
     measured = generate and _run_nights(args, env)
     if not measured:
         return 1
-    first, second, notebook = measured
+    first, second, floor_result, notebook = measured
+    _print_nights(generate, first, second)
+    if not args.no_baseline:
+        baseline = _run_in_subprocess(
+            "baseline",
+            args.as_of,
+            args.customers,
+            env,
+            ["--baseline-customers", str(args.baseline_customers)],
+        )
+        if baseline is None:
+            return 1
+        recluster_first = next(r for r in first if r["stage"] == "recluster")
+        print(
+            f"recluster with model selection on {args.customers:,} customers: "
+            f"{recluster_first['seconds']:.1f} s, peak {recluster_first['peak_mb']:.0f} MB; "
+            f"plain KMeans k-sweep with full silhouette on {args.baseline_customers:,}: "
+            f"{baseline['seconds']:.1f} s, peak {baseline['peak_mb']:.0f} MB"
+        )
+    if floor_result:
+        _print_floor(first, second, floor_result)
+    if notebook:
+        _print_comparison(first, notebook)
+    _print_recluster_modes(data_dir)
+    if not args.keep:
+        shutil.rmtree(data_dir)
+    return 0
+
+
+def _print_nights(generate: dict, first: list[dict], second: list[dict]) -> None:
+    """Seconds and peak memory per stage of both nights, the totals and the gates' share."""
     print(f"{'stage':<16}{'first run':>20}{'next night':>20}")
     print(f"{'':<16}{'seconds':>10}{'peak MB':>10}{'seconds':>10}{'peak MB':>10}")
     print(f"{'generate':<16}{generate['seconds']:>10.1f}{generate['peak_mb']:>10.0f}")
@@ -327,50 +470,74 @@ def main(argv: list[str] | None = None) -> int:
         f"{gate_seconds[1] / (totals[1] - gate_seconds[1]):>10.0%}"
         "  (added to the run without them)"
     )
-    if not args.no_baseline:
-        baseline = _run_in_subprocess(
-            "baseline",
-            args.as_of,
-            args.customers,
-            env,
-            ["--baseline-customers", str(args.baseline_customers)],
-        )
-        if baseline is None:
-            return 1
-        recluster_first = next(r for r in first if r["stage"] == "recluster")
-        print(
-            f"recluster with model selection on {args.customers:,} customers: "
-            f"{recluster_first['seconds']:.1f} s, peak {recluster_first['peak_mb']:.0f} MB; "
-            f"plain KMeans k-sweep with full silhouette on {args.baseline_customers:,}: "
-            f"{baseline['seconds']:.1f} s, peak {baseline['peak_mb']:.0f} MB"
-        )
-    if notebook:
-        _print_comparison(first, notebook)
-    _print_recluster_modes(data_dir)
-    if not args.keep:
-        shutil.rmtree(data_dir)
-    return 0
 
 
 def _run_nights(
     args: argparse.Namespace, env: dict
-) -> tuple[list[dict], list[dict], dict | None] | None:
-    """Every stage of the first run and the next night, and after the first run (when asked)
-    the notebook script on the same landing data; ``None`` if a stage failed."""
+) -> tuple[list[dict], list[dict], dict | None, dict | None] | None:
+    """Every stage of the first run and the next night, and after the first run the floor
+    (unless ``--no-floor``) and (when asked) the notebook script on the same landing data;
+    ``None`` if a stage failed."""
     nights: dict[date, list[dict]] = {args.as_of: [], args.as_of + timedelta(days=1): []}
-    notebook = None
+    notebook = floor_result = None
     for as_of_date, results in nights.items():
         for stage in STAGES:
             result = _run_in_subprocess(stage, as_of_date, args.customers, env)
             if result is None:
                 return None
             results.append(result)
-        if as_of_date == args.as_of and not args.no_notebook:  # the segments the first run made
+        if as_of_date != args.as_of:
+            continue
+        if not args.no_floor:  # the first run's dbt manifest and raw rows are in place
+            floor_result = _run_in_subprocess("floor", as_of_date, args.customers, env)
+            if floor_result is None:
+                return None
+        if _notebook_wanted(args):  # the segments the first run made, on the same landing
             notebook = _run_in_subprocess("notebook", as_of_date, args.customers, env)
             if notebook is None:
                 return None
     first, second = nights.values()
-    return first, second, notebook
+    return first, second, floor_result, notebook
+
+
+def _notebook_wanted(args: argparse.Namespace) -> bool:
+    if args.no_notebook:
+        return False
+    if args.customers > args.notebook_max_customers:
+        print(
+            f"notebook script skipped: {args.customers:,} customers is above "
+            f"--notebook-max-customers {args.notebook_max_customers:,}: it holds every landing "
+            "row in pandas, about 50 MB per 1,000 customers, more than the machine's memory",
+            file=sys.stderr,
+            flush=True,
+        )
+        return False
+    return True
+
+
+def _print_floor(first: list[dict], second: list[dict], floor_result: dict) -> None:
+    """The floor's parts, and the ratios the first run and the next night are judged by."""
+    parts = floor_result["parts"]
+    print(
+        "Floor (plain DuckDB script + plain scikit-learn, no orchestration, no gates; "
+        f"{parts['statements']} SQL statements, {parts['buyers']:,} buyers, k={parts['k']}):"
+    )
+    labels = {
+        "load": "load landing CSVs",
+        "sql": "dbt's SQL, plain",
+        "selection": "model selection",
+    }
+    for part, seconds in parts["seconds"].items():
+        print(f"{'  ' + labels.get(part, part):<22}{seconds:>10.1f}")
+    peak = floor_result["peak_mb"]
+    print(f"{'floor total':<22}{floor_result['seconds']:>10.1f}  peak {peak:.0f} MB")
+    totals = [sum(r["seconds"] for r in night) for night in (first, second)]
+    segmenting = sum(r["seconds"] for r in first if r["stage"] != "predict")
+    print(
+        f"first run / floor        {totals[0] / floor_result['seconds']:>6.2f}"
+        f"  (ingest to publish, without predict: {segmenting / floor_result['seconds']:.2f})"
+    )
+    print(f"next night / first run   {totals[1] / totals[0]:>6.2f}")
 
 
 def _print_comparison(first: list[dict], notebook: dict) -> None:

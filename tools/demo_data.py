@@ -1406,6 +1406,44 @@ _SOURCE_ROWS = {
 }
 
 
+def _shards(
+    seed: int, n_customers: int, shard_persons: int
+) -> tuple[list[tuple[np.random.Generator, int]], _Ids | None]:
+    """Each shard's generator and size, and the id numbering across shards. One shard: one
+    generator for everything (the demo's historic byte-identical output). More: every shard has
+    its own generator, spawned from the seed, and its own persons."""
+    n_shards = -(-n_customers // shard_persons)
+    if n_shards == 1:
+        return [(np.random.default_rng(seed), n_customers)], None
+    sizes = [len(part) for part in np.array_split(np.arange(n_customers), n_shards)]
+    streams = np.random.SeedSequence(seed).spawn(n_shards)
+    generators = [np.random.default_rng(stream) for stream in streams]
+    return list(zip(generators, sizes, strict=True)), _Ids.for_demo(n_customers)
+
+
+def _write_shard(
+    rng: np.random.Generator,
+    people: _People,
+    window: _Window,
+    mess: MessRates,
+    staging: Path,
+    rows: dict[str, int],
+    *,
+    append: bool,
+) -> int:
+    """Every source's rows of one shard into the daily files; adds to ``rows``, returns the
+    partition files created (none when appending)."""
+    partitions = 0
+    for source, make_rows in _SOURCE_ROWS.items():
+        with _step(source):
+            table, day = make_rows(rng, people, window, mess)
+            written = _write_partitions(table, day, source, staging, window, append=append)
+            partitions += 0 if append else written
+            rows[source] += table.num_rows
+            del table, day
+    return partitions
+
+
 def generate_demo_data(
     landing_dir: Path,
     truth_dir: Path,
@@ -1459,17 +1497,8 @@ def generate_demo_data(
     mess = mess or MessRates()
     plan = _plan_people_realistic if profile == "realistic" else _plan_people
     specs = REALISTIC_SEGMENTS if profile == "realistic" else ALL_SEGMENTS
-    n_shards = -(-n_customers // shard_persons)
-    # One shard: one generator for everything (the demo's historic byte-identical output).
-    # More: every shard has its own generator, spawned from the seed, and its own persons.
-    if n_shards == 1:
-        shards = [(np.random.default_rng(seed), n_customers)]
-        ids = None
-    else:
-        sizes = [len(part) for part in np.array_split(np.arange(n_customers), n_shards)]
-        streams = np.random.SeedSequence(seed).spawn(n_shards)
-        shards = [(np.random.default_rng(stream), size) for stream, size in zip(streams, sizes)]
-        ids = _Ids.for_demo(n_customers)
+    shards, ids = _shards(seed, n_customers, shard_persons)
+    n_shards = len(shards)
 
     token = uuid.uuid4().hex[:8]
     staging = landing_dir.parent / f".{landing_dir.name}.demo-new-{token}"
@@ -1486,15 +1515,9 @@ def generate_demo_data(
             with _step("people"):
                 people = plan(rng, size, window, mess)
                 people.ids = ids
-            for source, make_rows in _SOURCE_ROWS.items():
-                with _step(source):
-                    table, day = make_rows(rng, people, window, mess)
-                    written = _write_partitions(
-                        table, day, source, staging, window, append=number > 0
-                    )
-                    partitions += written if number == 0 else 0
-                    rows[source] += table.num_rows
-                    del table, day
+            partitions += _write_shard(
+                rng, people, window, mess, staging, rows, append=number > 0
+            )
             with _step("truth"):
                 persons += _write_truth(people, window, truth_staging, append=number > 0)
             crm_records += people.n_records

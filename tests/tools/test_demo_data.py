@@ -416,12 +416,15 @@ def test_a_demo_generated_in_shards_is_one_consistent_dataset_with_the_same_shap
     repeated_ids = _scalar(con, "select count(*) - count(distinct order_id) from orders")
     assert repeated_ids == _scalar(con, "select count(*) - count(distinct orders) from orders")
     # Addresses carry the customer number, so the shards' persons never share one.
-    assert _scalar(
-        con,
-        "select count(*) from (select email from customers where customer_id in "
-        "(select customer_id from truth where is_duplicate = 'false') "
-        "group by email having count(distinct customer_id) > 1)",
-    ) == 0
+    assert (
+        _scalar(
+            con,
+            "select count(*) from (select email from customers where customer_id in "
+            "(select customer_id from truth where is_duplicate = 'false') "
+            "group by email having count(distinct customer_id) > 1)",
+        )
+        == 0
+    )
     for source in SOURCES:
         files = sorted((tmp_path / "landing" / source).glob("date=*/*.csv"))
         assert len(files) == (END - START).days + 1

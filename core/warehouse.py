@@ -104,7 +104,11 @@ def apply_resource_limits(con: duckdb.DuckDBPyConnection, settings: Settings) ->
             f"SEGMENTS_DUCKDB_MEMORY_LIMIT={settings.duckdb_memory_limit!r} is not a memory "
             f"size DuckDB accepts (e.g. 2GB, 512MB): {error}"
         ) from error
-    con.execute(f"set temp_directory = '{_sql_text(str(settings.spill_dir))}'")
+    # A second connection to a file this process has open shares its database, and DuckDB
+    # refuses to switch the spill directory once it has been used, even to the same path.
+    spill = str(settings.spill_dir)
+    if con.execute("select current_setting('temp_directory')").fetchone()[0] != spill:
+        con.execute(f"set temp_directory = '{_sql_text(spill)}'")
 
 
 def _sql_text(value: str) -> str:

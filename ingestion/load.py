@@ -808,6 +808,11 @@ def _drop_erased(con: duckdb.DuckDBPyConnection, source: str) -> dict[date, int]
     return counts
 
 
+# The staged rows that pass every row rule, and those that do not (with ``_reasons``).
+_ACCEPTED = "(select _incoming.* from _incoming anti join _rejected on _incoming.rowid = _row)"
+_REFUSED = "(select _incoming.*, _reasons from _incoming join _rejected on _incoming.rowid = _row)"
+
+
 def _check_rows(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,
@@ -816,14 +821,18 @@ def _check_rows(
     *,
     lookups_ready: bool,
 ) -> None:
-    """Each staged row with the reason codes of the row rules it breaks (``_checked``, which
-    replaces ``_incoming``: one copy of the batch at a time)."""
+    """The staged rows that break a row rule, by row id, with their reason codes (``_rejected``):
+    a few in a hundred, so the batch is not copied once more to hold every row's verdict;
+    ``_ACCEPTED`` and ``_REFUSED`` read the staged rows through it."""
     source = spec.name
     if not lookups_ready:
         _create_customer_lookups(con, source, as_of_date)
     rules = row_rules(source, config, as_of_date, keep_anonymous_orders=spec.keeps_anonymous_orders)
-    con.execute(f"create or replace temp table _checked as {rules.checked_sql('_incoming')}")
-    con.execute("drop table _incoming")
+    checked = rules.checked_sql("(select *, rowid as _row from _incoming)")
+    con.execute(
+        "create or replace temp table _rejected as "
+        f"select _row, _reasons from ({checked}) where len(_reasons) > 0"
+    )
 
 
 def _replace_partitions(
@@ -855,14 +864,14 @@ def _replace_partitions(
             insert into raw.{source}
             select order_id, any_value(customer_id), min(ordered_at), any_value(amount),
                    any_value(status), _partition_date, min(_source_file)
-            from _checked where len(_reasons) = 0
+            from {_ACCEPTED}
             group by order_id, _partition_date
             """
         )
     else:
         con.execute(
             f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
-            "from _checked where len(_reasons) = 0"
+            f"from {_ACCEPTED}"
         )
     started = time.perf_counter()
     quarantine_columns = (
@@ -874,7 +883,7 @@ def _replace_partitions(
         insert into quarantine.{source} ({quarantine_columns})
         select {select_list}, _partition_date, _source_file, _line_number, _raw_line, _reasons,
                ?, ?, now()::timestamp
-        from _checked where len(_reasons) > 0
+        from {_REFUSED}
         """,
         [run_id, as_of_date],
     )
@@ -1062,7 +1071,7 @@ def _partition_counts(
         )
         for day in dates
     }
-    for day, rows in _rows_per_day(con, "_checked", dates, only_dates=False):
+    for day, rows in _rows_per_day(con, "_incoming", dates, only_dates=False):
         counts[day].rows_in += rows
     for table, attribute in (
         (f"raw.{spec.name}", "raw_rows"),
@@ -1071,7 +1080,7 @@ def _partition_counts(
         for day, rows in _rows_per_day(con, table, dates):
             setattr(counts[day], attribute, rows)
     if spec.is_lines:
-        for day, rows in _rows_per_day(con, "_checked", dates, "len(_reasons) = 0"):
+        for day, rows in _rows_per_day(con, _ACCEPTED, dates, only_dates=False):
             counts[day].loaded = rows
     else:
         for count in counts.values():
@@ -1079,7 +1088,7 @@ def _partition_counts(
     if spec.keeps_anonymous_orders:
         anonymous = f"{clean('customer_id')} is null"
         for table, where, attribute in (
-            ("_checked", f"len(_reasons) = 0 and {anonymous}", "anonymous_loaded"),
+            (_ACCEPTED, anonymous, "anonymous_loaded"),
             (f"raw.{spec.name}", anonymous, "anonymous_raw_rows"),
         ):
             for day, rows in _rows_per_day(con, table, dates, where):

@@ -159,6 +159,8 @@ def _prepared(source: str) -> tuple[dict[str, str], ...]:
         "where copies._source_file = incoming._source_file "
         "and copies._line_number = incoming._line_number)"
     )
+    for column in (*_MOMENT_COLUMNS[source], *(("birth_date",) if source == "customers" else ())):
+        derived[_ends_in_word(column)] = f"ascii(right({_value(column)}, 1)) not between 48 and 57"
     if "amount" in columns:
         derived[_AMOUNT] = f"try_cast({_value('amount')} as double)"
     if "birth_date" in columns:
@@ -214,7 +216,8 @@ def _timestamp_checks(column: str, config: QualityConfig, *, required: bool) -> 
         # a line break inside the value: DuckDB reads it as a space, staging's format does not
         (
             "unparseable_timestamp",
-            f"{value} is not null and ({parsed} is null or regexp_matches({value}, '[\\r\\n]'))",
+            f"{value} is not null and ({parsed} is null "
+            f"or contains({value}, chr(10)) or contains({value}, chr(13)))",
         ),
         ("future_timestamp", f"{parsed} > {latest}"),
     ]
@@ -339,8 +342,22 @@ _MOMENT_COLUMNS = {
 }
 
 
+def _ends_in_word(column: str) -> str:
+    """Whether the cleaned value ends in something else than a digit: every pattern below (a
+    special word, an era, a zone name) ends in a letter, a dot or a bracket, so an ordinary
+    timestamp skips their regexes, the costliest part of the row rules."""
+    return quote_ident(f"_rule_word_end_{column}")
+
+
 def _special_value(column: str) -> str:
-    return f"regexp_matches(lower({_value(column)}), '{SPECIAL_DATE_REGEX}')"
+    return (
+        f"({_ends_in_word(column)} "
+        f"and regexp_matches(lower({_value(column)}), '{SPECIAL_DATE_REGEX}'))"
+    )
+
+
+def _has_era(column: str) -> str:
+    return f"({_ends_in_word(column)} and regexp_matches({_value(column)}, '{ERA_REGEX}'))"
 
 
 def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[str, str]]:
@@ -353,10 +370,10 @@ def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[s
             "special_date_value",
             f"{parsed} is not null and ({_special_value(column)} or isinf({parsed}))",
         ),
-        ("date_with_era", f"regexp_matches({value}, '{ERA_REGEX}')"),
+        ("date_with_era", _has_era(column)),
         (
             "unknown_time_zone",
-            f"regexp_matches({value}, '{ZONE_NAME_REGEX}') "
+            f"{_ends_in_word(column)} and regexp_matches({value}, '{ZONE_NAME_REGEX}') "
             f"and not regexp_matches({value}, '{ERA_REGEX}') "
             f"and not regexp_matches({value}, '{UTC_NAME_REGEX}')",
         ),
@@ -376,6 +393,6 @@ def _plausibility_checks(source: str, config: QualityConfig) -> list[tuple[str, 
                 "special_date_value",
                 f"{_BIRTH} is not null and {_special_value('birth_date')}",
             ),
-            ("date_with_era", f"regexp_matches({_value('birth_date')}, '{ERA_REGEX}')"),
+            ("date_with_era", _has_era("birth_date")),
         ]
     return checks

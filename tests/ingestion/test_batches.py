@@ -3,6 +3,7 @@ quarantined exactly once whatever the batch size, and duplicates are still found
 
 from __future__ import annotations
 
+import itertools
 from datetime import date
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def test_batches_cover_every_partition_once_in_order_within_bounds(
         # Over the budget only when a single partition is larger than it.
         assert sum(sizes[i] for i in batch) <= max_bytes or len(batch) == 1
     # Greedy: a batch ends only because the next partition would not fit.
-    for batch, following in zip(batches, batches[1:], strict=False):
+    for batch, following in itertools.pairwise(batches):
         next_size = sizes[following.start]
         assert len(batch) == max_partitions or sum(sizes[i] for i in batch) + next_size > max_bytes
 

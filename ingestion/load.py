@@ -80,8 +80,21 @@ from ingestion.sources import (
 log = logging.getLogger(__name__)
 
 
-# Partitions replaced per transaction when catching up on history.
+# Partitions replaced per transaction when catching up on history: at most this many, and at
+# most BATCH_BYTES of landing files (a compressed file counts COMPRESSION_RATIO times its size).
+# A batch is staged whole in DuckDB (read, checked, written), so the bytes bound the memory a
+# first run needs whatever the history's length or the customer count; a partition is never
+# split (its duplicates are judged together), so one larger than the budget is a batch alone.
 BATCH_PARTITIONS = 64
+BATCH_BYTES = 128 * 1024 * 1024
+COMPRESSION_RATIO = 6
+# DuckDB's memory cap while loading (a lower one the connection already has is kept). A batch
+# needs well under it; without it DuckDB's buffer cache (its default cap is 80% of the machine's
+# memory) keeps the blocks of the raw tables written so far, so the process grew with the
+# history loaded. Beyond the cap DuckDB spills to its temp directory instead of failing.
+MEMORY_LIMIT_BYTES = 2 * 1024**3
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
+_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
 
 PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
@@ -367,6 +380,8 @@ def _load_batch(
     as_of_date: date,
     config: QualityConfig,
     validated: dict[tuple[str, date], str],
+    *,
+    lookups_ready: bool = False,
 ) -> BatchLoad:
     """Replace a batch of partitions of one source in one transaction: the rows that pass the row
     rules go to ``raw.<source>``, the others to ``quarantine.<source>``.
@@ -390,7 +405,7 @@ def _load_batch(
         if spec.is_lines:
             _sum_order_lines(con)
         started = time.perf_counter()
-        _check_rows(con, spec, config, as_of_date)
+        _check_rows(con, spec, config, as_of_date, lookups_ready=lookups_ready)
         rule_seconds = time.perf_counter() - started
         with transaction(con):
             counts, quarantine_seconds = _replace_partitions(
@@ -472,9 +487,16 @@ def _stage_incoming(
     _create_incoming(con, spec.name)
     con.execute("drop table if exists _rejected_lines")
     con.execute("drop table if exists _rejected_scans")
-    source_file = f"replace(_file, {_literal(str(spec.base_dir) + '/')}, '')"
+    # Per file, not per line: the path relative to the base folder, a daily partition's date
+    # and (CSV) the row id of its first record, which numbers its records.
+    file_columns = (
+        f"replace(_file, {_literal(str(spec.base_dir) + '/')}, '') as _file_source, "
+        "regexp_extract(_file, 'date=(\\d{4}-\\d{2}-\\d{2})/', 1) as _file_day, "
+        + ("min(rowid)" if spec.format == "csv" else "0")
+        + " as _file_first_row"
+    )
     if spec.layout == "daily_partitions":
-        partition = "regexp_extract(_source_file, 'date=(\\d{4}-\\d{2}-\\d{2})/', 1)::date"
+        partition = "_file_day::date"
     else:
         days = ", ".join(
             f"cast({parse_timestamp(clean(column))} as date)"
@@ -488,14 +510,17 @@ def _stage_incoming(
         if spec.format == "csv":
             record_lines.update(_record_lines(con, header))
         _check_parses(con, spec)
+        # A join with the (small) table of files, not a window over every line and column.
+        record = ", _read.rowid - _file_first_row + 1 as _record" if spec.format == "csv" else ""
         relation = (
-            "(select *, rowid - min(rowid) over (partition by _file) + 1 as _record from _read)"
-            if spec.format == "csv"
-            else "_read"
+            f"(select _read.*{record}, _file_source, _file_day from _read "
+            f"join (select _file, {file_columns} from _read group by _file) as files "
+            "using (_file))"
         )
+        mapped = mapping_select(spec, header, "_file_source", relation, passthrough=("_file_day",))
         con.execute(
-            f"insert into _incoming by name select *, {partition} as _partition_date "
-            f"from ({mapping_select(spec, header, source_file, relation)}) as mapped"
+            f"insert into _incoming by name select * exclude (_file_day), "
+            f"{partition} as _partition_date from ({mapped}) as mapped"
         )
     con.execute("drop table if exists _read")
     if spec.format == "csv":
@@ -522,18 +547,47 @@ def _record_lines(con: duckdb.DuckDBPyConnection, header: tuple[str, ...]) -> di
 _EMPTY_LINE = re.compile(rb"(?:\r\n|\r(?!\n)|\n)(?=[\r\n])")
 
 
+# Bytes read at a time when counting a file's lines.
+_LINE_BLOCK = 16 * 1024 * 1024
+
+
 def _physical_lines(path: Path, header: bool) -> tuple[int, int]:
     """The file's data lines (after the header) and how many of them are empty, counting line
-    ends as the CSV reader does (\\n, \\r\\n or \\r). Counted on the bytes: fast enough for
-    millions of lines."""
-    data = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        data = gzip.decompress(data)
-    if not data:
+    ends as the CSV reader does (\\n, \\r\\n or \\r). Counted on the bytes, a block at a
+    time (a block ends after a line end, so no \\r\\n is cut in two): fast for millions of
+    lines and bounded in memory for a file of any size."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    ends = empty = 0
+    first = last = carry = b""
+    with opener(path, "rb") as handle:
+        while True:
+            chunk = handle.read(_LINE_BLOCK)
+            block = carry + chunk
+            if not block:
+                break
+            if chunk:
+                # after the last \n, or else after a \r that is followed by something else
+                cut = block.rfind(b"\n") + 1 or block.rfind(b"\r", 0, len(block) - 1) + 1
+                if not cut:
+                    carry = block
+                    continue
+            else:
+                cut = len(block)
+            part, carry = block[:cut], block[cut:]
+            # a line end closing the previous part followed by one opening this part
+            if last in (b"\n", b"\r") and part[:1] in (b"\n", b"\r"):
+                empty += 1
+            first = first or part[:1]
+            last = part[-1:]
+            ends += part.count(b"\n") + part.count(b"\r") - part.count(b"\r\n")
+            if b"\n\n" in part or b"\n\r" in part or b"\r\r" in part:
+                empty += len(_EMPTY_LINE.findall(part))
+            if not chunk:
+                break
+    if not first:
         return 0, 0
-    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
-    lines = ends + (0 if data.endswith((b"\n", b"\r")) else 1)
-    empty = len(_EMPTY_LINE.findall(data)) + (1 if data[:1] in (b"\n", b"\r") else 0)
+    lines = ends + (0 if last in (b"\n", b"\r") else 1)
+    empty += 1 if first in (b"\n", b"\r") else 0
     return max(lines - (1 if header else 0), 0), empty
 
 
@@ -761,16 +815,30 @@ def _drop_erased(con: duckdb.DuckDBPyConnection, source: str) -> dict[date, int]
     return counts
 
 
+# The staged rows that pass every row rule, and those that do not (with ``_reasons``).
+_ACCEPTED = "(select _incoming.* from _incoming anti join _rejected on _incoming.rowid = _row)"
+_REFUSED = "(select _incoming.*, _reasons from _incoming join _rejected on _incoming.rowid = _row)"
+
+
 def _check_rows(
-    con: duckdb.DuckDBPyConnection, spec: SourceSpec, config: QualityConfig, as_of_date: date
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    config: QualityConfig,
+    as_of_date: date,
+    *,
+    lookups_ready: bool,
 ) -> None:
-    """Each staged row with the reason codes of the row rules it breaks (``_checked``)."""
+    """The staged rows that break a row rule, by row id, with their reason codes (``_rejected``):
+    a few in a hundred, so the batch is not copied once more to hold every row's verdict;
+    ``_ACCEPTED`` and ``_REFUSED`` read the staged rows through it."""
     source = spec.name
-    _create_customer_lookups(con, source, as_of_date)
+    if not lookups_ready:
+        _create_customer_lookups(con, source, as_of_date)
     rules = row_rules(source, config, as_of_date, keep_anonymous_orders=spec.keeps_anonymous_orders)
+    checked = rules.checked_sql("(select *, rowid as _row from _incoming)")
     con.execute(
-        f"create or replace temp table _checked as "
-        f"select *, {rules.reasons_sql} as _reasons from _incoming"
+        "create or replace temp table _rejected as "
+        f"select _row, _reasons from ({checked}) where len(_reasons) > 0"
     )
 
 
@@ -788,8 +856,14 @@ def _replace_partitions(
     source = spec.name
     dates = sorted(entries)
     select_list = _select_list(source)
-    con.execute(f"delete from raw.{source} where list_contains(?, _partition_date)", [dates])
-    con.execute(f"delete from quarantine.{source} where list_contains(?, _partition_date)", [dates])
+    # The range lets DuckDB skip the row groups of other days (zone maps) instead of scanning
+    # the whole history once per batch.
+    for schema in ("raw", "quarantine"):
+        con.execute(
+            f"delete from {schema}.{source} where _partition_date between ? and ? "
+            "and list_contains(?, _partition_date)",
+            [dates[0], dates[-1], dates],
+        )
     if spec.is_lines:
         # One raw order per order id and day, from its lines that passed the row rules.
         con.execute(
@@ -797,14 +871,14 @@ def _replace_partitions(
             insert into raw.{source}
             select order_id, any_value(customer_id), min(ordered_at), any_value(amount),
                    any_value(status), _partition_date, min(_source_file)
-            from _checked where len(_reasons) = 0
+            from {_ACCEPTED}
             group by order_id, _partition_date
             """
         )
     else:
         con.execute(
             f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
-            "from _checked where len(_reasons) = 0"
+            f"from {_ACCEPTED}"
         )
     started = time.perf_counter()
     quarantine_columns = (
@@ -816,7 +890,7 @@ def _replace_partitions(
         insert into quarantine.{source} ({quarantine_columns})
         select {select_list}, _partition_date, _source_file, _line_number, _raw_line, _reasons,
                ?, ?, now()::timestamp
-        from _checked where len(_reasons) > 0
+        from {_REFUSED}
         """,
         [run_id, as_of_date],
     )
@@ -824,45 +898,51 @@ def _replace_partitions(
     quarantine_seconds = time.perf_counter() - started
     counts = _partition_counts(con, spec, dates, rejected, erased)
     _check_counts(spec, counts)
-    con.executemany(
+    # One statement for the batch's days: a statement per day (executemany) cost ~20 ms each.
+    days = list(entries)
+    con.execute(
         """
         insert or replace into raw._load_log
             (source, partition_date, fingerprint, file_count, row_count, run_id, loaded_at,
              validated_at, rows_in, rows_quarantined, rows_erased)
-        values (?, ?, ?, ?, ?, ?, now()::timestamp, null, ?, ?, ?)
+        select ?, unnest(?::date[]), unnest(?::varchar[]), unnest(?::integer[]),
+               unnest(?::bigint[]), ?, now()::timestamp, null, unnest(?::bigint[]),
+               unnest(?::bigint[]), unnest(?::bigint[])
         """,
         [
-            [
-                source,
-                day,
-                fingerprint,
-                file_count,
-                counts[day].raw_rows,
-                run_id,
-                counts[day].rows_in,
-                counts[day].quarantined,
-                counts[day].erased,
-            ]
-            for day, (fingerprint, file_count) in entries.items()
+            source,
+            days,
+            [entries[day][0] for day in days],
+            [entries[day][1] for day in days],
+            [counts[day].raw_rows for day in days],
+            run_id,
+            [counts[day].rows_in for day in days],
+            [counts[day].quarantined for day in days],
+            [counts[day].erased for day in days],
         ],
     )
     return counts, quarantine_seconds
 
 
-def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_date: date) -> None:
-    """The customer ids an event may reference: those with a CRM record landed by the as-of date
-    (raw), and those whose CRM record is in quarantine (so the reason says so).
-
-    Without any CRM data at all (a warehouse fed orders only) there is nothing to check against:
-    every id counts as known, rather than every row being quarantined."""
-    has_crm = (
+def _crm_loaded(con: duckdb.DuckDBPyConnection, source: str) -> bool:
+    return (
         source != "customers"
         and con.execute(
             "select exists (select 1 from raw.customers) "
             "or exists (select 1 from quarantine.customers)"
         ).fetchone()[0]
     )
-    if not has_crm:
+
+
+def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_date: date) -> bool:
+    """The customer ids an event may reference: those with a CRM record landed by the as-of date
+    (raw), and those whose CRM record is in quarantine (so the reason says so). Returns whether
+    they hold for every batch of the source's load (built once: the CRM data does not change
+    while another source loads).
+
+    Without any CRM data at all (a warehouse fed orders only) there is nothing to check against:
+    every id of the batch counts as known, rather than every row being quarantined."""
+    if not _crm_loaded(con, source):
         if source != "customers":
             log.warning("%s: no CRM data loaded, so customer ids are not checked", source)
         con.execute(
@@ -873,7 +953,7 @@ def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_
             "create or replace temp table _quarantined_customers as "
             "select null::varchar as customer_id limit 0"
         )
-        return
+        return False
     for name, schema in (("_known_customers", "raw"), ("_quarantined_customers", "quarantine")):
         con.execute(
             f"create or replace temp table {name} as "
@@ -881,6 +961,7 @@ def _create_customer_lookups(con: duckdb.DuckDBPyConnection, source: str, as_of_
             "where _partition_date <= ? and customer_id is not null",
             [as_of_date],
         )
+    return True
 
 
 def _quarantine_rejected_lines(
@@ -970,11 +1051,15 @@ def _rows_per_day(
     only_dates: bool = True,
 ) -> list[tuple[date, int]]:
     """(partition date, rows) of ``table`` matching ``where``, for ``dates`` (or every date)."""
-    in_dates = "list_contains(?, _partition_date)" if only_dates else "true"
+    in_dates = (
+        "_partition_date between ? and ? and list_contains(?, _partition_date)"
+        if only_dates
+        else "true"
+    )
     return con.execute(
         f"select _partition_date, count(*) from {table} where ({where}) and {in_dates} "
         "group by all",
-        [dates] if only_dates else [],
+        [min(dates), max(dates), dates] if only_dates else [],
     ).fetchall()
 
 
@@ -1002,7 +1087,7 @@ def _partition_counts(
         for day, rows in _rows_per_day(con, table, dates):
             setattr(counts[day], attribute, rows)
     if spec.is_lines:
-        for day, rows in _rows_per_day(con, "_checked", dates, "len(_reasons) = 0"):
+        for day, rows in _rows_per_day(con, _ACCEPTED, dates, only_dates=False):
             counts[day].loaded = rows
     else:
         for count in counts.values():
@@ -1010,7 +1095,7 @@ def _partition_counts(
     if spec.keeps_anonymous_orders:
         anonymous = f"{clean('customer_id')} is null"
         for table, where, attribute in (
-            ("_checked", f"len(_reasons) = 0 and {anonymous}", "anonymous_loaded"),
+            (_ACCEPTED, anonymous, "anonymous_loaded"),
             (f"raw.{spec.name}", anonymous, "anonymous_raw_rows"),
         ):
             for day, rows in _rows_per_day(con, table, dates, where):
@@ -1053,6 +1138,43 @@ def load_partitions(
     sources_config = sources_config or load_sources_config(settings=settings)
     started = time.perf_counter()
     ensure_raw_schema(con)
+    previous_limit = _cap_memory(con, MEMORY_LIMIT_BYTES)
+    try:
+        return _load_sources(con, as_of_date, settings, sources, run_id, config, sources_config)
+    finally:
+        if previous_limit is not None:
+            con.execute(f"set memory_limit = {_literal(previous_limit)}")
+        log.info("ingest: %.1f s", time.perf_counter() - started)
+
+
+def _memory_bytes(text: str) -> float | None:
+    match = re.fullmatch(r"\s*([\d.]+)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _UNITS:
+        return None
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def _cap_memory(con: duckdb.DuckDBPyConnection, limit: int) -> str | None:
+    """Lower DuckDB's memory limit to ``limit`` bytes unless it is lower already; returns the
+    limit to restore (None: unchanged)."""
+    current = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    current_bytes = _memory_bytes(str(current))
+    if current_bytes is not None and current_bytes <= limit:
+        return None
+    con.execute(f"set memory_limit = '{limit // 1024**2}MiB'")
+    return str(current)
+
+
+def _load_sources(
+    con: duckdb.DuckDBPyConnection,
+    as_of_date: date,
+    settings: Settings,
+    sources: tuple[str, ...] | None,
+    run_id: str,
+    config: QualityConfig,
+    sources_config: SourcesConfig,
+) -> LoadReport:
+    started = time.perf_counter()
     # Partitions loaded before and passed by the gate, with the fingerprint they were loaded with.
     validated = {
         (source, partition_date): fingerprint
@@ -1077,8 +1199,20 @@ def load_partitions(
             if spec.layout == "daily_partitions"
             else set()
         )
+        lookups_ready = _crm_loaded(con, source) and _create_customer_lookups(
+            con, source, as_of_date
+        )
         for batch in _batches(spec, as_of_date, validated, load, reload=held):
-            loaded = _load_batch(con, spec, *batch, run_id, as_of_date, config, validated)
+            loaded = _load_batch(
+                con,
+                spec,
+                *batch,
+                run_id,
+                as_of_date,
+                config,
+                validated,
+                lookups_ready=lookups_ready,
+            )
             counts = loaded.counts.values()
             load.rows_in += sum(count.rows_in for count in counts)
             load.rows_loaded += sum(count.loaded for count in counts)
@@ -1147,11 +1281,35 @@ def _batches(
             to_load.append((partition, (fingerprint, len(partition.files))))
         else:
             load.partitions_unchanged += 1
+    sizes = [_landed_bytes(partition.files) for partition, _ in to_load]
     batches = []
-    for first in range(0, len(to_load), BATCH_PARTITIONS):
-        chunk = to_load[first : first + BATCH_PARTITIONS]
+    for part in plan_batches(sizes, BATCH_PARTITIONS, BATCH_BYTES):
+        chunk = [to_load[index] for index in part]
         files = [path for partition, _ in chunk for path in partition.files]
         batches.append((files, {partition.partition_date: entry for partition, entry in chunk}))
+    return batches
+
+
+def _landed_bytes(files: tuple[Path, ...]) -> int:
+    return sum(
+        path.stat().st_size * (COMPRESSION_RATIO if path.name.lower().endswith(".gz") else 1)
+        for path in files
+    )
+
+
+def plan_batches(sizes: list[int], max_partitions: int, max_bytes: int) -> list[range]:
+    """Consecutive partitions (by their bytes, in order) grouped into batches of at most
+    ``max_partitions`` partitions and ``max_bytes`` bytes; every partition is in exactly one
+    batch, whole, and one larger than ``max_bytes`` is a batch of its own."""
+    batches: list[range] = []
+    start, total = 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and (index - start >= max_partitions or total + size > max_bytes):
+            batches.append(range(start, index))
+            start, total = index, 0
+        total += size
+    if start < len(sizes):
+        batches.append(range(start, len(sizes)))
     return batches
 
 

@@ -452,7 +452,11 @@ def _cancelled(spec: SourceSpec, order_id_sql: str) -> str:
 
 
 def mapping_select(
-    spec: SourceSpec, file_columns: tuple[str, ...], source_file_sql: str, relation: str = "_read"
+    spec: SourceSpec,
+    file_columns: tuple[str, ...],
+    source_file_sql: str,
+    relation: str = "_read",
+    passthrough: tuple[str, ...] = (),
 ) -> str:
     """SELECT over ``relation`` (the file's columns, ``_file`` and ``_record``) giving the
     contract columns (text), ``_source_file``, ``_line_number``, ``_line_key``, ``_line_hash``,
@@ -507,8 +511,9 @@ def mapping_select(
     return (
         f"select {', '.join(items)}, {source_file_sql} as _source_file, "
         f"_record + {header_lines} as _line_number, {key} as _line_key, "
-        f"{line_hash} as _line_hash, {raw_line} as _raw_line, {line_amount} as _line_amount "
-        f"from {relation} as _read"
+        f"{line_hash} as _line_hash, {raw_line} as _raw_line, {line_amount} as _line_amount"
+        + "".join(f", {quote_ident(column)}" for column in passthrough)
+        + f" from {relation} as _read"
     )
 
 

@@ -33,7 +33,9 @@ def _reasons(source: str, rows: list[dict[str, str]]) -> list[list[str]]:
     rules = row_rules(source, CONFIG, DAY)
     return [
         r[0]
-        for r in con.execute(f"select {rules.reasons_sql} from incoming order by _n").fetchall()
+        for r in con.execute(
+            f"select _reasons from ({rules.checked_sql('incoming')}) order by _n"
+        ).fetchall()
     ]
 
 

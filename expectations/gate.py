@@ -769,18 +769,19 @@ def _read_frame(
         return kind, con.execute(sql, params).df()
     # SUSPECTS: the rows any rule may reject (up to SUSPECT_ROWS), and a sample of the others.
     windows = _ordered_unique(
-        _duplicates_window(rule.kwargs) for rule in rules if rule.type in reading.UNIQUE_TYPES
+        _duplicates_window(rule.kwargs) for rule in rules if rule.type in reading.WINDOW_TYPES
     )
+    floats = _float_columns(con, batch)
     suspect = " or ".join(
-        f"coalesce(({reading.violation_sql(rule.type, rule.kwargs, quote_ident)}), false)"
+        f"coalesce(({reading.violation_sql(rule.type, rule.kwargs, quote_ident, floats)}), false)"
         for rule in rules
     )
     sql = f"""
-        with gate_batch as (
+        with {reading.BATCH_CTE} as (
             select {select_list}, rowid as _gate_row from {source} as batch where {where}
         ),
         flagged as (
-            select *{"".join(", " + window for window in windows)} from gate_batch
+            select *{"".join(", " + window for window in windows)} from {reading.BATCH_CTE}
         )
         select {names} from (
             select {names} from flagged where {suspect} limit {reading.SUSPECT_ROWS}
@@ -795,14 +796,24 @@ def _read_frame(
         return reading.FULL, _read_batch(con, batch, columns)
 
 
+def _float_columns(con: duckdb.DuckDBPyConnection, batch: _Batch) -> frozenset[str]:
+    """The batch table's floating-point columns (they may hold NaN)."""
+    schema, name = batch.table.split(".", 1)
+    rows = con.execute(
+        """
+        select column_name from information_schema.columns
+        where table_catalog = current_database() and table_schema = ? and table_name = ?
+            and data_type in ('FLOAT', 'DOUBLE', 'REAL')
+        """,
+        [schema, name],
+    ).fetchall()
+    return frozenset(row[0] for row in rows)
+
+
 def _duplicates_window(kwargs: dict[str, Any]) -> str:
-    """How many rows share this row's value (nulls not counted, as GX's unique rule ignores
-    them) or, for a column list, this row's combination, named as ``reading.violation_sql``
-    expects."""
+    """How many rows share this row's combination of values, named as
+    ``reading.violation_sql`` expects."""
     name = quote_ident(reading.dup_column(_columns_of(kwargs)))
-    if kwargs.get("column"):
-        column = quote_ident(kwargs["column"])
-        return f"count({column}) over (partition by {column}) as {name}"
     columns = ", ".join(quote_ident(column) for column in kwargs["column_list"])
     return f"count(*) over (partition by {columns}) as {name}"
 

@@ -58,9 +58,8 @@ SUSPECT_ROWS = 100_000
 TABLE_LEVEL_TYPES = frozenset(
     {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"}
 )
-UNIQUE_TYPES = frozenset(
-    {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
-)
+# Rules whose predicate reads a window column the reader adds.
+WINDOW_TYPES = frozenset({"expect_compound_columns_to_be_unique"})
 DISTINCT_TYPES = frozenset(
     {
         "expect_column_distinct_values_to_contain_set",
@@ -125,34 +124,49 @@ def sql_literal(value: Any) -> str:
 
 
 Quote = Callable[[str], str]
+# The name of the batch's rows in the query the predicates run in (``expectations.gate``).
+BATCH_CTE = "gate_batch"
 
 
-def violation_sql(expectation_type: str, kwargs: dict[str, Any], quote: Quote) -> str | None:
+def violation_sql(
+    expectation_type: str,
+    kwargs: dict[str, Any],
+    quote: Quote,
+    float_columns: frozenset[str] = frozenset(),
+) -> str | None:
     """An SQL predicate true for every row the rule may reject (a superset: GX judges the rows
     it selects), or None when the rule has no such twin here (it is then read in full).
 
-    Uniqueness predicates read a window column ``_gate_dup_<columns>`` that the reader adds."""
+    The predicates run over the CTE ``BATCH_CTE``; compound uniqueness reads a window column
+    ``_gate_dup_<columns>`` that the reader adds. ``float_columns``: the columns that may hold
+    NaN, which GX counts as missing and DuckDB does not."""
     twin = _TWINS.get(expectation_type)
     if twin is None or kwargs.get("row_condition"):
         return None
-    return twin(kwargs, quote)
+    return twin(kwargs, quote, float_columns)
 
 
-def _not_null(kwargs: dict[str, Any], quote: Quote) -> str:
-    # GX counts NaN as missing, DuckDB does not.
+def _not_null(kwargs: dict[str, Any], quote: Quote, float_columns: frozenset[str]) -> str:
     column = quote(kwargs["column"])
-    return f"{column} is null or isnan(try_cast({column} as double))"
+    if kwargs["column"] in float_columns:
+        return f"{column} is null or isnan({column})"
+    return f"{column} is null"
 
 
-def _unique(kwargs: dict[str, Any], quote: Quote) -> str:
-    return f"{quote(dup_column([kwargs['column']]))} > 1"
+def _unique(kwargs: dict[str, Any], quote: Quote, _floats: frozenset[str]) -> str:
+    # GX's unique rule ignores nulls. A semi-join on the duplicated values: faster than a window.
+    column = quote(kwargs["column"])
+    return (
+        f"{column} in (select {column} from {BATCH_CTE} where {column} is not null "
+        f"group by all having count(*) > 1)"
+    )
 
 
-def _compound_unique(kwargs: dict[str, Any], quote: Quote) -> str:
+def _compound_unique(kwargs: dict[str, Any], quote: Quote, _floats: frozenset[str]) -> str:
     return f"{quote(dup_column(list(kwargs['column_list'])))} > 1"
 
 
-def _between(kwargs: dict[str, Any], quote: Quote) -> str | None:
+def _between(kwargs: dict[str, Any], quote: Quote, _floats: frozenset[str]) -> str | None:
     low, high = kwargs.get("min_value"), kwargs.get("max_value")
     if isinstance(low, dict) or isinstance(high, dict) or (low is None and high is None):
         return None  # a $PARAMETER resolved at run time
@@ -166,14 +180,14 @@ def _between(kwargs: dict[str, Any], quote: Quote) -> str | None:
     return " or ".join(parts)
 
 
-def _in_set(kwargs: dict[str, Any], quote: Quote) -> str | None:
+def _in_set(kwargs: dict[str, Any], quote: Quote, _floats: frozenset[str]) -> str | None:
     values = kwargs.get("value_set")
     if not isinstance(values, list | tuple | set) or not values:
         return None
     return f"{quote(kwargs['column'])} not in ({', '.join(sql_literal(v) for v in values)})"
 
 
-def _regex(kwargs: dict[str, Any], quote: Quote) -> str | None:
+def _regex(kwargs: dict[str, Any], quote: Quote, _floats: frozenset[str]) -> str | None:
     regex = kwargs.get("regex")
     if not isinstance(regex, str):
         return None
@@ -181,7 +195,7 @@ def _regex(kwargs: dict[str, Any], quote: Quote) -> str | None:
     return f"not regexp_matches({quote(kwargs['column'])}::varchar, {sql_literal(regex)})"
 
 
-def _pair_greater(kwargs: dict[str, Any], quote: Quote) -> str:
+def _pair_greater(kwargs: dict[str, Any], quote: Quote, _floats: frozenset[str]) -> str:
     a, b = quote(kwargs["column_A"]), quote(kwargs["column_B"])
     below = f"{a} {'<' if kwargs.get('or_equal') else '<='} {b}"
     if kwargs.get("ignore_row_if") == "either_value_is_missing":
@@ -189,7 +203,7 @@ def _pair_greater(kwargs: dict[str, Any], quote: Quote) -> str:
     return f"{a} is null or {b} is null or {below}"
 
 
-_TWINS: dict[str, Callable[[dict[str, Any], Quote], str | None]] = {
+_TWINS: dict[str, Callable[[dict[str, Any], Quote, frozenset[str]], str | None]] = {
     "expect_column_values_to_not_be_null": _not_null,
     "expect_column_values_to_be_unique": _unique,
     "expect_compound_columns_to_be_unique": _compound_unique,

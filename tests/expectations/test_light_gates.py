@@ -128,7 +128,7 @@ def test_pushed_down_marts_pass_when_clean(con, tmp_path, monkeypatch):
     assert any(label.startswith("marts.customer_features (row count, 40 rows)") for label in labels)
 
 
-def test_pushed_down_marts_fail_on_a_duplicate_a_null_and_an_out_of_range_value(
+def test_pushed_down_marts_fail_on_duplicates_nulls_nan_and_an_out_of_range_value(
     con, tmp_path, monkeypatch
 ):
     # The marts of 40 customers are larger than this sample: the strict rules read only the
@@ -141,6 +141,11 @@ def test_pushed_down_marts_fail_on_a_duplicate_a_null_and_an_out_of_range_value(
     )
     con.execute("update marts.customer_rfm set frequency_score = null where customer_id = 'C00011'")
     con.execute("update marts.customers set age_years = 130 where customer_id = 'C00020'")
+    # NaN is missing to GX, not to DuckDB.
+    con.execute(
+        "update marts.cohort_retention set retention_rate = 'nan'::double "
+        "where cohort_month = '2025-11-01' and months_since_first_order = 1"
+    )
     _insert(
         con,
         "marts.cohort_retention",
@@ -161,7 +166,7 @@ def test_pushed_down_marts_fail_on_a_duplicate_a_null_and_an_out_of_range_value(
         validate_marts(con, DAY, run_id="pushdown-broken")
 
     message = str(caught.value)
-    assert message.startswith("Quality gate failed (4 blocking expectations):")
+    assert message.startswith("Quality gate failed (5 blocking expectations):")
     # The counts are the batch's: every failing row is in the frame.
     assert (
         "marts.customer_features: expect_column_values_to_be_unique(customer_id) "
@@ -178,6 +183,10 @@ def test_pushed_down_marts_fail_on_a_duplicate_a_null_and_an_out_of_range_value(
     assert (
         "marts.cohort_retention: expect_compound_columns_to_be_unique"
         "(cohort_month,months_since_first_order) failed on 2 of"
+    ) in message
+    assert (
+        "marts.cohort_retention: expect_column_values_to_not_be_null(retention_rate) "
+        "failed on 1 of 10 rows"
     ) in message
     report = caught.value.report.to_dict()
     assert {s["table"]: s["row_count"] for s in report["suites"]}["marts.customer_features"] == 41

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -55,6 +56,34 @@ def test_chunks_cover_every_partition_once_within_the_row_bound():
     # At most the bound, unless a single partition is larger than it.
     assert all(size <= 10 or len(chunk) == 1 for size, chunk in zip(sizes, chunks, strict=True))
     assert reading.chunk_partitions([], 10) == []
+
+
+def _rule(expectation_type: str, **kwargs):
+    return SimpleNamespace(type=expectation_type, kwargs=kwargs)
+
+
+def test_the_plan_reads_tolerant_mart_rules_in_full_and_small_batches_whole():
+    count = _rule("expect_table_row_count_to_be_between", min_value=1)
+    strict = _rule("expect_column_values_to_be_unique", column="customer_id")
+    tolerant = _rule("expect_column_values_to_be_between", column="x", max_value=9, mostly=0.99)
+    unknown = _rule("expect_column_mean_to_be_between", column="x", max_value=9)
+    parameter = _rule(
+        "expect_column_values_to_be_between", column="x", max_value={"$PARAMETER": "p"}
+    )
+    rules = [count, strict, tolerant, unknown, parameter]
+
+    assert reading.plan(rules, reading.MART_READING, 1000, 10) == {
+        reading.COUNT: [count],
+        reading.SUSPECTS: [strict],
+        reading.FULL: [tolerant, unknown, parameter],
+    }
+    assert reading.plan(rules, reading.HISTORY_READING, 1000, 10) == {
+        reading.COUNT: [count],
+        reading.SAMPLE: [strict, tolerant, unknown, parameter],
+    }
+    for small in (reading.MART_READING, reading.HISTORY_READING, reading.FULL_READING):
+        assert reading.plan(rules, small, 10, 10) == {reading.FULL: rules}
+    assert reading.plan(rules, reading.FULL_READING, 1000, 0) == {reading.FULL: rules}
 
 
 def test_sampled_history_chunks_still_fail_on_planted_bad_rows(con, tmp_path, monkeypatch):

@@ -711,8 +711,9 @@ def _count_rows(con: duckdb.DuckDBPyConnection, batch: _Batch) -> int:
     return int(count)
 
 
-def _sample_rows(batch: _Batch) -> int:
-    if batch.reading == reading.HISTORY_READING:
+def _sample_rows(batch: _Batch, kind: str = "") -> int:
+    """Rows of a sample of ``kind``; without a kind, the batch size up to which it is read whole."""
+    if batch.reading == reading.HISTORY_READING or kind == reading.SAMPLE:
         return reading.HISTORY_SAMPLE_ROWS
     if batch.reading == reading.MART_READING:
         return reading.MART_SAMPLE_ROWS
@@ -757,7 +758,7 @@ def _read_frame(
     if kind == reading.DISTINCT:
         sql = f"select distinct {select_list} from {source} as batch where {where}"
         return kind, con.execute(sql, params).df()
-    modulus = reading.sample_modulus(row_count, _sample_rows(batch))
+    modulus = reading.sample_modulus(row_count, _sample_rows(batch, kind))
     names = ", ".join(quote_ident(column) for column in columns)
     if kind == reading.SAMPLE:
         key = batch.sample_key if batch.sample_key in _table_columns(con, batch) else ""

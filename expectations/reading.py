@@ -13,12 +13,13 @@ would get. Per rule:
   rest. A strict rule fails on one bad row, and every bad row is in the frame, so it fails exactly
   when it would on the full batch; the twin may take in rows the rule accepts (GX still judges
   them), never leave out one it rejects.
-* **sample** (tolerant rules of history caught up on a first run): a deterministic sample of at
-  most ``HISTORY_SAMPLE_ROWS`` rows, chosen by a hash of the row's key, so both copies of a
-  duplicated key are in or out together and the duplicate share is kept. These rules measure a
-  share of bad rows (``mostly``); the row rules of the loader already checked every single row.
-* **full rows** otherwise (the as-of day, the quarantine share, tolerant mart rules, and any
-  batch no larger than its sample), only the columns the rules name.
+* **sample** (the rules of history caught up on a first run, all tolerant, and tolerant mart
+  rules): a deterministic sample of at most ``HISTORY_SAMPLE_ROWS`` rows, chosen by a hash of
+  the row's key (raw) or row id (marts), so both copies of a duplicated key are in or out
+  together and the duplicate share is kept. These rules measure a share of bad rows
+  (``mostly``); the row rules of the loader already checked every single raw row.
+* **full rows** otherwise (the as-of day, the quarantine share, a strict rule without an SQL
+  twin, and any batch no larger than its sample), only the columns the rules name.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def plan(rules: list[Any], reading: str, row_count: int, sample_rows: int) -> di
             kind = DISTINCT
         elif reading == HISTORY_READING:
             kind = SAMPLE
-        elif violation_sql(rule.type, rule.kwargs, str) is not None and _strict(rule.kwargs):
+        elif not _strict(rule.kwargs):
+            kind = SAMPLE  # a share of the rows, as for history
+        elif violation_sql(rule.type, rule.kwargs, str) is not None:
             kind = SUSPECTS
         else:
             kind = FULL

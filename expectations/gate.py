@@ -9,7 +9,9 @@ How a table is checked, per suite:
 * the table's columns come from DuckDB's catalog; the schema rules (column set) are validated
   against a zero-row frame with exactly those columns, so they never need the data;
 * only the columns the other rules name are read, filtered to the batch (raw partitions or the
-  mart slice of the as-of date), and validated in one GX run;
+  mart slice of the as-of date); the as-of day is read in full, history caught up on a first run
+  and the marts per rule as ``expectations.reading`` plans it (a row count, distinct values, a
+  bounded sample, or the rows that may break a strict rule), so no gate holds a whole table;
 * a rule whose column is missing is reported as not evaluated (a failure of its severity) instead
   of letting GX raise one traceback per rule.
 
@@ -23,6 +25,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +38,7 @@ from core.quality_config import QualityConfig, load_quality_config
 from core.settings import get_settings
 from core.sql_text import clean
 from core.warehouse import quote_ident
+from expectations import reading
 from expectations.gx_logging import quiet_gx_logging
 from expectations.health_specs import mart_health_specs, raw_health_spec
 from expectations.history import (
@@ -66,8 +70,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 5
-# Older partitions caught up in one run are validated this many at a time.
-HISTORY_CHUNK_PARTITIONS = 31
 # BASIC carries counts and the first failing values; SUMMARY/COMPLETE would add value counts and
 # row indexes we do not show, at a cost on large batches. GX's first failing values repeat (a
 # duplicated id appears twice), so ask for more than we show and keep distinct ones.
@@ -117,6 +119,10 @@ class _Batch:
     derived: dict[str, tuple[str, str]] = field(default_factory=dict)
     # For a quarantine batch: how much of it may be quarantined, in words.
     allowance: str = ""
+    # How the batch is read (``expectations.reading``): in full, or per rule for history and marts.
+    reading: str = reading.FULL_READING
+    # The column whose hash picks a history sample (both copies of a duplicated key together).
+    sample_key: str = ""
 
     @property
     def source_sql(self) -> str:
@@ -144,7 +150,7 @@ def validate_raw(
     ``quality`` history tables and the Data Docs are written either way.
     """
     quiet_gx_logging()
-    from expectations.suites import RAW_SCHEMA, raw_suites
+    from expectations.suites import RAW_SCHEMA, SAMPLE_KEYS, raw_suites
 
     config = config or load_quality_config()
     suites = raw_suites(anonymous_orders_kept=anonymous_orders_kept)
@@ -164,17 +170,20 @@ def validate_raw(
         newest, history = wanted[-1:], wanted[:-1]
         # The newest partition (the as-of day) is judged on its own: otherwise a broken day
         # would hide inside the tolerance (``mostly``) of a long history caught up in one run.
-        # History is judged in chunks, which also bounds the memory of a first run.
-        for first in range(0, len(history), HISTORY_CHUNK_PARTITIONS):
-            chunk = history[first : first + HISTORY_CHUNK_PARTITIONS]
+        # History is judged in chunks of at most HISTORY_CHUNK_ROWS rows, each read as a
+        # bounded sample (expectations.reading): memory does not grow with the history.
+        counts = _rows_per_partition(con, table, history)
+        for chunk in reading.chunk_partitions(counts, reading.HISTORY_CHUNK_ROWS):
             label = (
                 f"{table} partition {chunk[0]} (history)"
                 if len(chunk) == 1
                 else f"{table} partitions {chunk[0]}..{chunk[-1]} ({len(chunk)} days)"
             )
-            jobs.append(
-                (history_suites[source], _raw_batch(table, chunk, freshness=[], label=label))
+            batch = _raw_batch(table, chunk, freshness=[], label=label)
+            history_batch = _replace(
+                batch, reading=reading.HISTORY_READING, sample_key=SAMPLE_KEYS.get(source, "")
             )
+            jobs.append((history_suites[source], history_batch))
         label = f"{table} partition {newest[0]}" if newest else table
         bands = _trailing_bands(con, source, newest[0], config) if newest else {}
         jobs.append(
@@ -191,6 +200,25 @@ def validate_raw(
     return _run_gate(
         "raw", jobs, scope, run_id, con, as_of_date=as_of_date, health=health, config=config
     )
+
+
+def _rows_per_partition(
+    con: duckdb.DuckDBPyConnection, table: str, dates: list[date]
+) -> list[tuple[date, int]]:
+    """Rows of each of ``dates`` in ``table`` (0 when the table or partition is missing)."""
+    if not dates:
+        return []
+    try:
+        counted = dict(
+            con.execute(
+                f"select _partition_date, count(*) from {table} "
+                "where list_contains(?::date[], _partition_date) group by all",
+                [dates],
+            ).fetchall()
+        )
+    except duckdb.Error:  # no such table or column: the suite reports it
+        counted = {}
+    return [(day, counted.get(day, 0)) for day in dates]
 
 
 def _raw_batch(
@@ -249,9 +277,14 @@ def _quarantine_job(
         quarantine_suite,
     )
 
-    relation = f"select _partition_date, 0 as {QUARANTINED_COLUMN} from {RAW_SCHEMA}.{source}"
+    # One byte a row: the history of a first run is read in full (the share must be exact).
+    relation = (
+        f"select _partition_date, 0::tinyint as {QUARANTINED_COLUMN} from {RAW_SCHEMA}.{source}"
+    )
     if _exists(con, f"{QUARANTINE_SCHEMA}.{source}"):
-        relation += f" union all select _partition_date, 1 from {QUARANTINE_SCHEMA}.{source}"
+        relation += (
+            f" union all select _partition_date, 1::tinyint from {QUARANTINE_SCHEMA}.{source}"
+        )
     first, last = dates[0], dates[-1]
     span = f"partition {first}" if first == last else f"partitions {first}..{last}"
     batch = _Batch(
@@ -341,6 +374,7 @@ def validate_marts(
                 filter_column="as_of_date",
                 where="as_of_date = ?",
                 params=[as_of_date],
+                reading=reading.MART_READING,
             ),
         )
         for table, suite in mart_suites(as_of_date, config).items()
@@ -524,20 +558,29 @@ def _run_suite(
             validations=validations,
             validation_label=f"{batch.name} (schema)",
         )
-    needed = _ordered_unique(column for rule in data_rules for column in _columns_of(rule.kwargs))
-    frame = _read_batch(con, batch, needed)
-    if data_rules:
-        outcomes += _validate(
+    row_count = _count_rows(con, batch)
+    plan = reading.plan(data_rules, batch.reading, row_count, _sample_rows(batch))
+    for planned, rules in plan.items():
+        kind, frame = _read_frame(con, batch, planned, rules, row_count)
+        label = (
+            batch.name if kind == reading.FULL else f"{batch.name} ({kind}, {len(frame):,} rows)"
+        )
+        checked = _validate(
             batch_definition,
             batch.name,
             suite.name,
-            data_rules,
+            rules,
             frame,
             batch.expectation_parameters,
             validations=validations,
-            validation_label=batch.name,
+            validation_label=label,
         )
-    outcome = SuiteOutcome(suite.name, batch.name, len(frame), _since(started), _in_order(outcomes))
+        if kind == reading.SUSPECTS:
+            # Every row that breaks these rules is in the frame: the counts are the batch's.
+            for _, checked_outcome in checked:
+                _count_against(checked_outcome, row_count)
+        outcomes += checked
+    outcome = SuiteOutcome(suite.name, batch.name, row_count, _since(started), _in_order(outcomes))
     if batch.relation and batch.table.startswith("quarantine."):
         _describe_quarantine(con, batch, outcome)
     return outcome
@@ -661,21 +704,126 @@ def _describe_quarantine(
         expectation.examples = rows
 
 
-def _read_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, columns: list[str]) -> pd.DataFrame:
-    """Read only ``columns`` of the batch's rows, in one query."""
-    if not columns:
-        # Only table-level rules (row count): a frame of the right length without any data.
-        (count,) = con.execute(
-            f"select count(*) from {batch.source_sql} where {batch.where}", batch.params
-        ).fetchone()
-        return pd.DataFrame(index=pd.RangeIndex(count))
+def _count_rows(con: duckdb.DuckDBPyConnection, batch: _Batch) -> int:
+    (count,) = con.execute(
+        f"select count(*) from {batch.source_sql} where {batch.where}", batch.params
+    ).fetchone()
+    return int(count)
+
+
+def _sample_rows(batch: _Batch, kind: str = "") -> int:
+    """Rows of a sample of ``kind``; without a kind, the batch size up to which it is read whole."""
+    if batch.reading == reading.HISTORY_READING or kind == reading.SAMPLE:
+        return reading.HISTORY_SAMPLE_ROWS
+    if batch.reading == reading.MART_READING:
+        return reading.MART_SAMPLE_ROWS
+    return 0
+
+
+def _count_against(outcome: ExpectationOutcome, row_count: int) -> None:
+    if outcome.element_count is None:
+        return
+    outcome.element_count = row_count
+    if outcome.unexpected_count is not None and row_count:
+        outcome.unexpected_percent = round(100 * outcome.unexpected_count / row_count, 6)
+
+
+def _select_list(batch: _Batch, columns: list[str]) -> str:
     expressions = {**batch.read_as, **{name: sql for name, (sql, _) in batch.derived.items()}}
-    select_list = ", ".join(
+    return ", ".join(
         f"{expressions[column]} as {quote_ident(column)}"
         if column in expressions
         else quote_ident(column)
         for column in columns
     )
+
+
+def _read_frame(
+    con: duckdb.DuckDBPyConnection,
+    batch: _Batch,
+    kind: str,
+    rules: list[ExpectationConfiguration],
+    row_count: int,
+) -> tuple[str, pd.DataFrame]:
+    """The frame ``rules`` are validated on (``expectations.reading`` says which and why), and
+    its kind: a batch whose suspects DuckDB cannot select (a regex RE2 rejects) is read in full."""
+    columns = _ordered_unique(column for rule in rules for column in _columns_of(rule.kwargs))
+    if kind == reading.COUNT or not columns:
+        # Only table-level rules (row count): a frame of the right length without any data.
+        return kind, pd.DataFrame(index=pd.RangeIndex(row_count))
+    source, where, params = batch.source_sql, batch.where, batch.params
+    if kind == reading.FULL:
+        return kind, _read_batch(con, batch, columns)
+    select_list = _select_list(batch, columns)
+    if kind == reading.DISTINCT:
+        sql = f"select distinct {select_list} from {source} as batch where {where}"
+        return kind, con.execute(sql, params).df()
+    modulus = reading.sample_modulus(row_count, _sample_rows(batch, kind))
+    names = ", ".join(quote_ident(column) for column in columns)
+    if kind == reading.SAMPLE:
+        key = batch.sample_key if batch.sample_key in _table_columns(con, batch) else ""
+        picked = f"coalesce({quote_ident(key)}::varchar, rowid::varchar)" if key else "rowid"
+        sql = (
+            f"select {select_list} from {source} as batch "
+            f"where ({where}) and hash({picked}) % {modulus} = 0"
+        )
+        return kind, con.execute(sql, params).df()
+    # SUSPECTS: the rows any rule may reject (up to SUSPECT_ROWS), and a sample of the others.
+    windows = _ordered_unique(
+        _duplicates_window(rule.kwargs) for rule in rules if rule.type in reading.WINDOW_TYPES
+    )
+    floats = _float_columns(con, batch)
+    suspect = " or ".join(
+        f"coalesce(({reading.violation_sql(rule.type, rule.kwargs, quote_ident, floats)}), false)"
+        for rule in rules
+    )
+    sql = f"""
+        with {reading.BATCH_CTE} as (
+            select {select_list}, rowid as _gate_row from {source} as batch where {where}
+        ),
+        windowed as (
+            select *{"".join(", " + window for window in windows)} from {reading.BATCH_CTE}
+        ),
+        -- the predicates evaluated once per row (3x faster than in both branches at 1M)
+        flagged as (select *, ({suspect}) as _gate_suspect from windowed)
+        select {names} from (
+            select {names} from flagged where _gate_suspect limit {reading.SUSPECT_ROWS}
+        )
+        union all
+        select {names} from flagged where not _gate_suspect and hash(_gate_row) % {modulus} = 0
+    """
+    try:
+        return kind, con.execute(sql, params).df()
+    except duckdb.Error as exc:
+        log.warning("%s: reading every row (%s)", batch.name, exc)
+        return reading.FULL, _read_batch(con, batch, columns)
+
+
+def _float_columns(con: duckdb.DuckDBPyConnection, batch: _Batch) -> frozenset[str]:
+    """The batch table's floating-point columns (they may hold NaN)."""
+    schema, name = batch.table.split(".", 1)
+    rows = con.execute(
+        """
+        select column_name from information_schema.columns
+        where table_catalog = current_database() and table_schema = ? and table_name = ?
+            and data_type in ('FLOAT', 'DOUBLE', 'REAL')
+        """,
+        [schema, name],
+    ).fetchall()
+    return frozenset(row[0] for row in rows)
+
+
+def _duplicates_window(kwargs: dict[str, Any]) -> str:
+    """How many rows share this row's combination of values, named as
+    ``reading.violation_sql`` expects."""
+    name = quote_ident(reading.dup_column(_columns_of(kwargs)))
+    columns = ", ".join(quote_ident(column) for column in kwargs["column_list"])
+    return f"count(*) over (partition by {columns}) as {name}"
+
+
+def _read_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, columns: list[str]) -> pd.DataFrame:
+    """Read only ``columns`` of the batch's rows, in one query."""
+    select_list = _select_list(batch, columns)
     sql = f"select {select_list} from {batch.source_sql} as batch where {batch.where}"
     return con.execute(sql, batch.params).df()
 

@@ -64,6 +64,14 @@ AMOUNT_VALUE_COLUMN = "amount_value"
 # 1 for a row of the batch that was quarantined, 0 for one loaded (quarantine suites).
 QUARANTINED_COLUMN = "is_quarantined"
 QUARANTINE_SCHEMA = "quarantine"
+# The key whose hash picks the sample of a raw history batch (expectations.reading): a duplicated
+# key's copies are sampled together, so the duplicate share of the sample is the batch's.
+SAMPLE_KEYS = {
+    "orders": "order_id",
+    "customers": "customer_id",
+    "web_events": "event_id",
+    "email_events": "event_id",
+}
 
 
 # What dbt's staging can parse. Anchored, because GX's pandas regex check is ``str.contains``;

@@ -1,0 +1,231 @@
+"""Light gates: a first run's history read as bounded samples, the marts through DuckDB.
+
+The gates read a large batch per rule (``expectations.reading``): a row count, distinct values,
+a sample, or the rows that may break a strict rule plus a sample. These tests shrink the sample
+sizes so that small hand-made tables take those paths, plant bad rows, and check that the rules
+still fail, with the batch's true counts in the report and the outcome in the Data Docs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import duckdb
+import pytest
+
+from expectations import QualityGateError, reading, validate_marts, validate_raw
+from tests.expectations.test_quality_gates import (
+    DAY,
+    _insert,
+    _result,
+    create_clean_marts,
+    create_raw,
+    orders,
+)
+
+
+@pytest.fixture
+def con(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> duckdb.DuckDBPyConnection:
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
+    return con
+
+
+def _pages(data_dir: Path) -> dict[str, str]:
+    """The Data Docs validation pages, by batch label (the file name)."""
+    root = data_dir / "gx" / "data_docs" / "validations"
+    return {page.stem: page.read_text(encoding="utf-8") for page in root.rglob("*.html")}
+
+
+def test_chunks_cover_every_partition_once_within_the_row_bound():
+    rows = [0, 5, 3, 9, 12, 1, 1, 0, 4, 30, 2]
+    counts = [(DAY + timedelta(days=offset), n) for offset, n in enumerate(rows)]
+
+    chunks = reading.chunk_partitions(counts, 10)
+
+    assert [len(chunk) for chunk in chunks] == [3, 1, 1, 4, 1, 1]
+    # Every partition once, in order, so every row once.
+    assert [day for chunk in chunks for day in chunk] == [day for day, _ in counts]
+    rows_of = dict(counts)
+    sizes = [sum(rows_of[day] for day in chunk) for chunk in chunks]
+    assert sum(sizes) == sum(rows)
+    # At most the bound, unless a single partition is larger than it.
+    assert all(size <= 10 or len(chunk) == 1 for size, chunk in zip(sizes, chunks, strict=True))
+    assert reading.chunk_partitions([], 10) == []
+
+
+def _rule(expectation_type: str, **kwargs):
+    return SimpleNamespace(type=expectation_type, kwargs=kwargs)
+
+
+def test_the_plan_per_rule_and_small_batches_whole():
+    count = _rule("expect_table_row_count_to_be_between", min_value=1)
+    strict = _rule("expect_column_values_to_be_unique", column="customer_id")
+    tolerant = _rule("expect_column_values_to_be_between", column="x", max_value=9, mostly=0.99)
+    unknown = _rule("expect_column_mean_to_be_between", column="x", max_value=9)
+    parameter = _rule(
+        "expect_column_values_to_be_between", column="x", max_value={"$PARAMETER": "p"}
+    )
+    rules = [count, strict, tolerant, unknown, parameter]
+
+    assert reading.plan(rules, reading.MART_READING, 1000, 10) == {
+        reading.COUNT: [count],
+        reading.SUSPECTS: [strict],
+        reading.SAMPLE: [tolerant],
+        reading.FULL: [unknown, parameter],
+    }
+    assert reading.plan(rules, reading.HISTORY_READING, 1000, 10) == {
+        reading.COUNT: [count],
+        reading.SAMPLE: [strict, tolerant, unknown, parameter],
+    }
+    for small in (reading.MART_READING, reading.HISTORY_READING, reading.FULL_READING):
+        assert reading.plan(rules, small, 10, 10) == {reading.FULL: rules}
+    assert reading.plan(rules, reading.FULL_READING, 1000, 0) == {reading.FULL: rules}
+
+
+def test_sampled_history_chunks_still_fail_on_planted_bad_rows(con, tmp_path, monkeypatch):
+    # Two chunks of five days of 200 orders, each read as a sample of about 200 of its rows.
+    monkeypatch.setattr(reading, "HISTORY_CHUNK_ROWS", 1000)
+    monkeypatch.setattr(reading, "HISTORY_SAMPLE_ROWS", 200)
+    history = [DAY - timedelta(days=offset) for offset in range(10, 0, -1)]
+    by_day = {day: orders(200, day) for day in history}
+    for day in history[:5]:
+        # 20% of the rows share an order_id with another (beyond the 5% warning tolerance): a
+        # row-by-row sample of a fifth would keep only ~4% of them as duplicates; a sample by
+        # key keeps both copies.
+        rows = by_day[day]
+        for copy, original in zip(rows[100:120], rows[:20], strict=True):
+            copy["order_id"] = original["order_id"]
+    for day in history[5:]:
+        for row in by_day[day][:10]:  # 5% null order ids: beyond the 1% blocking tolerance
+            row["order_id"] = None
+    create_raw(con, "orders", {**by_day, DAY: orders(200)})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [*history, DAY]}, run_id="sampled")
+
+    report = caught.value.report.to_dict()
+    first = f"raw.orders partitions {history[0]}..{history[4]} (5 days)"
+    second = f"raw.orders partitions {history[5]}..{history[9]} (5 days)"
+    suites = [suite for suite in report["suites"] if suite["suite"] == "raw.orders"]
+    # Chunked by rows: every row of the history in exactly one chunk.
+    assert [(s["table"], s["row_count"], s["success"]) for s in suites] == [
+        (first, 1000, True),  # only a warning fails
+        (second, 1000, False),
+        (f"raw.orders partition {DAY}", 200, True),
+    ]
+    nulls = _result(report, second, "expect_column_values_to_not_be_null", "order_id")
+    assert nulls["success"] is False
+    assert 0 < nulls["element_count"] < 1000  # judged on the sample
+    assert nulls["unexpected_count"] >= 0.01 * nulls["element_count"]
+    duplicates = _result(report, first, "expect_column_values_to_be_unique", "order_id")
+    assert (duplicates["success"], duplicates["severity"]) == (False, "warning")
+    assert duplicates["unexpected_count"] > 0.05 * duplicates["element_count"]
+    # The row count and the partitions come from DuckDB, for the whole chunk.
+    arrived = _result(report, second, "expect_table_row_count_to_be_between", None)
+    assert (arrived["success"], arrived["observed_value"]) == (True, 1000)
+    assert f"{second}: expect_column_values_to_not_be_null(order_id) failed" in str(caught.value)
+
+    # The Data Docs show each frame the rules read, the failing sample as failed.
+    pages = _pages(tmp_path)
+    (sample_page,) = [
+        page for label, page in pages.items() if label.startswith(f"{second} (sample")
+    ]
+    assert "Failed" in sample_page
+    assert any(label.startswith(f"{second} (row count, 1,000 rows)") for label in pages)
+
+
+def test_pushed_down_marts_pass_when_clean(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "MART_SAMPLE_ROWS", 5)
+    create_clean_marts(con)
+
+    report = validate_marts(con, DAY, run_id="pushdown-clean").to_dict()
+
+    assert report["success"] is True
+    assert [r for r in report["results"] if not r["success"]] == []
+    unique = _result(
+        report, "marts.customer_features", "expect_column_values_to_be_unique", "customer_id"
+    )
+    assert (unique["element_count"], unique["unexpected_count"]) == (40, 0)
+    labels = list(_pages(tmp_path))
+    assert any(
+        label.startswith("marts.customer_features (violations and sample") for label in labels
+    )
+    assert any(label.startswith("marts.customer_features (row count, 40 rows)") for label in labels)
+
+
+def test_pushed_down_marts_fail_on_duplicates_nulls_nan_and_an_out_of_range_value(
+    con, tmp_path, monkeypatch
+):
+    # The marts of 40 customers are larger than this sample: the strict rules read only the
+    # rows that may break them (found in DuckDB) and a sample of the others.
+    monkeypatch.setattr(reading, "MART_SAMPLE_ROWS", 5)
+    create_clean_marts(con)
+    con.execute(
+        "insert into marts.customer_features select * from marts.customer_features "
+        "where customer_id = 'C00003'"
+    )
+    con.execute("update marts.customer_rfm set frequency_score = null where customer_id = 'C00011'")
+    con.execute("update marts.customers set age_years = 130 where customer_id = 'C00020'")
+    # NaN is missing to GX, not to DuckDB.
+    con.execute(
+        "update marts.cohort_retention set retention_rate = 'nan'::double "
+        "where cohort_month = '2025-11-01' and months_since_first_order = 1"
+    )
+    _insert(
+        con,
+        "marts.cohort_retention",
+        [
+            {
+                "as_of_date": DAY,
+                "cohort_month": date(2025, 10, 1),
+                "months_since_first_order": 0,
+                "cohort_size": 20,
+                "active_customers": 20,
+                "retention_rate": 1.0,
+                "revenue": 800.0,
+            }
+        ],
+    )
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_marts(con, DAY, run_id="pushdown-broken")
+
+    message = str(caught.value)
+    assert message.startswith("Quality gate failed (5 blocking expectations):")
+    # The counts are the batch's: every failing row is in the frame.
+    assert (
+        "marts.customer_features: expect_column_values_to_be_unique(customer_id) "
+        "failed on 2 of 41 rows (blocking); examples: 'C00003'"
+    ) in message
+    assert (
+        "marts.customer_rfm: expect_column_values_to_not_be_null(frequency_score) "
+        "failed on 1 of 40 rows"
+    ) in message
+    assert (
+        "marts.customers: expect_column_values_to_be_between(age_years) "
+        "failed on 1 of 40 rows, expected between 0 and 120 (blocking); examples: 130"
+    ) in message
+    assert (
+        "marts.cohort_retention: expect_compound_columns_to_be_unique"
+        "(cohort_month,months_since_first_order) failed on 2 of"
+    ) in message
+    assert (
+        "marts.cohort_retention: expect_column_values_to_not_be_null(retention_rate) "
+        "failed on 1 of 10 rows"
+    ) in message
+    report = caught.value.report.to_dict()
+    assert {s["table"]: s["row_count"] for s in report["suites"]}["marts.customer_features"] == 41
+
+    # GX judged a reduced frame, and the Data Docs show it failed.
+    pages = _pages(tmp_path)
+    (features_page,) = [
+        page
+        for label, page in pages.items()
+        if label.startswith("marts.customer_features (violations and sample")
+    ]
+    assert "Failed" in features_page

@@ -13,30 +13,33 @@
 -#}
 {% macro aggregated_state(upstream_model, upstream_key, group_column) %}
 
-{%- set call = "(" ~ ([upstream_model, upstream_key, group_column] | map('tojson') | join(', '))
-    ~ ")" -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook=["{{ aggregated_state_pre_hook" ~ call ~ " }}"],
+    pre_hook=["{{ aggregated_state_pre_hook" ~ state_hook_arguments(
+        [upstream_model, upstream_key, group_column]
+    ) ~ " }}"],
     post_hook=["{{ state_marker_done() }}"],
 ) }}
-
-{%- set rebuild_reason = aggregated_state_rebuild_reason(upstream_model) -%}
 
 with
 
 rows_to_aggregate as (
 
-    select * from {{ ref(upstream_model) }}
-    {% if is_incremental() and rebuild_reason is none -%}
-        -- the groups this night's changes touched
-        where {{ in_touched_groups(group_column) }}
-    {%- endif %}
+    select * from {{ ref(upstream_model) }} -- noqa: LT02
+    {{ where_in_touched_groups(upstream_model, group_column) }}
 
 )
 
 {% endmacro %}
+
+
+{#- On an incremental run: the condition that keeps the groups this night's changes touched. -#}
+{% macro where_in_touched_groups(upstream_model, group_column) -%}
+    {%- if is_incremental() and aggregated_state_rebuild_reason(upstream_model) is none -%}
+        where {{ in_touched_groups(group_column) }}
+    {%- endif -%}
+{%- endmacro %}
 
 
 {% macro in_touched_groups(group_column) -%}
@@ -88,7 +91,9 @@ rows_to_aggregate as (
         );
         delete from {{ this }} where {{ in_touched_groups(group_column) }};
     {%- elif is_incremental() -%}
-        {{ log('Rebuilding ' ~ this ~ ' from ' ~ upstream_model ~ ': ' ~ rebuild_reason, info=true) }}
+        {{ log(
+            'Rebuilding ' ~ this ~ ' from ' ~ upstream_model ~ ': ' ~ rebuild_reason, info=true
+        ) }}
         delete from {{ this }};
     {%- endif %}
     {{ state_marker_in_progress(

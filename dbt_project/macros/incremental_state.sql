@@ -71,11 +71,7 @@
         '{{ this.identifier }}',
         {{ changed_keys_sql }},
         '{{ invocation_id }}',
-        {% if previous_marker is not none and previous_marker.invocation_id is not none -%}
-            '{{ previous_marker.invocation_id }}'
-        {%- else -%}
-            null
-        {%- endif %}
+        {{ state_quoted(previous_marker.invocation_id if previous_marker is not none else none) }}
 {%- endmacro %}
 
 
@@ -83,4 +79,16 @@
     update {{ state_ledger() }}
     set as_of_date = {{ as_of_date() }}, fingerprint = '{{ state_fingerprint() }}'
     where model_name = '{{ this.identifier }}' and landed_date is null
+{%- endmacro %}
+
+
+{#- A SQL string literal of `value` (an id), or null. -#}
+{% macro state_quoted(value) -%}
+    {{- "'" ~ value ~ "'" if value is not none else 'null' -}}
+{%- endmacro %}
+
+
+{#- The argument list of a hook's macro call, as jinja source (the hook is rendered later). -#}
+{% macro state_hook_arguments(arguments) -%}
+    {{- return('(' ~ (arguments | map('tojson') | join(', ')) ~ ')') -}}
 {%- endmacro %}

@@ -15,20 +15,22 @@
     this one) and inserts their latest known copy again. Otherwise it rebuilds from history
     (macro known_copies_rebuild_reason).
 -#}
-{% macro latest_known_copies(staged_model, base_model, key, time_column, order_by, keep_null_time=false) %}
+{% macro latest_known_copies(
+    staged_model, base_model, key, time_column, order_by, keep_null_time=false
+) %}
 
 {#- the hooks are rendered when they run, with the ledger of that moment (a model's config is
     read when the project is parsed) -#}
-{%- set arguments = [staged_model, base_model, key, time_column, order_by, keep_null_time] -%}
-{%- set call = "(" ~ (arguments | map('tojson') | join(', ')) ~ ")" -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook=["{{ known_copies_pre_hook" ~ call ~ " }}"],
-    post_hook=["{{ known_copies_post_hook" ~ call ~ " }}"],
+    pre_hook=["{{ known_copies_pre_hook" ~ state_hook_arguments(
+        [staged_model, base_model, key, time_column, order_by, keep_null_time]
+    ) ~ " }}"],
+    post_hook=["{{ known_copies_post_hook" ~ state_hook_arguments(
+        [staged_model, base_model, key, time_column, order_by, keep_null_time]
+    ) ~ " }}"],
 ) }}
-
-{%- set rebuild_reason = known_copies_rebuild_reason() -%}
 
 -- depends_on: {{ ref(base_model) }}
 
@@ -44,13 +46,10 @@ known_by_as_of_date as (
 
     -- as-of rule: only what had landed by the as-of date, and rows whose time is after the
     -- as-of day are not known yet
-    select * from copies
+    select * from copies -- noqa: LT02
     where
-        {{ known_on_as_of_date(time_column, keep_null_time) }}
-        {% if is_incremental() and rebuild_reason is none -%}
-            -- this night's changes only (macro changed_keys)
-            and {{ key }} in (select {{ key }} from {{ state_side_table('changes') }})
-        {%- endif %}
+        {{ known_on_as_of_date(time_column, keep_null_time) }} -- noqa: LT02
+        {{ in_changed_keys(key) }}
 
 ),
 
@@ -66,10 +65,18 @@ deduplicated as (
 {% endmacro %}
 
 
+{#- On an incremental run: the condition that keeps this night's changed keys only. -#}
+{% macro in_changed_keys(key) -%}
+    {%- if is_incremental() and known_copies_rebuild_reason() is none -%}
+        and {{ key }} in (select {{ key }} from {{ state_side_table('changes') }})
+    {%- endif -%}
+{%- endmacro %}
+
+
 {% macro known_on_as_of_date(time_column, keep_null_time) -%}
+    {%- set unknown_time = time_column ~ ' is null or ' if keep_null_time else '' %}
     landed_date <= {{ as_of_date() }}
-    and ({% if keep_null_time %}{{ time_column }} is null or {% endif -%}
-        {{ time_column }} < {{ as_of_date() }} + interval 1 day)
+    and ({{ unknown_time }}{{ time_column }} < {{ as_of_date() }} + interval 1 day)
 {%- endmacro %}
 
 
@@ -158,7 +165,9 @@ deduplicated as (
 {#- Rendered once, so that every statement acts on one decision: rebuild (empty the table) or
     delete the changed keys (saving them and the rows deleted); then the ledger's marker of a run
     in progress. -#}
-{% macro known_copies_pre_hook(staged_model, base_model, key, time_column, order_by, keep_null_time) -%}
+{% macro known_copies_pre_hook(
+    staged_model, base_model, key, time_column, order_by, keep_null_time
+) -%}
     {%- set rebuild_reason = known_copies_rebuild_reason() -%}
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('changes') }};
@@ -191,7 +200,9 @@ deduplicated as (
 
 {#- The ledger of what the state now holds: the landing partitions it took (landed by the as-of
     date, with their load times) and the marker's as-of date. -#}
-{% macro known_copies_post_hook(staged_model, base_model, key, time_column, order_by, keep_null_time) -%}
+{% macro known_copies_post_hook(
+    staged_model, base_model, key, time_column, order_by, keep_null_time
+) -%}
     insert into {{ state_ledger() }} (model_name, landed_date, loaded_at)
     select
         '{{ this.identifier }}',

@@ -122,9 +122,13 @@ def run_dbt_build(
 ) -> DbtBuildResult:
     """``dbt build`` (seeds, models, tests) of the project for ``as_of_date``.
 
-    The marts are incremental by as-of date: a run replaces only its own slice. ``full_refresh``
-    recreates the seeds (needed when a seed's columns change), views and tables, but not the marts:
-    they are configured ``full_refresh: false`` so their history survives. ``select`` is a dbt node
+    The marts are incremental by as-of date: a run replaces only its own slice. The intermediate
+    state tables (deduplicated orders and events, their per-session and per-customer aggregates)
+    are updated only for what the night changed, and rebuilt from history when their ledger says
+    they cannot be (a backfill of an earlier date, an interrupted run, changed code): see
+    docs/architecture.md, "Incremental nights". ``full_refresh`` recreates the seeds (needed when
+    a seed's columns change), views, tables and the state from raw, but not the marts: they are
+    configured ``full_refresh: false`` so their history survives. ``select`` is a dbt node
     selection (``--select``); the staging views hold every landed row and no date, the
     intermediate tables (``int_*``) the last date built, so a selection for a different date
     should include the upstream models (``+customer_features``).

@@ -235,7 +235,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 29}
+    assert counts["model"] == {"pass": 31}
     assert counts["seed"] == {"pass": 3}
     assert counts["unit_test"] == {"pass": 7}
     assert "fail" not in counts["test"]
@@ -254,6 +254,8 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
         "int_customers_resolved": 6,
         "customer_identifiers": 5,  # one row per resolved customer
         "int_orders_attributed": 11,
+        "int_web_session_customers_aggregated": 3,  # S1 of C001, S2 of C010, S4 anonymous
+        "int_email_customers_aggregated": 3,  # C001, C010, C002
         "int_web_sessions_aggregated": 2,  # S1, S2; S3 is after the as-of date, S4 anonymous
         "int_customer_months_aggregated": 5,
         "int_customers_cohorted": 5,

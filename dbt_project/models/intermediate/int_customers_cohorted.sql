@@ -4,9 +4,9 @@
 
 with
 
-email_events as (
+email_customers as (
 
-    select * from {{ ref('int_email_events_deduplicated') }}
+    select * from {{ ref('int_email_customers_aggregated') }}
 
 ),
 
@@ -55,11 +55,10 @@ email_engagement as (
 
     select
         resolved_customers.customer_id,
-        min(email_events.occurred_at) as first_email_engagement_at
-    from email_events
+        min(email_customers.first_email_engagement_at) as first_email_engagement_at
+    from email_customers
     inner join resolved_customers
-        on email_events.customer_id = resolved_customers.source_customer_id
-    where email_events.event_type in ('open', 'click')
+        on email_customers.customer_id = resolved_customers.source_customer_id
     group by resolved_customers.customer_id
 
 ),

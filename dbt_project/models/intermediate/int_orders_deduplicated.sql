@@ -1,37 +1,17 @@
 -- One row per order known on the as-of date: landed by then and placed before the end of the
--- as-of day, the copy landed last. Nothing is filtered for quality: the flags of stg_shop__orders
--- say which orders count as spend.
+-- as-of day (an order whose time cannot be read is kept, flagged), the copy landed last (a
+-- re-sent order replaces the earlier one). Nothing is filtered for quality: the flags of
+-- stg_shop__orders say which orders count as spend. Incremental state (macro
+-- latest_known_copies): a night recomputes only the orders its changes touch.
 
-with
-
-orders as (
-
-    select * from {{ ref('stg_shop__orders') }}
-
-),
-
-known_by_as_of_date as (
-
-    -- as-of rule: only what had landed by the as-of date, and orders placed after the as-of day
-    -- are not known yet; an order whose time cannot be read is kept (flagged) rather than dropped
-    select * from orders
-    where
-        landed_date <= {{ as_of_date() }}
-        and (ordered_at is null or ordered_at < {{ as_of_date() }} + interval 1 day)
-
-),
-
-deduplicated as (
-
-    -- one row per order: the copy that landed last (a re-sent order replaces the earlier one)
-    select * from known_by_as_of_date
-    where order_id is not null
-    qualify row_number() over (
-            partition by order_id
-            order by landed_date desc, source_file desc, ordered_at desc nulls last
-        ) = 1
-
-),
+{{ latest_known_copies(
+    'stg_shop__orders',
+    'base_shop__orders',
+    key='order_id',
+    time_column='ordered_at',
+    order_by='landed_date desc, source_file desc, ordered_at desc nulls last',
+    keep_null_time=true,
+) }},
 
 final as (
 

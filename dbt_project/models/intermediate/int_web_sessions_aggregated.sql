@@ -1,12 +1,13 @@
 -- One row per logged-in web session: its resolved customer and what happened in it. A session
 -- is the customer's when any of its events carries a customer_id (the smallest resolved id if,
--- oddly, several do); anonymous sessions are left out.
+-- oddly, several do); anonymous sessions are left out. Added up from the per-session and
+-- source-customer state (int_web_session_customers_aggregated), with today's identity map.
 
 with
 
-web_events as (
+session_customers as (
 
-    select * from {{ ref('int_web_events_deduplicated') }}
+    select * from {{ ref('int_web_session_customers_aggregated') }}
 
 ),
 
@@ -19,18 +20,18 @@ resolved_customers as (
 sessions as (
 
     select
-        web_events.session_id,
+        session_customers.session_id,
         min(resolved_customers.customer_id) as customer_id,
-        count(*) as event_count,
-        count(*) filter (where web_events.event_type = 'page_view') as page_view_count,
-        count(*) filter (where web_events.event_type = 'add_to_cart') as cart_add_count,
-        count(*) filter (where web_events.event_type = 'checkout') as checkout_count,
-        min(web_events.occurred_at) as started_at,
-        max(web_events.occurred_at) as ended_at
-    from web_events
+        cast(sum(session_customers.event_count) as bigint) as event_count,
+        cast(sum(session_customers.page_view_count) as bigint) as page_view_count,
+        cast(sum(session_customers.cart_add_count) as bigint) as cart_add_count,
+        cast(sum(session_customers.checkout_count) as bigint) as checkout_count,
+        min(session_customers.started_at) as started_at,
+        max(session_customers.ended_at) as ended_at
+    from session_customers
     left join resolved_customers
-        on web_events.customer_id = resolved_customers.source_customer_id
-    group by web_events.session_id
+        on session_customers.customer_id = resolved_customers.source_customer_id
+    group by session_customers.session_id
 
 ),
 

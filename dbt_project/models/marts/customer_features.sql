@@ -24,9 +24,9 @@ orders as (
 
 ),
 
-web_events as (
+web_session_customers as (
 
-    select * from {{ ref('int_web_events_deduplicated') }}
+    select * from {{ ref('int_web_session_customers_aggregated') }}
 
 ),
 
@@ -36,9 +36,9 @@ web_sessions as (
 
 ),
 
-email_events as (
+email_customers as (
 
-    select * from {{ ref('int_email_events_deduplicated') }}
+    select * from {{ ref('int_email_customers_aggregated') }}
 
 ),
 
@@ -89,13 +89,13 @@ web_metrics as (
 
     select
         resolved_customers.customer_id,
-        count(distinct web_events.session_id) as web_session_count,
-        count(*) as web_event_count,
-        count(*) filter (where web_events.event_type = 'add_to_cart') as cart_add_count,
-        max(web_events.occurred_at) as last_web_event_at
-    from web_events
+        count(distinct web_session_customers.session_id) as web_session_count,
+        cast(sum(web_session_customers.event_count) as bigint) as web_event_count,
+        cast(sum(web_session_customers.cart_add_count) as bigint) as cart_add_count,
+        max(web_session_customers.ended_at) as last_web_event_at
+    from web_session_customers
     inner join resolved_customers
-        on web_events.customer_id = resolved_customers.source_customer_id
+        on web_session_customers.customer_id = resolved_customers.source_customer_id
     group by resolved_customers.customer_id
 
 ),
@@ -121,15 +121,13 @@ email_metrics as (
 
     select
         resolved_customers.customer_id,
-        count(*) filter (where email_events.event_type = 'sent') as email_sent_count,
-        count(*) filter (where email_events.event_type = 'open') as email_open_count,
-        count(*) filter (where email_events.event_type = 'click') as email_click_count,
-        max(email_events.occurred_at) filter (
-            where email_events.event_type in ('open', 'click')
-        ) as last_email_engagement_at
-    from email_events
+        cast(sum(email_customers.email_sent_count) as bigint) as email_sent_count,
+        cast(sum(email_customers.email_open_count) as bigint) as email_open_count,
+        cast(sum(email_customers.email_click_count) as bigint) as email_click_count,
+        max(email_customers.last_email_engagement_at) as last_email_engagement_at
+    from email_customers
     inner join resolved_customers
-        on email_events.customer_id = resolved_customers.source_customer_id
+        on email_customers.customer_id = resolved_customers.source_customer_id
     group by resolved_customers.customer_id
 
 ),

@@ -88,13 +88,8 @@ log = logging.getLogger(__name__)
 BATCH_PARTITIONS = 64
 BATCH_BYTES = 128 * 1024 * 1024
 COMPRESSION_RATIO = 6
-# DuckDB's memory cap while loading (a lower one the connection already has is kept). A batch
-# needs well under it; without it DuckDB's buffer cache (its default cap is 80% of the machine's
-# memory) keeps the blocks of the raw tables written so far, so the process grew with the
-# history loaded. Beyond the cap DuckDB spills to its temp directory instead of failing.
-MEMORY_LIMIT_BYTES = 2 * 1024**3
-_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
-_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+# DuckDB's memory limit and spill directory are the warehouse connection's
+# (core.warehouse.connect, SEGMENTS_DUCKDB_MEMORY_LIMIT): beyond the limit a batch spills to disk.
 
 PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
@@ -1138,31 +1133,10 @@ def load_partitions(
     sources_config = sources_config or load_sources_config(settings=settings)
     started = time.perf_counter()
     ensure_raw_schema(con)
-    previous_limit = _cap_memory(con, MEMORY_LIMIT_BYTES)
     try:
         return _load_sources(con, as_of_date, settings, sources, run_id, config, sources_config)
     finally:
-        if previous_limit is not None:
-            con.execute(f"set memory_limit = {_literal(previous_limit)}")
         log.info("ingest: %.1f s", time.perf_counter() - started)
-
-
-def _memory_bytes(text: str) -> float | None:
-    match = re.fullmatch(r"\s*([\d.]+)\s*([a-zA-Z]*)\s*", text)
-    if not match or match.group(2).lower() not in _UNITS:
-        return None
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
-
-
-def _cap_memory(con: duckdb.DuckDBPyConnection, limit: int) -> str | None:
-    """Lower DuckDB's memory limit to ``limit`` bytes unless it is lower already; returns the
-    limit to restore (None: unchanged)."""
-    current = con.execute("select current_setting('memory_limit')").fetchone()[0]
-    current_bytes = _memory_bytes(str(current))
-    if current_bytes is not None and current_bytes <= limit:
-        return None
-    con.execute(f"set memory_limit = '{limit // 1024**2}MiB'")
-    return str(current)
 
 
 def _load_sources(

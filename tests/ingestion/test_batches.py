@@ -177,28 +177,3 @@ def test_lines_counted_in_blocks_equal_the_whole_file_count(
             expected = _whole_file_lines(data, header)
             assert load._physical_lines(plain, header) == expected, data
             assert load._physical_lines(packed, header) == expected, data
-
-
-@pytest.mark.parametrize(("before", "during"), [("8GiB", "2.0 GiB"), ("1GiB", "1.0 GiB")])
-def test_the_load_caps_duckdb_memory_and_gives_the_connection_its_limit_back(
-    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str, during: str
-) -> None:
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    con.execute(f"set memory_limit = '{before}'")
-    limit = "select current_setting('memory_limit')"
-    seen = []
-    inner = load._load_sources
-
-    def watching(con, *args):
-        seen.append(con.execute(limit).fetchone()[0])
-        return inner(con, *args)
-
-    monkeypatch.setattr(load, "_load_sources", watching)
-    report = load_partitions(con, date(2026, 3, 5), sources=("orders",))
-
-    assert report.sources["orders"].rows_in == 21
-    assert seen == [during]
-    assert (
-        con.execute(limit).fetchone()[0]
-        == con.execute(f"set memory_limit = '{before}'; {limit}").fetchone()[0]
-    )

@@ -27,24 +27,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from core.contract import MART_COLUMNS
+from core.contract import MART_COLUMNS, SOURCE_COLUMNS
 from core.settings import Settings, get_settings
 from ingestion.load import ensure_raw_schema
 from transform.dbt_build import run_dbt_build
 
 pytestmark = pytest.mark.slow
 
-COLUMNS = {
-    "customers": (
-        "customer_id", "first_name", "last_name", "email", "phone", "birth_date", "gender",
-        "city", "state", "country", "income_band", "signup_at", "marketing_consent", "updated_at",
-    ),
-    "orders": ("order_id", "customer_id", "ordered_at", "amount", "status"),
-    "web_events": (
-        "event_id", "session_id", "customer_id", "anonymous_id", "event_type", "occurred_at",
-    ),
-    "email_events": ("event_id", "customer_id", "campaign_id", "event_type", "occurred_at"),
-}  # fmt: skip
 STATE_MODELS = (
     "int_orders_deduplicated",
     "int_web_events_deduplicated",
@@ -80,7 +69,7 @@ def _customer(number: int, signup: date, email: str | None = None) -> tuple:
 def generated_partitions() -> Partitions:
     """Raw rows per table and landing partition, FIRST_DAY to LAST_DAY (seeded)."""
     rng = random.Random(16)
-    partitions: Partitions = {table: {} for table in COLUMNS}
+    partitions: Partitions = {table: {} for table in SOURCE_COLUMNS}
 
     def land(table: str, day: date, row: tuple) -> None:
         partitions[table].setdefault(day, []).append(row)
@@ -142,7 +131,7 @@ class Warehouse:
         self.clock = datetime(2026, 6, 1)
         with self.connect() as con:
             ensure_raw_schema(con)
-            for table, columns in COLUMNS.items():
+            for table, columns in SOURCE_COLUMNS.items():
                 column_sql = ", ".join(f"{column} varchar" for column in columns)
                 con.execute(
                     f"create or replace table raw.{table} "
@@ -158,7 +147,7 @@ class Warehouse:
         self.clock += timedelta(minutes=1)
         with self.connect() as con:
             con.execute(f"delete from raw.{table} where _partition_date = ?", [day])
-            placeholders = ", ".join("?" for _ in range(len(COLUMNS[table]) + 2))
+            placeholders = ", ".join("?" for _ in range(len(SOURCE_COLUMNS[table]) + 2))
             if rows:
                 con.executemany(
                     f"insert into raw.{table} values ({placeholders})",

@@ -13,7 +13,10 @@ from core.warehouse import quote_ident
 
 
 @pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def con(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[duckdb.DuckDBPyConnection]:
+    # The gates write their reports and Data Docs under the data dir: this test's folder.
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
     connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     connection.execute("create schema raw")
     connection.execute("create schema marts")

@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
-import duckdb
 import pytest
 
 from expectations import QualityGateError, reading, validate_marts, validate_raw
@@ -24,15 +23,6 @@ from tests.expectations.test_quality_gates import (
     create_raw,
     orders,
 )
-
-
-@pytest.fixture
-def con(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> duckdb.DuckDBPyConnection:
-    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
-    return con
 
 
 def _pages(data_dir: Path) -> dict[str, str]:

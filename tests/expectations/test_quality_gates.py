@@ -13,7 +13,6 @@ import logging
 import subprocess
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -59,16 +58,6 @@ MART_TYPES = {
     "rfm_score": "varchar",
     "rfm_segment": "varchar",
 }  # every other mart column is a count: bigint
-
-
-@pytest.fixture
-def con(
-    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> duckdb.DuckDBPyConnection:
-    # The gates write their reports under the data dir: this test's folder.
-    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("SEGMENTS_REPORTS_DIR", raising=False)
-    return con
 
 
 _insert = insert_rows

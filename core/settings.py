@@ -60,6 +60,8 @@ def get_settings() -> Settings:
         reports_dir=_path("SEGMENTS_REPORTS_DIR", data_dir / "reports"),
         sources_config=_path("SEGMENTS_SOURCES_CONFIG", PROJECT_ROOT / "ingestion" / "sources.yml"),
         lock_timeout_s=float(os.environ.get("SEGMENTS_LOCK_TIMEOUT_S", "3600")),
-        duckdb_memory_limit=os.environ.get("SEGMENTS_DUCKDB_MEMORY_LIMIT") or "2GB",
+        duckdb_memory_limit=(
+            os.environ.get("SEGMENTS_DUCKDB_MEMORY_LIMIT") or Settings.duckdb_memory_limit
+        ),
         duckdb_temp_dir=_path("SEGMENTS_DUCKDB_TEMP_DIR", data_dir / "duckdb_tmp"),
     )

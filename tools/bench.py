@@ -247,6 +247,7 @@ def floor(as_of_date: date) -> dict:
     import duckdb
 
     from core.contract import SOURCES
+    from core.warehouse import apply_resource_limits
     from ml_tasks.config import load_config
     from ml_tasks.features import load_customer_features
     from ml_tasks.recluster import fit_full
@@ -259,16 +260,11 @@ def floor(as_of_date: date) -> dict:
     folder = settings.data_dir / "floor"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    settings.spill_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    limits = (
-        f"set memory_limit = '{settings.duckdb_memory_limit}'; "
-        f"set temp_directory = '{settings.spill_dir}'"
-    )
     seconds = {}
 
     started = time.perf_counter()
     with duckdb.connect(str(folder / "landing.duckdb")) as con:
-        con.execute(limits)
+        apply_resource_limits(con, settings)
         for source in SOURCES:
             con.execute(
                 f"create table {source} as select * from read_csv("
@@ -281,7 +277,7 @@ def floor(as_of_date: date) -> dict:
     # dbt's compiled SQL names the warehouse's catalog ("warehouse"): the script's database
     # has the same file name, its raw schema views over the pipeline's raw tables.
     with duckdb.connect(str(folder / settings.warehouse_path.name)) as con:
-        con.execute(limits)
+        apply_resource_limits(con, settings)
         con.execute(f"attach '{settings.warehouse_path}' as pipeline (read_only)")
         con.execute("create schema raw")
         raw_tables = con.execute(

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ml_tasks.config import FeatureConfig
 from ml_tasks.profiles import NAMING_COLUMNS
+from ml_tasks.versions import customer_index
 
 # Values that cannot be missing for a customer with orders (recency and order value can be
 # missing for prospects, who are never clustered).
@@ -66,7 +67,7 @@ def load_customer_features(
             f"marts.customer_features has no rows for as-of date {as_of_date}: "
             "the dbt stage must run for that date first."
         )
-    frame = frame.set_index("customer_id")
+    frame = frame.set_index(customer_index(frame.pop("customer_id")))
     numeric = [c for c in wanted if c not in features.categorical]
     frame[numeric] = frame[numeric].astype("float64")
     frame[list(_ZERO_WHEN_MISSING)] = frame[list(_ZERO_WHEN_MISSING)].fillna(0.0)

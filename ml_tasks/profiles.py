@@ -161,26 +161,35 @@ def feature_statistics(
     the segment mean against the population (rows where ``population`` is true; on the log1p
     scale for ``log_columns``)."""
     rows = []
+    # One grouping of all the columns at once; the segments' codes are computed once.
+    values = features[list(columns)].astype(float)
+    scaled = values.copy()
     for column in columns:
-        values = features[column].astype(float)
-        scale = np.log1p(values.clip(lower=0)) if column in log_columns else values
-        population_mean = scale[population].mean()
-        population_std = scale[population].std(ddof=0)
-        grouped = pd.DataFrame({"raw": values, "scaled": scale}).groupby(segment_ids)
-        means, medians, scaled_means = (
-            grouped["raw"].mean(),
-            grouped["raw"].median(),
-            grouped["scaled"].mean(),
-        )
+        if column in log_columns:
+            scaled[column] = np.log1p(values[column].clip(lower=0))
+    aligned = segment_ids.index.equals(features.index)
+    by_segment = (segment_ids if aligned else segment_ids.reindex(features.index)).to_numpy()
+    if not aligned:
+        population = population.reindex(features.index, fill_value=False)
+    means = values.groupby(by_segment).mean()
+    medians = values.groupby(by_segment).median()
+    scaled_means = scaled.groupby(by_segment).mean()
+    in_population = population.to_numpy(dtype=bool)
+    for column in columns:
+        population_raw = values[column][in_population]
+        population_scaled = scaled[column][in_population]
+        population_mean = population_scaled.mean()
+        population_std = population_scaled.std(ddof=0)
+        raw_mean = _finite(population_raw.mean())
         for segment_id in means.index:
-            z = (scaled_means[segment_id] - population_mean) / population_std
+            z = (scaled_means.at[segment_id, column] - population_mean) / population_std
             rows.append(
                 {
                     "segment_id": int(segment_id),
                     "feature": column,
-                    "mean": _finite(means[segment_id]),
-                    "median": _finite(medians[segment_id]),
-                    "population_mean": _finite(values[population].mean()),
+                    "mean": _finite(means.at[segment_id, column]),
+                    "median": _finite(medians.at[segment_id, column]),
+                    "population_mean": raw_mean,
                     "z_score": _finite(z) if population_std > 0 else 0.0,
                 }
             )

@@ -39,7 +39,13 @@ from ml_tasks.config import FeatureConfig, GuardConfig, SegmentationConfig, load
 from ml_tasks.drift import feature_psi, feature_reference, segment_share_change
 from ml_tasks.features import absent_features, fingerprint, load_customer_features
 from ml_tasks.guards import Split, apply_guards, replay
-from ml_tasks.matching import match_segments, member_overlap, membership_changes, transitions
+from ml_tasks.matching import (
+    in_both,
+    match_segments,
+    member_overlap,
+    membership_changes,
+    transitions,
+)
 from ml_tasks.model import NOISE_LABEL, SegmentClusterer
 from ml_tasks.preprocess import make_preprocessor
 from ml_tasks.profiles import (
@@ -285,8 +291,9 @@ def decide_refresh(
     shares: dict[int, float] = {}
     if base_members is not None:
         # Buyers in both versions: prospects who have since ordered are not drift.
-        earlier = base_members[(base_members > 0) & base_members.index.isin(buyers.index)]
-        shares = segment_share_change(earlier, assigned[0].reindex(earlier.index))
+        earlier, tonight = in_both(base_members, assigned[0])
+        was_buyer = earlier > 0
+        shares = segment_share_change(pd.Series(earlier[was_buyer]), pd.Series(tonight[was_buyer]))
     worst_share = max(shares.values(), default=0.0)
     drift = {
         "feature_psi": {k: round(v, 6) for k, v in psi.items()},

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,11 +74,18 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def write_published_copy(con: duckdb.DuckDBPyConnection, target: Path | None = None) -> Path | None:
+def write_published_copy(
+    con: duckdb.DuckDBPyConnection, target: Path | None = None, *, changed_only: bool = False
+) -> Path | None:
     """Write the published copy of the warehouse ``con`` is connected to and swap it into place.
 
     ``target`` defaults to ``published_path`` of that warehouse; an in-memory warehouse (unit
     tests) has no copy unless ``target`` is given. Returns the path written, or None.
+
+    ``changed_only`` (after predict): when the copy in place shows the current version, the new
+    one starts from a file copy of it and only the parts that change while a version stays
+    current (``_fill_changing``) are rewritten; the version's members, profiles and marts slice,
+    millions of rows, were written by the publish and are the same. Otherwise it is written whole.
     """
     if target is None:
         warehouse = _database_file(con)
@@ -91,9 +99,20 @@ def write_published_copy(con: duckdb.DuckDBPyConnection, target: Path | None = N
     version_id, as_of_date = current
     _remove_leftovers(target)
     scratch = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    # Only the changing parts: start from a copy of the copy in place, if it shows this version.
+    changing_only = False
+    if changed_only and target.exists():
+        shutil.copyfile(target, scratch)
+        changing_only = _shown_version(scratch) == (version_id, as_of_date)
+        if not changing_only:
+            scratch.unlink()
     con.execute(f"attach '{str(scratch).replace(chr(39), chr(39) * 2)}' as {_ALIAS}")
     try:
-        _fill(con, int(version_id), as_of_date)
+        if changing_only:
+            _fill_changing(con, as_of_date)
+            con.execute(f"update {_ALIAS}.main.published_version set written_at = now()::timestamp")
+        else:
+            _fill(con, int(version_id), as_of_date)
         con.execute(f"detach {_ALIAS}")
         os.chmod(scratch, PUBLISHED_FILE_MODE)
         with open(scratch, "rb") as handle:
@@ -109,13 +128,16 @@ def write_published_copy(con: duckdb.DuckDBPyConnection, target: Path | None = N
     return target
 
 
-def refresh_published_copy(con: duckdb.DuckDBPyConnection) -> str | None:
+def refresh_published_copy(
+    con: duckdb.DuckDBPyConnection, *, changed_only: bool = False
+) -> str | None:
     """Rewrite the readers' copy after a step that changed what it shows (publish, rollback,
-    the night's predictions); its path, or None. What the step wrote is already committed when
-    this runs, so a failure here (a full disk) must not fail the step: a retry could not redo it.
-    It is logged as an error; readers keep the previous copy until the next refresh."""
+    the night's predictions: ``changed_only``, see ``write_published_copy``); its path, or None.
+    What the step wrote is already committed when this runs, so a failure here (a full disk)
+    must not fail the step: a retry could not redo it. It is logged as an error; readers keep
+    the previous copy until the next refresh."""
     try:
-        path = write_published_copy(con)
+        path = write_published_copy(con, changed_only=changed_only)
     except Exception as error:
         log.error(
             "The published copy could not be written (%s: %s); readers see the previous one "
@@ -125,6 +147,15 @@ def refresh_published_copy(con: duckdb.DuckDBPyConnection) -> str | None:
         )
         return None
     return None if path is None else str(path)
+
+
+def _shown_version(path: Path) -> tuple | None:
+    """The (version id, as-of date) a copy file shows, or None if it cannot be read as one."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as copy:
+            return copy.execute("select version_id, as_of_date from published_version").fetchone()
+    except duckdb.Error:
+        return None
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -137,31 +168,24 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     )
 
 
+# Small tables that change without a publish (a recluster adds a version; predict its models).
+_METADATA = ("current_version", "segment_versions", "current_changes")
+
+
 def _fill(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date) -> None:
     new = _ALIAS
     con.execute(f"create schema {new}.segments")
     con.execute(f"create schema {new}.marts")
-    for name in ("current_segments", "current_version", "segment_versions", "current_changes"):
-        con.execute(f"create table {new}.segments.{name} as select * from segments.{name}")
+    con.execute(
+        f"create table {new}.segments.current_segments as select * from segments.current_segments"
+    )
     for name in ("segment_profiles", "segment_feature_stats"):
         con.execute(
             f"create table {new}.segments.{name} as "
             f"select * from segments.{name} where version_id = ?",
             [version_id],
         )
-    # The predictions of the published as-of date (written by the night's predict step, after
-    # publish, which refreshes the copy) and the models behind them.
-    if _has_table(con, "segments", "customer_predictions"):
-        con.execute(
-            f"create table {new}.segments.customer_predictions as "
-            "select * from segments.customer_predictions where as_of_date = ?",
-            [as_of_date],
-        )
-    if _has_table(con, "segments", "prediction_models"):
-        con.execute(
-            f"create table {new}.segments.prediction_models as "
-            "select * from segments.prediction_models"
-        )
+    _fill_changing(con, as_of_date)
     marts = con.execute(
         """
         select table_name, bool_or(column_name = 'as_of_date') as is_sliced
@@ -185,6 +209,28 @@ def _fill(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date) -> None:
         """,
         [version_id, as_of_date],
     )
+
+
+def _fill_changing(con: duckdb.DuckDBPyConnection, as_of_date) -> None:
+    """The parts of the copy that change while the current version stays: the versions'
+    metadata, and the predictions of the published as-of date (written by the night's predict
+    step, after publish) with the models behind them. Replaces them if the copy has them."""
+    new = _ALIAS
+    for name in _METADATA:
+        con.execute(
+            f"create or replace table {new}.segments.{name} as select * from segments.{name}"
+        )
+    if _has_table(con, "segments", "customer_predictions"):
+        con.execute(
+            f"create or replace table {new}.segments.customer_predictions as "
+            "select * from segments.customer_predictions where as_of_date = ?",
+            [as_of_date],
+        )
+    if _has_table(con, "segments", "prediction_models"):
+        con.execute(
+            f"create or replace table {new}.segments.prediction_models as "
+            "select * from segments.prediction_models"
+        )
 
 
 def _remove_leftovers(target: Path) -> None:

@@ -195,7 +195,8 @@ def predict(as_of_date: date, *, run_id: str = "manual", settings: Settings | No
         # pytensor's compile cache: its default (~/.pytensor, or PYTENSOR_FLAGS), shared by every
         # process and run, so only the first fit on a machine compiles.
         result = fit_and_store(con, as_of_date, run_id=run_id)
-        result["published_copy"] = refresh_published_copy(con)  # analysts see the predictions
+        # Analysts see the predictions: only what predict changed is rewritten in the copy.
+        result["published_copy"] = refresh_published_copy(con, changed_only=True)
     for kind, model in result["models"].items():
         if model["status"] != "accepted":
             log.warning("Prediction model %s rejected: %s", kind, model["status_reason"])

@@ -173,3 +173,58 @@ def test_a_copy_that_cannot_be_written_leaves_the_previous_one_and_the_publish_s
     assert "published copy could not be written" in caplog.text
     assert _published(published_path(warehouse))[0] == [(first, date(2026, 6, 29))]
     assert not list(warehouse.parent.glob(".published.duckdb.*"))
+
+
+def _predictions_tables(con) -> None:
+    con.execute(
+        "create table segments.customer_predictions (as_of_date date, customer_id varchar, "
+        "clv_12m double)"
+    )
+    con.execute("insert into segments.customer_predictions values ('2026-06-30', 'a', 2.0)")
+    con.execute("create table segments.prediction_models as select 1 as model_id")
+
+
+def test_after_predict_only_what_changes_is_rewritten_while_the_version_stays(warehouse):
+    """The refresh after predict starts from the copy of the same version: the predictions,
+    models and version metadata are new, the marts slice is the one the publish wrote."""
+    with connect() as con:
+        version = write_version(con, make_candidate(date(2026, 6, 30), {"a": 1, "b": 2}))
+        publish_version(con, version)
+        _predictions_tables(con)
+        # Written after the publish: a refresh that rewrote the slice would show it.
+        con.execute("insert into marts.customer_features values ('2026-06-30', 'c')")
+        rejected = write_version(con, make_candidate(date(2026, 7, 1), {"a": 1}))
+        assert refresh_published_copy(con, changed_only=True) == str(published_path(warehouse))
+    about, members, _ = _published(published_path(warehouse))
+    assert about == [(version, date(2026, 6, 30))]
+    assert members == [("a", 1), ("b", 2)]
+    with connect_published() as copy:
+        assert copy.execute("select count(*) from marts.customer_features").fetchone() == (2,)
+        assert copy.execute("select clv_12m from segments.customer_predictions").fetchall() == [
+            (2.0,)
+        ]
+        assert copy.execute("select model_id from segments.prediction_models").fetchall() == [(1,)]
+        versions = copy.execute("select version_id from segments.segment_versions order by 1")
+        assert versions.fetchall() == [(version,), (rejected,)]
+    assert not list(warehouse.parent.glob(".published.duckdb.*"))
+
+
+def test_after_predict_a_copy_of_another_version_is_written_whole(warehouse):
+    with connect() as con:
+        first = write_version(con, make_candidate(date(2026, 6, 29), {"a": 1}))
+        publish_version(con, first)
+        of_first = warehouse.parent / "first.duckdb"
+        of_first.write_bytes(published_path(warehouse).read_bytes())
+        second = write_version(con, make_candidate(date(2026, 6, 30), {"a": 2, "b": 3}))
+        publish_version(con, second)
+        _predictions_tables(con)
+        # The copy in place shows the first version (e.g. the second's copy failed to write).
+        of_first.replace(published_path(warehouse))
+        refresh_published_copy(con, changed_only=True)
+    about, members, _ = _published(published_path(warehouse))
+    assert about == [(second, date(2026, 6, 30))]
+    assert members == [("a", 2), ("b", 3)]
+    with connect_published() as copy:
+        assert copy.execute("select count(*) from marts.customer_features").fetchone() == (2,)
+        assert copy.execute("select count(*) from segments.customer_predictions").fetchone() == (1,)
+    assert not list(warehouse.parent.glob(".published.duckdb.*"))

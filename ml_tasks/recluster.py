@@ -57,7 +57,7 @@ from ml_tasks.profiles import (
     describe_segments,
     rank_by_value,
 )
-from ml_tasks.selection import labelling_scores, select_model
+from ml_tasks.selection import labelling_scores, sampled_silhouette, select_model
 
 log = logging.getLogger(__name__)
 
@@ -678,12 +678,12 @@ def _describe_version(
     segment_ids.loc[outcome.buyer_ids.index] = outcome.buyer_ids.to_numpy()
     # The clustering is judged on its own clusters; the guards' splits follow business rules,
     # not the geometry, and are judged by their purity (scores["guards"]).
-    segments_silhouette = labelling_scores(
+    segments_silhouette = sampled_silhouette(
         outcome.X,
         outcome.buyer_ids.to_numpy(),
         config.selection.silhouette_sample_size,
         config.random_state,
-    )["silhouette"]
+    )
     scores = {
         **labelling_scores(
             outcome.X,

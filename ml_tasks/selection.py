@@ -78,18 +78,32 @@ def labelling_scores(
 ) -> dict[str, float | None]:
     """Silhouette (on a sub-sample), Davies-Bouldin and Calinski-Harabasz of one labelling;
     noise points (HDBSCAN) are left out. None when there are fewer than two clusters."""
-    assigned = labels != NOISE_LABEL
-    X, labels = X[assigned], labels[assigned]
+    X, labels = _clustered(X, labels)
     if len(np.unique(labels)) < 2:
         return {"silhouette": None, "davies_bouldin": None, "calinski_harabasz": None}
-    size = min(silhouette_sample_size, len(labels))
     return {
-        "silhouette": float(
-            silhouette_score(X, labels, sample_size=size, random_state=random_state)
-        ),
+        "silhouette": sampled_silhouette(X, labels, silhouette_sample_size, random_state),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
     }
+
+
+def sampled_silhouette(
+    X: np.ndarray, labels: np.ndarray, silhouette_sample_size: int, random_state: int
+) -> float | None:
+    """The silhouette of ``labelling_scores`` alone (without the other two criteria, which
+    read every row): on a sub-sample, noise left out, None with fewer than two clusters."""
+    X, labels = _clustered(X, labels)
+    if len(np.unique(labels)) < 2:
+        return None
+    size = min(silhouette_sample_size, len(labels))
+    return float(silhouette_score(X, labels, sample_size=size, random_state=random_state))
+
+
+def _clustered(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows in a cluster (HDBSCAN's noise left out); all of them without a copy."""
+    assigned = labels != NOISE_LABEL
+    return (X, labels) if assigned.all() else (X[assigned], labels[assigned])
 
 
 def elbow_k(inertia_by_k: pd.Series) -> int:

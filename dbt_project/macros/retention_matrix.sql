@@ -19,48 +19,88 @@ customer_months as (
 
 ),
 
-member_months as (
+cohort_starts as (
 
-    -- every member, for every month from their start month up to the as-of month
+    -- members per cohort and start month, with the months from their start to the as-of month
     select
-        customer_id,
         cohort,
         start_month,
-        unnest(range(
-            0, date_diff('month', start_month, date_trunc('month', {{ as_of_date() }})) + 1
-        )) as months_since_start
+        count(*) as member_count,
+        date_diff('month', start_month, date_trunc('month', {{ as_of_date() }})) as months_to_as_of
     from {{ members }}
     where start_month is not null
+    group by cohort, start_month
+
+),
+
+cohort_sizes as (
+
+    -- a member counts in every month from their start month up to the as-of month: the size of
+    -- a cohort's month k adds up the start months at least k months before the as-of month
+    -- (counted per start month, not expanded per member and month)
+    select
+        cohort,
+        unnest(range(0, months_to_as_of + 1)) as months_since_start,
+        member_count
+    from cohort_starts
+
+),
+
+cohort_size_per_month as (
+
+    select
+        cohort,
+        months_since_start,
+        cast(sum(member_count) as bigint) as cohort_size
+    from cohort_sizes
+    group by cohort, months_since_start
 
 ),
 
 member_activity as (
 
+    -- the members' months with a counted order, from their start month up to the as-of month
     select
-        member_months.cohort,
-        member_months.months_since_start,
-        customer_months.customer_id as active_customer_id,
+        members.cohort,
+        date_diff('month', members.start_month, customer_months.activity_month)
+            as months_since_start,
         customer_months.revenue
-    from member_months
-    left join customer_months
-        on
-            member_months.customer_id = customer_months.customer_id
-            and customer_months.activity_month
-            = member_months.start_month + to_months(member_months.months_since_start)
+    from {{ members }} as members
+    inner join customer_months
+        on members.customer_id = customer_months.customer_id
+    where
+        customer_months.activity_month >= members.start_month
+        and customer_months.activity_month <= date_trunc('month', {{ as_of_date() }})
+
+),
+
+activity_per_month as (
+
+    select
+        cohort,
+        months_since_start,
+        count(*) as active_customers,
+        sum(revenue) as revenue
+    from member_activity
+    group by cohort, months_since_start
 
 ),
 
 retention_matrix as (
 
     select
-        cohort,
-        months_since_start,
-        count(*) as cohort_size,
-        count(active_customer_id) as active_customers,
-        count(active_customer_id) / count(*) as retention_rate,
-        cast(coalesce(sum(revenue), 0) as decimal(18, 2)) as revenue
-    from member_activity
-    group by cohort, months_since_start
+        cohort_size_per_month.cohort,
+        cohort_size_per_month.months_since_start,
+        cohort_size_per_month.cohort_size,
+        coalesce(activity_per_month.active_customers, 0) as active_customers,
+        coalesce(activity_per_month.active_customers, 0) / cohort_size_per_month.cohort_size
+            as retention_rate,
+        cast(coalesce(activity_per_month.revenue, 0) as decimal(18, 2)) as revenue
+    from cohort_size_per_month
+    left join activity_per_month
+        on
+            cohort_size_per_month.cohort is not distinct from activity_per_month.cohort
+            and cohort_size_per_month.months_since_start = activity_per_month.months_since_start
 
 ),
 

@@ -237,7 +237,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     counts = result.counts
     assert counts["model"] == {"pass": 31}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 7}
+    assert counts["unit_test"] == {"pass": 8}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {

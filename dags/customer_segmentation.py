@@ -139,6 +139,13 @@ def _as_of():
             title="Number of segments (k)",
             description="Fix the number of segments (implies a full recluster); empty: chosen.",
         ),
+        "refit_predictions": Param(
+            False,
+            type="boolean",
+            title="Refit the prediction models",
+            description="Fit the CLV and propensity models tonight even if the current ones are "
+            "younger than predictions.refit_every_days (they are reused until then).",
+        ),
     },
     tags=["segmentation", "nightly"],
     owner_links={OWNER: "mailto:data-engineering@segments.local"},
@@ -205,12 +212,14 @@ def customer_segmentation():
     @task
     def predict() -> dict:
         """Customer lifetime value (BG/NBD + Gamma-Gamma) and churn/purchase propensity for the
-        as-of date; a rejected propensity model is stored and the previous one stays in use."""
+        as-of date; models younger than predictions.refit_every_days are reused, a rejected one
+        is stored and the previous one stays in use."""
         from pipeline import steps
 
         with fail_fast_on_permanent_errors():
             as_of_date, run_id = _as_of()
-            return steps.predict(as_of_date, run_id=run_id)
+            refit = bool(get_current_context()["params"].get("refit_predictions"))
+            return steps.predict(as_of_date, run_id=run_id, refit=refit)
 
     @task(outlets=[SEGMENTS_PUBLISHED])
     def publish(candidate: dict) -> dict:

@@ -121,6 +121,9 @@ class PredictionsConfig:
     min_class_rows: int = 50
     min_roc_auc: float = 0.7
     max_brier: float = 0.25
+    # The newest accepted model of a kind is reused without fitting while it is younger than
+    # this many days and was fitted with the same settings; 1: fit every night.
+    refit_every_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,7 @@ _RANGES = {
     ("refresh", "max_segment_share_change"): (0.0, 1.0),
     ("versions", "keep_member_rows"): (1, None),
     ("predictions", "clv_months"): (1, 120),
+    ("predictions", "refit_every_days"): (1, None),
     ("predictions", "annual_discount_rate"): (0.0, 1.0),
     ("predictions", "clv_fit_customers"): (1000, None),
     ("predictions", "churn_days"): (7, 365),

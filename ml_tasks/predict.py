@@ -3,9 +3,11 @@
 * read: every customer of ``marts.customer_features`` for the as-of date and their valid orders
   (``intermediate.int_orders_attributed``, the date the last dbt build was for, which the step
   checks against the mart);
-* decide (``compute_predictions``, pure): the CLV fit and the two propensity models, each
-  accepted or rejected; a rejected (or failed) model is replaced by the current accepted one of
-  its kind, so a bad night leaves yesterday's models in use;
+* decide (``reusable_models``, ``compute_predictions``, pure): a model of an earlier night that is
+  younger than ``refit_every_days`` and was fitted with tonight's settings is reused as it is;
+  otherwise the CLV fit and the two propensity models, each accepted or rejected; a rejected (or
+  failed) model is replaced by the current accepted one of its kind, so a bad night leaves
+  yesterday's models in use;
 * write (``store_predictions``, one transaction): the models of the run in
   ``segments.prediction_models`` and the customers' predictions in
   ``segments.customer_predictions`` (the as-of slice replaced).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -201,13 +203,47 @@ class ModelRow:
 @dataclass
 class ComputedPredictions:
     as_of_date: date
-    models: list[ModelRow]
+    models: list[ModelRow]  # the models fitted tonight (none for a kind that was reused)
     predictions: pd.DataFrame  # PREDICTION_COLUMNS but the model ids
     used: dict[str, int | None]  # kind: model_id of an earlier model used instead, or None
+    reused: dict[str, dict] = field(default_factory=dict)  # kind: the earlier model, not refitted
 
 
-def _clv_row(fit: clv.ClvFit) -> ModelRow:
-    params = {"bgnbd": fit.bgnbd, "gamma_gamma": fit.gamma_gamma}
+KINDS = ("clv", "churn", "purchase")
+
+
+def model_recipe(config: PredictionsConfig, random_state: int) -> dict:
+    """The settings a night's models are fitted with, stored with each model: a model is reused
+    only by a night with the same recipe (a changed setting refits every kind)."""
+    recipe = asdict(config)
+    del recipe["refit_every_days"]
+    return {**recipe, "random_state": random_state}
+
+
+def reusable_models(
+    previous: dict[str, dict],
+    as_of_date: date,
+    config: PredictionsConfig,
+    *,
+    random_state: int,
+    refit: bool = False,
+) -> dict[str, dict]:
+    """The kinds whose newest accepted model (``read_previous``: of an earlier as-of date) is
+    younger than ``refit_every_days`` days and was fitted with tonight's recipe: tonight scores
+    with it instead of fitting. ``refit`` (the run's choice) fits every kind."""
+    if refit:
+        return {}
+    recipe = model_recipe(config, random_state)
+    return {
+        kind: model
+        for kind, model in previous.items()
+        if (as_of_date - model["as_of_date"]).days < config.refit_every_days
+        and model["params"].get("recipe") == recipe
+    }
+
+
+def _clv_row(fit: clv.ClvFit, recipe: dict) -> ModelRow:
+    params = {"bgnbd": fit.bgnbd, "gamma_gamma": fit.gamma_gamma, "recipe": recipe}
     return ModelRow("clv", "accepted", params=params, diagnostics=fit.diagnostics)
 
 
@@ -219,33 +255,39 @@ def compute_predictions(
     *,
     random_state: int = 42,
     previous: dict[str, dict] | None = None,
+    reuse: dict[str, dict] | None = None,
     compile_dir: Path | None = None,
 ) -> ComputedPredictions:
     """Tonight's models and every customer's predictions. ``previous`` holds the current accepted
     model of each kind (``model_id`` with ``params`` or ``model``), used when tonight's is
-    rejected or fails."""
-    previous = previous or {}
+    rejected or fails; ``reuse`` (``reusable_models``) the kinds scored with such a model
+    without fitting tonight."""
+    previous, reuse = previous or {}, reuse or {}
+    recipe = model_recipe(config, random_state)
     frame = pd.DataFrame({"customer_id": customers.astype(str).to_numpy()})
     models: list[ModelRow] = []
-    used: dict[str, int | None] = {}
+    used: dict[str, int | None] = {kind: reuse[kind]["model_id"] for kind in reuse}
 
     history = OrderHistory.of(orders)
     summary = clv.rfm_summary(history, as_of_date)
     # The row of each customer of the frame among the buyers up to the date (the summary and
     # the features list them alike, by key); -1 for customers without orders.
     position = pd.Index(summary["customer_id"]).get_indexer(frame["customer_id"])
-    try:
-        fit = clv.fit_clv(
-            summary,
-            compile_dir=compile_dir,
-            max_customers=config.clv_fit_customers,
-            random_state=random_state,
-        )
-        models.append(_clv_row(fit))
-        used["clv"] = None
-    except clv.ClvFitError as exc:
-        models.append(ModelRow("clv", "rejected", str(exc)))
-        fit, used["clv"] = _previous_clv(previous), previous.get("clv", {}).get("model_id")
+    if "clv" in reuse:
+        fit = _previous_clv(reuse)
+    else:
+        try:
+            fit = clv.fit_clv(
+                summary,
+                compile_dir=compile_dir,
+                max_customers=config.clv_fit_customers,
+                random_state=random_state,
+            )
+            models.append(_clv_row(fit, recipe))
+            used["clv"] = None
+        except clv.ClvFitError as exc:
+            models.append(ModelRow("clv", "rejected", str(exc), params={"recipe": recipe}))
+            fit, used["clv"] = _previous_clv(previous), previous.get("clv", {}).get("model_id")
     if fit is not None:
         values = clv.predict_clv(
             fit,
@@ -264,6 +306,10 @@ def compute_predictions(
         ("churn", config.churn_days, "churn_probability"),
         ("purchase", config.purchase_days, "purchase_30d_probability"),
     ):
+        if kind in reuse:
+            scores = propensity.score(reuse[kind]["model"], features)
+            frame[column] = _at(scores, position)
+            continue
         outcome = propensity.train_propensity(
             kind,
             history,
@@ -282,7 +328,7 @@ def compute_predictions(
                 kind,
                 outcome.status,
                 outcome.status_reason,
-                params=outcome.params,
+                params={**outcome.params, "recipe": recipe},
                 metrics=outcome.metrics,
                 model=outcome.model,
             )
@@ -305,7 +351,8 @@ def compute_predictions(
     for column in PREDICTION_COLUMNS:
         if column not in frame and not column.endswith("_model_id"):
             frame[column] = np.nan
-    return ComputedPredictions(as_of_date, models, frame, used)
+    reused = {kind: reuse[kind] for kind in KINDS if kind in reuse}
+    return ComputedPredictions(as_of_date, models, frame, used, reused)
 
 
 def _at(values: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -325,15 +372,22 @@ def read_previous(con: duckdb.DuckDBPyConnection, as_of_date: date) -> dict[str,
     a backfill must not use what was learnt from its future)."""
     rows = con.execute(
         """
-        select kind, model_id, params, model from segments.prediction_models
+        select kind, model_id, as_of_date, params, metrics, model
+        from segments.prediction_models
         where status = 'accepted' and as_of_date < ?
         qualify row_number() over (partition by kind order by as_of_date desc, model_id desc) = 1
         """,
         [as_of_date],
     ).fetchall()
     return {
-        kind: {"model_id": model_id, "params": json.loads(params or "{}"), "model": model}
-        for kind, model_id, params, model in rows
+        kind: {
+            "model_id": model_id,
+            "as_of_date": fitted_for,
+            "params": json.loads(params or "{}"),
+            "metrics": json.loads(metrics or "{}"),
+            "model": model,
+        }
+        for kind, model_id, fitted_for, params, metrics, model in rows
     }
 
 
@@ -382,7 +436,7 @@ def store_predictions(
             """
         )
         frame = computed.predictions.copy()
-        for kind in ("clv", "churn", "purchase"):
+        for kind in KINDS:
             used = computed.used.get(kind)
             model_id = used if used is not None else ids[kind]
             has_value = frame["p_alive" if kind == "clv" else _COLUMN[kind]].notna()
@@ -406,9 +460,11 @@ def predict(
     *,
     run_id: str = "manual",
     config: SegmentationConfig | None = None,
+    refit: bool = False,
     compile_dir: Path | None = None,
 ) -> dict:
-    """Read, decide, write: the as-of date's predictions; returns the run summary's numbers."""
+    """Read, decide, write: the as-of date's predictions; returns the run summary's numbers.
+    ``refit``: fit every model tonight, even one young enough to be reused."""
     from ml_tasks.config import load_config
 
     config = config or load_config()
@@ -417,13 +473,21 @@ def predict(
     history = OrderHistory(orders)
     del orders
     ensure_prediction_tables(con)
+    previous = read_previous(con, as_of_date)
     computed = compute_predictions(
         customers,
         history,
         as_of_date,
         config.predictions,
         random_state=config.random_state,
-        previous=read_previous(con, as_of_date),
+        previous=previous,
+        reuse=reusable_models(
+            previous,
+            as_of_date,
+            config.predictions,
+            random_state=config.random_state,
+            refit=refit,
+        ),
         compile_dir=compile_dir,
     )
     ids = store_predictions(con, computed, run_id=run_id)
@@ -434,22 +498,40 @@ def summarise(computed: ComputedPredictions, ids: dict[str, int]) -> dict:
     frame = computed.predictions
     models = {}
     for row in computed.models:
-        models[row.kind] = {
-            "model_id": ids[row.kind],
-            "status": row.status,
-            "status_reason": row.status_reason,
-            "used_model_id": computed.used.get(row.kind)
-            or (ids[row.kind] if row.status == "accepted" else None),
-            **{k: row.metrics[k] for k in ("roc_auc", "pr_auc", "brier") if k in row.metrics},
-            **({"params": row.params} if row.kind == "clv" else {}),
-        }
+        models[row.kind] = _model_summary(
+            row.kind,
+            ids[row.kind],
+            row.status,
+            row.status_reason,
+            computed.used.get(row.kind) or (ids[row.kind] if row.status == "accepted" else None),
+            row.metrics,
+            row.params,
+        )
+    for kind, model in computed.reused.items():
+        age = (computed.as_of_date - model["as_of_date"]).days
+        reason = f"fitted for {model['as_of_date']}, {age} day{'s' * (age != 1)} before"
+        model_id = model["model_id"]
+        models[kind] = _model_summary(
+            kind, model_id, "reused", reason, model_id, model["metrics"], model["params"]
+        )
     return {
         "as_of_date": computed.as_of_date.isoformat(),
         "customers": len(frame),
         "customers_with_orders": int(frame["has_orders"].sum()),
         "total_clv_12m": float(frame["clv_12m"].sum()),
         "mean_churn_probability": _mean(frame["churn_probability"]),
-        "models": models,
+        "models": {kind: models[kind] for kind in KINDS if kind in models},
+    }
+
+
+def _model_summary(kind, model_id, status, reason, used_model_id, metrics, params) -> dict:
+    return {
+        "model_id": model_id,
+        "status": status,
+        "status_reason": reason,
+        "used_model_id": used_model_id,
+        **{k: metrics[k] for k in ("roc_auc", "pr_auc", "brier") if k in metrics},
+        **({"params": params} if kind == "clv" else {}),
     }
 
 

@@ -184,21 +184,27 @@ def _write_report(con: Any, version_id: int, settings: Settings) -> str | None:
 
 
 @_records_failure("predict")
-def predict(as_of_date: date, *, run_id: str = "manual", settings: Settings | None = None) -> dict:
+def predict(
+    as_of_date: date,
+    *,
+    run_id: str = "manual",
+    refit: bool = False,
+    settings: Settings | None = None,
+) -> dict:
     """Customer lifetime value and churn/purchase propensity for the as-of date: the models of
-    the night (a rejected one is stored, the current accepted one is used) and every customer's
-    predictions, replacing the date's slice."""
+    the night (reused while young, ``refit`` fits them anyway; a rejected one is stored, the
+    current accepted one is used) and every customer's predictions, replacing the date's slice."""
     from ml_tasks.predict import predict as fit_and_store
 
     settings = settings or get_settings()
     with connect(settings) as con:
         # pytensor's compile cache: its default (~/.pytensor, or PYTENSOR_FLAGS), shared by every
         # process and run, so only the first fit on a machine compiles.
-        result = fit_and_store(con, as_of_date, run_id=run_id)
+        result = fit_and_store(con, as_of_date, run_id=run_id, refit=refit)
         # Analysts see the predictions: only what predict changed is rewritten in the copy.
         result["published_copy"] = refresh_published_copy(con, changed_only=True)
     for kind, model in result["models"].items():
-        if model["status"] != "accepted":
+        if model["status"] == "rejected":
             log.warning("Prediction model %s rejected: %s", kind, model["status_reason"])
     record_step(as_of_date, "predict", result, settings)
     return result

@@ -82,6 +82,8 @@ def test_publish_announces_the_asset_the_export_dag_waits_for(dagbag, nightly):
         ({"k": 1}, False),
         ({"k": 31}, False),
         ({"full_refresh": "yes"}, False),
+        ({"refit_predictions": True}, True),
+        ({"refit_predictions": "sometimes"}, False),
     ],
 )
 def test_trigger_form_validates_its_params(nightly, conf, ok):

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from ml_tasks.config import SegmentationConfig
-from ml_tasks.predict import _TABLES, ensure_prediction_tables, predict
+from ml_tasks.predict import (
+    _TABLES,
+    ensure_prediction_tables,
+    model_recipe,
+    predict,
+    reusable_models,
+)
 from ml_tasks.propensity import train_propensity
 from tests.ml_tasks.demo_orders import AS_OF, demo_orders
 
@@ -98,6 +104,87 @@ def test_every_customer_rerun_and_rejected_model(demo):
         "from segments.current_customer_predictions"
     ).fetchone()
     assert export[0] == customers and export[1] >= 0
+
+
+def test_young_models_score_later_nights_without_a_fit(demo):
+    """Reused under refit_every_days: no new model rows, tonight's history scored (not last
+    night's values copied), a rerun identical; at the age limit, or asked to, a fit."""
+    orders, _ = demo
+    con = _warehouse(orders, AS_OF)
+    config = SegmentationConfig()
+
+    def night(day, **kwargs) -> tuple[dict, pd.DataFrame]:
+        con.execute("update marts.customer_features set as_of_date = ?", [day])
+        result = predict(con, day, run_id=str(day), config=config, **kwargs)
+        rows = con.execute(
+            "select * from segments.customer_predictions where as_of_date = ? order by customer_id",
+            [day],
+        ).df()
+        return result, rows
+
+    def model_rows() -> int:
+        return con.execute("select count(*) from segments.prediction_models").fetchone()[0]
+
+    first, first_rows = night(AS_OF)
+    fitted = {kind: model["model_id"] for kind, model in first["models"].items()}
+    assert {model["status"] for model in first["models"].values()} == {"accepted"}
+    assert model_rows() == 3
+
+    day6 = AS_OF + timedelta(days=config.predictions.refit_every_days - 1)
+    reused, rows = night(day6)
+    assert {kind: (m["status"], m["used_model_id"]) for kind, m in reused["models"].items()} == {
+        kind: ("reused", model_id) for kind, model_id in fitted.items()
+    }
+    assert reused["models"]["churn"]["roc_auc"] == first["models"]["churn"]["roc_auc"]
+    assert model_rows() == 3
+    buyers, first_buyers = rows[rows["has_orders"]], first_rows[first_rows["has_orders"]]
+    for kind, model_id in fitted.items():
+        assert set(buyers[f"{kind}_model_id"]) == {model_id}
+    # Six more days without an order: P(alive) falls for repeat buyers, the churn features move.
+    assert (buyers["p_alive"].to_numpy() <= first_buyers["p_alive"].to_numpy() + 1e-12).all()
+    assert (buyers["p_alive"].to_numpy() < first_buyers["p_alive"].to_numpy()).any()
+    changed = buyers["churn_probability"].to_numpy() != first_buyers["churn_probability"].to_numpy()
+    assert changed.any()
+    _, again = night(day6)
+    pd.testing.assert_frame_equal(rows, again)
+
+    day7 = day6 + timedelta(days=1)  # the first night's models are refit_every_days old
+    aged, _ = night(day7)
+    assert {model["status"] for model in aged["models"].values()} == {"accepted"}
+    assert not set(fitted.values()) & {m["model_id"] for m in aged["models"].values()}
+    assert model_rows() == 6
+
+    asked, _ = night(day7 + timedelta(days=1), refit=True)  # day7's are a day old
+    assert {model["status"] for model in asked["models"].values()} == {"accepted"}
+    assert model_rows() == 9
+
+
+def test_reuse_needs_a_young_model_fitted_with_tonights_settings():
+    config = SegmentationConfig().predictions
+    recipe = model_recipe(config, 42)
+    previous = {
+        "clv": {"model_id": 1, "as_of_date": AS_OF, "params": {"recipe": recipe}},
+        "churn": {"model_id": 2, "as_of_date": AS_OF, "params": {"recipe": recipe}},
+        "purchase": {"model_id": 3, "as_of_date": AS_OF - timedelta(days=1), "params": {}},
+    }
+    last_young_day = AS_OF + timedelta(days=config.refit_every_days - 1)
+    assert set(reusable_models(previous, last_young_day, config, random_state=42)) == {
+        "clv",
+        "churn",
+    }  # purchase: fitted before the recipe was stored
+    assert not reusable_models(
+        previous, last_young_day + timedelta(days=1), config, random_state=42
+    )
+    assert not reusable_models(previous, last_young_day, config, random_state=7)
+    assert not reusable_models(previous, last_young_day, config, random_state=42, refit=True)
+    changed = SegmentationConfig().with_overrides(predictions={"churn_days": 60}).predictions
+    assert not reusable_models(previous, AS_OF + timedelta(days=1), changed, random_state=42)
+    # The age limit itself is not part of the recipe: raising it keeps the models.
+    longer = SegmentationConfig().with_overrides(predictions={"refit_every_days": 30}).predictions
+    assert set(reusable_models(previous, AS_OF + timedelta(days=20), longer, random_state=42)) == {
+        "clv",
+        "churn",
+    }
 
 
 def test_churn_model_ranks_a_later_window(demo):

@@ -162,7 +162,10 @@ def recluster(
     settings = settings or get_settings()
     with connect(settings) as con:
         result = fit_and_store(con, as_of_date, run_id=run_id, mode=mode, k=k)
-        result["report_path"] = _write_report(con, result["version_id"], settings)
+        # A rejected version is never published: its report is drawn now. A candidate's is
+        # drawn by publish, with its status, and again by predict with its predicted value.
+        if result["status"] == "rejected":
+            result["report_path"] = _write_report(con, result["version_id"], settings)
     record_step(as_of_date, "recluster", result, settings)
     return result
 
@@ -203,6 +206,15 @@ def predict(
         result = fit_and_store(con, as_of_date, run_id=run_id, refit=refit)
         # Analysts see the predictions: only what predict changed is rewritten in the copy.
         result["published_copy"] = refresh_published_copy(con, changed_only=True)
+        # The personas' predicted value and churn risk: the report of the version published
+        # for this date is drawn again now that the date's predictions exist.
+        published = con.execute(
+            "select max(version_id) from segments.segment_versions "
+            "where as_of_date = ? and status = 'published'",
+            [as_of_date],
+        ).fetchone()[0]
+        if published is not None:
+            result["report_path"] = _write_report(con, published, settings)
     for kind, model in result["models"].items():
         if model["status"] == "rejected":
             log.warning("Prediction model %s rejected: %s", kind, model["status_reason"])

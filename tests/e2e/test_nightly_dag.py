@@ -180,8 +180,14 @@ def test_the_version_report_shows_the_tables_numbers_and_loads_nothing(night):
     data_dir, _ = night
     record = json.loads((data_dir / "reports" / "runs" / f"{DEMO_DATE}.json").read_text())
     report = report_path(data_dir / "reports", 1)
-    assert record["publish"]["report_path"] == str(report)
+    assert record["publish"]["report_path"] == record["predict"]["report_path"] == str(report)
+    assert "report_path" not in record["recluster"]  # a candidate's report is drawn by publish
     page = report.read_text(encoding="utf-8")
+    # Drawn again after predict: every persona card shows its predicted value and churn risk.
+    segments = query(
+        data_dir, "select count(*) as n from segments.segment_profiles where version_id = 1"
+    )["n"][0]
+    assert page.count("clv 12m: ") == segments
     for key, _ in SECTIONS:
         assert f"<section id='{key}'>" in page, key
     # No external reference of any kind: the page opens with no network.
@@ -393,6 +399,8 @@ def test_next_night_keeps_ids_a_rejected_model_changes_nothing_and_rollback_work
         [rejected_day],
     ).iloc[0]
     assert rejected["status"] == "rejected" and "min_silhouette 0.99" in rejected["status_reason"]
+    record = json.loads((data_dir / "reports" / "runs" / f"{rejected_day}.json").read_text())
+    assert Path(record["recluster"]["report_path"]).is_file()  # never published: drawn by recluster
     pd.testing.assert_frame_equal(
         query(data_dir, "select * from segments.current_segments order by customer_id"),
         current_before,

@@ -192,10 +192,14 @@ def validate_raw(
                 _raw_batch(table, newest, freshness=newest, label=label, bands=bands),
             )
         )
-        # The share quarantined: of the as-of day on its own, and of the history loaded with it.
-        for dates_, suffix in ((newest, ""), (history, " (history)")):
-            if dates_:
-                jobs.append(_quarantine_job(con, source, dates_, suffix, config))
+        # The share quarantined: of the as-of day on its own, and of the history loaded with
+        # it in chunks of at most QUARANTINE_CHUNK_ROWS incoming rows (the share is exact per
+        # chunk, and memory does not grow with the history).
+        if newest:
+            jobs.append(_quarantine_job(con, source, newest, "", config))
+        incoming = _incoming_per_partition(con, source, history)
+        for chunk in reading.chunk_partitions(incoming, reading.QUARANTINE_CHUNK_ROWS):
+            jobs.append(_quarantine_job(con, source, chunk, " (history)", config))
         health.append(raw_health_spec(source, newest, label))
     return _run_gate(
         "raw", jobs, scope, run_id, con, as_of_date=as_of_date, health=health, config=config
@@ -219,6 +223,17 @@ def _rows_per_partition(
     except duckdb.Error:  # no such table or column: the suite reports it
         counted = {}
     return [(day, counted.get(day, 0)) for day in dates]
+
+
+def _incoming_per_partition(
+    con: duckdb.DuckDBPyConnection, source: str, dates: list[date]
+) -> list[tuple[date, int]]:
+    """Rows that came in for each of ``dates``: loaded plus quarantined."""
+    from expectations.suites import QUARANTINE_SCHEMA, RAW_SCHEMA
+
+    loaded = _rows_per_partition(con, f"{RAW_SCHEMA}.{source}", dates)
+    quarantined = dict(_rows_per_partition(con, f"{QUARANTINE_SCHEMA}.{source}", dates))
+    return [(day, rows + quarantined[day]) for day, rows in loaded]
 
 
 def _raw_batch(
@@ -277,7 +292,8 @@ def _quarantine_job(
         quarantine_suite,
     )
 
-    # One byte a row: the history of a first run is read in full (the share must be exact).
+    # One byte a row, every row of the dates (the share must be exact): the history of a first
+    # run comes in chunks (QUARANTINE_CHUNK_ROWS).
     relation = (
         f"select _partition_date, 0::tinyint as {QUARANTINED_COLUMN} from {RAW_SCHEMA}.{source}"
     )

@@ -21,6 +21,7 @@ import pytest
 from core.contract import MART_COLUMNS, SOURCE_COLUMNS
 from core.quality_config import QualityConfig
 from expectations import QualityGateError, reading, validate_marts, validate_raw
+from ingestion.load import ensure_quarantine_schema
 from tests.expectations.conftest import insert_rows
 
 DAY = date(2026, 3, 5)
@@ -381,6 +382,56 @@ def test_a_broken_day_cannot_hide_in_the_history_loaded_with_it(con, monkeypatch
         (f"raw.orders partition {DAY}", 20),
     ]
     assert [suite["success"] for suite in suites] == [True, True, False]
+
+
+def test_a_quarantined_stretch_of_history_blocks_in_its_chunk(con, monkeypatch):
+    """The quarantine share of a first run's history is judged per chunk of incoming rows, each
+    read whole: exact counts, memory bounded by the chunk, a broken stretch not diluted."""
+    monkeypatch.setattr(reading, "QUARANTINE_CHUNK_ROWS", 31 * 200)
+    history = [DAY - timedelta(days=offset) for offset in range(40, 0, -1)]
+    create_raw(con, "orders", {**{day: orders(200, day) for day in history}, DAY: orders(200)})
+    # 120 rows of one late history day were quarantined: 1.5% of the 8,120 rows that came in for
+    # the history (5% allowed), 6.3% of the 1,920 of its chunk.
+    ensure_quarantine_schema(con)
+    _insert(
+        con,
+        "quarantine.orders",
+        [
+            {
+                "order_id": f"Q{i}",
+                "amount": "N/A",
+                "_partition_date": history[35],
+                "_source_file": f"orders/date={history[35]}/part.csv",
+                "_reasons": ["unparseable_amount"],
+                "_run_id": "catch-up",
+                "_as_of_date": DAY,
+                "_quarantined_at": f"{DAY} 02:00:00",
+            }
+            for i in range(120)
+        ],
+    )
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [*history, DAY]}, run_id="catch-up")
+
+    suites = caught.value.report.to_dict()["suites"]
+    shares = [
+        (suite["table"], suite["row_count"], suite["success"])
+        for suite in suites
+        if suite["suite"] == "quarantine.orders"
+    ]
+    assert shares == [
+        (f"quarantine.orders partition {DAY}", 200, True),
+        (f"quarantine.orders partitions {history[0]}..{history[30]} (history)", 31 * 200, True),
+        (
+            f"quarantine.orders partitions {history[31]}..{history[-1]} (history)",
+            9 * 200 + 120,
+            False,
+        ),
+    ]
+    assert f"quarantine.orders partitions {history[31]}..{history[-1]} (history)" in str(
+        caught.value
+    )
 
 
 def test_null_order_ids_beyond_the_tolerance_block_with_their_count(con, tmp_path):

@@ -434,6 +434,37 @@ def test_a_quarantined_stretch_of_history_blocks_in_its_chunk(con, monkeypatch):
     )
 
 
+def test_a_suite_s_frames_are_let_go_before_the_next_suite_reads(con, monkeypatch):
+    """Memory holds one suite's frames at a time, however many history chunks a first run has
+    (GX's execution engine caches every batch it validated while its data source lives)."""
+    import gc
+    import weakref
+
+    from expectations import gate
+
+    monkeypatch.setattr(reading, "HISTORY_CHUNK_ROWS", 5 * 200)
+    history = [DAY - timedelta(days=offset) for offset in range(20, 0, -1)]
+    create_raw(con, "orders", {**{day: orders(200, day) for day in history}, DAY: orders(200)})
+    read = gate._read_frame
+    frames: list[tuple[str, weakref.ref]] = []
+    alive_from_earlier_suites: list[int] = []
+
+    def read_and_watch(con_, batch, kind, rules, row_count):
+        gc.collect()
+        earlier = [ref for name, ref in frames if name != batch.name and ref() is not None]
+        alive_from_earlier_suites.append(len(earlier))
+        kind, frame = read(con_, batch, kind, rules, row_count)
+        frames.append((batch.name, weakref.ref(frame)))
+        return kind, frame
+
+    monkeypatch.setattr(gate, "_read_frame", read_and_watch)
+    report = validate_raw(con, {"orders": [*history, DAY]}, run_id="catch-up").to_dict()
+
+    assert report["success"] is True
+    assert len({name for name, _ in frames}) >= 5  # four history chunks, the day, the shares
+    assert alive_from_earlier_suites == [0] * len(alive_from_earlier_suites)
+
+
 def test_null_order_ids_beyond_the_tolerance_block_with_their_count(con, tmp_path):
     rows = orders(200)
     for row in rows[:12]:

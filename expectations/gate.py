@@ -325,7 +325,9 @@ def _trailing_bands(
     con: duckdb.DuckDBPyConnection, source: str, day: date, config: QualityConfig
 ) -> dict[str, Any]:
     """The volume band (and for orders the mean-amount band) of ``day`` from the trailing
-    window's partitions; empty (no bounds) while there are too few days to compare with."""
+    window's partitions that the gate of an earlier night passed; empty (no bounds) while there
+    are too few days to compare with. A first run's history, passed in the same run, is no band
+    for its own as-of day: otherwise re-running that night would judge its day by another rule."""
     from expectations.suites import (
         MEAN_AMOUNT_MAX_PARAMETER,
         MEAN_AMOUNT_MIN_PARAMETER,
@@ -338,8 +340,9 @@ def _trailing_bands(
     window = [day - timedelta(days=config.volume_window_days), day - timedelta(days=1)]
     days, median_rows = con.execute(
         "select count(*), median(row_count) from raw._load_log "
-        "where source = ? and partition_date between ? and ? and validated_at is not null",
-        [source, *window],
+        "where source = ? and partition_date between ? and ? and validated_at is not null "
+        "and (validated_for is null or validated_for < ?)",  # null: passed before the column
+        [source, *window, day],
     ).fetchone()
     if days < config.volume_min_history_days or not median_rows:
         return {}

@@ -256,6 +256,9 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     # Set when the quality gate passed the partition; until then every run reloads and re-checks
     # it, so a partition that failed the gate cannot slip through on a later night.
     con.execute("alter table raw._load_log add column if not exists validated_at timestamp")
+    # The as-of date of the night whose gate passed it: the volume band of a day compares it with
+    # days an earlier night passed (expectations.gate), so re-running a night repeats its verdict.
+    con.execute("alter table raw._load_log add column if not exists validated_for date")
     # Rows read from the partition's files and rows of them quarantined (row_count = loaded).
     con.execute("alter table raw._load_log add column if not exists rows_in bigint")
     con.execute("alter table raw._load_log add column if not exists rows_quarantined bigint")
@@ -1287,11 +1290,14 @@ def plan_batches(sizes: list[int], max_partitions: int, max_bytes: int) -> list[
     return batches
 
 
-def mark_validated(con: duckdb.DuckDBPyConnection, scope: dict[str, list[date]]) -> None:
-    """Record that the quality gate passed these partitions (source -> partition dates)."""
+def mark_validated(
+    con: duckdb.DuckDBPyConnection, scope: dict[str, list[date]], *, as_of_date: date
+) -> None:
+    """Record that the quality gate of the night for ``as_of_date`` passed these partitions
+    (source -> partition dates)."""
     for source, dates in scope.items():
         con.execute(
-            "update raw._load_log set validated_at = now()::timestamp "
+            "update raw._load_log set validated_at = now()::timestamp, validated_for = ? "
             "where source = ? and list_contains(?::date[], partition_date)",
-            [source, list(dates)],
+            [as_of_date, source, list(dates)],
         )

@@ -98,7 +98,7 @@ def validate_raw(
         except QualityGateError as exc:
             record_step(as_of_date, "validate_raw", exc.report.to_dict(), settings)
             raise
-        mark_validated(con, partitions)
+        mark_validated(con, partitions, as_of_date=as_of_date)
     result = report.to_dict()
     record_step(as_of_date, "validate_raw", result, settings)
     return result

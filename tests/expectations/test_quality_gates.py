@@ -21,7 +21,7 @@ import pytest
 from core.contract import MART_COLUMNS, SOURCE_COLUMNS
 from core.quality_config import QualityConfig
 from expectations import QualityGateError, reading, validate_marts, validate_raw
-from ingestion.load import ensure_quarantine_schema
+from ingestion.load import ensure_quarantine_schema, ensure_raw_schema, mark_validated
 from tests.expectations.conftest import insert_rows
 
 DAY = date(2026, 3, 5)
@@ -463,6 +463,40 @@ def test_a_suite_s_frames_are_let_go_before_the_next_suite_reads(con, monkeypatc
     assert report["success"] is True
     assert len({name for name, _ in frames}) >= 5  # four history chunks, the day, the shares
     assert alive_from_earlier_suites == [0] * len(alive_from_earlier_suites)
+
+
+def test_a_rerun_first_night_repeats_its_verdict_and_the_next_night_gets_the_band(con):
+    """The as-of day's volume band comes from days an earlier night's gate passed: a first run's
+    history, passed in that run, is no band for its own day, also when the night is re-run."""
+    history = [DAY - timedelta(days=offset) for offset in range(14, 0, -1)]
+    next_day = DAY + timedelta(days=1)
+    # 200 orders a day, and a short as-of day (a tenth: below the 0.2x band) two nights running.
+    create_raw(
+        con,
+        "orders",
+        {
+            **{day: orders(200, day) for day in history},
+            DAY: orders(20),
+            next_day: orders(20, next_day),
+        },
+    )
+    ensure_raw_schema(con)  # raw._load_log, as the loader keeps it
+    con.execute(
+        "insert into raw._load_log (source, partition_date, fingerprint, file_count, row_count, "
+        "run_id, loaded_at) select 'orders', _partition_date, 'f', 1, count(*), 'load', now() "
+        "from raw.orders group by _partition_date"
+    )
+    first_night = {"orders": [*history, DAY]}
+
+    for run in ("first", "rerun"):  # the rerun: the same date after the gate passed it
+        report = validate_raw(con, first_night, run_id=run, as_of_date=DAY).to_dict()
+        assert report["success"] is True, run
+        mark_validated(con, first_night, as_of_date=DAY)
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [next_day]}, run_id="next", as_of_date=next_day)
+    message = str(caught.value)
+    assert f"raw.orders partition {next_day}: expect_table_row_count_to_be_between" in message
 
 
 def test_null_order_ids_beyond_the_tolerance_block_with_their_count(con, tmp_path):

@@ -75,7 +75,7 @@ def _night(con, day: date, **config) -> dict:
         run_id=f"night-{day}",
         config=replace(load_quality_config(), **config),
     )
-    mark_validated(con, report.validation_scope())
+    mark_validated(con, report.validation_scope(), as_of_date=day)
     return report
 
 

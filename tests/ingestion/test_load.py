@@ -66,7 +66,7 @@ def _rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 def test_loading_the_same_day_twice_leaves_exactly_the_same_rows(landing, tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     first = load_partitions(con, date(2026, 3, 2), sources=("orders",))
-    mark_validated(con, first.validation_scope())  # the quality gate passed them
+    mark_validated(con, first.validation_scope(), as_of_date=date(2026, 3, 2))  # gate passed
     rows_after_first = _rows(con)
     second = load_partitions(con, date(2026, 3, 2), sources=("orders",))
 
@@ -88,7 +88,7 @@ def test_partitions_the_gate_has_not_passed_are_reloaded_and_checked_again(landi
         date(2026, 3, 2),
         date(2026, 3, 3),
     ]
-    mark_validated(con, next_night.validation_scope())
+    mark_validated(con, next_night.validation_scope(), as_of_date=date(2026, 3, 3))
     after_pass = load_partitions(con, date(2026, 3, 3), sources=("orders",))
     assert after_pass.validation_scope()["orders"] == [date(2026, 3, 3)]
 
@@ -106,7 +106,7 @@ def test_partitions_after_the_as_of_date_are_not_loaded(landing, tmp_path):
 def test_a_corrected_earlier_file_replaces_its_partition(landing, tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     first = load_partitions(con, date(2026, 3, 3), sources=("orders",))
-    mark_validated(con, first.validation_scope())
+    mark_validated(con, first.validation_scope(), as_of_date=date(2026, 3, 3))
     _write(
         landing,
         "orders",

@@ -37,7 +37,7 @@ import yaml
 from core.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
 from core.settings import Settings, get_settings
 from ingestion.load import ensure_raw_schema
-from transform.dbt_build import DbtBuildError, DbtBuildResult, run_dbt_build
+from transform.dbt_build import DbtBuildError, DbtBuildResult, dbt_paths, run_dbt_build
 
 pytestmark = pytest.mark.slow
 
@@ -810,3 +810,19 @@ def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Pa
         "assert_rfm_segment_names_cover_every_score"
     ]
     assert result.counts["seed"] == {"pass": 1}
+
+
+def test_every_temporary_copy_is_dropped_once_inserted(builds: Builds) -> None:
+    """An incremental run builds each model's new rows in a temporary table; with one connection
+    for the whole build (keep_open) every copy would stay in memory until the build ends (at 10M
+    customers the next night ran out of DuckDB's memory). The post-hook drop_temporary_copy drops
+    each one after its insert: every temporary table the builds created (dbt's debug log has the
+    statements) is dropped again, and the later builds did create some."""
+    import re
+
+    _, log_path = dbt_paths(builds.settings)
+    log = (log_path / "dbt.log").read_text()
+    created = re.findall(r'create temporary table\s+"([^"]+)"', log)
+    dropped = set(re.findall(r'drop table if exists\s+(?:"[^"]+"\.)*"([^"]+)"', log))
+    assert any(not name.startswith("test_") for name in created)  # the incremental models'
+    assert [name for name in created if name not in dropped] == []

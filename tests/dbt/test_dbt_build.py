@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -818,8 +819,6 @@ def test_every_temporary_copy_is_dropped_once_inserted(builds: Builds) -> None:
     customers the next night ran out of DuckDB's memory). The post-hook drop_temporary_copy drops
     each one after its insert: every temporary table the builds created (dbt's debug log has the
     statements) is dropped again, and the later builds did create some."""
-    import re
-
     _, log_path = dbt_paths(builds.settings)
     log = (log_path / "dbt.log").read_text()
     created = re.findall(r'create temporary table\s+"([^"]+)"', log)

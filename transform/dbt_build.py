@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 # How often a long dbt invocation logs that it is still going (and how far).
 PROGRESS_EVERY_S = 10.0
 
+# The materializations that leave a table; the marts' (as_of_slice, a project macro) holds one
+# slice per as-of date.
+TABLE_MATERIALIZATIONS = frozenset({"table", "incremental", "as_of_slice"})
+
 # dbt's node statuses, grouped into what a run summary needs.
 _STATUS_GROUPS = {
     "success": "pass",
@@ -127,11 +131,11 @@ def run_dbt_build(
     are updated only for what the night changed, and rebuilt from history when their ledger says
     they cannot be (a backfill of an earlier date, an interrupted run, changed code): see
     docs/architecture.md, "Incremental nights". ``full_refresh`` recreates the seeds (needed when
-    a seed's columns change), views, tables and the state from raw, but not the marts: they are
-    configured ``full_refresh: false`` so their history survives. ``select`` is a dbt node
-    selection (``--select``); the staging views hold every landed row and no date, the
-    intermediate tables (``int_*``) the last date built, so a selection for a different date
-    should include the upstream models (``+customer_features``).
+    a seed's columns change), views, tables and the state from raw, but not the marts: their
+    materialization (as_of_slice) replaces only the run's slice, so their history survives.
+    ``select`` is a dbt node selection (``--select``); the staging views hold every landed row and
+    no date, the intermediate tables (``int_*``) the last date built, so a selection for a
+    different date should include the upstream models (``+customer_features``).
     ``dbt_vars`` adds dbt vars (e.g. ``available_sources`` for bring-your-own-data).
     Raises ``DbtBuildError`` when any node fails (warnings do not fail the build).
     """
@@ -442,7 +446,7 @@ def _node_results(execution_result: Any) -> list[NodeResult]:
 
 
 def _count_rows(result: DbtBuildResult, settings: Settings, as_of_date: date) -> None:
-    """Rows of each table model (the as-of slice for the incremental marts), for the log.
+    """Rows of each table model (the as-of slice for the marts), for the log.
 
     dbt-duckdb does not report rows affected, so the tables are counted after the build.
     """
@@ -466,8 +470,9 @@ def _count_rows(result: DbtBuildResult, settings: Settings, as_of_date: date) ->
 
 
 def _table_models(settings: Settings) -> dict[str, tuple[str, bool]]:
-    """unique_id -> (schema.name, is sliced by as_of_date) of the table and incremental models
-    (the marts are sliced; the incremental base models keep every landing partition)."""
+    """unique_id -> (schema.name, is sliced by as_of_date) of the models that are tables: the
+    marts (materialization as_of_slice) are sliced; the tables and incremental models (the base
+    models keep every landing partition, the state tables every key) are not."""
     manifest_path = dbt_paths(settings)[0] / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -476,10 +481,9 @@ def _table_models(settings: Settings) -> dict[str, tuple[str, bool]]:
     tables = {}
     for unique_id, node in manifest.get("nodes", {}).items():
         materialized = node.get("config", {}).get("materialized")
-        if node.get("resource_type") == "model" and materialized in {"table", "incremental"}:
+        if node.get("resource_type") == "model" and materialized in TABLE_MATERIALIZATIONS:
             relation = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
-            is_sliced = materialized == "incremental" and "as_of_date" in node.get("columns", {})
-            tables[unique_id] = (relation, is_sliced)
+            tables[unique_id] = (relation, materialized == "as_of_slice")
     return tables
 
 

@@ -825,3 +825,73 @@ def test_every_temporary_copy_is_dropped_once_inserted(builds: Builds) -> None:
     dropped = set(re.findall(r'drop table if exists\s+(?:"[^"]+"\.)*"([^"]+)"', log))
     assert any(not name.startswith("test_") for name in created)  # the incremental models'
     assert [name for name in created if name not in dropped] == []
+
+
+def test_a_mart_replaces_its_slice_without_a_temporary_copy(builds: Builds) -> None:
+    """The marts' materialization (as_of_slice) deletes the run's slice and inserts the model's
+    rows straight into the table: dbt's incremental materialization would first copy them into a
+    temporary table (a slice of every customer: at 10M customers it did not fit in DuckDB's memory
+    beside the model's query). The staging base models still use one (delete+insert)."""
+    _, log_path = dbt_paths(builds.settings)
+    log = (log_path / "dbt.log").read_text()
+    created = re.findall(r'create temporary table\s+"([^"]+)"', log)
+    copied = {name.split("__dbt_tmp")[0] for name in created if "__dbt_tmp" in name}
+    assert copied & set(MART_COLUMNS) == set()
+    assert copied  # the base models'
+    deleted = re.findall(r"delete from\s+\"[^\"]+\"\.\"marts\"\.\"(\w+)\" where as_of_date", log)
+    # the second and third builds replaced every mart's slice
+    assert sorted(set(deleted)) == sorted(MART_COLUMNS)
+
+
+def _project_copy(builds: Builds, tmp_path: Path) -> Settings:
+    project_dir = tmp_path / "dbt_project"
+    shutil.copytree(
+        builds.settings.dbt_project_dir,
+        project_dir,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    settings = replace(
+        builds.settings,
+        data_dir=tmp_path,
+        warehouse_path=tmp_path / "warehouse.duckdb",
+        dbt_project_dir=project_dir,
+    )
+    shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+    return settings
+
+
+def _declare_rfm_column(project_dir: Path, name: str, data_type: str) -> None:
+    path = project_dir / "models" / "marts" / "_marts__models.yml"
+    declared = yaml.safe_load(path.read_text())
+    (rfm,) = [model for model in declared["models"] if model["name"] == "customer_rfm"]
+    rfm["columns"].append({"name": name, "data_type": data_type})
+    path.write_text(yaml.safe_dump(declared, sort_keys=False))
+
+
+def test_a_mart_gains_a_contract_column_and_keeps_enforcing_its_contract(
+    builds: Builds, tmp_path: Path
+) -> None:
+    # a data engineer adds a column to customer_rfm (its SQL and its contract), on a copy
+    settings = _project_copy(builds, tmp_path)
+    model = settings.dbt_project_dir / "models" / "marts" / "customer_rfm.sql"
+    model.write_text(
+        model.read_text().replace("select * from final", "select *, 1 as priority from final")
+    )
+    _declare_rfm_column(settings.dbt_project_dir, "priority", "integer")
+    before = query(settings, "select * from marts.customer_rfm order by all")
+
+    run_dbt_build(AS_OF, settings=settings, select="customer_rfm")
+
+    columns = [row[0] for row in query(settings, "describe marts.customer_rfm")]
+    assert columns == [*MART_COLUMNS["customer_rfm"], "priority"]
+    after = query(settings, "select * from marts.customer_rfm order by all")
+    # the run's slice has the new column; the other date's slice is kept, the column null there
+    assert [row[:-1] for row in after] == before
+    assert {(row[0], row[-1]) for row in after} == {(EARLIER_AS_OF, None), (AS_OF, 1)}
+
+    # the contract declares another type than the SQL returns: the run fails, the table is kept
+    _declare_rfm_column(settings.dbt_project_dir, "urgency", "date")
+    model.write_text(model.read_text().replace("1 as priority", "1 as priority, 2 as urgency"))
+    with pytest.raises(DbtBuildError, match="customer_rfm"):
+        run_dbt_build(AS_OF, settings=settings, select="customer_rfm")
+    assert query(settings, "select * from marts.customer_rfm order by all") == after

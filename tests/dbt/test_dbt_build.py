@@ -890,8 +890,20 @@ def test_a_mart_gains_a_contract_column_and_keeps_enforcing_its_contract(
     assert {(row[0], row[-1]) for row in after} == {(EARLIER_AS_OF, None), (AS_OF, 1)}
 
     # the contract declares another type than the SQL returns: the run fails, the table is kept
+    contract = settings.dbt_project_dir / "models" / "marts" / "_marts__models.yml"
+    declared, code = contract.read_text(), model.read_text()
     _declare_rfm_column(settings.dbt_project_dir, "urgency", "date")
-    model.write_text(model.read_text().replace("1 as priority", "1 as priority, 2 as urgency"))
+    model.write_text(code.replace("1 as priority", "1 as priority, 2 as urgency"))
     with pytest.raises(DbtBuildError, match="customer_rfm"):
+        run_dbt_build(AS_OF, settings=settings, select="customer_rfm")
+    assert query(settings, "select * from marts.customer_rfm order by all") == after
+
+    # the query fails while its rows are inserted, after the slice was deleted (on the warehouse's
+    # customers, not the unit test's c1..c5): the deletion is rolled back with the insert, and the
+    # run's slice is kept
+    contract.write_text(declared)
+    failing = "case when customer_id like 'C%' then error('no rfm ' || customer_id) end is null"
+    model.write_text(code.replace("from final", f"from final where {failing}"))
+    with pytest.raises(DbtBuildError, match="no rfm "):
         run_dbt_build(AS_OF, settings=settings, select="customer_rfm")
     assert query(settings, "select * from marts.customer_rfm order by all") == after

@@ -177,3 +177,7 @@ def test_lines_counted_in_blocks_equal_the_whole_file_count(
             expected = _whole_file_lines(data, header)
             assert load._physical_lines(plain, header) == expected, data
             assert load._physical_lines(packed, header) == expected, data
+            # the lines alone (what the loader counts first): the same lines, no empty ones
+            lines_only = (expected[0], 0)
+            assert load._physical_lines(plain, header, count_empty=False) == lines_only, data
+            assert load._physical_lines(packed, header, count_empty=False) == lines_only, data

@@ -780,17 +780,14 @@ def test_a_customers_mart_built_before_loses_its_identifier_columns(
     assert query(settings, "select count(distinct as_of_date) from marts.customers") == [(2,)]
 
 
-def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Path) -> None:
-    # a marketer's edit of the segment names loses score 555: a copy of the project and warehouse
+def _project_copy(builds: Builds, tmp_path: Path) -> Settings:
+    """A copy of the built warehouse and of the dbt project, to change and build again."""
     project_dir = tmp_path / "dbt_project"
     shutil.copytree(
         builds.settings.dbt_project_dir,
         project_dir,
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
     )
-    names = project_dir / "seeds" / "rfm_segment_names.csv"
-    lines = names.read_text().splitlines(keepends=True)
-    names.write_text("".join(line for line in lines if not line.startswith("555,")))
     settings = replace(
         builds.settings,
         data_dir=tmp_path,
@@ -798,6 +795,15 @@ def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Pa
         dbt_project_dir=project_dir,
     )
     shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+    return settings
+
+
+def test_failing_dbt_test_raises_with_the_test_name(builds: Builds, tmp_path: Path) -> None:
+    # a marketer's edit of the segment names loses score 555: a copy of the project and warehouse
+    settings = _project_copy(builds, tmp_path)
+    names = settings.dbt_project_dir / "seeds" / "rfm_segment_names.csv"
+    lines = names.read_text().splitlines(keepends=True)
+    names.write_text("".join(line for line in lines if not line.startswith("555,")))
 
     with pytest.raises(DbtBuildError) as raised:
         run_dbt_build(AS_OF, settings=settings, select="rfm_segment_names")
@@ -841,23 +847,6 @@ def test_a_mart_replaces_its_slice_without_a_temporary_copy(builds: Builds) -> N
     deleted = re.findall(r"delete from\s+\"[^\"]+\"\.\"marts\"\.\"(\w+)\" where as_of_date", log)
     # the second and third builds replaced every mart's slice
     assert sorted(set(deleted)) == sorted(MART_COLUMNS)
-
-
-def _project_copy(builds: Builds, tmp_path: Path) -> Settings:
-    project_dir = tmp_path / "dbt_project"
-    shutil.copytree(
-        builds.settings.dbt_project_dir,
-        project_dir,
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
-    )
-    settings = replace(
-        builds.settings,
-        data_dir=tmp_path,
-        warehouse_path=tmp_path / "warehouse.duckdb",
-        dbt_project_dir=project_dir,
-    )
-    shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
-    return settings
 
 
 def _declare_rfm_column(project_dir: Path, name: str, data_type: str) -> None:

@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 10.0
 
 # The materializations that leave a table; the marts' (as_of_slice, a project macro) holds one
-# slice per as-of date.
-TABLE_MATERIALIZATIONS = frozenset({"table", "incremental", "as_of_slice"})
+# slice per as-of date; table_in_parts (a project macro) is a table built in parts of the customers.
+TABLE_MATERIALIZATIONS = frozenset({"table", "incremental", "as_of_slice", "table_in_parts"})
 
 # dbt's node statuses, grouped into what a run summary needs.
 _STATUS_GROUPS = {

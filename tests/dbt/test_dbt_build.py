@@ -236,7 +236,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 31}
+    assert counts["model"] == {"pass": 32}
     assert counts["seed"] == {"pass": 3}
     assert counts["unit_test"] == {"pass": 8}
     assert "fail" not in counts["test"]
@@ -260,6 +260,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
         "int_web_sessions_aggregated": 2,  # S1, S2; S3 is after the as-of date, S4 anonymous
         "int_customer_months_aggregated": 5,
         "int_customers_cohorted": 5,
+        "int_customer_metrics_joined": 5,
         "customers": 5,
         "customer_features": 5,
         "customer_rfm": 4,
@@ -847,6 +848,32 @@ def test_a_mart_replaces_its_slice_without_a_temporary_copy(builds: Builds) -> N
     deleted = re.findall(r"delete from\s+\"[^\"]+\"\.\"marts\"\.\"(\w+)\" where as_of_date", log)
     # the second and third builds replaced every mart's slice
     assert sorted(set(deleted)) == sorted(MART_COLUMNS)
+
+
+def test_customer_metrics_built_in_parts_equal_one_build(builds: Builds, tmp_path: Path) -> None:
+    """int_customer_metrics_joined (materialization table_in_parts) runs its query once per part
+    of the customers, each input filtered to the part (macro in_customer_part): three parts of at
+    most two customers give the same rows, and the same customer_features, as one part of all."""
+    settings = replace(
+        builds.settings, data_dir=tmp_path, warehouse_path=tmp_path / "warehouse.duckdb"
+    )
+    shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
+    metrics_sql = "select * from intermediate.int_customer_metrics_joined order by all"
+    whole = query(settings, metrics_sql)
+    assert len(whole) == 5
+
+    run_dbt_build(
+        AS_OF,
+        settings=settings,
+        select="int_customer_metrics_joined customer_features",
+        dbt_vars={"customers_per_build_part": 2},
+    )
+    _, log_path = dbt_paths(settings)
+    log = (log_path / "dbt.log").read_text()
+    assert 'int_customer_metrics_joined" in 3 part(s) of 5 rows' in log
+    # each part inserted only its own customers: none twice, none left out
+    assert query(settings, metrics_sql) == whole
+    assert mart_rows(settings)["customer_features"] == builds.after_rerun["customer_features"]
 
 
 def _declare_rfm_column(project_dir: Path, name: str, data_type: str) -> None:

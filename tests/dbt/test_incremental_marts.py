@@ -46,7 +46,11 @@ INTERMEDIATE_TABLES = (
     "int_customer_months_aggregated",
     "int_customers_cohorted",
     "int_customers_resolved",
+    "int_customer_metrics_joined",
 )
+# The incremental nights build int_customer_metrics_joined in parts of at most 7 of the demo's
+# customers (materialization table_in_parts); the full rebuilds in one part.
+IN_PARTS = {"customers_per_build_part": 7}
 FIRST_DAY = date(2026, 5, 20)
 LAST_DAY = date(2026, 6, 30)
 Partitions = dict[str, dict[date, list[tuple]]]
@@ -234,7 +238,7 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
 
     # night 1: a year of history caught up; the state is built from it
     warehouse.land_through(nights[0])
-    run_dbt_build(nights[0], settings=warehouse.settings)
+    run_dbt_build(nights[0], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert set(warehouse.state_runs().values()) == {None}
     assert_equals_full_rebuild(warehouse, nights[0], tmp_path)
 
@@ -251,7 +255,7 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     web[0][4] = "checkout"
     web.append(["W-NEW", "S-MOVED", "C003", "a-new", "add_to_cart", _ts(old, 21)])
     warehouse.land("web_events", old, [tuple(row) for row in web])
-    run_dbt_build(nights[1], settings=warehouse.settings)
+    run_dbt_build(nights[1], settings=warehouse.settings, dbt_vars=IN_PARTS)
     runs = warehouse.state_runs()
     assert all(keys is not None and keys > 0 for keys in runs.values()), runs
     assert_equals_full_rebuild(warehouse, nights[1], tmp_path)
@@ -267,7 +271,7 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     )
     for table in ("web_events", "email_events", "orders"):
         warehouse.land(table, date(2026, 6, 23), [])
-    run_dbt_build(nights[2], settings=warehouse.settings)
+    run_dbt_build(nights[2], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
     assert_equals_full_rebuild(warehouse, nights[2], tmp_path)
 
@@ -277,7 +281,7 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     warehouse.land(
         "customers", nights[3], [(_customer(40, nights[3], email="person7@example.com"))]
     )
-    run_dbt_build(nights[3], settings=warehouse.settings)
+    run_dbt_build(nights[3], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
     assert warehouse.query(
         "select customer_id from intermediate.int_customers_resolved "
@@ -294,18 +298,18 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
             ("W-RERUN", "S-RERUN", "C040", "a-rerun", "page_view", _ts(nights[3], 22)),
         ],
     )
-    run_dbt_build(nights[3], settings=warehouse.settings)
+    run_dbt_build(nights[3], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert warehouse.state_runs()["int_web_events_deduplicated"] is not None
     assert_equals_full_rebuild(warehouse, nights[3], tmp_path)
 
     # a backfill of an earlier date after later ones rebuilds the state for it
-    run_dbt_build(nights[1], settings=warehouse.settings)
+    run_dbt_build(nights[1], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert set(warehouse.state_runs().values()) == {None}
     assert_equals_full_rebuild(warehouse, nights[1], tmp_path)
 
     # and the next night after the backfill moves the as-of date by several days at once
     last = LAST_DAY
     warehouse.land_through(last)
-    run_dbt_build(last, settings=warehouse.settings)
+    run_dbt_build(last, settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
     assert_equals_full_rebuild(warehouse, last, tmp_path)

@@ -1,207 +1,15 @@
 {#-
     Features per resolved customer per as-of date. The first 17 columns are the contract with the
-    clustering (core/contract.py); the rest are added after them. A feature that needs a
-    source the run does not have (var available_sources, e.g. orders only) is null, not 0.
+    clustering (core/contract.py); the rest are added after them. The per-customer metrics come
+    from int_customer_metrics_joined (built in parts of the customers); what needs every
+    customer of the slice at once, the spend fences, is computed here.
 -#}
 
 with
 
-customers_cohorted as (
+metrics as (
 
-    select * from {{ ref('int_customers_cohorted') }}
-
-),
-
-resolved_customers as (
-
-    select * from {{ ref('int_customers_resolved') }}
-
-),
-
-orders as (
-
-    select * from {{ ref('int_orders_attributed') }}
-
-),
-
-web_session_customers as (
-
-    select * from {{ ref('int_web_session_customers_aggregated') }}
-
-),
-
-web_sessions as (
-
-    select * from {{ ref('int_web_sessions_aggregated') }}
-
-),
-
-email_customers as (
-
-    select * from {{ ref('int_email_customers_aggregated') }}
-
-),
-
-people as (
-
-    select
-        customer_id,
-        signup_at
-    from customers_cohorted
-
-),
-
-order_metrics as (
-
-    -- spend features count completed orders with a plausible amount only
-    select
-        customer_id,
-        count(*) as order_count,
-        count(distinct ordered_date) as order_days,
-        sum(amount) as total_spend,
-        min(ordered_at) as first_order_at,
-        max(ordered_at) as last_order_at,
-        count(*) filter (where order_quarter = 1) / count(*) as order_share_q1,
-        count(*) filter (where order_quarter = 2) / count(*) as order_share_q2,
-        count(*) filter (where order_quarter = 3) / count(*) as order_share_q3,
-        count(*) filter (where order_quarter = 4) / count(*) as order_share_q4,
-        count(*) filter (where is_weekend_order) / count(*) as order_share_weekend
-    from orders
-    where is_valid_for_spend
-    group by customer_id
-
-),
-
-excluded_orders as (
-
-    select
-        customer_id,
-        count(*) filter (where is_cancelled) as cancelled_order_count,
-        count(*) filter (where is_returned) as returned_order_count,
-        -- cancelled, returned, or an amount of zero or less (or implausible): none counts
-        count(*) filter (where not is_valid_for_spend) as voided_order_count
-    from orders
-    group by customer_id
-
-),
-
-web_metrics as (
-
-    select
-        resolved_customers.customer_id,
-        count(distinct web_session_customers.session_id) as web_session_count,
-        cast(sum(web_session_customers.event_count) as bigint) as web_event_count,
-        cast(sum(web_session_customers.cart_add_count) as bigint) as cart_add_count,
-        max(web_session_customers.ended_at) as last_web_event_at
-    from web_session_customers
-    inner join resolved_customers
-        on web_session_customers.customer_id = resolved_customers.source_customer_id
-    group by resolved_customers.customer_id
-
-),
-
-session_metrics as (
-
-    select
-        customer_id,
-        avg(page_view_count) as avg_pages_per_session,
-        avg(cast(is_bounce as integer)) as bounce_rate,
-        avg(cast(is_cart_abandoned as integer)) filter (
-            where cart_add_count > 0
-        ) as cart_abandonment_rate,
-        count(*) filter (
-            where started_at >= {{ as_of_date() }} - interval 89 day
-        ) as sessions_last_90_days
-    from web_sessions
-    group by customer_id
-
-),
-
-email_metrics as (
-
-    select
-        resolved_customers.customer_id,
-        cast(sum(email_customers.email_sent_count) as bigint) as email_sent_count,
-        cast(sum(email_customers.email_open_count) as bigint) as email_open_count,
-        cast(sum(email_customers.email_click_count) as bigint) as email_click_count,
-        max(email_customers.last_email_engagement_at) as last_email_engagement_at
-    from email_customers
-    inner join resolved_customers
-        on email_customers.customer_id = resolved_customers.source_customer_id
-    group by resolved_customers.customer_id
-
-),
-
-joined as (
-
-    select
-        people.customer_id,
-        people.signup_at,
-        order_metrics.first_order_at,
-        order_metrics.last_order_at,
-        coalesce(order_metrics.order_count, 0) as order_count,
-        coalesce(order_metrics.order_days, 0) as order_days,
-        cast(coalesce(order_metrics.total_spend, 0) as decimal(18, 2)) as total_spend,
-        cast(
-            round(order_metrics.total_spend / order_metrics.order_count, 2) as decimal(18, 2)
-        ) as avg_order_value,
-        date_diff(
-            'day', cast(order_metrics.last_order_at as date), {{ as_of_date() }}
-        ) as recency_days,
-        date_diff('day', cast(people.signup_at as date), {{ as_of_date() }}) as tenure_days,
-        {{ when_source_available('web_events', 'coalesce(web_metrics.web_session_count, 0)') }}
-            as web_session_count,
-        {{ when_source_available('web_events', 'coalesce(web_metrics.web_event_count, 0)') }}
-            as web_event_count,
-        {{ when_source_available('web_events', 'coalesce(web_metrics.cart_add_count, 0)') }}
-            as cart_add_count,
-        {{ when_source_available('email_events', 'coalesce(email_metrics.email_sent_count, 0)') }}
-            as email_sent_count,
-        {{ when_source_available('email_events', 'coalesce(email_metrics.email_open_count, 0)') }}
-            as email_open_count,
-        {{ when_source_available(
-            'email_events', 'coalesce(email_metrics.email_click_count, 0)'
-        ) }} as email_click_count,
-        coalesce(excluded_orders.cancelled_order_count, 0) as cancelled_order_count,
-        coalesce(excluded_orders.returned_order_count, 0) as returned_order_count,
-        coalesce(excluded_orders.voided_order_count, 0) as voided_order_count,
-        -- orders per 30-day month since the first order (at least one month)
-        order_metrics.order_count / greatest(
-            date_diff('day', cast(order_metrics.first_order_at as date), {{ as_of_date() }})
-            / 30.0,
-            1
-        ) as orders_per_month,
-        session_metrics.avg_pages_per_session,
-        session_metrics.bounce_rate,
-        session_metrics.cart_abandonment_rate,
-        {{ when_source_available(
-            'web_events', 'coalesce(session_metrics.sessions_last_90_days, 0)'
-        ) }} as sessions_last_90_days,
-        email_metrics.email_open_count / nullif(email_metrics.email_sent_count, 0)
-            as email_open_rate,
-        email_metrics.email_click_count / nullif(email_metrics.email_sent_count, 0)
-            as email_click_rate,
-        greatest(
-            order_metrics.last_order_at,
-            web_metrics.last_web_event_at,
-            email_metrics.last_email_engagement_at
-        ) as last_engagement_at,
-        order_metrics.order_share_q1,
-        order_metrics.order_share_q2,
-        order_metrics.order_share_q3,
-        order_metrics.order_share_q4,
-        order_metrics.order_share_weekend
-    from people
-    left join order_metrics
-        on people.customer_id = order_metrics.customer_id
-    left join excluded_orders
-        on people.customer_id = excluded_orders.customer_id
-    left join web_metrics
-        on people.customer_id = web_metrics.customer_id
-    left join session_metrics
-        on people.customer_id = session_metrics.customer_id
-    left join email_metrics
-        on people.customer_id = email_metrics.customer_id
+    select * from {{ ref('int_customer_metrics_joined') }}
 
 ),
 
@@ -224,7 +32,7 @@ spend_fences as (
                 - quantile_cont(ln(1 + avg_order_value), 0.25)
             )
         ) - 1 as avg_order_value_fence
-    from joined
+    from metrics
     where order_count > 0
 
 ),
@@ -234,76 +42,77 @@ final as (
     -- the first 17 columns, in this order, are the data contract (docs/architecture.md)
     select
         {{ as_of_date() }} as as_of_date,
-        joined.customer_id,
-        joined.signup_at,
-        joined.first_order_at,
-        joined.last_order_at,
-        joined.order_count,
-        joined.order_days,
-        joined.total_spend,
-        joined.avg_order_value,
-        joined.recency_days,
-        joined.tenure_days,
-        joined.web_session_count,
-        joined.web_event_count,
-        joined.cart_add_count,
-        joined.email_sent_count,
-        joined.email_open_count,
-        joined.email_click_count,
-        joined.cancelled_order_count,
-        joined.returned_order_count,
-        round(joined.orders_per_month, 4) as orders_per_month,
+        metrics.customer_id,
+        metrics.signup_at,
+        metrics.first_order_at,
+        metrics.last_order_at,
+        metrics.order_count,
+        metrics.order_days,
+        metrics.total_spend,
+        metrics.avg_order_value,
+        metrics.recency_days,
+        metrics.tenure_days,
+        metrics.web_session_count,
+        metrics.web_event_count,
+        metrics.cart_add_count,
+        metrics.email_sent_count,
+        metrics.email_open_count,
+        metrics.email_click_count,
+        metrics.cancelled_order_count,
+        metrics.returned_order_count,
+        round(metrics.orders_per_month, 4) as orders_per_month,
         cast(
             round(
-                joined.avg_order_value * joined.orders_per_month * {{ var('clv_horizon_months') }},
+                metrics.avg_order_value * metrics.orders_per_month
+                * {{ var('clv_horizon_months') }},
                 2
             ) as decimal(18, 2)
         ) as simple_clv,
-        round(joined.avg_pages_per_session, 4) as avg_pages_per_session,
-        round(joined.bounce_rate, 4) as bounce_rate,
-        round(joined.cart_abandonment_rate, 4) as cart_abandonment_rate,
-        joined.sessions_last_90_days,
-        round(joined.email_open_rate, 4) as email_open_rate,
-        round(joined.email_click_rate, 4) as email_click_rate,
+        round(metrics.avg_pages_per_session, 4) as avg_pages_per_session,
+        round(metrics.bounce_rate, 4) as bounce_rate,
+        round(metrics.cart_abandonment_rate, 4) as cart_abandonment_rate,
+        metrics.sessions_last_90_days,
+        round(metrics.email_open_rate, 4) as email_open_rate,
+        round(metrics.email_click_rate, 4) as email_click_rate,
         date_diff(
-            'day', cast(joined.last_engagement_at as date), {{ as_of_date() }}
+            'day', cast(metrics.last_engagement_at as date), {{ as_of_date() }}
         ) as days_since_last_engagement,
         {% set engagement_score -%}
             round(100 * (
                 {{ var('engagement_weight_web') }} * least(
-                    coalesce(joined.sessions_last_90_days, 0)
+                    coalesce(metrics.sessions_last_90_days, 0)
                     / {{ var('engaged_sessions_per_90_days') }}, 1
                 )
                 + {{ var('engagement_weight_open') }}
-                * least(coalesce(joined.email_open_rate, 0), 1)
+                * least(coalesce(metrics.email_open_rate, 0), 1)
                 + {{ var('engagement_weight_click') }}
-                * least(coalesce(joined.email_click_rate, 0), 1)
+                * least(coalesce(metrics.email_click_rate, 0), 1)
             ), 1)
         {%- endset -%}
         {{ when_source_available(['web_events', 'email_events'], engagement_score, 'double') }}
             as engagement_score,
-        round(joined.order_share_q1, 4) as order_share_q1,
-        round(joined.order_share_q2, 4) as order_share_q2,
-        round(joined.order_share_q3, 4) as order_share_q3,
-        round(joined.order_share_q4, 4) as order_share_q4,
-        round(joined.order_share_weekend, 4) as order_share_weekend,
+        round(metrics.order_share_q1, 4) as order_share_q1,
+        round(metrics.order_share_q2, 4) as order_share_q2,
+        round(metrics.order_share_q3, 4) as order_share_q3,
+        round(metrics.order_share_q4, 4) as order_share_q4,
+        round(metrics.order_share_weekend, 4) as order_share_weekend,
         -- least() skips nulls: customers without orders keep a null order value
         cast(
-            least(joined.total_spend, spend_fences.total_spend_fence) as decimal(18, 2)
+            least(metrics.total_spend, spend_fences.total_spend_fence) as decimal(18, 2)
         ) as total_spend_winsorized,
         cast(
             case
-                when joined.avg_order_value is not null
-                    then least(joined.avg_order_value, spend_fences.avg_order_value_fence)
+                when metrics.avg_order_value is not null
+                    then least(metrics.avg_order_value, spend_fences.avg_order_value_fence)
             end as decimal(18, 2)
         ) as avg_order_value_winsorized,
         coalesce(
-            joined.total_spend > spend_fences.total_spend_fence
-            or joined.avg_order_value > spend_fences.avg_order_value_fence,
+            metrics.total_spend > spend_fences.total_spend_fence
+            or metrics.avg_order_value > spend_fences.avg_order_value_fence,
             false
         ) as is_spend_outlier,
-        joined.voided_order_count
-    from joined
+        metrics.voided_order_count
+    from metrics
     cross join spend_fences
 
 )

@@ -850,29 +850,36 @@ def test_a_mart_replaces_its_slice_without_a_temporary_copy(builds: Builds) -> N
     assert sorted(set(deleted)) == sorted(MART_COLUMNS)
 
 
-def test_customer_metrics_built_in_parts_equal_one_build(builds: Builds, tmp_path: Path) -> None:
-    """int_customer_metrics_joined (materialization table_in_parts) runs its query once per part
-    of the customers, each input filtered to the part (macro in_customer_part): three parts of at
-    most two customers give the same rows, and the same customer_features, as one part of all."""
+def test_tables_built_in_parts_equal_one_build(builds: Builds, tmp_path: Path) -> None:
+    """int_customers_cohorted and int_customer_metrics_joined (materialization table_in_parts)
+    run their query once per part of the customers, each input filtered to the part (macro
+    in_customer_part): parts of at most two customers give the same rows, and the same
+    customer_features, as one part of all."""
     settings = replace(
         builds.settings, data_dir=tmp_path, warehouse_path=tmp_path / "warehouse.duckdb"
     )
     shutil.copy(builds.settings.warehouse_path, settings.warehouse_path)
-    metrics_sql = "select * from intermediate.int_customer_metrics_joined order by all"
-    whole = query(settings, metrics_sql)
-    assert len(whole) == 5
+    tables = ("int_customers_cohorted", "int_customer_metrics_joined")
+    whole = {
+        table: query(settings, f"select * from intermediate.{table} order by all")
+        for table in tables
+    }
+    assert [len(rows) for rows in whole.values()] == [5, 5]
 
     run_dbt_build(
         AS_OF,
         settings=settings,
-        select="int_customer_metrics_joined customer_features",
+        select=" ".join((*tables, "customer_features")),
         dbt_vars={"customers_per_build_part": 2},
     )
     _, log_path = dbt_paths(settings)
     log = (log_path / "dbt.log").read_text()
+    # sized by the 6 source ids of int_customers_resolved, and by the 5 people
+    assert 'int_customers_cohorted" in 3 part(s) of 6 rows' in log
     assert 'int_customer_metrics_joined" in 3 part(s) of 5 rows' in log
     # each part inserted only its own customers: none twice, none left out
-    assert query(settings, metrics_sql) == whole
+    for table in tables:
+        assert query(settings, f"select * from intermediate.{table} order by all") == whole[table]
     assert mart_rows(settings)["customer_features"] == builds.after_rerun["customer_features"]
 
 

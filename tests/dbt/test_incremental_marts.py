@@ -48,8 +48,8 @@ INTERMEDIATE_TABLES = (
     "int_customers_resolved",
     "int_customer_metrics_joined",
 )
-# The incremental nights build int_customer_metrics_joined in parts of at most 7 of the demo's
-# customers (materialization table_in_parts); the full rebuilds in one part.
+# The incremental nights build int_customers_cohorted and int_customer_metrics_joined in parts of
+# at most 7 of the demo's customers (materialization table_in_parts); the full rebuilds in one.
 IN_PARTS = {"customers_per_build_part": 7}
 FIRST_DAY = date(2026, 5, 20)
 LAST_DAY = date(2026, 6, 30)

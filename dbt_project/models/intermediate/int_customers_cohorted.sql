@@ -1,6 +1,10 @@
 -- One row per resolved customer with the cohorts they belong to: acquisition (month of signup,
 -- month of first counted order) and behavioural ones (quick first purchase, engaged by email
--- before the first order).
+-- before the first order). Built in parts of the customers like int_customer_metrics_joined
+-- (materialization table_in_parts, macro in_customer_part): each part joins and aggregates only
+-- its own people.
+
+{{ config(materialized='table_in_parts', parts_sized_by='int_customers_resolved') }}
 
 with
 
@@ -13,13 +17,14 @@ email_customers as (
 orders as (
 
     select * from {{ ref('int_orders_attributed') }}
-    where is_valid_for_spend
+    where is_valid_for_spend and {{ in_customer_part('customer_id') }}
 
 ),
 
 resolved_customers as (
 
     select * from {{ ref('int_customers_resolved') }}
+    where {{ in_customer_part('customer_id') }}
 
 ),
 

@@ -4,7 +4,7 @@
     inserted into it, then it replaces the old one, all in one transaction. Each part joins and
     aggregates only its customers, so the query's working memory is that of one part.
 
-    config: parts_sized_by (required), the model (a ref of this one) whose rows count the
+    config: parts_sized_by (required), the name of a model this one refs, whose rows count the
     customers; rows_per_part (default: var customers_per_build_part), how many of them one part
     holds. The number of parts is ceil(rows / rows_per_part), at least 1.
 -#}

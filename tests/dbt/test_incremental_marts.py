@@ -17,6 +17,7 @@ later ones, and the nights after it.
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ import pytest
 from core.contract import MART_COLUMNS, SOURCE_COLUMNS
 from core.settings import Settings, get_settings
 from ingestion.load import ensure_raw_schema
-from transform.dbt_build import run_dbt_build
+from transform.dbt_build import DbtBuildError, dbt_paths, run_dbt_build
 
 pytestmark = pytest.mark.slow
 
@@ -195,6 +196,16 @@ class Warehouse:
             )
         return rows
 
+    def tested_states(self) -> dict[str, bool]:
+        """Per state model: its last build passed its uniqueness tests (macro
+        record_tested_states)."""
+        return dict(
+            self.query(
+                "select model_name, tested_invocation_id is not distinct from invocation_id "
+                "from intermediate.incremental_state_ledger where landed_date is null"
+            )
+        )
+
     def state_runs(self) -> dict[str, int | None]:
         """Keys each state model recomputed in its last run (None: rebuilt from history)."""
         return dict(
@@ -313,3 +324,129 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     run_dbt_build(last, settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
     assert_equals_full_rebuild(warehouse, last, tmp_path)
+
+
+# The uniqueness tests of the state models that read only a night's recomputed rows, and the
+# side table of the model that names those rows.
+SCOPED_TESTS = {
+    "unique_int_orders_deduplicated_order_id": "int_orders_deduplicated__changes",
+    "unique_int_web_events_deduplicated_event_id": "int_web_events_deduplicated__changes",
+    "unique_int_email_events_deduplicated_event_id": "int_email_events_deduplicated__changes",
+    "unique_int_email_customers_aggregated_customer_id": "int_email_customers_aggregated__touched",
+    "unique_combination_of_columns_int_web_session_customers_aggregated_session_id__customer_id": (
+        "int_web_session_customers_aggregated__touched"
+    ),
+}
+STATE_MODEL_NAMES = {
+    *STATE_MODELS,
+    "int_email_customers_aggregated",
+    "int_web_session_customers_aggregated",
+}
+WEB_TEST = "unique_int_web_events_deduplicated_event_id"
+
+
+def compiled_tests(settings: Settings) -> dict[str, str]:
+    """The SQL each data test of the last build ran, by test name."""
+    target, _ = dbt_paths(settings)
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {
+        result["unique_id"].split(".")[2]: result.get("compiled_code") or ""
+        for result in results
+        if result["unique_id"].startswith("test.")
+    }
+
+
+def assert_scoped(settings: Settings, scoped: bool) -> None:
+    compiled = compiled_tests(settings)
+    for test, side_table in SCOPED_TESTS.items():
+        assert (side_table in compiled[test]) == scoped, (test, compiled[test])
+
+
+def failed_tests(build: pytest.ExceptionInfo[DbtBuildError]) -> set[str]:
+    return {node.name for node in build.value.result.failed_nodes}
+
+
+def broken_project(settings: Settings, path: Path, rule: str, broken_rule: str) -> Settings:
+    """Settings with a copy of the dbt project whose macro latest_known_copies has ``rule``
+    replaced by ``broken_rule`` (the state models' own code is unchanged: no rebuild)."""
+    shutil.copytree(settings.dbt_project_dir, path, ignore=shutil.ignore_patterns("target"))
+    macro = path / "macros" / "latest_known_copies.sql"
+    assert macro.read_text().count(rule) == 1
+    macro.write_text(macro.read_text().replace(rule, broken_rule))
+    return replace(settings, dbt_project_dir=path)
+
+
+def test_state_uniqueness_tests_read_what_the_night_recomputed(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """On an incremental night the state models' uniqueness tests read only the rows the night
+    recomputed, and still fail when those hold a duplicate; after a rebuild, when the run before
+    did not pass them, or when a run inserted a row outside its keys, they read the whole
+    table."""
+    nights = [date(2026, 6, 26) + timedelta(n) for n in range(3)]
+    settings = warehouse.settings
+
+    # the first night rebuilds the state: every row is tested, and the state is marked tested
+    warehouse.land_through(nights[0])
+    run_dbt_build(nights[0], settings=settings)
+    assert_scoped(settings, False)
+    assert warehouse.tested_states() == dict.fromkeys(STATE_MODEL_NAMES, True)
+
+    # an incremental night after a tested one: only the recomputed keys and groups
+    warehouse.land_through(nights[1])
+    run_dbt_build(nights[1], settings=settings)
+    assert all(keys is not None for keys in warehouse.state_runs().values())
+    assert_scoped(settings, True)
+    assert warehouse.tested_states() == dict.fromkeys(STATE_MODEL_NAMES, True)
+
+    # a state that keeps two copies of a key (the deduplication broken in a copy of the
+    # project): the scoped test fails on an event re-sent in the night's partition
+    two_copies = broken_project(
+        settings,
+        tmp_path / "two_copies",
+        "order by {{ order_by }}) = 1",
+        "order by {{ order_by }}) <= 2",
+    )
+    warehouse.land_through(nights[2])
+    resent = warehouse.partitions["web_events"][nights[1]][0]
+    warehouse.land(
+        "web_events", nights[2], [*warehouse.partitions["web_events"][nights[2]], resent]
+    )
+    with pytest.raises(DbtBuildError) as failed:
+        run_dbt_build(nights[2], settings=two_copies)
+    assert WEB_TEST in failed_tests(failed)
+    assert failed_tests(failed) <= set(SCOPED_TESTS), failed_tests(failed)
+    assert "int_web_events_deduplicated__changes" in compiled_tests(settings)[WEB_TEST]
+    assert not warehouse.tested_states()["int_web_events_deduplicated"]
+
+    # the fixed project on the same night: nothing to recompute, but the run before did not pass
+    # its tests, so the whole table is read and the duplicates still fail the build
+    with pytest.raises(DbtBuildError) as failed:
+        run_dbt_build(nights[2], settings=settings)
+    assert WEB_TEST in failed_tests(failed)
+    assert "__changes" not in compiled_tests(settings)[WEB_TEST]
+    assert not warehouse.tested_states()["int_web_events_deduplicated"]
+
+    # a full refresh rebuilds the state from raw: clean, tested, and the next run scoped again
+    run_dbt_build(nights[2], settings=settings, full_refresh=True)
+    assert_scoped(settings, False)
+    assert warehouse.tested_states() == dict.fromkeys(STATE_MODEL_NAMES, True)
+    run_dbt_build(nights[2], settings=settings)
+    assert_scoped(settings, True)
+
+    # a run that inserts a row outside the keys it recomputed (the filter broken so that it also
+    # takes W1 again, which it did not delete): the rows outside its keys are no longer the ones
+    # it kept, so the test reads the whole table and finds W1 twice
+    extra_key = broken_project(
+        settings,
+        tmp_path / "extra_key",
+        "and {{ key }} in (select {{ key }} from {{ state_side_table('changes') }})",
+        "and ({{ key }} in (select {{ key }} from {{ state_side_table('changes') }})"
+        " or {{ key }} = 'W1')",
+    )
+    with pytest.raises(DbtBuildError) as failed:
+        run_dbt_build(nights[2], settings=extra_key)
+    assert WEB_TEST in failed_tests(failed)
+    assert warehouse.query(
+        "select count(*) from intermediate.int_web_events_deduplicated where event_id = 'W1'"
+    ) == [(2,)]

@@ -277,6 +277,38 @@ def test_a_build_waits_for_another_processs_build(
     assert LABEL in pages(tmp_path, RUN)
 
 
+def test_the_gates_batches_are_not_fingerprinted(
+    tmp_path: Path, results: dict[str, ExpectationSuiteValidationResult]
+):
+    """GX would hash every value of each batch frame twice per validation, only to show an md5
+    under "Batch Markers"; the gate's context turns that off (``gate._skip_batch_fingerprints``).
+    A GX release that drops the setting fails here, not silently slower."""
+    import great_expectations as gx
+
+    for result in results.values():
+        assert "pandas_data_fingerprint" not in result.meta["batch_markers"]
+        assert "ge_load_time" in result.meta["batch_markers"]
+    build_data_docs([(SUITE, LABEL, results["passing"])], run_id=RUN, docs_root=tmp_path)
+    page = re.sub(r"<[^>]+>", " ", pages(tmp_path, RUN)[LABEL].read_text(encoding="utf-8"))
+    assert "ge_load_time" in page
+    assert "pandas_data_fingerprint" not in page
+    # A context made without the gate's settings fingerprints (the setting is what changed).
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    threshold = pandas_execution_engine.HASH_THRESHOLD
+    pandas_execution_engine.HASH_THRESHOLD = 1e9
+    try:
+        datasource = gx.get_context(mode="ephemeral").data_sources.add_pandas(name="plain")
+        batch = (
+            datasource.add_dataframe_asset(name="orders")
+            .add_batch_definition_whole_dataframe(name="batch")
+            .get_batch(batch_parameters={"dataframe": pd.DataFrame({"order_id": ["O1"]})})
+        )
+        assert "pandas_data_fingerprint" in batch.batch_markers
+    finally:
+        pandas_execution_engine.HASH_THRESHOLD = threshold
+
+
 def test_importing_the_module_does_not_import_gx():
     """The DAG file imports it; parsing must not pay the ~5 s GX import."""
     code = (

@@ -42,13 +42,17 @@ rows_to_aggregate as (
 {%- endmacro %}
 
 
-{% macro in_touched_groups(group_column) -%}
+{#- The rows whose group (or key) is in the side table `side` (default: this model's
+    `__touched`), a null group included when the side table holds one; also how a data test
+    reads the rows a night recomputed (macro state_rows_recomputed). -#}
+{% macro in_touched_groups(group_column, side=none) -%}
+    {%- set side = side or state_side_table('touched') -%}
     (
-        {{ group_column }} in (select {{ group_column }} from {{ state_side_table('touched') }})
+        {{ group_column }} in (select {{ group_column }} from {{ side }})
         or (
             {{ group_column }} is null
             and exists (
-                select 1 from {{ state_side_table('touched') }}
+                select 1 from {{ side }}
                 where {{ group_column }} is null
             )
         )

@@ -150,11 +150,8 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set side = relation.schema ~ '."' ~ sides.rows[0][0] ~ '"' -%}
-    {#- the rows the pre-hook deleted and the run inserted again (null keys: macro
-        in_touched_groups) -#}
-    {%- set recomputed = 'coalesce(' ~ column ~ ' in (select ' ~ column ~ ' from ' ~ side
-        ~ ') or (' ~ column ~ ' is null and exists (select 1 from ' ~ side ~ ' where ' ~ column
-        ~ ' is null)), false)' -%}
+    {#- the rows the pre-hook deleted and the run inserted again -#}
+    {%- set recomputed = 'coalesce(' ~ in_touched_groups(column, side) ~ ', false)' -%}
     {{ return(
         '(' ~ recomputed ~ ' or (select count(*) from ' ~ relation ~ ' where not ' ~ recomputed
         ~ ') <> ' ~ marker.kept_rows ~ ')'

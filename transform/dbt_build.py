@@ -1,10 +1,11 @@
 """Run the dbt project (seeds, models, tests) for one as-of date, inside this Python process.
 
-``run_dbt_build`` calls dbt's programmatic entry point (``dbtRunner``) with the as-of date as the
-dbt var ``as_of_date``, while holding the warehouse's single-writer lock (dbt opens the DuckDB file
-itself). dbt's target and log directories live under the data directory, so the source tree stays
-clean. Each node's outcome is logged as one line as it finishes, which is what the Airflow task
-log shows; a failing node raises ``DbtBuildError`` naming every failing node.
+``run_dbt_build`` calls dbt's programmatic entry point (``dbtRunner``) with the as-of date in the
+environment variable ``SEGMENTS_AS_OF_DATE`` (so dbt reuses its parse from the night before), while
+holding the warehouse's single-writer lock (dbt opens the DuckDB file itself). dbt's target and
+log directories live under the data directory, so the source tree stays clean. Each node's
+outcome is logged as one line as it finishes, which is what the Airflow task log shows; a failing
+node raises ``DbtBuildError`` naming every failing node.
 
 Another process holding the warehouse open (an analyst's DuckDB session) is not a dbt failure:
 the build waits for it before starting (``core.warehouse.wait_until_writable``), and a build that
@@ -140,9 +141,7 @@ def run_dbt_build(
     Raises ``DbtBuildError`` when any node fails (warnings do not fail the build).
     """
     settings = settings or get_settings()
-    args = dbt_build_args(
-        settings, as_of_date, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars
-    )
+    args = dbt_build_args(settings, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
     log.info(
         "dbt build for as-of %s (project %s, warehouse %s%s%s)",
         as_of_date,
@@ -154,7 +153,7 @@ def run_dbt_build(
     started = time.perf_counter()
     with writer_lock(settings):
         wait_until_writable(settings)
-        outcome = _invoke_dbt(args, settings)
+        outcome = _invoke_dbt(args, settings, as_of_date)
         result = DbtBuildResult(
             as_of_date=as_of_date.isoformat(),
             success=bool(outcome.success),
@@ -213,14 +212,12 @@ def generate_dbt_docs(as_of_date: date, *, settings: Settings | None = None) -> 
         str(docs_dir),
         "--log-path",
         str(log_path),
-        "--vars",
-        json.dumps({"as_of_date": as_of_date.isoformat()}),
         "--quiet",
         "--no-use-colors",
     ]
     with writer_lock(settings):  # the catalog query opens the warehouse
         wait_until_writable(settings)
-        outcome = _invoke_dbt(args, settings)
+        outcome = _invoke_dbt(args, settings, as_of_date)
     page = docs_dir / "static_index.html"
     if not outcome.success or not page.is_file():
         raise DbtBuildError(
@@ -242,13 +239,13 @@ def dbt_paths(settings: Settings) -> tuple[Path, Path]:
 
 def dbt_build_args(
     settings: Settings,
-    as_of_date: date,
     *,
     full_refresh: bool = False,
     select: str | None = None,
     dbt_vars: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The ``dbt build`` command line for the as-of date."""
+    """The ``dbt build`` command line (the as-of date itself goes in the environment, see
+    ``_invoke_dbt``)."""
     target_path, log_path = dbt_paths(settings)
     args = [
         "build",
@@ -261,7 +258,7 @@ def dbt_build_args(
         "--log-path",
         str(log_path),
         "--vars",
-        json.dumps({**(dbt_vars or {}), "as_of_date": as_of_date.isoformat()}),
+        json.dumps(dbt_vars or {}),
         # Each node gets its own log line from _log_finished_node; dbt's console copy would
         # only repeat them. Its full debug log is in log_path/dbt.log.
         "--quiet",
@@ -274,12 +271,18 @@ def dbt_build_args(
     return args
 
 
-def _invoke_dbt(args: list[str], settings: Settings) -> Any:
-    """Run dbt in this process (the caller holds the writer lock); dbt's ``dbtRunnerResult``."""
+def _invoke_dbt(args: list[str], settings: Settings, as_of_date: date) -> Any:
+    """Run dbt in this process (the caller holds the writer lock); dbt's ``dbtRunnerResult``.
+
+    The as-of date is the environment variable ``SEGMENTS_AS_OF_DATE`` (macro ``as_of_date``), not
+    a dbt var: dbt parses the whole project again whenever its ``--vars`` change, and keeps its
+    previous parse (``partial_parse.msgpack`` in the target folder) when only this changes.
+    """
     from dbt.cli.main import dbtRunner
 
     progress = _Progress(f"dbt {' '.join(args[:2]) if args[0] == 'docs' else args[0]}")
     with _environ(
+        SEGMENTS_AS_OF_DATE=as_of_date.isoformat(),
         SEGMENTS_WAREHOUSE=str(settings.warehouse_path),
         SEGMENTS_DUCKDB_MEMORY_LIMIT=settings.duckdb_memory_limit,
         SEGMENTS_DUCKDB_TEMP_DIR=str(settings.spill_dir),

@@ -91,7 +91,7 @@ deduplicated as (
     {%- if marker is none or marker.as_of_date is none -%}
         {{ return('no ledger of the state (first or interrupted run)') }}
     {%- endif -%}
-    {%- set current_as_of = var('as_of_date') | string | trim -%}
+    {%- set current_as_of = as_of_date_text() -%}
     {%- if (marker.as_of_date | string) > current_as_of -%}
         {{ return('the as-of date ' ~ current_as_of ~ ' is before the state\'s '
                   ~ marker.as_of_date) }}

@@ -38,7 +38,13 @@ import yaml
 from core.contract import CLUSTERING_FEATURE_COLUMNS, MART_COLUMNS
 from core.settings import Settings, get_settings
 from ingestion.load import ensure_raw_schema
-from transform.dbt_build import DbtBuildError, DbtBuildResult, dbt_paths, run_dbt_build
+from transform.dbt_build import (
+    DbtBuildError,
+    DbtBuildResult,
+    dbt_build_args,
+    dbt_paths,
+    run_dbt_build,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -865,6 +871,37 @@ def test_later_builds_reuse_the_parse_and_test_their_own_slice(builds: Builds) -
         tested = set(re.findall(r"where \(as_of_date = date '([0-9-]+)'\)", build))
         assert tested == {as_of.isoformat()}
         assert len(re.findall(r'from "[^"]+"\."marts"\."\w+" where \(as_of_date', build)) > 10
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        (None, "The as-of date is required (YYYY-MM-DD)"),
+        ("2026-6-30", "must be a date YYYY-MM-DD, got '2026-6-30'"),
+    ],
+)
+def test_a_build_without_a_valid_as_of_date_fails_before_any_node(
+    builds: Builds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, as_of: str | None, message: str
+) -> None:
+    """dbt by hand without the date (neither SEGMENTS_AS_OF_DATE nor the var as_of_date), or with
+    a malformed one, fails in the on-run-start hook with a message naming both ways to give it."""
+    from dbt.cli.main import dbtRunner
+
+    settings = _project_copy(builds, tmp_path)
+    monkeypatch.setenv("SEGMENTS_WAREHOUSE", str(settings.warehouse_path))
+    if as_of is None:
+        monkeypatch.delenv("SEGMENTS_AS_OF_DATE", raising=False)
+    else:
+        monkeypatch.setenv("SEGMENTS_AS_OF_DATE", as_of)
+    args = dbt_build_args(settings, select="stg_crm__customers")
+    outcome = dbtRunner().invoke(args)
+
+    assert not outcome.success
+    _, log_path = dbt_paths(settings)
+    log = (log_path / "dbt.log").read_text()
+    assert message in log
+    assert "SEGMENTS_AS_OF_DATE" in log
+    assert "Began running node model." not in log  # no model ran
 
 
 def test_tables_built_in_parts_equal_one_build(builds: Builds, tmp_path: Path) -> None:

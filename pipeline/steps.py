@@ -16,6 +16,7 @@ from core.read_copy import refresh_published_copy
 from core.run_record import record_step
 from core.settings import Settings, get_settings
 from core.warehouse import connect
+from pipeline.preload import TASK_LIBRARIES, not_preloaded
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +27,13 @@ class NothingToPublish(Exception):
 
 def _records_failure(name: str) -> Callable[[Callable[..., dict]], Callable[..., dict]]:
     """On failure, note which step (named like its Airflow task) failed and why in the as-of
-    date's run record; a later success of the same step (a retry) clears the note."""
+    date's run record; a later success of the same step (a retry) clears the note. Each step
+    first logs whether its process inherited the task libraries (``pipeline.preload``)."""
 
     def decorate(step: Callable[..., dict]) -> Callable[..., dict]:
         @functools.wraps(step)
         def wrapper(as_of_date: date, *args: Any, **kwargs: Any) -> dict:
+            _log_preloaded(name)
             try:
                 return step(as_of_date, *args, **kwargs)
             except NothingToPublish:
@@ -47,6 +50,20 @@ def _records_failure(name: str) -> Callable[[Callable[..., dict]], Callable[...,
         return wrapper
 
     return decorate
+
+
+def _log_preloaded(step: str) -> None:
+    missing = not_preloaded()
+    if not missing:
+        log.info("%s: the task libraries were preloaded by the worker process", step)
+    elif len(missing) == len(TASK_LIBRARIES):
+        log.info(
+            "%s: no task library was preloaded; this process imports what it uses itself "
+            "(seconds each: see pipeline/preload.py)",
+            step,
+        )
+    else:
+        log.info("%s: task libraries not preloaded: %s", step, ", ".join(missing))
 
 
 @_records_failure("ingest")

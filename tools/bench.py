@@ -3,10 +3,13 @@
 ``python -m tools.bench --customers 1000000`` (or ``make bench N=1000000``) generates demo data
 into a scratch data dir (``--data-dir``, default ``$SEGMENTS_DATA_DIR/bench-<N>``), then runs each
 pipeline step in its own process, so the peak resident memory reported per stage is that stage's
-own. Two nights are measured: the *first run* for the demo as-of date, which catches up on a year
-of landed history, and the *next night*, which loads and checks one new day, as every later
-night does. The steps are the functions the Airflow tasks call; Airflow's own
-overhead (a few seconds per task) is not included.
+own. Each step's process is forked from one that imported the tasks' libraries once
+(``pipeline.preload``), as the deployment's LocalExecutor forks each task from a worker started
+that way, so no step pays Great Expectations', dbt's or scikit-learn's import. Two nights are
+measured: the *first run* for the demo as-of date, which catches up on a year of landed history,
+and the *next night*, which loads and checks one new day, as every later night does. The steps
+are the functions the Airflow tasks call; Airflow's own overhead (a few seconds per task) is not
+included.
 
 Then, in the same run, the baseline the recluster's model selection is measured against: a plain
 ``KMeans`` k-sweep scored by the silhouette on the full sample, on ``--baseline-customers``
@@ -40,7 +43,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from core.settings import get_settings
-from tools.process import last_line, run_process
+from pipeline.preload import TASK_LIBRARIES
+from tools.process import last_line, run_forked, run_process
 
 DEMO_AS_OF = date(2026, 6, 30)
 # Above this many customers the notebook script is skipped: it holds every landing row in pandas,
@@ -402,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    if args.stage in STAGES:  # a pipeline step, in a process forked as the nightly one is
+        stage_env = dict(os.environ)
+        print(json.dumps(_run_forked_stage(args.stage, args.as_of, args.customers, stage_env)))
+        return 0
     if args.stage:
         customers = args.baseline_customers if args.stage == "baseline" else args.customers
         print(json.dumps(run_stage(args.stage, args.as_of, customers)))
@@ -498,8 +506,10 @@ def _run_nights(
     notebook = floor_result = None
     for as_of_date, results in nights.items():
         for stage in STAGES:
-            result = _run_in_subprocess(stage, as_of_date, args.customers, env)
-            if result is None:
+            try:
+                result = _run_forked_stage(stage, as_of_date, args.customers, env)
+            except RuntimeError as exc:
+                print(exc, file=sys.stderr)
                 return None
             results.append(result)
         if as_of_date != args.as_of:
@@ -584,6 +594,19 @@ def _print_recluster_modes(data_dir: Path) -> None:
             print(f"recluster {night}: {reason}")
 
 
+def _run_forked_stage(stage: str, as_of_date: date, customers: int, env: dict) -> dict:
+    """One pipeline step in a process forked from the one that preloaded the task libraries."""
+    result = run_forked(
+        run_stage,
+        (stage, as_of_date, customers),
+        what=f"Stage {stage} for {as_of_date}",
+        env=env,
+        preload=TASK_LIBRARIES,
+    )
+    _print_stage(stage, as_of_date, result)
+    return result
+
+
 def _run_in_subprocess(
     stage: str, as_of_date: date, customers: int, env: dict, extra: list[str] | None = None
 ) -> dict | None:
@@ -595,12 +618,16 @@ def _run_in_subprocess(
         print(exc, file=sys.stderr)
         return None
     result = json.loads(last_line(output))
+    _print_stage(stage, as_of_date, result)
+    return result
+
+
+def _print_stage(stage: str, as_of_date: date, result: dict) -> None:
     print(
         f"  {stage} ({as_of_date}): {result['seconds']:.1f} s, peak {result['peak_mb']:.0f} MB",
         file=sys.stderr,
         flush=True,
     )
-    return result
 
 
 if __name__ == "__main__":

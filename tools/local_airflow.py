@@ -6,8 +6,9 @@ admin user and the ``duckdb_warehouse`` pool, starts ``airflow api-server``, ``s
 URL and the login, and stops them all on Ctrl-C. The end-to-end tests start the same
 ``LocalAirflow`` against a PostgreSQL metadata DB.
 
-The Airflow settings (executor, auth manager, execution API URL, paused-at-creation, no examples)
-are the ones docker-compose.yml sets; ``tests/deployment/test_compose.py`` checks they agree.
+The Airflow settings (executor, the task libraries its workers preload, auth manager, execution
+API URL, paused-at-creation, no examples) are the ones docker-compose.yml sets;
+``tests/deployment/test_compose.py`` checks they agree.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from core.settings import PROJECT_ROOT
 from dag_support.schedule import END_ENV as SCHEDULE_END_ENV
+from pipeline.preload import forkserver_preload
 
 WAREHOUSE_POOL = "duckdb_warehouse"
 # The components docker-compose.yml runs as services, by their `airflow` sub-command.
@@ -53,6 +55,11 @@ def compose_settings(api_url: str) -> dict[str, str]:
         # of the pipeline waits for the warehouse pool's one slot, so one runs at a time and a
         # second worker is headroom for a task that needs no warehouse.
         "AIRFLOW__CORE__PARALLELISM": str(EXECUTOR_PARALLELISM),
+        # The workers start from a process that imported the tasks' heavy libraries once, and
+        # each task is forked from a worker: no task imports Great Expectations, dbt or
+        # scikit-learn itself (pipeline/preload.py).
+        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+        "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": forkserver_preload(),
         "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow",
     }
 

@@ -416,6 +416,14 @@ def test_backfill_and_nightly_run_publish_one_version_per_date_in_order(
     assert len(dbt_logs) >= len(runs)
     for log_file in dbt_logs:
         assert "dbt model marts.customer_features: success in" in log_file.read_text(), log_file
+    # The scheduler's workers started from a process that imported the task libraries
+    # (pipeline/preload.py): no gate, dbt or recluster task imported them itself.
+    for task in ("validate_raw", "dbt_build", "validate_marts", "recluster"):
+        task_log_files = list(task_logs.rglob(f"task_id={task}/*.log"))
+        assert len(task_log_files) >= len(runs), task
+        for log_file in task_log_files:
+            text = log_file.read_text(errors="replace")
+            assert "the task libraries were preloaded by the worker process" in text, log_file
     # A healthy run logs no error (dbt's semaphores once leaked: an ERROR in every dbt_build log).
     for log_file in task_logs.rglob("*.log"):
         errors = [

@@ -48,15 +48,16 @@ def run_forked(
         child = context.Process(target=_forked, args=(target, args, env, output.name, sender))
         child.start()
         sender.close()
-        try:
-            result = receiver.recv()
-        except EOFError:  # the child died before sending a result
-            result = None
+        with receiver:
+            try:
+                sent = receiver.recv()  # a one-tuple, so that a step may return None
+            except EOFError:  # the child died before sending a result
+                sent = ()
         child.join()
-        if child.exitcode != 0 or result is None:
+        if child.exitcode != 0 or not sent:
             text = Path(output.name).read_text(errors="replace")[-4000:]
             raise RuntimeError(f"{what} failed (exit {child.exitcode}):\n{text}")
-    return result
+    return sent[0]
 
 
 def _forked(
@@ -70,5 +71,5 @@ def _forked(
     os.dup2(output, 1)
     os.dup2(output, 2)
     os.close(output)
-    sender.send(target(*args))
+    sender.send((target(*args),))
     sender.close()

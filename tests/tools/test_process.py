@@ -18,6 +18,14 @@ def _what_the_child_sees(name: str) -> dict:
     return {"preloaded": PRELOADED in sys.modules, "env": os.environ.get(name), "pid": os.getpid()}
 
 
+def _returns_nothing() -> None:
+    print("a step that only writes")
+
+
+def _dies() -> None:
+    os._exit(3)  # no result sent, no exception: what a killed step looks like
+
+
 def _fails() -> None:
     print("the step's own words before it fails")
     raise ValueError("broken step")
@@ -45,3 +53,15 @@ def test_a_failing_forked_step_raises_with_its_output():
     assert message.startswith("Stage broken failed (exit 1)")
     assert "the step's own words before it fails" in message
     assert "ValueError: broken step" in message
+
+
+def test_a_forked_step_may_return_none():
+    assert (
+        run_forked(_returns_nothing, (), what="writer", env=dict(os.environ), preload=[PRELOADED])
+        is None
+    )
+
+
+def test_a_forked_step_that_dies_without_a_result_raises():
+    with pytest.raises(RuntimeError, match=r"^killed step failed \(exit 3\)"):
+        run_forked(_dies, (), what="killed step", env=dict(os.environ), preload=[PRELOADED])

@@ -39,7 +39,8 @@ from core.warehouse import connect, quote_ident, transaction
 log = logging.getLogger(__name__)
 
 SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "pii", "marts", "segments")
-ID_COLUMNS = ("customer_id", "source_customer_id")
+# The columns that hold a customer id (identity resolution's similar_email pairs hold two).
+ID_COLUMNS = ("customer_id", "source_customer_id", "left_customer_id", "right_customer_id")
 
 
 class ErasureError(RuntimeError):

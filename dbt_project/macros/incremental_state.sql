@@ -56,8 +56,9 @@
 
 
 {#- What the state was built with besides its rows: the model's code and the vars the staging
-    rules read (a change makes the next run rebuild the state), and a version of the state
-    logic (raise it when the macros of the state models change). -#}
+    rules and identity resolution's fuzzy rule read (a change makes the next run rebuild the
+    state), and a version of the state logic (raise it when the macros of the state models
+    change). -#}
 {% macro state_fingerprint() -%}
     {%- if not execute -%}
         {{ return('parsing') }}
@@ -66,6 +67,9 @@
         'state logic 1',
         graph.nodes[model.unique_id].raw_code,
         var('max_valid_order_amount') | string,
+        var('identity_min_email_similarity') | string,
+        var('identity_max_email_edits') | string,
+        var('identity_min_name_similarity') | string,
     ] | join('|'))) }}
 {%- endmacro %}
 

@@ -3,16 +3,18 @@
 One warehouse is built night after night the way the pipeline runs (``run_dbt_build`` for each
 as-of date, the intermediate state models updating only what the night changed); after each
 night a copy of it is rebuilt with ``full_refresh=True`` for the same date (every base, state and
-working table recomputed from raw), and every mart's slice of the night and every intermediate
-table must come out the same, every column of every row.
+working table recomputed from raw), and every mart's slice of the night, every intermediate
+table and identity resolution's pairs and mapping must come out the same, every column of every
+row.
 
 The raw data is generated (seeded) and landed partition by partition with the loader's log, and
 the nights bring what real nights bring: events and orders landing days after they happened, rows
 whose time is after their landing day (known only once the as-of date reaches it), a partition
 re-delivered with changed rows, a re-sent order with a new status, retracted (emptied)
 partitions, a CRM record arriving late that merges two people and makes a buyer's web and email
-events attributable, a rerun of a date with changed data, a backfill of an earlier date after
-later ones, and the nights after it.
+events attributable, a CRM record with a typo in another's address (one person by the fuzzy rule)
+that is later updated (two people again), a rerun of a date with changed data, backfills of
+earlier dates after later ones, and the nights after them.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ INTERMEDIATE_TABLES = (
     "int_customers_resolved",
     "int_customer_metrics_joined",
 )
+# Identity resolution: the fuzzy rule's pairs (an incremental state) and the id mapping.
+IDENTITY_STATE = "pii_similar_email_matches"
+PII_TABLES = (IDENTITY_STATE, "pii_customers_resolved")
 # The incremental nights build int_customers_cohorted and int_customer_metrics_joined in parts of
 # at most 7 of the demo's customers (materialization table_in_parts); the full rebuilds in one.
 IN_PARTS = {"customers_per_build_part": 7}
@@ -69,6 +74,14 @@ def _customer(number: int, signup: date, email: str | None = None) -> tuple:
         "fm"[number % 2], "Springfield", "NY", "US", "50-75k", _ts(signup, 9),
         "true", _ts(signup, 9),
     )  # fmt: skip
+
+
+def _lookalike(number: int, *, of: int, day: date, email: str | None = None) -> tuple:
+    """A CRM record ``C<number>`` with the name and birth date of ``C<of>``, a phone of its own
+    and (by default) ``C<of>``'s address with a typo."""
+    row = list(_customer(of, day, email=email or f"persom{of}@example.com"))
+    row[0], row[4] = f"C{number:03d}", f"555-9{number:03d}"
+    return tuple(row)
 
 
 def generated_partitions() -> Partitions:
@@ -194,6 +207,8 @@ class Warehouse:
             rows[f"intermediate.{table}"] = self.query(
                 f"select * from intermediate.{table} order by all"
             )
+        for table in PII_TABLES:
+            rows[f"pii.{table}"] = self.query(f"select * from pii.{table} order by all")
         return rows
 
     def tested_states(self) -> dict[str, bool]:
@@ -202,12 +217,24 @@ class Warehouse:
         return dict(
             self.query(
                 "select model_name, tested_invocation_id is not distinct from invocation_id "
-                "from intermediate.incremental_state_ledger where landed_date is null"
+                "from intermediate.incremental_state_ledger where landed_date is null "
+                "and model_name <> ?",
+                [IDENTITY_STATE],
             )
         )
 
     def state_runs(self) -> dict[str, int | None]:
-        """Keys each state model recomputed in its last run (None: rebuilt from history)."""
+        """Keys each state model of the events recomputed in its last run (None: rebuilt from
+        history)."""
+        return {
+            model: keys for model, keys in self.all_state_runs().items() if model != IDENTITY_STATE
+        }
+
+    def identity_run(self) -> int | None:
+        """CRM records whose similar_email pairs the last run compared again (None: all)."""
+        return self.all_state_runs()[IDENTITY_STATE]
+
+    def all_state_runs(self) -> dict[str, int | None]:
         return dict(
             self.query(
                 "select model_name, changed_keys from intermediate.incremental_state_ledger "
@@ -244,19 +271,9 @@ def assert_equals_full_rebuild(warehouse: Warehouse, night: date, tmp_path: Path
     shutil.rmtree(full_dir)
 
 
-def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: Path) -> None:
-    nights = [date(2026, 6, 26) + timedelta(n) for n in range(4)]
-
-    # night 1: a year of history caught up; the state is built from it
-    warehouse.land_through(nights[0])
-    run_dbt_build(nights[0], settings=warehouse.settings, dbt_vars=IN_PARTS)
-    assert set(warehouse.state_runs().values()) == {None}
-    assert_equals_full_rebuild(warehouse, nights[0], tmp_path)
-
-    # night 2: the new day, plus an old orders partition and an old web partition re-delivered
-    # with changed rows (an amount, a status, a dropped order, a moved event, a new one)
-    warehouse.land_through(nights[1])
-    old = date(2026, 6, 20)
+def redeliver_changed(warehouse: Warehouse, old: date) -> None:
+    """The orders and web partitions of ``old`` landed again with changed rows: an amount, a
+    status, a dropped order, a moved event, a new one."""
     orders = [list(row) for row in warehouse.partitions["orders"][old]]
     orders[0][3] = "999.00"
     orders[1][4] = "cancelled" if orders[1][4] == "completed" else "completed"
@@ -266,9 +283,44 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     web[0][4] = "checkout"
     web.append(["W-NEW", "S-MOVED", "C003", "a-new", "add_to_cart", _ts(old, 21)])
     warehouse.land("web_events", old, [tuple(row) for row in web])
+
+
+def assert_identity(
+    warehouse: Warehouse, *, compared: int, pairs: list[tuple[str, str]], c041_is: str | None
+) -> None:
+    """The last run compared ``compared`` CRM records again (the others kept their pairs), the
+    fuzzy rule's pairs are ``pairs`` and C041 is the person ``c041_is`` (None: not known)."""
+    assert warehouse.identity_run() == compared
+    assert warehouse.query(f"select * from pii.{IDENTITY_STATE} order by all") == pairs
+    person = warehouse.query(
+        "select customer_id from intermediate.int_customers_resolved "
+        "where source_customer_id = 'C041'"
+    )
+    assert person == ([(c041_is,)] if c041_is else [])
+
+
+def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: Path) -> None:
+    nights = [date(2026, 6, 26) + timedelta(n) for n in range(4)]
+
+    # night 1: a year of history caught up; the state is built from it
+    warehouse.land_through(nights[0])
+    run_dbt_build(nights[0], settings=warehouse.settings, dbt_vars=IN_PARTS)
+    assert set(warehouse.state_runs().values()) == {None}
+    assert warehouse.identity_run() is None
+    assert_equals_full_rebuild(warehouse, nights[0], tmp_path)
+
+    # night 2: the new day, plus an old orders partition and an old web partition re-delivered
+    # with changed rows (an amount, a status, a dropped order, a moved event, a new one)
+    warehouse.land_through(nights[1])
+    redeliver_changed(warehouse, date(2026, 6, 20))
+    # and a CRM record C041 with C007's name and birth date, another phone and a typo in C007's
+    # address: one person by the fuzzy rule alone (similar_email)
+    warehouse.land("customers", nights[1], [_lookalike(41, of=7, day=nights[1])])
     run_dbt_build(nights[1], settings=warehouse.settings, dbt_vars=IN_PARTS)
     runs = warehouse.state_runs()
     assert all(keys is not None and keys > 0 for keys in runs.values()), runs
+    # C041 compared with the records of its blocks, the others' pairs kept
+    assert_identity(warehouse, compared=1, pairs=[("C007", "C041")], c041_is="C007")
     assert_equals_full_rebuild(warehouse, nights[1], tmp_path)
 
     # night 3: the new day with an order re-sent with a new status; retracted (emptied)
@@ -282,8 +334,13 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     )
     for table in ("web_events", "email_events", "orders"):
         warehouse.land(table, date(2026, 6, 23), [])
+    # C041's record updated with an address of its own: two people again
+    warehouse.land(
+        "customers", nights[2], [_lookalike(41, of=7, day=nights[2], email="c41@example.org")]
+    )
     run_dbt_build(nights[2], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
+    assert_identity(warehouse, compared=1, pairs=[], c041_is="C041")
     assert_equals_full_rebuild(warehouse, nights[2], tmp_path)
 
     # night 4: a CRM record for C040 (a buyer without one so far) with the e-mail of C007: one
@@ -311,18 +368,28 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     )
     run_dbt_build(nights[3], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert warehouse.state_runs()["int_web_events_deduplicated"] is not None
+    assert warehouse.identity_run() == 0  # no CRM record changed
     assert_equals_full_rebuild(warehouse, nights[3], tmp_path)
 
-    # a backfill of an earlier date after later ones rebuilds the state for it
+    # a backfill of an earlier date after later ones rebuilds the events' state for it; identity
+    # resolution's compares the records that date knows otherwise: C041's address before its
+    # update, and no C040
     run_dbt_build(nights[1], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert set(warehouse.state_runs().values()) == {None}
+    assert_identity(warehouse, compared=2, pairs=[("C007", "C041")], c041_is="C007")
     assert_equals_full_rebuild(warehouse, nights[1], tmp_path)
+
+    # and one further back, before C041 landed: its pair goes with it
+    run_dbt_build(nights[0], settings=warehouse.settings, dbt_vars=IN_PARTS)
+    assert_identity(warehouse, compared=1, pairs=[], c041_is=None)
+    assert_equals_full_rebuild(warehouse, nights[0], tmp_path)
 
     # and the next night after the backfill moves the as-of date by several days at once
     last = LAST_DAY
     warehouse.land_through(last)
     run_dbt_build(last, settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
+    assert_identity(warehouse, compared=2, pairs=[], c041_is="C041")
     assert_equals_full_rebuild(warehouse, last, tmp_path)
 
 

@@ -35,7 +35,7 @@ match_keys as (
         select * from {{ state_side_table('current') }}
     {%- else -%}
         select {{ similar_email_record_columns() }}
-        from ({{ identity_match_keys(ref('pii_customers_deduplicated')) }}) as keys
+        from ({{ identity_match_keys(ref('pii_customers_deduplicated')) }}) as customer_keys
         where email_domain is not null
     {%- endif %}
 
@@ -70,8 +70,11 @@ email_blocks as (
     changed_blocks as (
 
         -- the blocks of the records compared again tonight
-        select * from email_blocks
-        where source_customer_id in (select source_customer_id from {{ changed_records }})
+        select email_blocks.* from email_blocks
+        where
+            email_blocks.source_customer_id in (
+                select changed.source_customer_id from {{ changed_records }} as changed
+            )
 
     ),
 

@@ -32,7 +32,8 @@ def _night(day: date) -> None:
 
 def _person(data_dir: Path) -> tuple[str, str]:
     """A customer in the current segments with marketing consent, orders and an e-mail address
-    (so in every layer and in the audience files)."""
+    (so in every layer and in the audience files), merged by the fuzzy rule with another record
+    (so in identity resolution's kept pairs too)."""
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         row = con.execute(
             """
@@ -43,6 +44,8 @@ def _person(data_dir: Path) -> tuple[str, str]:
                 and customers.as_of_date = segments.as_of_date
             inner join pii.customer_identifiers as identifiers
                 on segments.customer_id = identifiers.customer_id
+            inner join pii.pii_similar_email_matches as pairs
+                on segments.customer_id = pairs.left_customer_id
             where customers.has_marketing_consent and identifiers.email is not null
                 and segments.segment_id > 0
             order by segments.customer_id
@@ -101,6 +104,7 @@ def test_an_erased_person_is_gone_everywhere_and_stays_gone(tmp_path, monkeypatc
     assert any(hit.startswith("marts.") for hit in before), before  # the scan finds them
     assert any(hit.startswith("segments.") for hit in before), before
     assert any("audiences" in hit for hit in before), before
+    assert any(hit.startswith("pii.pii_similar_email_matches.") for hit in before), before
     landing_before = {p: p.read_bytes() for p in landing.rglob("*.csv")}
 
     result = forget(customer_id, by="test", reason="ticket 4711")

@@ -56,10 +56,11 @@
 
 
 {#- What the state was built with besides its rows: the model's code and the vars the staging
-    rules and identity resolution's fuzzy rule read (a change makes the next run rebuild the
-    state), and a version of the state logic (raise it when the macros of the state models
-    change). -#}
-{% macro state_fingerprint() -%}
+    rules read (a change makes the next run rebuild the state), a version of the state logic
+    (raise it when the macros of the state models change), and `extra`: what else a model's
+    rows depend on (identity resolution's states give the SQL of their match keys or their
+    vars), passed the same to state_marker_done. -#}
+{% macro state_fingerprint(extra='') -%}
     {%- if not execute -%}
         {{ return('parsing') }}
     {%- endif -%}
@@ -67,10 +68,7 @@
         'state logic 1',
         graph.nodes[model.unique_id].raw_code,
         var('max_valid_order_amount') | string,
-        var('identity_min_email_similarity') | string,
-        var('identity_max_email_edits') | string,
-        var('identity_min_name_similarity') | string,
-    ] | join('|'))) }}
+    ] | join('|') ~ extra)) }}
 {%- endmacro %}
 
 
@@ -98,9 +96,9 @@
 {%- endmacro %}
 
 
-{% macro state_marker_done() -%}
+{% macro state_marker_done(extra='') -%}
     update {{ state_ledger() }}
-    set as_of_date = {{ as_of_date() }}, fingerprint = '{{ state_fingerprint() }}'
+    set as_of_date = {{ as_of_date() }}, fingerprint = '{{ state_fingerprint(extra) }}'
     where model_name = '{{ this.identifier }}' and landed_date is null
 {%- endmacro %}
 

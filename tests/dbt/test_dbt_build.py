@@ -242,9 +242,9 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 33}
+    assert counts["model"] == {"pass": 34}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 9}
+    assert counts["unit_test"] == {"pass": 10}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {
@@ -257,6 +257,7 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
         "int_orders_deduplicated": 11,  # O6 and O7 not known yet; O9 once
         "int_web_events_deduplicated": 4,  # W2 once; W4 happened after the as-of date
         "int_email_events_deduplicated": 4,  # E5 landed later
+        "pii_customer_match_keys": 6,  # one per CRM record known
         "pii_similar_email_matches": 1,  # C001 and C010: one address, so also alike
         "pii_customers_resolved": 6,
         "int_customers_resolved": 6,

@@ -51,9 +51,11 @@ INTERMEDIATE_TABLES = (
     "int_customers_resolved",
     "int_customer_metrics_joined",
 )
-# Identity resolution: the fuzzy rule's pairs (an incremental state) and the id mapping.
+# Identity resolution: the match keys and the fuzzy rule's pairs (incremental states) and the id
+# mapping.
 IDENTITY_STATE = "pii_similar_email_matches"
-PII_TABLES = (IDENTITY_STATE, "pii_customers_resolved")
+IDENTITY_STATES = ("pii_customer_match_keys", IDENTITY_STATE)
+PII_TABLES = (*IDENTITY_STATES, "pii_customers_resolved")
 # The incremental nights build int_customers_cohorted and int_customer_metrics_joined in parts of
 # at most 7 of the demo's customers (materialization table_in_parts); the full rebuilds in one.
 IN_PARTS = {"customers_per_build_part": 7}
@@ -218,8 +220,8 @@ class Warehouse:
             self.query(
                 "select model_name, tested_invocation_id is not distinct from invocation_id "
                 "from intermediate.incremental_state_ledger where landed_date is null "
-                "and model_name <> ?",
-                [IDENTITY_STATE],
+                "and model_name not in (select unnest(?))",
+                [list(IDENTITY_STATES)],
             )
         )
 
@@ -227,12 +229,17 @@ class Warehouse:
         """Keys each state model of the events recomputed in its last run (None: rebuilt from
         history)."""
         return {
-            model: keys for model, keys in self.all_state_runs().items() if model != IDENTITY_STATE
+            model: keys
+            for model, keys in self.all_state_runs().items()
+            if model not in IDENTITY_STATES
         }
 
     def identity_run(self) -> int | None:
-        """CRM records whose similar_email pairs the last run compared again (None: all)."""
-        return self.all_state_runs()[IDENTITY_STATE]
+        """CRM records whose keys and similar_email pairs the last run computed again (None:
+        all); the same for both states."""
+        runs = self.all_state_runs()
+        assert runs[IDENTITY_STATES[0]] == runs[IDENTITY_STATE], runs
+        return runs[IDENTITY_STATE]
 
     def all_state_runs(self) -> dict[str, int | None]:
         return dict(

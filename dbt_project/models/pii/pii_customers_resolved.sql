@@ -14,14 +14,16 @@
     is every record reachable through matches, identified by the smallest of its source ids.
 
     Restricted (schema pii): the rules compare names, e-mails, phones and birth dates, and the
-    match keys are identifiers themselves. int_customers_resolved is the id mapping without them.
+    match keys are identifiers themselves (pii_customer_match_keys, an incremental state with the
+    fuzzy rule's pairs). int_customers_resolved is the id mapping without them.
 -#}
 
 with
 
 customers as (
 
-    select * from {{ ref('pii_customers_deduplicated') }}
+    -- one row per CRM record known on the as-of date, with its match keys
+    select * from {{ ref('pii_customer_match_keys') }}
 
 ),
 
@@ -37,25 +39,25 @@ order_only_customers as (
     select distinct orders.customer_id
     from orders
     left join customers
-        on orders.customer_id = customers.customer_id
-    where orders.customer_id is not null and customers.customer_id is null
+        on orders.customer_id = customers.source_customer_id
+    where orders.customer_id is not null and customers.source_customer_id is null
 
 ),
 
 match_keys as (
 
-    {{ identity_match_keys('customers') }}
+    select
+        source_customer_id,
+        email_match_key,
+        name_match_key,
+        phone_match_key
+    from customers
     union all
     select
         customer_id as source_customer_id,
         null as email_match_key,
-        null as email_local_part,
-        null as email_domain,
         null as name_match_key,
-        null as phone_match_key,
-        null as email_digits,
-        null as email_letters,
-        null as birth_date
+        null as phone_match_key
     from order_only_customers
 
 ),

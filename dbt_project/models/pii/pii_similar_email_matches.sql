@@ -11,17 +11,17 @@
     date, which grow with the customers: at 1 million demo customers 0.77 million candidate pairs
     instead of 7.2 million, the same merges.
 
-    Incremental state (macros similar_email_pre_hook, similar_email_post_hook): the comparison is
-    most of identity resolution's cost, and a night changes few records, so a night compares only
-    the records new, changed or gone since the state was built, each with every record of its
-    blocks, and keeps the pairs of the others.
+    Incremental state (macro similar_email_pre_hook): the comparison is most of identity
+    resolution's cost, and a night changes few records, so a night compares only the records
+    whose keys changed (new, changed or gone: pii_customer_match_keys' changes), each with every
+    record of its blocks, and keeps the pairs of the others.
 -#}
 
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook=["{{ similar_email_pre_hook() }}"],
-    post_hook=["{{ similar_email_post_hook() }}", "{{ state_marker_done() }}"],
+    post_hook=["{{ state_marker_done(similar_email_fingerprint()) }}"],
 ) }}
 
 {%- set changed_records = similar_email_changed_records() %}
@@ -30,14 +30,9 @@ with
 
 match_keys as (
 
-    {% if is_incremental() -%}
-        -- tonight's values, saved by the pre-hook
-        select * from {{ state_side_table('current') }}
-    {%- else -%}
-        select {{ similar_email_record_columns() }}
-        from ({{ identity_match_keys(ref('pii_customers_deduplicated')) }}) as customer_keys
-        where email_domain is not null
-    {%- endif %}
+    select {{ similar_email_columns() }}
+    from {{ ref('pii_customer_match_keys') }}
+    where email_domain is not null
 
 ),
 

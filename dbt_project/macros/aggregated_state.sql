@@ -94,15 +94,8 @@ rows_to_aggregate as (
             select {{ upstream_key }} from {{ state_side_table('changes', upstream_model) }}
         );
         delete from {{ this }} where {{ in_touched_groups(group_column) }};
-    {%- elif is_incremental() -%}
-        {{ log(
-            'Rebuilding ' ~ this ~ ' from ' ~ upstream_model ~ ': ' ~ rebuild_reason, info=true
-        ) }}
-        delete from {{ this }};
     {%- endif %}
-    {{ state_marker_in_progress(
-        '(select count(*) from ' ~ state_side_table('touched') ~ ')'
-        if is_incremental() and rebuild_reason is none else 'null',
-        marker,
+    {{ state_pre_hook_end(
+        rebuild_reason, state_side_table('touched'), marker, ' from ' ~ upstream_model
     ) }}
 {%- endmacro %}

@@ -79,15 +79,8 @@
         where source_customer_id in (
             select source_customer_id from {{ state_side_table('changes') }}
         );
-    {%- elif is_incremental() -%}
-        {{ log('Rebuilding ' ~ this ~ ': ' ~ rebuild_reason, info=true) }}
-        delete from {{ this }};
     {%- endif %}
-    {{ state_marker_in_progress(
-        '(select count(*) from ' ~ state_side_table('changes') ~ ')'
-        if is_incremental() and rebuild_reason is none else 'null',
-        marker,
-    ) }}
+    {{ state_pre_hook_end(rebuild_reason, state_side_table('changes'), marker) }}
 {%- endmacro %}
 
 
@@ -131,13 +124,6 @@
         where
             left_customer_id in (select source_customer_id from {{ changes }})
             or right_customer_id in (select source_customer_id from {{ changes }});
-    {%- elif is_incremental() -%}
-        {{ log('Rebuilding ' ~ this ~ ': ' ~ rebuild_reason, info=true) }}
-        delete from {{ this }};
     {%- endif %}
-    {{ state_marker_in_progress(
-        '(select count(*) from ' ~ changes ~ ')'
-        if is_incremental() and rebuild_reason is none else 'null',
-        marker,
-    ) }}
+    {{ state_pre_hook_end(rebuild_reason, changes, marker) }}
 {%- endmacro %}

@@ -96,6 +96,22 @@
 {%- endmacro %}
 
 
+{#- The end of a state model's pre-hook, after the incremental run's own deletes: on a rebuild
+    of an existing table, say why and empty it; then the in-progress marker, with the keys the
+    incremental run recomputes counted in the side table `counted` (null on a rebuild). -#}
+{% macro state_pre_hook_end(rebuild_reason, counted, marker, rebuilt_from='') -%}
+    {% if is_incremental() and rebuild_reason is not none -%}
+        {{ log('Rebuilding ' ~ this ~ rebuilt_from ~ ': ' ~ rebuild_reason, info=true) }}
+        delete from {{ this }};
+    {%- endif %}
+    {{ state_marker_in_progress(
+        '(select count(*) from ' ~ counted ~ ')'
+        if is_incremental() and rebuild_reason is none else 'null',
+        marker,
+    ) }}
+{%- endmacro %}
+
+
 {% macro state_marker_done(extra='') -%}
     update {{ state_ledger() }}
     set as_of_date = {{ as_of_date() }}, fingerprint = '{{ state_fingerprint(extra) }}'

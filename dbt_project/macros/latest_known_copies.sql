@@ -186,15 +186,8 @@ deduplicated as (
         where {{ key }} in (select {{ key }} from {{ state_side_table('changes') }});
         delete from {{ this }}
         where {{ key }} in (select {{ key }} from {{ state_side_table('changes') }});
-    {%- elif is_incremental() -%}
-        {{ log('Rebuilding ' ~ this ~ ' from history: ' ~ rebuild_reason, info=true) }}
-        delete from {{ this }};
     {%- endif %}
-    {{ state_marker_in_progress(
-        '(select count(*) from ' ~ state_side_table('changes') ~ ')'
-        if is_incremental() and rebuild_reason is none else 'null',
-        marker,
-    ) }}
+    {{ state_pre_hook_end(rebuild_reason, state_side_table('changes'), marker, ' from history') }}
 {%- endmacro %}
 
 

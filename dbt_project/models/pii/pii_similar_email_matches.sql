@@ -72,49 +72,25 @@ email_blocks as (
             )
 
     ),
-
-    candidates as (
-
-        -- each changed record with every record of its blocks, on either side of the pair
-        select
-            left_record.source_customer_id as left_customer_id,
-            right_record.source_customer_id as right_customer_id
-        from changed_blocks as left_record
-        inner join email_blocks as right_record
-            on
-                left_record.email_domain = right_record.email_domain
-                and left_record.corroboration = right_record.corroboration
-                and left_record.email_end = right_record.email_end
-                and left_record.source_customer_id < right_record.source_customer_id
-        union
-        select
-            left_record.source_customer_id as left_customer_id,
-            right_record.source_customer_id as right_customer_id
-        from email_blocks as left_record
-        inner join changed_blocks as right_record
-            on
-                left_record.email_domain = right_record.email_domain
-                and left_record.corroboration = right_record.corroboration
-                and left_record.email_end = right_record.email_end
-                and left_record.source_customer_id < right_record.source_customer_id
-
-    ),
-{%- else -%}
-    candidates as (
-
-        select distinct
-            left_record.source_customer_id as left_customer_id,
-            right_record.source_customer_id as right_customer_id
-        from email_blocks as left_record
-        inner join email_blocks as right_record
-            on
-                left_record.email_domain = right_record.email_domain
-                and left_record.corroboration = right_record.corroboration
-                and left_record.email_end = right_record.email_end
-                and left_record.source_customer_id < right_record.source_customer_id
-
-    ),
 {%- endif %}
+
+candidates as (
+
+    -- the pairs in a block: on an incremental night each changed record with every other record
+    -- of its blocks, else every record with the records of its blocks (each pair once)
+    select distinct
+        least(probe.source_customer_id, block.source_customer_id) as left_customer_id,
+        greatest(probe.source_customer_id, block.source_customer_id) as right_customer_id
+    from {{ 'changed_blocks' if changed_records is not none else 'email_blocks' }} as probe
+    inner join email_blocks as block
+        on
+            probe.email_domain = block.email_domain
+            and probe.corroboration = block.corroboration
+            and probe.email_end = block.email_end
+            and probe.source_customer_id
+            {{ '<>' if changed_records is not none else '<' }} block.source_customer_id
+
+),
 
 final as (
 

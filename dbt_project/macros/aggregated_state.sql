@@ -60,7 +60,10 @@ rows_to_aggregate as (
 {%- endmacro %}
 
 
-{% macro aggregated_state_rebuild_reason(upstream_model) -%}
+{#- Why a state built on `upstream_model`'s changes rebuilds (a short text), or none; `extra` as
+    in state_fingerprint. Also the rule of pii_similar_email_matches, built on the changes of
+    pii_customer_match_keys. -#}
+{% macro aggregated_state_rebuild_reason(upstream_model, extra='') -%}
     {%- if not execute or not is_incremental() -%}
         {{ return(none) }}
     {%- endif -%}
@@ -68,14 +71,14 @@ rows_to_aggregate as (
     {%- set upstream = state_marker(upstream_model) -%}
     {%- if marker is none or marker.as_of_date is none -%}
         {{ return('no ledger of the state (first or interrupted run)') }}
-    {%- elif marker.fingerprint != state_fingerprint() -%}
+    {%- elif marker.fingerprint != state_fingerprint(extra) -%}
         {{ return('the model\'s code or vars changed') }}
     {%- elif upstream is none or upstream.invocation_id != invocation_id -%}
         {{ return(upstream_model ~ ' was not built in this run') }}
     {%- elif upstream.changed_keys is none -%}
         {{ return(upstream_model ~ ' was rebuilt') }}
     {%- elif upstream.previous_invocation_id != marker.invocation_id -%}
-        {{ return('a run of ' ~ upstream_model ~ ' was not aggregated here') }}
+        {{ return('a run of ' ~ upstream_model ~ ' was not taken in here') }}
     {%- endif -%}
     {{ return(none) }}
 {%- endmacro %}

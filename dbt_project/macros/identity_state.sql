@@ -84,24 +84,12 @@
 {%- endmacro %}
 
 
+{#- The rule of a state built on an upstream state's changes (macro aggregated_state): it
+    rebuilds when the keys were rebuilt, or it missed a run of theirs. -#}
 {% macro similar_email_rebuild_reason() -%}
-    {%- if not execute or not is_incremental() -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set marker = state_marker(this.identifier) -%}
-    {%- set keys = state_marker('pii_customer_match_keys') -%}
-    {%- if marker is none or marker.as_of_date is none -%}
-        {{ return('no ledger of the state (first or interrupted run)') }}
-    {%- elif marker.fingerprint != state_fingerprint(similar_email_fingerprint()) -%}
-        {{ return('the model\'s code or the identity vars changed') }}
-    {%- elif keys is none or keys.invocation_id != invocation_id -%}
-        {{ return('pii_customer_match_keys was not built in this run') }}
-    {%- elif keys.changed_keys is none -%}
-        {{ return('pii_customer_match_keys was rebuilt') }}
-    {%- elif keys.previous_invocation_id != marker.invocation_id -%}
-        {{ return('a run of pii_customer_match_keys was not compared here') }}
-    {%- endif -%}
-    {{ return(none) }}
+    {{ return(aggregated_state_rebuild_reason(
+        'pii_customer_match_keys', similar_email_fingerprint()
+    )) }}
 {%- endmacro %}
 
 

@@ -140,10 +140,11 @@ _DUPLICATE = quote_ident("_rule_duplicate")
 def _cleaned(column: str) -> str:
     """``clean``, with its regex only for text that starts or ends with a character at or below
     the space (the regex's ``\\s`` is ASCII whitespace): most values need no trim, and the
-    regex was the costliest part of the row rules."""
+    regex was the costliest part of the row rules. (``substring(text, -1)``, the last character,
+    costs two thirds of ``right(text, 1)``.)"""
     text = quote_ident(column)
     return (
-        f"case when ascii({text}) <= 32 or ascii(right({text}, 1)) <= 32 then {clean(column)} "
+        f"case when ascii({text}) <= 32 or ascii(substring({text}, -1)) <= 32 then {clean(column)} "
         f"else nullif({text}, '') end"
     )
 
@@ -160,7 +161,10 @@ def _prepared(source: str) -> tuple[dict[str, str], ...]:
         "and copies._line_number = incoming._line_number)"
     )
     for column in (*_MOMENT_COLUMNS[source], *(("birth_date",) if source == "customers" else ())):
-        derived[_ends_in_word(column)] = f"ascii(right({_value(column)}, 1)) not between 48 and 57"
+        # The last character, not a digit. (``ascii(right(...)) not between 48 and 57`` cost
+        # twice as much: ``right`` is slower than ``substring``, and ``between`` computed it twice.)
+        last = f"substring({_value(column)}, -1)"
+        derived[_ends_in_word(column)] = f"not contains('0123456789', {last})"
     if "amount" in columns:
         derived[_AMOUNT] = f"try_cast({_value('amount')} as double)"
     if "birth_date" in columns:

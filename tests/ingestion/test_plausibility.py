@@ -74,6 +74,18 @@ def test_an_implausible_order_time_is_quarantined_with_its_reason(ordered_at, re
     assert _reasons("orders", [_order(ordered_at)]) == [reasons]
 
 
+@pytest.mark.parametrize("padded", ["C1 ", "C1\t", " C1", "\tC1\n"])
+def test_spaces_around_a_value_are_trimmed_before_the_rules_read_it(padded):
+    """A customer id with a space or tab before or after it is the known C1 (the trim looks at
+    the first and the last character), and a padded time parses."""
+    before, after = padded[: padded.index("C")], padded[padded.index("1") + 1 :]
+    order = {**_order(f"{before}2026-06-30 10:00:00{after}"), "customer_id": padded}
+    assert _reasons("orders", [order]) == [[]]
+    assert _reasons("orders", [{**order, "customer_id": padded.replace("C1", "C2")}]) == [
+        ["unknown_customer"]
+    ]
+
+
 def test_implausible_crm_dates_are_quarantined():
     good = {
         "customer_id": "C1",

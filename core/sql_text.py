@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from core.warehouse import quote_ident
 
+# The characters DuckDB's regex ``\s`` matches (RE2's: tab, newline, form feed, carriage return,
+# space), which ``clean`` trims. Written out for the regexes pandas evaluates too (the gates, via
+# GX): pandas hands a pattern with ``\s`` to Python's ``re`` one value at a time, whose ``\s`` also
+# takes Unicode spaces dbt does not trim; with the characters listed it runs in pyarrow (RE2),
+# about three times faster, and judges a value as dbt's staging reads it.
+SPACE = r"\t\n\f\r "
 # Anchored e-mail shape: something@something.tld, no spaces.
-EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_REGEX = rf"^[^@{SPACE}]+@[^@{SPACE}]+\.[^@{SPACE}]+$"
 # A time of day followed by a UTC offset (Z, +02, +02:00, -0530): such timestamps are converted
 # to UTC; timestamps without one are taken as UTC already (dbt's parse_timestamp does the same).
 OFFSET_REGEX = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)$"

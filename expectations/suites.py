@@ -40,7 +40,7 @@ from core.contract import (
     mart_columns,
 )
 from core.quality_config import QualityConfig
-from core.sql_text import EMAIL_REGEX
+from core.sql_text import EMAIL_REGEX, SPACE
 from expectations.report import BLOCKING, WARNING
 
 RAW_SCHEMA = "raw"
@@ -75,13 +75,16 @@ SAMPLE_KEYS = {
 
 
 # What dbt's staging can parse. Anchored, because GX's pandas regex check is ``str.contains``;
-# non-capturing groups, because pandas warns about capturing groups on every run.
+# non-capturing groups, because pandas warns about capturing groups on every run; the spaces
+# dbt's ``clean_text`` trims spelled out (``SPACE``), so pandas runs them in pyarrow.
+_PADDING = f"[{SPACE}]*"
 TIMESTAMP_REGEX = (
-    r"^\s*\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?\s*$"
+    rf"^{_PADDING}\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d{{1,6}})?)?"
+    rf"(?:Z|[+-]\d{{2}}:?\d{{2}})?{_PADDING}$"
 )
-DATE_REGEX = r"^\s*\d{4}-\d{2}-\d{2}\s*$"
-AMOUNT_REGEX = r"^\s*-?\d+(?:\.\d+)?\s*$"
-BOOLEAN_REGEX = r"(?i)^\s*(?:true|false|yes|no|t|f|y|n|1|0)\s*$"
+DATE_REGEX = rf"^{_PADDING}\d{{4}}-\d{{2}}-\d{{2}}{_PADDING}$"
+AMOUNT_REGEX = rf"^{_PADDING}-?\d+(?:\.\d+)?{_PADDING}$"
+BOOLEAN_REGEX = rf"(?i)^{_PADDING}(?:true|false|yes|no|t|f|y|n|1|0){_PADDING}$"
 RFM_SCORE_REGEX = r"^[1-5]{3}$"
 
 # Raw tolerances: how much mess a healthy delivery may contain before we call it broken.

@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from dataclasses import replace as _replace
 from datetime import UTC, date, datetime, timedelta
@@ -443,15 +444,17 @@ def _run_gate(
     log.info("Quality gate %s: %d suites on %s", stage, len(jobs), _describe_scope(scope))
     context = _new_context()
     validations: list[tuple[str, str, Any]] = []
-    for index, (suite, batch) in enumerate(jobs):
+    for index, prepared in enumerate(_read_ahead(con, jobs)):
         # A data source of its own per suite, deleted after it: GX's execution engine keeps every
         # batch it validated (its batch cache) for as long as the data source lives, which held
         # the frames of all of a first run's history chunks at once (7.7 GB at 10M customers).
         datasource = context.data_sources.add_pandas(name=f"{stage}_batches_{index}")
         try:
-            outcome = _run_suite(datasource, con, suite, batch, validations)
+            outcome = _check_suite(datasource, prepared, validations)
         finally:
             context.data_sources.delete(datasource.name)
+        # Its frames go now, before the reader takes the suite after the next one.
+        del prepared
         report.suites.append(outcome)
         log.log(
             logging.INFO if outcome.success else logging.WARNING,
@@ -548,13 +551,50 @@ def _skip_batch_fingerprints() -> None:
         log.warning("GX has no HASH_THRESHOLD any more: every pandas batch is fingerprinted")
 
 
-def _run_suite(
-    datasource: PandasDatasource,
-    con: duckdb.DuckDBPyConnection,
-    suite: gx.ExpectationSuite,
-    batch: _Batch,
-    validations: list[tuple[str, str, Any]],
-) -> SuiteOutcome:
+def _read_ahead(
+    con: duckdb.DuckDBPyConnection, jobs: list[tuple[gx.ExpectationSuite, _Batch]]
+) -> Iterator[_ReadSuite]:
+    """Each job's frames read from DuckDB (``_read_suite``), the next job's read on a second
+    cursor while GX validates this one's: GX's validation is Python, DuckDB's reading runs outside
+    the GIL, so the two overlap instead of taking turns. At most two jobs' frames are held: the
+    one GX validates and the next one."""
+    if not jobs:
+        return
+    cursor = con.cursor()
+    with cursor, ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-read") as reader:
+        ahead = reader.submit(_read_suite, cursor, *jobs[0])
+        for suite, batch in jobs[1:]:
+            current = ahead.result()
+            ahead = reader.submit(_read_suite, cursor, suite, batch)
+            yield current
+        yield ahead.result()
+
+
+@dataclass
+class _ReadSuite:
+    """One suite's batch as DuckDB hands it to GX: the rules by how they are checked, the frames
+    they are validated on, and the seconds the reading took."""
+
+    suite: gx.ExpectationSuite
+    batch: _Batch
+    row_count: int
+    seconds: float
+    # The rules GX does not evaluate (a missing column or table), with their outcomes.
+    outcomes: list[tuple[int, ExpectationOutcome]]
+    present: list[str] = field(default_factory=list)
+    schema_rules: list[ExpectationConfiguration] = field(default_factory=list)
+    # (kind of reading, frame, the rules validated on it), as ``reading.plan`` says.
+    frames: list[tuple[str, pd.DataFrame, list[ExpectationConfiguration]]] = field(
+        default_factory=list
+    )
+    # A quarantine batch's rows per reason code and the masked examples (``_describe_quarantine``).
+    quarantine: tuple[dict[str, int], list[dict[str, Any]]] | None = None
+    evaluated: bool = True
+
+
+def _read_suite(
+    con: duckdb.DuckDBPyConnection, suite: gx.ExpectationSuite, batch: _Batch
+) -> _ReadSuite:
     started = time.perf_counter()
     # Each rule carries its position in the suite, so the report lists them in declared order
     # whichever way (schema frame, data frame, not evaluated) they were checked.
@@ -575,38 +615,52 @@ def _run_suite(
             else f"column {batch.filter_column} is missing, so the batch cannot be selected"
         )
         outcomes = [_not_evaluated(batch.name, config, reason) for config in configs]
-        return SuiteOutcome(suite.name, batch.name, 0, _since(started), _in_order(outcomes))
+        return _ReadSuite(suite, batch, 0, _since(started), outcomes, evaluated=False)
 
-    schema_rules: list[ExpectationConfiguration] = []
+    read = _ReadSuite(suite, batch, 0, 0.0, [], present)
     data_rules: list[ExpectationConfiguration] = []
-    outcomes: list[tuple[int, ExpectationOutcome]] = []
     for config in configs:
         missing = [column for column in _columns_of(config.kwargs) if column not in available]
         if config.type in SCHEMA_EXPECTATION_TYPES:
-            schema_rules.append(config)
+            read.schema_rules.append(config)
         elif missing:
             reason = f"column {', '.join(missing)} is missing from {batch.table}"
-            outcomes.append(_not_evaluated(batch.name, config, reason))
+            read.outcomes.append(_not_evaluated(batch.name, config, reason))
         else:
             data_rules.append(config)
+    read.row_count = _count_rows(con, batch)
+    plan = reading.plan(data_rules, batch.reading, read.row_count, _sample_rows(batch))
+    for planned, rules in plan.items():
+        kind, frame = _read_frame(con, batch, planned, rules, read.row_count)
+        read.frames.append((kind, frame, rules))
+    if batch.relation and batch.table.startswith("quarantine."):
+        read.quarantine = _describe_quarantine(con, batch)
+    read.seconds = _since(started)
+    return read
 
+
+def _check_suite(
+    datasource: PandasDatasource, read: _ReadSuite, validations: list[tuple[str, str, Any]]
+) -> SuiteOutcome:
+    """GX's verdict on a suite's frames (``_read_suite``)."""
+    started = time.perf_counter()
+    suite, batch, outcomes = read.suite, read.batch, list(read.outcomes)
+    if not read.evaluated:
+        return SuiteOutcome(suite.name, batch.name, 0, read.seconds, _in_order(outcomes))
     asset = datasource.add_dataframe_asset(name=batch.name)
     batch_definition = asset.add_batch_definition_whole_dataframe(name="batch")
-    if schema_rules:
-        schema_frame = pd.DataFrame(columns=present)
+    if read.schema_rules:
+        schema_frame = pd.DataFrame(columns=read.present)
         outcomes += _validate(
             batch_definition,
             batch.name,
             suite.name,
-            schema_rules,
+            read.schema_rules,
             schema_frame,
             validations=validations,
             validation_label=f"{batch.name} (schema)",
         )
-    row_count = _count_rows(con, batch)
-    plan = reading.plan(data_rules, batch.reading, row_count, _sample_rows(batch))
-    for planned, rules in plan.items():
-        kind, frame = _read_frame(con, batch, planned, rules, row_count)
+    for kind, frame, rules in read.frames:
         label = (
             batch.name if kind == reading.FULL else f"{batch.name} ({kind}, {len(frame):,} rows)"
         )
@@ -623,11 +677,18 @@ def _run_suite(
         if kind == reading.SUSPECTS:
             # Every row that breaks these rules is in the frame: the counts are the batch's.
             for _, checked_outcome in checked:
-                _count_against(checked_outcome, row_count)
+                _count_against(checked_outcome, read.row_count)
         outcomes += checked
-    outcome = SuiteOutcome(suite.name, batch.name, row_count, _since(started), _in_order(outcomes))
-    if batch.relation and batch.table.startswith("quarantine."):
-        _describe_quarantine(con, batch, outcome)
+    # The suite's seconds: its reading and its validation (the next suite's reading overlaps).
+    seconds = round(read.seconds + time.perf_counter() - started, 3)
+    outcome = SuiteOutcome(suite.name, batch.name, read.row_count, seconds, _in_order(outcomes))
+    if read.quarantine is not None:
+        reasons, rows = read.quarantine
+        for expectation in outcome.expectations:
+            expectation.observed_value = (
+                {"quarantined_by_reason": reasons, "allowed": batch.allowance} if reasons else None
+            )
+            expectation.examples = rows
     return outcome
 
 
@@ -695,12 +756,12 @@ def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def _describe_quarantine(
-    con: duckdb.DuckDBPyConnection, batch: _Batch, outcome: SuiteOutcome
-) -> None:
+    con: duckdb.DuckDBPyConnection, batch: _Batch
+) -> tuple[dict[str, int], list[dict[str, Any]]] | None:
     """What a person needs to act on quarantined rows: the count per reason code and up to five
     example rows (file, line, reasons and the row's values, PII masked)."""
     if not _exists(con, batch.table):
-        return
+        return None
     reasons = dict(
         con.execute(
             f"select reason, count(*) from (select unnest(_reasons) as reason "
@@ -742,11 +803,7 @@ def _describe_quarantine(
             }
         )
         rows.append(json_safe(shown))
-    for expectation in outcome.expectations:
-        expectation.observed_value = (
-            {"quarantined_by_reason": reasons, "allowed": batch.allowance} if reasons else None
-        )
-        expectation.examples = rows
+    return reasons, rows
 
 
 def _count_rows(con: duckdb.DuckDBPyConnection, batch: _Batch) -> int:

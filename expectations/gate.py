@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from dataclasses import replace as _replace
 from datetime import UTC, date, datetime, timedelta
@@ -444,26 +445,30 @@ def _run_gate(
     log.info("Quality gate %s: %d suites on %s", stage, len(jobs), _describe_scope(scope))
     context = _new_context()
     validations: list[tuple[str, str, Any]] = []
-    for index, prepared in enumerate(_read_ahead(con, jobs)):
-        # A data source of its own per suite, deleted after it: GX's execution engine keeps every
-        # batch it validated (its batch cache) for as long as the data source lives, which held
-        # the frames of all of a first run's history chunks at once (7.7 GB at 10M customers).
-        datasource = context.data_sources.add_pandas(name=f"{stage}_batches_{index}")
-        try:
-            outcome = _check_suite(datasource, prepared, validations)
-        finally:
-            context.data_sources.delete(datasource.name)
-        # Its frames go now, before the reader takes the suite after the next one.
-        del prepared
-        report.suites.append(outcome)
-        log.log(
-            logging.INFO if outcome.success else logging.WARNING,
-            "Quality gate %s: %s",
-            stage,
-            outcome.summary_line(),
-        )
-        for failure in describe_failures(outcome.failed):
-            log.warning("  %s", failure)
+    # Closed on the way out, also on an error: the read in flight ends before the caller
+    # closes the connection.
+    with closing(_read_ahead(con, jobs)) as reads:
+        for index, prepared in enumerate(reads):
+            # A data source of its own per suite, deleted after it: GX's execution engine keeps
+            # every batch it validated (its batch cache) for as long as the data source lives,
+            # which held the frames of all of a first run's history chunks at once (7.7 GB at
+            # 10M customers).
+            datasource = context.data_sources.add_pandas(name=f"{stage}_batches_{index}")
+            try:
+                outcome = _check_suite(datasource, prepared, validations)
+            finally:
+                context.data_sources.delete(datasource.name)
+            # Its frames go now, before the reader takes the suite after the next one.
+            del prepared
+            report.suites.append(outcome)
+            log.log(
+                logging.INFO if outcome.success else logging.WARNING,
+                "Quality gate %s: %s",
+                stage,
+                outcome.summary_line(),
+            )
+            for failure in describe_failures(outcome.failed):
+                log.warning("  %s", failure)
     settings = get_settings()
     if as_of_date is not None:
         _record_history(con, report, as_of_date, health)

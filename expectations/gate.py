@@ -594,7 +594,6 @@ class _ReadSuite:
     )
     # A quarantine batch's rows per reason code and the masked examples (``_describe_quarantine``).
     quarantine: tuple[dict[str, int], list[dict[str, Any]]] | None = None
-    evaluated: bool = True
 
 
 def _read_suite(
@@ -620,7 +619,7 @@ def _read_suite(
             else f"column {batch.filter_column} is missing, so the batch cannot be selected"
         )
         outcomes = [_not_evaluated(batch.name, config, reason) for config in configs]
-        return _ReadSuite(suite, batch, 0, _since(started), outcomes, evaluated=False)
+        return _ReadSuite(suite, batch, 0, _since(started), outcomes, present)
 
     read = _ReadSuite(suite, batch, 0, 0.0, [], present)
     data_rules: list[ExpectationConfiguration] = []
@@ -650,7 +649,7 @@ def _check_suite(
     """GX's verdict on a suite's frames (``_read_suite``)."""
     started = time.perf_counter()
     suite, batch, outcomes = read.suite, read.batch, list(read.outcomes)
-    if not read.evaluated:
+    if batch.filter_column not in read.present:  # not evaluated: the outcomes say why
         return SuiteOutcome(suite.name, batch.name, 0, read.seconds, _in_order(outcomes))
     asset = datasource.add_dataframe_asset(name=batch.name)
     batch_definition = asset.add_batch_definition_whole_dataframe(name="batch")

@@ -117,7 +117,8 @@ class HealthSpec:
 
     ``where`` is an SQL predicate with ``?`` placeholders bound to ``params``, the same batch a
     gate validates: ``list_contains(?::date[], _partition_date)`` for raw partitions,
-    ``as_of_date = ?`` for a mart slice. Column names are data here, never SQL: they are quoted.
+    ``as_of_date = ?`` for a mart slice, the column it selects by being ``batch_column``. Column
+    names are data here, never SQL: they are quoted.
     """
 
     table: str  # "<schema>.<name>"
@@ -127,6 +128,7 @@ class HealthSpec:
     key_columns: tuple[str, ...] = ()
     numeric_columns: tuple[str, ...] = ()
     timestamp_column: str | None = None
+    batch_column: str | None = None
 
 
 @dataclass
@@ -256,7 +258,8 @@ def measure_table_health(
     A column the spec names but the table lacks is skipped (and listed in ``skipped_columns``):
     a renamed column must not stop the other metrics from being recorded. A composite key with a
     missing part gives no duplicate rate, since a partial key would invent duplicates. A table
-    that does not exist gives ``row_count`` 0 and no metrics.
+    that does not exist, or lacks the column the batch is selected by, gives ``row_count`` 0 and
+    no metrics (the gate reports such a batch as not evaluated).
     """
     started = time.perf_counter()
     measured_at = _utc_now()
@@ -264,9 +267,17 @@ def measure_table_health(
     named = [*spec.key_columns, *spec.numeric_columns]
     if spec.timestamp_column:
         named.append(spec.timestamp_column)
+    if spec.batch_column:
+        named.append(spec.batch_column)
     skipped = tuple(dict.fromkeys(column for column in named if column not in types))
-    if not types:
-        log.warning("Table health: %s does not exist; recording 0 rows", spec.table)
+    if not types or spec.batch_column in skipped:
+        log.warning(
+            "Table health: %s %s; recording 0 rows",
+            spec.table,
+            f"has no column {spec.batch_column} to select the batch by"
+            if types
+            else "does not exist",
+        )
         return TableHealth(
             table=spec.table,
             label=spec.label,

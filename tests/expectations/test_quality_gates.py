@@ -653,6 +653,29 @@ def test_an_rfm_score_of_6_blocks(con):
     )
 
 
+def test_a_mart_that_is_missing_or_cannot_be_sliced_blocks_with_the_reason(con):
+    """Every rule of a mart whose table is missing, or that has no as_of_date to select the
+    slice by, fails as not evaluated, saying why; the other marts are still judged."""
+    create_clean_marts(con)
+    con.execute("drop table marts.cohort_retention")
+    con.execute("alter table marts.customer_rfm drop column as_of_date")
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_marts(con, DAY)
+
+    report = caught.value.report
+    errors = {(f.table, f.error) for f in report.blocking_failures}
+    assert errors == {
+        ("marts.cohort_retention", "table marts.cohort_retention does not exist"),
+        (
+            "marts.customer_rfm",
+            "column as_of_date is missing, so the batch cannot be selected",
+        ),
+    }
+    judged = {suite.suite: suite.success for suite in report.suites}
+    assert judged["marts.customer_features"] is True
+
+
 def test_invalid_rows_of_another_as_of_slice_are_ignored(con):
     create_clean_marts(con)
     _insert(con, "marts.customer_features", features(OTHER_DAY) + features(OTHER_DAY))

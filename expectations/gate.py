@@ -613,6 +613,8 @@ def _read_suite(
         for position, expectation in enumerate(suite.expectations)
     ]
     present = _table_columns(con, batch)
+    if batch.sample_key and batch.sample_key not in present:
+        batch = _replace(batch, sample_key="")  # sampled by row id instead
     # Derived columns count as present for the rules (never for the schema) when their source is.
     available = {
         *present,
@@ -744,9 +746,9 @@ def _table_columns(con: duckdb.DuckDBPyConnection, batch: _Batch) -> list[str]:
     schema, name = batch.table.split(".", 1)
     rows = con.execute(
         """
-        select column_name from information_schema.columns
-        where table_catalog = current_database() and table_schema = ? and table_name = ?
-        order by ordinal_position
+        select column_name from duckdb_columns()
+        where database_name = current_database() and schema_name = ? and table_name = ?
+        order by column_index
         """,
         [schema, name],
     ).fetchall()
@@ -872,7 +874,7 @@ def _read_frame(
     modulus = reading.sample_modulus(row_count, _sample_rows(batch, kind))
     names = ", ".join(quote_ident(column) for column in columns)
     if kind == reading.SAMPLE:
-        key = batch.sample_key if batch.sample_key in _table_columns(con, batch) else ""
+        key = batch.sample_key  # present in the table (``_read_suite``)
         picked = f"coalesce({quote_ident(key)}::varchar, rowid::varchar)" if key else "rowid"
         sql = (
             f"select {select_list} from {source} as batch "
@@ -915,8 +917,8 @@ def _float_columns(con: duckdb.DuckDBPyConnection, batch: _Batch) -> frozenset[s
     schema, name = batch.table.split(".", 1)
     rows = con.execute(
         """
-        select column_name from information_schema.columns
-        where table_catalog = current_database() and table_schema = ? and table_name = ?
+        select column_name from duckdb_columns()
+        where database_name = current_database() and schema_name = ? and table_name = ?
             and data_type in ('FLOAT', 'DOUBLE', 'REAL')
         """,
         [schema, name],

@@ -134,6 +134,34 @@ def test_sampled_history_chunks_still_fail_on_planted_bad_rows(con, tmp_path, mo
     assert not any(label.startswith(f"{second} (row count") for label in pages)
 
 
+def test_history_without_its_sample_key_is_sampled_by_row(con, tmp_path, monkeypatch):
+    """A history chunk is sampled by a hash of its key (``SAMPLE_KEYS``); a table that lacks
+    the key column is sampled by row id, and its other rules are still judged on the sample."""
+    monkeypatch.setattr(reading, "HISTORY_CHUNK_ROWS", 1000)
+    monkeypatch.setattr(reading, "HISTORY_SAMPLE_ROWS", 200)
+    history = [DAY - timedelta(days=offset) for offset in range(5, 0, -1)]
+    by_day = {day: orders(200, day) for day in history}
+    for day in history:
+        for row in by_day[day][:20]:  # 10% null customer ids: beyond the 1% blocking tolerance
+            row["customer_id"] = None
+    create_raw(con, "orders", {**by_day, DAY: orders(200)}, drop=("order_id",))
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [*history, DAY]}, run_id="keyless")
+
+    report = caught.value.report.to_dict()
+    chunk = f"raw.orders partitions {history[0]}..{history[-1]} (5 days)"
+    nulls = _result(report, chunk, "expect_column_values_to_not_be_null", "customer_id")
+    assert nulls["success"] is False
+    assert 100 < nulls["element_count"] < 1000  # a sample of about 200 rows, not the chunk
+    assert nulls["unexpected_count"] >= 0.05 * nulls["element_count"]
+    keyed = _result(report, chunk, "expect_column_values_to_not_be_null", "order_id")
+    assert (keyed["success"], keyed["error"]) == (
+        False,
+        "column order_id is missing from raw.orders",
+    )
+
+
 def test_pushed_down_marts_pass_when_clean(con, tmp_path, monkeypatch):
     monkeypatch.setattr(reading, "MART_SAMPLE_ROWS", 5)
     create_clean_marts(con)

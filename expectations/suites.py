@@ -167,8 +167,8 @@ def _arrived(severity: str) -> gxe.Expectation:
 
 def _only_on_the_day(as_of_day: bool, *rules: gxe.Expectation) -> list[gxe.Expectation]:
     """Freshness rules are the as-of day's: history caught up in the same run may have empty
-    days and holds no newest partition (its parameters make these rules pass whatever the
-    rows), so its chunks, up to 28 of them on a 1M first run, are not validated against them."""
+    days and holds no newest partition (its parameters made these rules pass whatever the
+    rows), so its chunks are not validated against them."""
     return list(rules) if as_of_day else []
 
 

@@ -134,7 +134,7 @@ def test_sampled_history_chunks_still_fail_on_planted_bad_rows(con, tmp_path, mo
     assert not any(label.startswith(f"{second} (row count") for label in pages)
 
 
-def test_history_without_its_sample_key_is_sampled_by_row(con, tmp_path, monkeypatch):
+def test_history_without_its_sample_key_is_sampled_by_row(con, monkeypatch):
     """A history chunk is sampled by a hash of its key (``SAMPLE_KEYS``); a table that lacks
     the key column is sampled by row id, and its other rules are still judged on the sample."""
     monkeypatch.setattr(reading, "HISTORY_CHUNK_ROWS", 1000)

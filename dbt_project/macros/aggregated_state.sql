@@ -1,7 +1,8 @@
 {#-
     The start of an incremental state model that aggregates the rows of a known-copies state
-    (macro latest_known_copies) by groups: `upstream_model`'s rows as the CTE `rows_to_aggregate`,
-    the model adds its aggregation over them, grouped by `group_column` (and maybe more).
+    (macro latest_known_copies, or int_orders_attributed, whose macro attributed_state keeps the
+    same side tables) by groups: `upstream_model`'s rows as the CTE `rows_to_aggregate`, the model
+    adds its aggregation over them, grouped by `group_column` (and maybe more).
 
     A night recomputes only the groups whose rows its upstream changed: the `group_column` values
     of the rows the upstream replaced (`<upstream>__replaced`) and of the rows it inserted for its

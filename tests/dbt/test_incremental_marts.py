@@ -410,11 +410,17 @@ SCOPED_TESTS = {
     "unique_combination_of_columns_int_web_session_customers_aggregated_session_id__customer_id": (
         "int_web_session_customers_aggregated__touched"
     ),
+    "unique_int_orders_attributed_order_id": "int_orders_attributed__changes",
+    "unique_combination_of_columns_int_customer_months_aggregated_customer_id__activity_month": (
+        "int_customer_months_aggregated__touched"
+    ),
 }
 STATE_MODEL_NAMES = {
     *STATE_MODELS,
     "int_email_customers_aggregated",
     "int_web_session_customers_aggregated",
+    "int_orders_attributed",
+    "int_customer_months_aggregated",
 }
 WEB_TEST = "unique_int_web_events_deduplicated_event_id"
 

@@ -1,12 +1,13 @@
 -- One row per resolved customer and calendar month with a counted order (completed, plausible
 -- amount): the activity the retention matrices count, with the customer's first order month
--- (a window over the customer's months).
+-- (a window over the customer's months). Incremental state (macro aggregated_state): a night
+-- recomputes only the customers whose orders int_orders_attributed replaced or inserted.
 
-with
+{{ aggregated_state('int_orders_attributed', 'order_id', 'customer_id') }},
 
 orders as (
 
-    select * from {{ ref('int_orders_attributed') }}
+    select * from rows_to_aggregate
     where is_valid_for_spend
 
 ),

@@ -1,13 +1,15 @@
 -- Orders known on the as-of date, attached to the resolved customer, with the day-level fields
 -- the marts group on. Every order of staging with a buyer is here; is_valid_for_spend says which
 -- count. Guest orders (no customer id, kept by anonymous_orders: keep) belong to nobody: the
--- inner join leaves them out of every per-customer mart.
+-- inner join leaves them out of every per-customer mart. Incremental state (macro
+-- attributed_state): a night recomputes only the orders that changed and the orders of the
+-- source ids whose resolved customer changed (a merge, a split, a first CRM record).
 
-with
+{{ attributed_state('int_orders_deduplicated', 'order_id', 'customer_id') }},
 
 orders as (
 
-    select * from {{ ref('int_orders_deduplicated') }}
+    select * from rows_to_attribute
 
 ),
 
@@ -23,6 +25,7 @@ final as (
         -- ids
         orders.order_id,
         resolved_customers.customer_id,
+        orders.customer_id as source_customer_id,
 
         -- strings
         orders.status,

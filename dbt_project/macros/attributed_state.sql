@@ -2,30 +2,27 @@
     The start (the CTE `rows_to_attribute`) of an incremental state model that attaches the rows
     of a known-copies state (macro latest_known_copies) to tonight's resolved customer
     (int_orders_attributed): the model joins `rows_to_attribute` to int_customers_resolved on the
-    upstream's `source_column` and keeps that source id, as `source_customer_id`, beside the
-    resolved one.
+    upstream's `source_column`.
 
     A night recomputes only the keys whose row or owner can have changed: the keys its upstream
     recomputed (`<upstream>__changes`), and the keys of every source id whose resolved customer is
-    not the one the state holds (a merge, a split, a record gone, a buyer's first CRM record). The
-    latter are found by comparing the state's own pairs (source id, resolved id) with tonight's
-    identity map both ways, so a night needs no copy of yesterday's map and a missed night of
-    identity resolution is seen too. The keys are saved as `<model>__changes` and the rows
-    deleted as `<model>__replaced`, as a known-copies state does, for the aggregated states built
-    on this one (macro aggregated_state). It rebuilds from the whole upstream when the upstream
-    rebuilt, did not run in this invocation, or ran once without this model, and when its ledger
-    is missing or its code changed (macro aggregated_state_rebuild_reason).
+    not the one it had when this model last ran (a merge, a split, a record gone, a buyer's first
+    CRM record; macro reattributed_sources, against the map the model keeps in
+    `<model>__identity`, so a night the model did not run is covered too). The keys are saved as
+    `<model>__changes` and the rows deleted as `<model>__replaced`, as a known-copies state does,
+    for the aggregated states built on this one (macro aggregated_state). It rebuilds as an
+    aggregated state does, and when its kept map is missing (macro
+    identity_joined_state_rebuild_reason).
 -#}
 {% macro attributed_state(upstream_model, key, source_column) %}
 
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    on_schema_change='append_new_columns',
     pre_hook=["{{ attributed_state_pre_hook" ~ state_hook_arguments(
         [upstream_model, key, source_column]
     ) ~ " }}"],
-    post_hook=["{{ state_marker_done() }}"],
+    post_hook=["{{ identity_joined_state_post_hook() }}"],
 ) }}
 
 with
@@ -42,35 +39,14 @@ rows_to_attribute as (
 
 {#- On an incremental run: the condition that keeps the keys the pre-hook deleted. -#}
 {% macro where_in_attributed_changes(upstream_model, key) -%}
-    {%- if is_incremental() and aggregated_state_rebuild_reason(upstream_model) is none -%}
+    {%- if is_incremental() and identity_joined_state_rebuild_reason(upstream_model) is none -%}
         where {{ key }} in (select {{ key }} from {{ state_side_table('changes') }})
     {%- endif -%}
 {%- endmacro %}
 
 
-{#- The source ids whose resolved customer tonight is not the one the state holds: pairs of the
-    state missing from tonight's map (re-attributed or gone) and pairs of the map missing from
-    the state (re-attributed, or attributable for the first time; the map's sources without rows
-    upstream come along and find nothing). -#}
-{% macro reattributed_sources() -%}
-    select source_customer_id from (
-        (
-            select distinct source_customer_id, customer_id from {{ this }}
-            except
-            select source_customer_id, customer_id from {{ ref('int_customers_resolved') }}
-        )
-        union all
-        (
-            select source_customer_id, customer_id from {{ ref('int_customers_resolved') }}
-            except
-            select distinct source_customer_id, customer_id from {{ this }}
-        )
-    ) as differing
-{%- endmacro %}
-
-
 {% macro attributed_state_pre_hook(upstream_model, key, source_column) -%}
-    {%- set rebuild_reason = aggregated_state_rebuild_reason(upstream_model) -%}
+    {%- set rebuild_reason = identity_joined_state_rebuild_reason(upstream_model) -%}
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('changes') }};
     drop table if exists {{ state_side_table('replaced') }};

@@ -411,6 +411,7 @@ SCOPED_TESTS = {
         "int_web_session_customers_aggregated__touched"
     ),
     "unique_int_orders_attributed_order_id": "int_orders_attributed__changes",
+    "unique_int_web_sessions_aggregated_session_id": "int_web_sessions_aggregated__touched",
     "unique_combination_of_columns_int_customer_months_aggregated_customer_id__activity_month": (
         "int_customer_months_aggregated__touched"
     ),
@@ -421,6 +422,7 @@ STATE_MODEL_NAMES = {
     "int_web_session_customers_aggregated",
     "int_orders_attributed",
     "int_customer_months_aggregated",
+    "int_web_sessions_aggregated",
 }
 WEB_TEST = "unique_int_web_events_deduplicated_event_id"
 

@@ -25,7 +25,6 @@ final as (
         -- ids
         orders.order_id,
         resolved_customers.customer_id,
-        orders.customer_id as source_customer_id,
 
         -- strings
         orders.status,

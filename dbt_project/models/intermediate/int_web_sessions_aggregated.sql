@@ -2,12 +2,14 @@
 -- is the customer's when any of its events carries a customer_id (the smallest resolved id if,
 -- oddly, several do); anonymous sessions are left out. Added up from the per-session and
 -- source-customer state (int_web_session_customers_aggregated), with today's identity map.
+-- Incremental state (macro identity_joined_state): a night adds up again only the sessions
+-- whose events changed and those with a source id whose resolved customer changed.
 
-with
+{{ identity_joined_state('int_web_session_customers_aggregated', 'session_id', 'customer_id') }},
 
 session_customers as (
 
-    select * from {{ ref('int_web_session_customers_aggregated') }}
+    select * from rows_to_join
 
 ),
 

@@ -1,0 +1,112 @@
+{#-
+    The start (the CTE `rows_to_join`) of an incremental state model that adds up, per group, the
+    rows of an aggregated state (macro aggregated_state: keyed by source customer ids, its
+    recomputed groups in `<upstream>__touched`) joined to tonight's identity map
+    (int_web_sessions_aggregated: a session's events summed over their source ids, attached to
+    the resolved customer). The model joins `rows_to_join` to int_customers_resolved on
+    `source_column` and groups by `group_column`.
+
+    A night recomputes only the groups whose rows or whose owner can have changed: the groups its
+    upstream re-aggregated, and the groups with a row of a source id whose resolved customer is
+    not the one it had when this model last ran (a merge, a split, a record gone, a first CRM
+    record). For that the model keeps the identity map it was built with (`<model>__identity`,
+    source id and resolved id, written by its post-hook), compared both ways with tonight's;
+    being its own, it also covers a night the model did not run. The groups are saved as
+    `<model>__touched`, deleted and added up again. It rebuilds as an aggregated state does
+    (macro aggregated_state_rebuild_reason), and when its saved map is missing.
+-#}
+{% macro identity_joined_state(upstream_model, group_column, source_column) %}
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook=["{{ identity_joined_state_pre_hook" ~ state_hook_arguments(
+        [upstream_model, group_column, source_column]
+    ) ~ " }}"],
+    post_hook=["{{ identity_joined_state_post_hook() }}"],
+) }}
+
+with
+
+rows_to_join as (
+
+    select * from {{ ref(upstream_model) }} -- noqa: LT02
+    {{ where_in_identity_joined_groups(upstream_model, group_column) }}
+
+)
+
+{% endmacro %}
+
+
+{#- Why a state that keeps its identity map rebuilds (a short text), or none: as an aggregated
+    state on `upstream_model`, and when the map it kept is missing. -#}
+{% macro identity_joined_state_rebuild_reason(upstream_model) -%}
+    {%- set reason = aggregated_state_rebuild_reason(upstream_model) -%}
+    {%- if reason is none and execute and is_incremental() -%}
+        {#- written by the post-hook, outside dbt's relation cache -#}
+        {%- set saved = run_query(
+            "select 1 from information_schema.tables where table_schema = '" ~ this.schema
+            ~ "' and table_name = '" ~ this.identifier ~ "__identity'"
+        ) -%}
+        {%- if saved.rows | length == 0 -%}
+            {%- set reason = 'no identity map of its last run' -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return(reason) }}
+{%- endmacro %}
+
+
+{#- The source ids whose resolved customer tonight is not the one in the map the state kept at
+    its last run (`<model>__identity`): re-attributed, gone, or new to the map. -#}
+{% macro reattributed_sources() -%}
+    {%- set saved = state_side_table('identity') -%}
+    {%- set resolved = ref('int_customers_resolved') -%}
+    select source_customer_id from (
+        (
+            select source_customer_id, customer_id from {{ saved }}
+            except
+            select source_customer_id, customer_id from {{ resolved }}
+        )
+        union all
+        (
+            select source_customer_id, customer_id from {{ resolved }}
+            except
+            select source_customer_id, customer_id from {{ saved }}
+        )
+    ) as differing
+{%- endmacro %}
+
+
+{#- Post-hook: the identity map the state now reflects, kept for the next night's comparison
+    (macro reattributed_sources); then the ledger's marker. -#}
+{% macro identity_joined_state_post_hook() -%}
+    create or replace table {{ state_side_table('identity') }} as
+    select source_customer_id, customer_id from {{ ref('int_customers_resolved') }};
+    {{ state_marker_done() }}
+{%- endmacro %}
+
+
+{#- On an incremental run: the condition that keeps the groups the pre-hook deleted. -#}
+{% macro where_in_identity_joined_groups(upstream_model, group_column) -%}
+    {%- if is_incremental() and identity_joined_state_rebuild_reason(upstream_model) is none -%}
+        where {{ in_touched_groups(group_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro identity_joined_state_pre_hook(upstream_model, group_column, source_column) -%}
+    {%- set rebuild_reason = identity_joined_state_rebuild_reason(upstream_model) -%}
+    {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
+    drop table if exists {{ state_side_table('touched') }};
+    {% if is_incremental() and rebuild_reason is none -%}
+        create table {{ state_side_table('touched') }} as
+        select {{ group_column }} from {{ state_side_table('touched', upstream_model) }}
+        union
+        select {{ group_column }} from {{ ref(upstream_model) }}
+        where {{ source_column }} in ({{ reattributed_sources() }});
+        delete from {{ this }} where {{ in_touched_groups(group_column) }};
+    {%- endif %}
+    {{ state_pre_hook_end(
+        rebuild_reason, state_side_table('touched'), marker, ' from ' ~ upstream_model
+    ) }}
+{%- endmacro %}

@@ -9,8 +9,10 @@ and the audience exports, and keep them out when old landing files are loaded ag
    addresses and phone numbers (to find quarantined lines the CSV reader could not split);
 2. in one transaction, deletes their rows from every table of the raw, quarantine, staging,
    intermediate, pii, marts and segments schemas (every version's member rows and membership
-   changes included) and records the request in ``audit.erasure_requests``: SHA-256 hashes of
-   the ids, when, who, why and how many rows each table lost, never the identifiers themselves;
+   changes included), drops the identity maps the incremental states that sum several people
+   kept (so they rebuild the next night), and records the request in
+   ``audit.erasure_requests``: SHA-256 hashes of the ids, when, who, why and how many rows each
+   table lost, never the identifiers themselves;
 3. rewrites the current version's audience export and deletes every other export folder that
    holds the person, and rewrites the published copy (``core.read_copy``).
 
@@ -41,6 +43,15 @@ log = logging.getLogger(__name__)
 SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "pii", "marts", "segments")
 # The columns that hold a customer id (identity resolution's similar_email pairs hold two).
 ID_COLUMNS = ("customer_id", "source_customer_id", "left_customer_id", "right_customer_id")
+# The side tables dbt's incremental states keep beside their own (`<model>__changes`,
+# `__replaced`, `__touched`, `__identity`: macro state_side_table in dbt_project/macros/):
+# copies of a night's working sets and of the identity map a state was built with, not tonight's
+# map, so they never widen the person; the person's rows in them are deleted like any other.
+SIDE_TABLE_MARK = "__"
+# The identity map kept by the states that sum several source ids per row (macro
+# identity_joined_state: a session's events of several people): a person's share cannot be taken
+# out of such a sum, so the erasure drops the kept maps and those states rebuild the next night.
+KEPT_IDENTITY_MAP_SUFFIX = "__identity"
 
 
 class ErasureError(RuntimeError):
@@ -86,7 +97,8 @@ def hashed(value: str) -> str:
 def find_person(con: duckdb.DuckDBPyConnection, customer_id: str) -> Person:
     """Every id and contact value of the person ``customer_id`` names."""
     ids = {customer_id}
-    for table in _tables_with(con, {"source_customer_id", "customer_id"}):
+    # Tonight's identity map only: a side table may hold an older one (a split since).
+    for table in _tables_with(con, {"source_customer_id", "customer_id"}, side_tables=False):
         rows = con.execute(
             f"select customer_id, source_customer_id from {table} "
             "where customer_id in (select unnest(?::varchar[])) "
@@ -156,6 +168,12 @@ def _delete_everywhere(con: duckdb.DuckDBPyConnection, person: Person) -> dict[s
         ).fetchone()[0]
         if count:
             deleted[table] = int(count)
+    for schema, name in con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in (select unnest(?::varchar[])) and ends_with(table_name, ?)",
+        [list(SCHEMAS), KEPT_IDENTITY_MAP_SUFFIX],
+    ).fetchall():
+        con.execute(f"drop table {quote_ident(schema)}.{quote_ident(name)}")
     return deleted
 
 
@@ -234,8 +252,14 @@ def _base_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, set[str]]]:
     return [(f"{quote_ident(s)}.{quote_ident(t)}", set(columns)) for s, t, columns in rows]
 
 
-def _tables_with(con: duckdb.DuckDBPyConnection, needed: set[str]) -> list[str]:
-    return [table for table, columns in _base_tables(con) if needed <= columns]
+def _tables_with(
+    con: duckdb.DuckDBPyConnection, needed: set[str], *, side_tables: bool = True
+) -> list[str]:
+    return [
+        table
+        for table, columns in _base_tables(con)
+        if needed <= columns and (side_tables or SIDE_TABLE_MARK not in table.split(".", 1)[1])
+    ]
 
 
 def _tables_with_any(

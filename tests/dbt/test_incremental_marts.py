@@ -306,6 +306,17 @@ def assert_identity(
     assert person == ([(c041_is,)] if c041_is else [])
 
 
+def build_without_kept_map(warehouse: Warehouse, night: date, state: str) -> None:
+    """The night built again after ``state`` lost the identity map it kept: it rebuilds, the
+    orders' state (another that keeps one) does not."""
+    with duckdb.connect(str(warehouse.settings.warehouse_path)) as con:
+        con.execute(f'drop table intermediate."{state}__identity"')
+    run_dbt_build(night, settings=warehouse.settings, dbt_vars=IN_PARTS)
+    runs = warehouse.state_runs()
+    assert runs[state] is None
+    assert runs["int_orders_attributed"] is not None
+
+
 def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: Path) -> None:
     nights = [date(2026, 6, 26) + timedelta(n) for n in range(4)]
 
@@ -376,6 +387,11 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     run_dbt_build(nights[3], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert warehouse.state_runs()["int_web_events_deduplicated"] is not None
     assert warehouse.identity_run() == 0  # no CRM record changed
+    assert_equals_full_rebuild(warehouse, nights[3], tmp_path)
+
+    # the identity map the sessions' state kept is gone (an erasure drops it): that state
+    # rebuilds, the others stay incremental
+    build_without_kept_map(warehouse, nights[3], "int_web_sessions_aggregated")
     assert_equals_full_rebuild(warehouse, nights[3], tmp_path)
 
     # a backfill of an earlier date after later ones rebuilds the events' state for it; identity

@@ -12,7 +12,7 @@ import pytest
 
 from core.erasure import ERASURE_TABLE
 from pipeline import steps
-from pipeline.erasure import forget
+from pipeline.erasure import find_person, forget
 from tools.demo_data import generate_demo_data
 
 pytestmark = pytest.mark.slow
@@ -91,6 +91,41 @@ def _where_found(data_dir: Path, customer_id: str, email: str) -> list[str]:
     return found
 
 
+def _kept_identity_maps(data_dir: Path) -> list[str]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return [
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables "
+                "where ends_with(table_name, '__identity') order by all"
+            ).fetchall()
+        ]
+
+
+def test_a_kept_older_identity_map_does_not_widen_the_person(tmp_path):
+    """S3 was merged into S1 when a state kept its map, and is a person of its own tonight:
+    erasing S1 finds S1 only."""
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.customers as select * from (values ('S1'), ('S3')) as t(customer_id)"
+        )
+        con.execute("create schema intermediate")
+        con.execute(
+            "create table intermediate.int_customers_resolved as "
+            "select * from (values ('S1', 'S1'), ('S3', 'S3')) as t(source_customer_id, "
+            "customer_id)"
+        )
+        con.execute(
+            'create table intermediate."int_web_sessions_aggregated__identity" as '
+            "select * from (values ('S1', 'S1'), ('S3', 'S1')) as t(source_customer_id, "
+            "customer_id)"
+        )
+        assert find_person(con, "S1").customer_ids == ("S1",)
+        con.execute("update intermediate.int_customers_resolved set customer_id = 'S1'")
+        assert find_person(con, "S1").customer_ids == ("S1", "S3")
+
+
 def test_an_erased_person_is_gone_everywhere_and_stays_gone(tmp_path, monkeypatch):
     landing, data_dir = tmp_path / "landing", tmp_path / "data"
     generate_demo_data(landing, tmp_path / "truth", n_customers=1000, seed=11)
@@ -107,10 +142,18 @@ def test_an_erased_person_is_gone_everywhere_and_stays_gone(tmp_path, monkeypatc
     assert any(hit.startswith("pii.pii_similar_email_matches.") for hit in before), before
     landing_before = {p: p.read_bytes() for p in landing.rglob("*.csv")}
 
+    assert _kept_identity_maps(data_dir) == [
+        "int_orders_attributed__identity",
+        "int_web_sessions_aggregated__identity",
+    ]
+
     result = forget(customer_id, by="test", reason="ticket 4711")
 
     assert result["rows_deleted"] and result["exports_removed"]
     assert _where_found(data_dir, customer_id, email) == []
+    # a session's sums may hold the person's events beside another's: the states that add up
+    # several people lose their kept identity map, so the next night rebuilds them
+    assert _kept_identity_maps(data_dir) == []
     with duckdb.connect(str(data_dir / "published.duckdb"), read_only=True) as con:
         # The analysts' copy (core.read_copy) was rewritten without the person.
         in_copy = [
@@ -145,5 +188,12 @@ def test_an_erased_person_is_gone_everywhere_and_stays_gone(tmp_path, monkeypatc
     assert _where_found(data_dir, customer_id, email) == []
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         erased = con.execute("select sum(rows_erased) from raw._load_log").fetchone()[0]
+        rebuilt = con.execute(
+            "select model_name, changed_keys from intermediate.incremental_state_ledger "
+            "where landed_date is null and model_name in "
+            "('int_orders_attributed', 'int_web_sessions_aggregated') order by all"
+        ).fetchall()
     assert erased > 0
+    assert rebuilt == [("int_orders_attributed", None), ("int_web_sessions_aggregated", None)]
+    assert len(_kept_identity_maps(data_dir)) == 2
     assert {p: p.read_bytes() for p in landing.rglob("*.csv")} == landing_before

@@ -56,11 +56,7 @@ rows_to_attribute as (
         union
         select {{ key }} from {{ ref(upstream_model) }}
         where {{ source_column }} in ({{ reattributed_sources() }});
-        create table {{ state_side_table('replaced') }} as
-        select * from {{ this }}
-        where {{ key }} in (select {{ key }} from {{ state_side_table('changes') }});
-        delete from {{ this }}
-        where {{ key }} in (select {{ key }} from {{ state_side_table('changes') }});
+        {{ replace_changed_keys(key) }};
     {%- endif %}
     {{ state_pre_hook_end(
         rebuild_reason, state_side_table('changes'), marker, ' from ' ~ upstream_model

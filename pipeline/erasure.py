@@ -48,9 +48,11 @@ ID_COLUMNS = ("customer_id", "source_customer_id", "left_customer_id", "right_cu
 # copies of a night's working sets and of the identity map a state was built with, not tonight's
 # map, so they never widen the person; the person's rows in them are deleted like any other.
 SIDE_TABLE_MARK = "__"
-# The identity map kept by the states that sum several source ids per row (macro
-# identity_joined_state: a session's events of several people): a person's share cannot be taken
-# out of such a sum, so the erasure drops the kept maps and those states rebuild the next night.
+# The identity map kept by the states attached to it (macros attributed_state,
+# identity_joined_state, customer_state). A state that sums several source ids per row (a
+# session's events of several people) cannot have a person's share taken out of such a sum, so
+# the erasure drops the kept maps and those states rebuild the next night, with the states built
+# on them.
 KEPT_IDENTITY_MAP_SUFFIX = "__identity"
 
 

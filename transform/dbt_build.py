@@ -38,8 +38,9 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 10.0
 
 # The materializations that leave a table; the marts' (as_of_slice, a project macro) holds one
-# slice per as-of date; table_in_parts (a project macro) is a table built in parts of the customers.
-TABLE_MATERIALIZATIONS = frozenset({"table", "incremental", "as_of_slice", "table_in_parts"})
+# slice per as-of date; state_in_parts (a project macro) is a state table built in parts of the
+# customers.
+TABLE_MATERIALIZATIONS = frozenset({"table", "incremental", "as_of_slice", "state_in_parts"})
 
 # dbt's node statuses, grouped into what a run summary needs.
 _STATUS_GROUPS = {

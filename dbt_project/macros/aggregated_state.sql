@@ -7,7 +7,7 @@
     A night recomputes only the groups whose rows its upstream changed: the `group_column` values
     of the rows the upstream replaced (`<upstream>__replaced`) and of the rows it inserted for its
     changed keys (`<upstream>__changes`, keyed by `upstream_key`), saved as `<model>__touched`;
-    they are deleted and aggregated again. It rebuilds from the whole upstream when it has no
+    their rows are saved as `<model>__replaced`, deleted and aggregated again. It rebuilds from the whole upstream when it has no
     ledger, its code changed, or it did not see the upstream's every run (the upstream rebuilt,
     did not run in this invocation, or ran in one without this model): macro
     aggregated_state_rebuild_reason.
@@ -89,6 +89,7 @@ rows_to_aggregate as (
     {%- set rebuild_reason = aggregated_state_rebuild_reason(upstream_model) -%}
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('touched') }};
+    drop table if exists {{ state_side_table('replaced') }};
     {% if is_incremental() and rebuild_reason is none -%}
         create table {{ state_side_table('touched') }} as
         select {{ group_column }} from {{ state_side_table('replaced', upstream_model) }}
@@ -97,9 +98,20 @@ rows_to_aggregate as (
         where {{ upstream_key }} in (
             select {{ upstream_key }} from {{ state_side_table('changes', upstream_model) }}
         );
-        delete from {{ this }} where {{ in_touched_groups(group_column) }};
+        {{ replace_touched_groups(group_column) }};
     {%- endif %}
     {{ state_pre_hook_end(
         rebuild_reason, state_side_table('touched'), marker, ' from ' ~ upstream_model
     ) }}
+{%- endmacro %}
+
+
+{#- The rows of the groups in `__touched` saved as `<model>__replaced` (what they were before
+    tonight: the per-customer states built on this one find their old owners there, macro
+    customer_state), then deleted. -#}
+{% macro replace_touched_groups(group_column) -%}
+    create table {{ state_side_table('replaced') }} as
+    select * from {{ this }}
+    where {{ in_touched_groups(group_column) }};
+    delete from {{ this }} where {{ in_touched_groups(group_column) }}
 {%- endmacro %}

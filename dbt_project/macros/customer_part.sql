@@ -1,6 +1,6 @@
 {#-
     The filter that keeps one part of the customers, by a hash of `customer_id`, in a model
-    materialized as table_in_parts: the materialization sets the DuckDB variables
+    materialized as state_in_parts: the materialization sets the DuckDB variables
     segments_customer_parts and segments_customer_part (constants folded into each scan) and
     runs the query once per part. Unset (one part, `dbt show`, any other materialization) the
     filter is `true` and keeps every row.

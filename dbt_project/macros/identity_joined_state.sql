@@ -12,7 +12,8 @@
     record). For that the model keeps the identity map it was built with (`<model>__identity`,
     source id and resolved id, written by its post-hook), compared both ways with tonight's;
     being its own, it also covers a night the model did not run. The groups are saved as
-    `<model>__touched`, deleted and added up again. It rebuilds as an aggregated state does
+    `<model>__touched`, their rows as `<model>__replaced` (macro replace_touched_groups), deleted
+    and added up again. It rebuilds as an aggregated state does
     (macro aggregated_state_rebuild_reason), and when its saved map is missing.
 -#}
 {% macro identity_joined_state(upstream_model, group_column, source_column) %}
@@ -98,13 +99,14 @@ rows_to_join as (
     {%- set rebuild_reason = identity_joined_state_rebuild_reason(upstream_model) -%}
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('touched') }};
+    drop table if exists {{ state_side_table('replaced') }};
     {% if is_incremental() and rebuild_reason is none -%}
         create table {{ state_side_table('touched') }} as
         select {{ group_column }} from {{ state_side_table('touched', upstream_model) }}
         union
         select {{ group_column }} from {{ ref(upstream_model) }}
         where {{ source_column }} in ({{ reattributed_sources() }});
-        delete from {{ this }} where {{ in_touched_groups(group_column) }};
+        {{ replace_touched_groups(group_column) }};
     {%- endif %}
     {{ state_pre_hook_end(
         rebuild_reason, state_side_table('touched'), marker, ' from ' ~ upstream_model

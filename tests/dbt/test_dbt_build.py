@@ -907,7 +907,7 @@ def test_a_build_without_a_valid_as_of_date_fails_before_any_node(
 
 
 def test_tables_built_in_parts_equal_one_build(builds: Builds, tmp_path: Path) -> None:
-    """int_customers_cohorted and int_customer_metrics_joined (materialization table_in_parts)
+    """int_customers_cohorted and int_customer_metrics_joined (materialization state_in_parts)
     run their query once per part of the customers, each input filtered to the part (macro
     in_customer_part): parts of at most two customers give the same rows, and the same
     customer_features, as one part of all."""

@@ -57,7 +57,8 @@ IDENTITY_STATE = "pii_similar_email_matches"
 IDENTITY_STATES = ("pii_customer_match_keys", IDENTITY_STATE)
 PII_TABLES = (*IDENTITY_STATES, "pii_customers_resolved")
 # The incremental nights build int_customers_cohorted and int_customer_metrics_joined in parts of
-# at most 7 of the demo's customers (materialization table_in_parts); the full rebuilds in one.
+# at most 7 of the demo's customers (materialization state_in_parts); the full
+# rebuilds in one.
 IN_PARTS = {"customers_per_build_part": 7}
 FIRST_DAY = date(2026, 5, 20)
 LAST_DAY = date(2026, 6, 30)
@@ -86,6 +87,13 @@ def _lookalike(number: int, *, of: int, day: date, email: str | None = None) -> 
     return tuple(row)
 
 
+def _with_signup(row: tuple, signup: date, updated: date) -> tuple:
+    """A CRM record ``row`` with another signup day, as updated on ``updated``."""
+    fields = list(row)
+    fields[11], fields[13] = _ts(signup, 9), _ts(updated, 8)
+    return tuple(fields)
+
+
 def generated_partitions() -> Partitions:
     """Raw rows per table and landing partition, FIRST_DAY to LAST_DAY (seeded)."""
     rng = random.Random(16)
@@ -97,6 +105,8 @@ def generated_partitions() -> Partitions:
     buyers = [f"C{n:03d}" for n in range(1, 25)]
     for number in range(1, 25):
         land("customers", date(2026, 1, number), _customer(number, date(2026, 1, number)))
+    # C030 never buys, browses or opens an e-mail (a prospect)
+    land("customers", date(2026, 1, 30), _customer(30, date(2026, 1, 30)))
     # C040 buys and browses without a CRM record (its record lands on a later night)
     buyers.append("C040")
     order, session, web, email = 0, 0, 0, 0
@@ -139,6 +149,13 @@ def generated_partitions() -> Partitions:
         land("email_events", day, (f"E{email}", rng.choice(buyers), "K0", "open",
                                    _ts(day + timedelta(1), 1)))  # fmt: skip
         day += timedelta(1)
+    # sessions of about 90 days before the nights, landed late: they leave the last 90 days
+    # (customer_features.sessions_last_90_days) one night after another
+    for number, occurred in enumerate(date(2026, 3, 27) + timedelta(n) for n in range(9)):
+        web += 1
+        row = (f"W{web}", f"S-OLD{number}", buyers[number * 5 % 24], f"a-old{number}",
+               "page_view", _ts(occurred, 12))  # fmt: skip
+        land("web_events", FIRST_DAY, row)
     return partitions
 
 
@@ -352,9 +369,15 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     )
     for table in ("web_events", "email_events", "orders"):
         warehouse.land(table, date(2026, 6, 23), [])
-    # C041's record updated with an address of its own: two people again
+    # C041's record updated with an address of its own: two people again; C030's with an
+    # earlier signup (the same person, another tenure; nothing else of theirs changes)
     warehouse.land(
-        "customers", nights[2], [_lookalike(41, of=7, day=nights[2], email="c41@example.org")]
+        "customers",
+        nights[2],
+        [
+            _lookalike(41, of=7, day=nights[2], email="c41@example.org"),
+            _with_signup(_customer(30, date(2026, 1, 30)), date(2025, 12, 20), nights[2]),
+        ],
     )
     run_dbt_build(nights[2], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
@@ -431,6 +454,8 @@ SCOPED_TESTS = {
     "unique_combination_of_columns_int_customer_months_aggregated_customer_id__activity_month": (
         "int_customer_months_aggregated__touched"
     ),
+    "unique_int_customer_metrics_joined_customer_id": "int_customer_metrics_joined__touched",
+    "unique_int_customers_cohorted_customer_id": "int_customers_cohorted__touched",
 }
 STATE_MODEL_NAMES = {
     *STATE_MODELS,
@@ -439,6 +464,8 @@ STATE_MODEL_NAMES = {
     "int_orders_attributed",
     "int_customer_months_aggregated",
     "int_web_sessions_aggregated",
+    "int_customer_metrics_joined",
+    "int_customers_cohorted",
 }
 WEB_TEST = "unique_int_web_events_deduplicated_event_id"
 

@@ -1,38 +1,61 @@
 {#-
     Each resolved customer's behaviour up to the end of the as-of day, joined from the orders, web
     sessions and e-mail events: the per-customer part of customer_features (which adds what needs
-    every customer at once, the spend fences, and the derived columns). Built in parts of the
-    customers (materialization table_in_parts, var customers_per_build_part): every input is
-    filtered to the part's customers (macro in_customer_part) before it is joined and aggregated,
-    so the working memory is that of one part. A feature that needs a source the run does not
-    have (var available_sources, e.g. orders only) is null, not 0.
+    every customer at once, the spend fences, and what moves with the as-of date alone: recency,
+    tenure, orders per month, from the times kept here). A feature that needs a source the run
+    does not have (var available_sources, e.g. orders only) is null, not 0.
+
+    An incremental state (macro customer_state): a night recomputes only the customers whose
+    orders, sessions, e-mail events, identity or signup changed, and those with a session that
+    left the last 90 days. Built in parts of the customers (materialization state_in_parts, var
+    customers_per_build_part): every input is filtered to the part's customers (macro
+    in_customer_part) and, on an incremental night, to the night's customers (macro
+    in_customer_state_night) before it is joined and aggregated, so the working memory is that
+    of one part.
 
     The e-mail and web customers' aggregates carry the CRM id an event had (source id): they are
     joined to the part's resolved customers, not filtered themselves.
 -#}
 
-{{ config(materialized='table_in_parts', parts_sized_by='int_customers_cohorted') }}
+{%- set recent_days = 90 -%}
+{%- set night = customer_state(
+    upstreams=[
+        ['int_orders_attributed', 'changes', 'order_id', 'customer_id', 'customer'],
+        ['int_web_sessions_aggregated', 'touched', 'session_id', 'customer_id', 'customer'],
+        ['int_web_session_customers_aggregated', 'touched', 'session_id', 'customer_id', 'source'],
+        ['int_email_customers_aggregated', 'touched', 'customer_id', 'customer_id', 'source'],
+    ],
+    window=['int_web_sessions_aggregated', 'started_at', recent_days],
+    extra=var('available_sources') | join(','),
+) %}
+{{ config(parts_sized_by='int_customers_cohorted') }}
 
 with
 
 customers_cohorted as (
 
     select * from {{ ref('int_customers_cohorted') }}
-    where {{ in_customer_part('customer_id') }}
+    where
+        {{ in_customer_part('customer_id') }}
+        and {{ in_customer_state_night('customer_id', night) }}
 
 ),
 
 resolved_customers as (
 
     select * from {{ ref('int_customers_resolved') }}
-    where {{ in_customer_part('customer_id') }}
+    where
+        {{ in_customer_part('customer_id') }}
+        and {{ in_customer_state_night('customer_id', night) }}
 
 ),
 
 orders as (
 
     select * from {{ ref('int_orders_attributed') }}
-    where {{ in_customer_part('customer_id') }}
+    where
+        {{ in_customer_part('customer_id') }}
+        and {{ in_customer_state_night('customer_id', night) }}
 
 ),
 
@@ -45,7 +68,9 @@ web_session_customers as (
 web_sessions as (
 
     select * from {{ ref('int_web_sessions_aggregated') }}
-    where {{ in_customer_part('customer_id') }}
+    where
+        {{ in_customer_part('customer_id') }}
+        and {{ in_customer_state_night('customer_id', night) }}
 
 ),
 
@@ -123,7 +148,7 @@ session_metrics as (
             where cart_add_count > 0
         ) as cart_abandonment_rate,
         count(*) filter (
-            where started_at >= {{ as_of_date() }} - interval 89 day
+            where started_at >= {{ as_of_date() }} - interval {{ recent_days - 1 }} day
         ) as sessions_last_90_days
     from web_sessions
     group by customer_id
@@ -158,10 +183,6 @@ joined as (
         cast(
             round(order_metrics.total_spend / order_metrics.order_count, 2) as decimal(18, 2)
         ) as avg_order_value,
-        date_diff(
-            'day', cast(order_metrics.last_order_at as date), {{ as_of_date() }}
-        ) as recency_days,
-        date_diff('day', cast(people.signup_at as date), {{ as_of_date() }}) as tenure_days,
         {{ when_source_available('web_events', 'coalesce(web_metrics.web_session_count, 0)') }}
             as web_session_count,
         {{ when_source_available('web_events', 'coalesce(web_metrics.web_event_count, 0)') }}
@@ -178,12 +199,6 @@ joined as (
         coalesce(excluded_orders.cancelled_order_count, 0) as cancelled_order_count,
         coalesce(excluded_orders.returned_order_count, 0) as returned_order_count,
         coalesce(excluded_orders.voided_order_count, 0) as voided_order_count,
-        -- orders per 30-day month since the first order (at least one month)
-        order_metrics.order_count / greatest(
-            date_diff('day', cast(order_metrics.first_order_at as date), {{ as_of_date() }})
-            / 30.0,
-            1
-        ) as orders_per_month,
         session_metrics.avg_pages_per_session,
         session_metrics.bounce_rate,
         session_metrics.cart_abandonment_rate,

@@ -1,10 +1,18 @@
 -- One row per resolved customer with the cohorts they belong to: acquisition (month of signup,
 -- month of first counted order) and behavioural ones (quick first purchase, engaged by email
--- before the first order). Built in parts of the customers like int_customer_metrics_joined
--- (materialization table_in_parts, macro in_customer_part): each part joins and aggregates only
--- its own people.
+-- before the first order). An incremental state built in parts of the customers like
+-- int_customer_metrics_joined (macro customer_state, materialization state_in_parts): a night
+-- recomputes the customers whose orders, e-mail events, identity or signup changed, and each
+-- part joins and aggregates only its own people.
 
-{{ config(materialized='table_in_parts', parts_sized_by='int_customers_resolved') }}
+{%- set night = customer_state(
+    upstreams=[
+        ['int_orders_attributed', 'changes', 'order_id', 'customer_id', 'customer'],
+        ['int_email_customers_aggregated', 'touched', 'customer_id', 'customer_id', 'source'],
+    ],
+    extra=var('quick_first_purchase_days') | string,
+) %}
+{{ config(parts_sized_by='int_customers_resolved') }}
 
 with
 
@@ -17,14 +25,19 @@ email_customers as (
 orders as (
 
     select * from {{ ref('int_orders_attributed') }}
-    where is_valid_for_spend and {{ in_customer_part('customer_id') }}
+    where
+        is_valid_for_spend
+        and {{ in_customer_part('customer_id') }}
+        and {{ in_customer_state_night('customer_id', night) }}
 
 ),
 
 resolved_customers as (
 
     select * from {{ ref('int_customers_resolved') }}
-    where {{ in_customer_part('customer_id') }}
+    where
+        {{ in_customer_part('customer_id') }}
+        and {{ in_customer_state_night('customer_id', night) }}
 
 ),
 

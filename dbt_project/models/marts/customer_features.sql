@@ -1,15 +1,31 @@
 {#-
     Features per resolved customer per as-of date. The first 17 columns are the contract with the
     clustering (core/contract.py); the rest are added after them. The per-customer metrics come
-    from int_customer_metrics_joined (built in parts of the customers); what needs every
-    customer of the slice at once, the spend fences, is computed here.
+    from int_customer_metrics_joined (an incremental state built in parts of the customers); what
+    needs every customer of the slice at once, the spend fences, and what moves with the as-of
+    date alone (recency, tenure, orders per month) are computed here.
 -#}
 
 with
 
-metrics as (
+joined_metrics as (
 
     select * from {{ ref('int_customer_metrics_joined') }}
+
+),
+
+metrics as (
+
+    -- what moves with the as-of date alone, from the times the incremental state keeps
+    select
+        *,
+        date_diff('day', cast(last_order_at as date), {{ as_of_date() }}) as recency_days,
+        date_diff('day', cast(signup_at as date), {{ as_of_date() }}) as tenure_days,
+        -- orders per 30-day month since the first order (at least one month); null without one
+        nullif(order_count, 0) / greatest(
+            date_diff('day', cast(first_order_at as date), {{ as_of_date() }}) / 30.0, 1
+        ) as orders_per_month
+    from joined_metrics
 
 ),
 

@@ -1,0 +1,170 @@
+{#-
+    An incremental state with one row per resolved customer, joined and aggregated from the
+    incremental states under it (int_customer_metrics_joined). Call it first in the model:
+    `{% set night = customer_state(upstreams, window) %}`, then filter every per-customer input
+    with `in_customer_state_night(column, night)` beside in_customer_part. Built in parts of the
+    customers (materialization state_in_parts, config parts_sized_by).
+
+    A night recomputes only the customers whose rows can have changed, saved as `<model>__touched`
+    by the pre-hook, deleted and inserted again:
+    - the customers of the rows each upstream state replaced or recomputed tonight (its
+      `<upstream>__replaced`, and its rows in `<upstream>__changes` or `__touched`), the old
+      owners and the new; an upstream keyed by CRM id (source id) through tonight's identity map;
+    - the customers whose identity changed: the model keeps the identity map it was built with,
+      each source id with its resolved customer and its signup time (`<model>__identity`,
+      written by the post-hook), compared both ways with tonight's; both the old and the new
+      customer of a differing source id (a merge, a split, a record new, gone or changed);
+    - with `window` (a count over the last days up to the as-of date), the customers of the rows
+      that left the window since the state's as-of date.
+    Columns that move with the as-of date alone (recency, tenure) do not belong in such a state:
+    the model keeps the times they are computed from.
+
+    It rebuilds (in parts, from every upstream row) as an aggregated state does on any of its
+    upstreams (macro aggregated_state_rebuild_reason: no ledger, code or vars changed, an upstream
+    rebuilt, not built in this invocation or built once without this model), when the as-of date
+    is before the state's, and when its kept map is missing.
+
+    upstreams: a list of [model, side table ('changes' or 'touched'), its key column, the
+    customer column, 'customer' (resolved ids) or 'source' (CRM ids)]. window: [model, time
+    column, days] or none. extra: what else the rows depend on (vars), as in state_fingerprint.
+    Returns whether this build is an incremental night.
+-#}
+{% macro customer_state(upstreams, window=none, extra='') -%}
+    {{ config(
+        materialized='state_in_parts',
+        pre_hook=["{{ customer_state_pre_hook" ~ state_hook_arguments(
+            [upstreams, window, extra]
+        ) ~ " }}"],
+        post_hook=["{{ customer_state_post_hook" ~ state_hook_arguments([extra]) ~ " }}"],
+    ) }}
+    {#- what the hooks read (dbt takes a model's dependencies from its refs) -#}
+    {%- for model in upstreams | map('first') | list + (window[:1] if window else [])
+        + ['int_customers_resolved', 'int_customers_deduplicated'] -%}
+        {%- do ref(model) -%}
+    {%- endfor -%}
+    {{ return(is_incremental() and customer_state_rebuild_reason(upstreams, extra) is none) }}
+{%- endmacro %}
+
+
+{#- The condition on a per-customer input of a customer state: on an incremental night
+    (`night`, returned by macro customer_state), its rows of the customers the pre-hook
+    deleted. -#}
+{% macro in_customer_state_night(customer_id, night) -%}
+    {%- if night -%}
+        {{ customer_id }} in (select customer_id from {{ state_side_table('touched') }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Why a customer state rebuilds (a short text), or none. -#}
+{% macro customer_state_rebuild_reason(upstreams, extra='') -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- for upstream in upstreams -%}
+        {%- set reason = aggregated_state_rebuild_reason(upstream[0], extra) -%}
+        {%- if reason is not none -%}
+            {{ return(reason) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set marker = state_marker(this.identifier) -%}
+    {%- if (marker.as_of_date | string) > as_of_date_text() -%}
+        {{ return('the as-of date ' ~ as_of_date_text() ~ ' is before the state\'s '
+                  ~ marker.as_of_date) }}
+    {%- endif -%}
+    {#- written by the post-hook, outside dbt's relation cache -#}
+    {%- set saved = run_query(
+        "select 1 from information_schema.tables where table_schema = '" ~ this.schema
+        ~ "' and table_name = '" ~ this.identifier ~ "__identity'"
+    ) -%}
+    {%- if saved.rows | length == 0 -%}
+        {{ return('no identity map of its last run') }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+
+{#- The identity map a customer state reflects: each source id, its resolved customer and the
+    signup time of its CRM record. -#}
+{% macro customer_state_identity() -%}
+    select
+        resolved.source_customer_id,
+        resolved.customer_id,
+        records.signup_at
+    from {{ ref('int_customers_resolved') }} as resolved
+    left join {{ ref('int_customers_deduplicated') }} as records
+        on resolved.source_customer_id = records.customer_id
+{%- endmacro %}
+
+
+{% macro customer_state_pre_hook(upstreams, window, extra) -%}
+    {%- set rebuild_reason = customer_state_rebuild_reason(upstreams, extra) -%}
+    {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
+    {%- set saved = state_side_table('identity') -%}
+    drop table if exists {{ state_side_table('touched') }};
+    {% if is_incremental() and rebuild_reason is none -%}
+        create table {{ state_side_table('touched') }} as
+        with
+
+        identity as (
+
+            {{ customer_state_identity() }}
+
+        ),
+
+        reidentified as (
+
+            (select * from {{ saved }} except select * from identity)
+            union all
+            (select * from identity except select * from {{ saved }})
+
+        ),
+
+        touched as (
+
+            select customer_id from reidentified
+            {%- for model, side, key, column, kind in upstreams %}
+            {%- set rows %}
+                select {{ column }} as customer_id
+                from {{ state_side_table('replaced', model) }}
+                union all
+                select {{ column }} as customer_id from {{ ref(model) }}
+                where {{ key }} in (select {{ key }} from {{ state_side_table(side, model) }})
+            {%- endset %}
+            union all
+            {% if kind == 'source' -%}
+                select customer_id from identity
+                where source_customer_id in ({{ rows }})
+            {%- else -%}
+                {{ rows }}
+            {%- endif %}
+            {%- endfor %}
+            {%- if window %}
+            {%- set model, time_column, days = window %}
+            union all
+            select customer_id from {{ ref(model) }}
+            where
+                {{ time_column }} >= date '{{ marker.as_of_date }}' - interval {{ days - 1 }} day
+                and {{ time_column }} < {{ as_of_date() }} - interval {{ days - 1 }} day
+            {%- endif %}
+
+        )
+
+        select distinct customer_id from touched
+        where customer_id is not null;
+        delete from {{ this }}
+        where customer_id in (select customer_id from {{ state_side_table('touched') }});
+    {%- endif %}
+    {{ state_pre_hook_end(rebuild_reason, state_side_table('touched'), marker) }}
+{%- endmacro %}
+
+
+{#- Post-hook: the identity map the state now reflects, for the next night's comparison; then the
+    ledger's marker. -#}
+{% macro customer_state_post_hook(extra) -%}
+    create or replace table {{ state_side_table('identity') }} as
+    {{ customer_state_identity() }};
+    {{ state_marker_done(extra) }}
+{%- endmacro %}

@@ -309,6 +309,17 @@ def redeliver_changed(warehouse: Warehouse, old: date) -> None:
     warehouse.land("web_events", old, [tuple(row) for row in web])
 
 
+def land_early_engagement(warehouse: Warehouse, night: date) -> None:
+    """The night's e-mail partition landed again with an open from early May, before the first
+    order of a buyer not engaged by e-mail before it so far (their cohort changes)."""
+    ((buyer,),) = warehouse.query(
+        "select min(customer_id) from intermediate.int_customers_cohorted "
+        "where first_order_at is not null and not is_email_engaged_before_first_order"
+    )
+    early = ("E-EARLY", buyer, "K-EARLY", "open", _ts(date(2026, 5, 2), 7))
+    warehouse.land("email_events", night, [*warehouse.partitions["email_events"][night], early])
+
+
 def assert_identity(
     warehouse: Warehouse, *, compared: int, pairs: list[tuple[str, str]], c041_is: str | None
 ) -> None:
@@ -351,6 +362,7 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     # and a CRM record C041 with C007's name and birth date, another phone and a typo in C007's
     # address: one person by the fuzzy rule alone (similar_email)
     warehouse.land("customers", nights[1], [_lookalike(41, of=7, day=nights[1])])
+    land_early_engagement(warehouse, nights[1])
     run_dbt_build(nights[1], settings=warehouse.settings, dbt_vars=IN_PARTS)
     runs = warehouse.state_runs()
     assert all(keys is not None and keys > 0 for keys in runs.values()), runs

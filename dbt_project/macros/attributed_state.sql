@@ -50,7 +50,9 @@ rows_to_attribute as (
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('changes') }};
     drop table if exists {{ state_side_table('replaced') }};
+    drop table if exists {{ state_side_table('reidentified') }};
     {% if is_incremental() and rebuild_reason is none -%}
+        {{ save_reidentified(identity_map()) }};
         create table {{ state_side_table('changes') }} as
         select {{ key }} from {{ state_side_table('changes', upstream_model) }}
         union

@@ -12,8 +12,9 @@
       owners and the new; an upstream keyed by CRM id (source id) through tonight's identity map;
     - the customers whose identity changed: the model keeps the identity map it was built with,
       each source id with its resolved customer and its signup time (`<model>__identity`,
-      written by the post-hook), compared both ways with tonight's; both the old and the new
-      customer of a differing source id (a merge, a split, a record new, gone or changed);
+      brought up to date by the post-hook), compared with tonight's (macro save_reidentified);
+      both the old and the new customer of a differing source id (a merge, a split, a record
+      new, gone or changed);
     - with `window` (a count over the last days up to the as-of date), the customers of the rows
       that left the window since the state's as-of date.
     Columns that move with the as-of date alone (recency, tenure) do not belong in such a state:
@@ -102,29 +103,16 @@
 {% macro customer_state_pre_hook(upstreams, window, extra) -%}
     {%- set rebuild_reason = customer_state_rebuild_reason(upstreams, extra) -%}
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
-    {%- set saved = state_side_table('identity') -%}
     drop table if exists {{ state_side_table('touched') }};
+    drop table if exists {{ state_side_table('reidentified') }};
     {% if is_incremental() and rebuild_reason is none -%}
+        {{ save_reidentified(customer_state_identity(), ['signup_at']) }};
         create table {{ state_side_table('touched') }} as
         with
 
-        identity as (
-
-            {{ customer_state_identity() }}
-
-        ),
-
-        reidentified as (
-
-            (select * from {{ saved }} except select * from identity)
-            union all
-            (select * from identity except select * from {{ saved }})
-
-        ),
-
         touched as (
 
-            select customer_id from reidentified
+            select customer_id from {{ state_side_table('reidentified') }}
             {%- for model, side, key, column, kind in upstreams %}
             {%- set rows %}
                 select {{ column }} as customer_id
@@ -135,7 +123,7 @@
             {%- endset %}
             union all
             {% if kind == 'source' -%}
-                select customer_id from identity
+                select customer_id from {{ ref('int_customers_resolved') }}
                 where source_customer_id in ({{ rows }})
             {%- else -%}
                 {{ rows }}
@@ -161,10 +149,9 @@
 {%- endmacro %}
 
 
-{#- Post-hook: the identity map the state now reflects, for the next night's comparison; then the
-    ledger's marker. -#}
+{#- Post-hook: the identity map the state now reflects, for the next night's comparison (macro
+    keep_identity_map); then the ledger's marker. -#}
 {% macro customer_state_post_hook(extra) -%}
-    create or replace table {{ state_side_table('identity') }} as
-    {{ customer_state_identity() }};
+    {{ keep_identity_map(customer_state_identity()) }};
     {{ state_marker_done(extra) }}
 {%- endmacro %}

@@ -10,7 +10,8 @@
     upstream re-aggregated, and the groups with a row of a source id whose resolved customer is
     not the one it had when this model last ran (a merge, a split, a record gone, a first CRM
     record). For that the model keeps the identity map it was built with (`<model>__identity`,
-    source id and resolved id, written by its post-hook), compared both ways with tonight's;
+    source id and resolved id, brought up to date by its post-hook), compared with tonight's
+    (macro save_reidentified);
     being its own, it also covers a night the model did not run. The groups are saved as
     `<model>__touched`, their rows as `<model>__replaced` (macro replace_touched_groups), deleted
     and added up again. It rebuilds as an aggregated state does
@@ -57,32 +58,97 @@ rows_to_join as (
 {%- endmacro %}
 
 
-{#- The source ids whose resolved customer tonight is not the one in the map the state kept at
-    its last run (`<model>__identity`): re-attributed, gone, or new to the map. -#}
-{% macro reattributed_sources() -%}
-    {%- set saved = state_side_table('identity') -%}
-    {%- set resolved = ref('int_customers_resolved') -%}
-    select source_customer_id from (
-        (
-            select source_customer_id, customer_id from {{ saved }}
-            except
-            select source_customer_id, customer_id from {{ resolved }}
-        )
-        union all
-        (
-            select source_customer_id, customer_id from {{ resolved }}
-            except
-            select source_customer_id, customer_id from {{ saved }}
-        )
-    ) as differing
+{#- Tonight's identity map as an identity-joined state keeps it: each source id and its resolved
+    customer. -#}
+{% macro identity_map() -%}
+    select source_customer_id, customer_id from {{ ref('int_customers_resolved') }}
 {%- endmacro %}
 
 
-{#- Post-hook: the identity map the state now reflects, kept for the next night's comparison
-    (macro reattributed_sources); then the ledger's marker. -#}
+{#- Pre-hook: the source ids whose row in the map the state kept at its last run
+    (`<model>__identity`) differs from tonight's `map_sql` (re-attributed, gone, new to the map,
+    or another value of `columns`), saved as `<model>__reidentified`: one row with the old
+    resolved customer and one with the new, where there is one. Both maps hold one row per
+    source id, so one full join finds them. -#}
+{% macro save_reidentified(map_sql, columns=[]) -%}
+    create table {{ state_side_table('reidentified') }} as
+    with
+
+    tonight as (
+
+        {{ map_sql }}
+
+    ),
+
+    differing as (
+
+        select
+            saved.source_customer_id as saved_source_id,
+            saved.customer_id as saved_customer_id,
+            tonight.source_customer_id as tonight_source_id,
+            tonight.customer_id as tonight_customer_id
+        from {{ state_side_table('identity') }} as saved
+        full join tonight
+            on saved.source_customer_id = tonight.source_customer_id
+        where
+            saved.source_customer_id is null
+            or tonight.source_customer_id is null
+            or saved.customer_id is distinct from tonight.customer_id
+            {%- for column in columns %}
+            or saved.{{ column }} is distinct from tonight.{{ column }}
+            {%- endfor %}
+
+    )
+
+    select
+        saved_source_id as source_customer_id,
+        saved_customer_id as customer_id
+    from differing
+    where saved_source_id is not null
+    union all
+    select
+        tonight_source_id as source_customer_id,
+        tonight_customer_id as customer_id
+    from differing
+    where tonight_source_id is not null
+{%- endmacro %}
+
+
+{#- The source ids whose resolved customer tonight is not the one in the map the state kept at
+    its last run: re-attributed, gone, or new to the map (macro save_reidentified). -#}
+{% macro reattributed_sources() -%}
+    select source_customer_id from {{ state_side_table('reidentified') }}
+{%- endmacro %}
+
+
+{#- Post-hook: the identity map the state now reflects, `map_sql`, kept for the next night's
+    comparison (macro save_reidentified). After an incremental night only the rows of the
+    source ids that differed are replaced; after a rebuild (no `__reidentified`: the pre-hook
+    drops it) the whole map is written. -#}
+{% macro keep_identity_map(map_sql) -%}
+    {%- set saved = state_side_table('identity') -%}
+    {#- written by the pre-hook, outside dbt's relation cache -#}
+    {%- set night = execute and run_query(
+        "select 1 from information_schema.tables where table_schema = '" ~ this.schema
+        ~ "' and table_name = '" ~ this.identifier ~ "__reidentified'"
+    ).rows | length > 0 -%}
+    {%- if night -%}
+        delete from {{ saved }}
+        where source_customer_id in ({{ reattributed_sources() }});
+        insert into {{ saved }}
+        select * from ({{ map_sql }}) as tonight
+        where source_customer_id in ({{ reattributed_sources() }})
+    {%- else -%}
+        create or replace table {{ saved }} as
+        {{ map_sql }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of the identity-joined and attributed states: the kept map, then the ledger's
+    marker. -#}
 {% macro identity_joined_state_post_hook() -%}
-    create or replace table {{ state_side_table('identity') }} as
-    select source_customer_id, customer_id from {{ ref('int_customers_resolved') }};
+    {{ keep_identity_map(identity_map()) }};
     {{ state_marker_done() }}
 {%- endmacro %}
 
@@ -100,7 +166,9 @@ rows_to_join as (
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('touched') }};
     drop table if exists {{ state_side_table('replaced') }};
+    drop table if exists {{ state_side_table('reidentified') }};
     {% if is_incremental() and rebuild_reason is none -%}
+        {{ save_reidentified(identity_map()) }};
         create table {{ state_side_table('touched') }} as
         select {{ group_column }} from {{ state_side_table('touched', upstream_model) }}
         union

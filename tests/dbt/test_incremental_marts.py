@@ -50,6 +50,11 @@ INTERMEDIATE_TABLES = (
     "int_customers_cohorted",
     "int_customers_resolved",
     "int_customer_metrics_joined",
+    # the identity maps the states keep, brought up to date by each night's differences
+    "int_orders_attributed__identity",
+    "int_web_sessions_aggregated__identity",
+    "int_customers_cohorted__identity",
+    "int_customer_metrics_joined__identity",
 )
 # Identity resolution: the match keys and the fuzzy rule's pairs (incremental states) and the id
 # mapping.

@@ -7,10 +7,10 @@
     A night recomputes only the groups whose rows its upstream changed: the `group_column` values
     of the rows the upstream replaced (`<upstream>__replaced`) and of the rows it inserted for its
     changed keys (`<upstream>__changes`, keyed by `upstream_key`), saved as `<model>__touched`;
-    their rows are saved as `<model>__replaced`, deleted and aggregated again. It rebuilds from the whole upstream when it has no
-    ledger, its code changed, or it did not see the upstream's every run (the upstream rebuilt,
-    did not run in this invocation, or ran in one without this model): macro
-    aggregated_state_rebuild_reason.
+    their rows are saved as `<model>__replaced`, deleted and aggregated again. It rebuilds from
+    the whole upstream when it has no ledger, its code changed, or it did not see the upstream's
+    every run (the upstream rebuilt, did not run in this invocation, or ran in one without this
+    model): macro aggregated_state_rebuild_reason.
 -#}
 {% macro aggregated_state(upstream_model, upstream_key, group_column) %}
 

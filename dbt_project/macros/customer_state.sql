@@ -39,9 +39,9 @@
         post_hook=["{{ customer_state_post_hook" ~ state_hook_arguments([extra]) ~ " }}"],
     ) }}
     {#- what the hooks read (dbt takes a model's dependencies from its refs) -#}
-    {%- for model in upstreams | map('first') | list + (window[:1] if window else [])
+    {%- for name in upstreams | map('first') | list + (window[:1] if window else [])
         + ['int_customers_resolved', 'int_customers_deduplicated'] -%}
-        {%- do ref(model) -%}
+        {%- do ref(name) -%}
     {%- endfor -%}
     {{ return(is_incremental() and customer_state_rebuild_reason(upstreams, extra) is none) }}
 {%- endmacro %}
@@ -75,12 +75,7 @@
         {{ return('the as-of date ' ~ as_of_date_text() ~ ' is before the state\'s '
                   ~ marker.as_of_date) }}
     {%- endif -%}
-    {#- written by the post-hook, outside dbt's relation cache -#}
-    {%- set saved = run_query(
-        "select 1 from information_schema.tables where table_schema = '" ~ this.schema
-        ~ "' and table_name = '" ~ this.identifier ~ "__identity'"
-    ) -%}
-    {%- if saved.rows | length == 0 -%}
+    {%- if not state_side_table_exists('identity') -%}
         {{ return('no identity map of its last run') }}
     {%- endif -%}
     {{ return(none) }}
@@ -113,13 +108,13 @@
         touched as (
 
             select customer_id from {{ state_side_table('reidentified') }}
-            {%- for model, side, key, column, kind in upstreams %}
+            {%- for upstream, side, key, column, kind in upstreams %}
             {%- set rows %}
                 select {{ column }} as customer_id
-                from {{ state_side_table('replaced', model) }}
+                from {{ state_side_table('replaced', upstream) }}
                 union all
-                select {{ column }} as customer_id from {{ ref(model) }}
-                where {{ key }} in (select {{ key }} from {{ state_side_table(side, model) }})
+                select {{ column }} as customer_id from {{ ref(upstream) }}
+                where {{ key }} in (select {{ key }} from {{ state_side_table(side, upstream) }})
             {%- endset %}
             union all
             {% if kind == 'source' -%}
@@ -130,9 +125,9 @@
             {%- endif %}
             {%- endfor %}
             {%- if window %}
-            {%- set model, time_column, days = window %}
+            {%- set window_model, time_column, days = window %}
             union all
-            select customer_id from {{ ref(model) }}
+            select customer_id from {{ ref(window_model) }}
             where
                 {{ time_column }} >= date '{{ marker.as_of_date }}' - interval {{ days - 1 }} day
                 and {{ time_column }} < {{ as_of_date() }} - interval {{ days - 1 }} day

@@ -45,12 +45,7 @@ rows_to_join as (
 {% macro identity_joined_state_rebuild_reason(upstream_model) -%}
     {%- set reason = aggregated_state_rebuild_reason(upstream_model) -%}
     {%- if reason is none and execute and is_incremental() -%}
-        {#- written by the post-hook, outside dbt's relation cache -#}
-        {%- set saved = run_query(
-            "select 1 from information_schema.tables where table_schema = '" ~ this.schema
-            ~ "' and table_name = '" ~ this.identifier ~ "__identity'"
-        ) -%}
-        {%- if saved.rows | length == 0 -%}
+        {%- if not state_side_table_exists('identity') -%}
             {%- set reason = 'no identity map of its last run' -%}
         {%- endif -%}
     {%- endif -%}
@@ -71,6 +66,10 @@ rows_to_join as (
     resolved customer and one with the new, where there is one. Both maps hold one row per
     source id, so one full join finds them. -#}
 {% macro save_reidentified(map_sql, columns=[]) -%}
+    {%- set differs = [] -%}
+    {%- for column in ['customer_id'] + columns -%}
+        {%- do differs.append('saved.' ~ column ~ ' is distinct from tonight.' ~ column) -%}
+    {%- endfor -%}
     create table {{ state_side_table('reidentified') }} as
     with
 
@@ -93,10 +92,7 @@ rows_to_join as (
         where
             saved.source_customer_id is null
             or tonight.source_customer_id is null
-            or saved.customer_id is distinct from tonight.customer_id
-            {%- for column in columns %}
-            or saved.{{ column }} is distinct from tonight.{{ column }}
-            {%- endfor %}
+            or {{ differs | join(' or ') }}
 
     )
 
@@ -127,12 +123,7 @@ rows_to_join as (
     drops it) the whole map is written. -#}
 {% macro keep_identity_map(map_sql) -%}
     {%- set saved = state_side_table('identity') -%}
-    {#- written by the pre-hook, outside dbt's relation cache -#}
-    {%- set night = execute and run_query(
-        "select 1 from information_schema.tables where table_schema = '" ~ this.schema
-        ~ "' and table_name = '" ~ this.identifier ~ "__reidentified'"
-    ).rows | length > 0 -%}
-    {%- if night -%}
+    {%- if state_side_table_exists('reidentified') -%}
         delete from {{ saved }}
         where source_customer_id in ({{ reattributed_sources() }});
         insert into {{ saved }}

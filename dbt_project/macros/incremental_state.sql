@@ -42,6 +42,20 @@
 {%- endmacro %}
 
 
+{#- Whether this model's side table `kind` exists: the hooks write the side tables outside dbt's
+    relation cache, so the catalog is asked (false while dbt parses). -#}
+{% macro state_side_table_exists(kind) -%}
+    {%- if not execute -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select 1 from information_schema.tables where table_schema = '" ~ this.schema
+        ~ "' and table_name = '" ~ this.identifier ~ "__" ~ kind ~ "'"
+    ) -%}
+    {{ return(found.rows | length > 0) }}
+{%- endmacro %}
+
+
 {#- The marker row of `model_name` (as_of_date, fingerprint, changed_keys, invocation_id,
     previous_invocation_id, kept_rows, tested_invocation_id), or none. -#}
 {% macro state_marker(model_name) -%}

@@ -7,7 +7,9 @@
 {% macro is_incremental() -%}
     {%- if execute and model.config.materialized == 'state_in_parts' -%}
         {%- set relation = adapter.get_relation(this.database, this.schema, this.table) -%}
-        {{ return(relation is not none and relation.type == 'table' and not should_full_refresh()) }}
+        {{ return(
+            relation is not none and relation.type == 'table' and not should_full_refresh()
+        ) }}
     {%- endif -%}
     {{ return(dbt.is_incremental()) }}
 {%- endmacro %}

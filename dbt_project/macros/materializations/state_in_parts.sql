@@ -29,11 +29,8 @@
     {%- do run_hooks(pre_hooks, inside_transaction=True) -%}
 
     {%- set touched = state_side_table('touched') -%}
-    {#- written by the pre-hook, outside dbt's relation cache -#}
-    {%- set incremental = existing_relation is not none and run_query(
-        "select 1 from information_schema.tables where table_schema = '" ~ this.schema
-        ~ "' and table_name = '" ~ this.identifier ~ "__touched'"
-    ).rows | length > 0 -%}
+    {%- set incremental = existing_relation is not none
+        and state_side_table_exists('touched') -%}
     {%- if incremental -%}
         {%- call statement("main") -%}
             {{ customer_parts_sql(target_relation, compiled_code, customer_parts(touched)) }}

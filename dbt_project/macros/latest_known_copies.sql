@@ -4,8 +4,9 @@
     up to its `deduplicated` CTE: the model adds its `final`.
 
     A row is known on the as-of date when it landed by then and its time (`time_column`) is before
-    the end of the as-of day (`keep_null_time`: a row without a readable time is kept); of the
-    known copies of one `key` the first in `order_by` wins.
+    the end of the as-of day (`keep_null_time`: a row without a readable time is kept; without a
+    `time_column`, every row landed by then is known); of the known copies of one `key` the first
+    in `order_by` wins.
 
     Incremental state (macro incremental_state): the table holds the rows known on the as-of date
     of its ledger. A night recomputes only the keys its changes can touch (macro changed_keys):
@@ -18,6 +19,7 @@
 {% macro latest_known_copies(
     staged_model, base_model, key, time_column, order_by, keep_null_time=false
 ) %}
+{%- set time_column = time_column or '' %}
 
 {#- the hooks are rendered when they run, with the ledger of that moment (a model's config is
     read when the project is parsed) -#}
@@ -76,7 +78,9 @@ deduplicated as (
 {% macro known_on_as_of_date(time_column, keep_null_time) -%}
     {%- set unknown_time = time_column ~ ' is null or ' if keep_null_time else '' %}
     landed_date <= {{ as_of_date() }}
-    and ({{ unknown_time }}{{ time_column }} < {{ as_of_date() }} + interval 1 day)
+    {%- if time_column %}
+        and ({{ unknown_time }}{{ time_column }} < {{ as_of_date() }} + interval 1 day)
+    {%- endif %}
 {%- endmacro %}
 
 
@@ -105,9 +109,14 @@ deduplicated as (
 
 {#- The keys whose latest known copy may differ from the state's: every key of a landing
     partition (landed by the as-of date) that is new, reloaded or gone since the ledger, in raw
-    now or in the state, and the keys of copies that became known because the as-of date moved
-    (time after the previous as-of day, landed earlier). -#}
+    now or in the state, and (with a `time_column`) the keys of copies that became known because
+    the as-of date moved (time after the previous as-of day, landed earlier). -#}
 {% macro changed_keys(staged_relation, base_relation, key, time_column, previous_as_of_date) %}
+    {%- set became_known = (
+        'landed_date <= ' ~ as_of_date()
+        ~ ' and ' ~ time_column ~ ' >= ' ~ previous_as_of_date ~ ' + interval 1 day'
+        ~ ' and ' ~ time_column ~ ' < ' ~ as_of_date() ~ ' + interval 1 day'
+    ) if time_column else 'false' %}
     with
 
     landed_now as (
@@ -150,10 +159,7 @@ deduplicated as (
         where landed_date in (select landed_date from changed_partitions)
         union
         select {{ key }} from {{ staged_relation }}
-        where
-            landed_date <= {{ as_of_date() }}
-            and {{ time_column }} >= {{ previous_as_of_date }} + interval 1 day
-            and {{ time_column }} < {{ as_of_date() }} + interval 1 day
+        where {{ became_known }}
 
     )
 

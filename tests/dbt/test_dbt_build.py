@@ -242,17 +242,19 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     assert result.success
     assert result.as_of_date == "2026-06-30"
     counts = result.counts
-    assert counts["model"] == {"pass": 34}
+    assert counts["model"] == {"pass": 36}
     assert counts["seed"] == {"pass": 3}
-    assert counts["unit_test"] == {"pass": 10}
+    assert counts["unit_test"] == {"pass": 11}
     assert "fail" not in counts["test"]
     rows = {node.name: node.rows for node in result.nodes if node.rows is not None}
     assert rows == {
         "base_shop__orders": 14,  # every raw row, the two copies of O9 too
         "base_web__events": 6,
         "base_email__events": 5,
+        "base_crm__customers": 10,
         # what is known on the as-of date, one row per id (staging keeps every landed row)
-        "pii_customers_deduplicated": 6,  # C005 and C001's update landed later; C003 once
+        "pii_customer_latest_records": 6,  # C005 and C001's update landed later; C003 once
+        "pii_customers_deduplicated": 6,
         "int_customers_deduplicated": 6,  # the same records without their identifiers
         "int_orders_deduplicated": 11,  # O6 and O7 not known yet; O9 once
         "int_web_events_deduplicated": 4,  # W2 once; W4 happened after the as-of date

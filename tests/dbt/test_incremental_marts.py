@@ -60,7 +60,9 @@ INTERMEDIATE_TABLES = (
 # mapping.
 IDENTITY_STATE = "pii_similar_email_matches"
 IDENTITY_STATES = ("pii_customer_match_keys", IDENTITY_STATE)
-PII_TABLES = (*IDENTITY_STATES, "pii_customers_resolved")
+# The newest CRM record per id (an incremental state) and what is computed from it every night.
+RECORD_TABLES = ("pii_customer_latest_records", "pii_customers_deduplicated")
+PII_TABLES = (*IDENTITY_STATES, "pii_customers_resolved", *RECORD_TABLES)
 # The incremental nights build int_customers_cohorted and int_customer_metrics_joined in parts of
 # at most 7 of the demo's customers (materialization state_in_parts); the full
 # rebuilds in one.
@@ -96,6 +98,13 @@ def _with_signup(row: tuple, signup: date, updated: date) -> tuple:
     """A CRM record ``row`` with another signup day, as updated on ``updated``."""
     fields = list(row)
     fields[11], fields[13] = _ts(signup, 9), _ts(updated, 8)
+    return tuple(fields)
+
+
+def _stale_copy(number: int, city: str) -> tuple:
+    """A copy of ``C<number>``'s first record in another city, updated the day before it."""
+    fields = list(_customer(number, date(2026, 1, number)))
+    fields[7], fields[13] = city, _ts(date(2026, 1, number - 1), 9)
     return tuple(fields)
 
 
@@ -314,6 +323,12 @@ def redeliver_changed(warehouse: Warehouse, old: date) -> None:
     warehouse.land("web_events", old, [tuple(row) for row in web])
 
 
+def land_with_crm_records(warehouse: Warehouse, night: date, records: list[tuple]) -> None:
+    """The night's partitions landed, its CRM partition with ``records``."""
+    warehouse.land_through(night)
+    warehouse.land("customers", night, records)
+
+
 def land_early_engagement(warehouse: Warehouse, night: date) -> None:
     """The night's e-mail partition landed again with an open from early May, before the first
     order of a buyer not engaged by e-mail before it so far (their cohort changes)."""
@@ -337,6 +352,17 @@ def assert_identity(
         "where source_customer_id = 'C041'"
     )
     assert person == ([(c041_is,)] if c041_is else [])
+
+
+def assert_latest_record(
+    warehouse: Warehouse, *, recomputed: int, customer: str, city: str
+) -> None:
+    """The last run recomputed the newest record of ``recomputed`` CRM ids, and ``customer``'s
+    is the one in ``city``."""
+    assert warehouse.state_runs()["pii_customer_latest_records"] == recomputed
+    assert warehouse.query(
+        "select city from pii.pii_customers_deduplicated where customer_id = ?", [customer]
+    ) == [(city,)]
 
 
 def build_without_kept_map(warehouse: Warehouse, night: date, state: str) -> None:
@@ -384,8 +410,12 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
         nights[2],
         [*warehouse.partitions["orders"][nights[2]], (*resent[:4], "returned")],
     )
-    for table in ("web_events", "email_events", "orders"):
-        warehouse.land(table, date(2026, 6, 23), [])
+    # (and C005's only CRM partition: a buyer known from orders only from now on)
+    for table, day in [
+        *((table, date(2026, 6, 23)) for table in ("web_events", "email_events", "orders")),
+        ("customers", date(2026, 1, 5)),
+    ]:
+        warehouse.land(table, day, [])
     # C041's record updated with an address of its own: two people again; C030's with an
     # earlier signup (the same person, another tenure; nothing else of theirs changes)
     warehouse.land(
@@ -398,14 +428,16 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     )
     run_dbt_build(nights[2], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
-    assert_identity(warehouse, compared=1, pairs=[], c041_is="C041")
+    assert_identity(warehouse, compared=2, pairs=[], c041_is="C041")  # C041 and C005
     assert_equals_full_rebuild(warehouse, nights[2], tmp_path)
 
     # night 4: a CRM record for C040 (a buyer without one so far) with the e-mail of C007: one
-    # person now, whose web and email events become attributable
-    warehouse.land_through(nights[3])
-    warehouse.land(
-        "customers", nights[3], [(_customer(40, nights[3], email="person7@example.com"))]
+    # person now, whose web and email events become attributable; and a stale copy of C012's
+    # record (updated before the one it has, in another city) landed late: it does not win
+    land_with_crm_records(
+        warehouse,
+        nights[3],
+        [_customer(40, nights[3], email="person7@example.com"), _stale_copy(12, "Shelbyville")],
     )
     run_dbt_build(nights[3], settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
@@ -413,6 +445,7 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
         "select customer_id from intermediate.int_customers_resolved "
         "where source_customer_id = 'C040'"
     ) == [("C007",)]
+    assert_latest_record(warehouse, recomputed=2, customer="C012", city="Springfield")
     assert_equals_full_rebuild(warehouse, nights[3], tmp_path)
 
     # the same night again, with that day's web partition re-delivered with one more event
@@ -473,6 +506,7 @@ SCOPED_TESTS = {
     ),
     "unique_int_customer_metrics_joined_customer_id": "int_customer_metrics_joined__touched",
     "unique_int_customers_cohorted_customer_id": "int_customers_cohorted__touched",
+    "unique_pii_customer_latest_records_customer_id": "pii_customer_latest_records__changes",
 }
 STATE_MODEL_NAMES = {
     *STATE_MODELS,
@@ -483,6 +517,7 @@ STATE_MODEL_NAMES = {
     "int_web_sessions_aggregated",
     "int_customer_metrics_joined",
     "int_customers_cohorted",
+    "pii_customer_latest_records",
 }
 WEB_TEST = "unique_int_web_events_deduplicated_event_id"
 

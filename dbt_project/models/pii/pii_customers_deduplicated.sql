@@ -1,14 +1,16 @@
--- One row per CRM customer_id as known on the as-of date: the newest record of the partitions
--- landed by then, its state and country standardised through the seeds, its age at the as-of
--- date (an implausible birth date and a signup after the as-of day are nulled and flagged).
--- Restricted (schema pii): it holds the direct identifiers; int_customers_deduplicated is this
--- model without them, and what every non-restricted model reads.
+-- One row per CRM customer_id as known on the as-of date: its newest record
+-- (pii_customer_latest_records), its state and country standardised through the seeds, its age
+-- at the as-of date (an implausible birth date and a signup after the as-of day are nulled and
+-- flagged). Rebuilt on every run from the kept newest records: these columns move with the
+-- as-of date and the seeds. Restricted (schema pii): it holds the direct identifiers;
+-- int_customers_deduplicated is this model without them, and what every non-restricted model
+-- reads.
 
 with
 
-customers as (
+latest_records as (
 
-    select * from {{ ref('stg_crm__customers') }}
+    select * from {{ ref('pii_customer_latest_records') }}
 
 ),
 
@@ -21,21 +23,6 @@ country_names as (
 state_names as (
 
     select * from {{ ref('state_names') }}
-
-),
-
-latest_records as (
-
-    -- as-of rule: only what had landed by the as-of date; then the newest record per customer
-    -- wins, which also drops rows landed twice
-    select * from customers
-    where
-        landed_date <= {{ as_of_date() }}
-        and customer_id is not null
-    qualify row_number() over (
-            partition by customer_id
-            order by updated_at desc nulls last, landed_date desc, source_file desc
-        ) = 1
 
 ),
 

@@ -1,12 +1,12 @@
--- Every landed CRM record (all partitions, every version of a customer), renamed, typed and
--- cleaned row by row. Which record is known on the as-of date, the seed lookups and the age
--- rules are in int_customers_deduplicated.
+-- Every landed CRM record (all partitions, every version of a customer), typed and cleaned by
+-- base_crm__customers. Which record is known on the as-of date is pii_customer_latest_records;
+-- the seed lookups and the age rules are in pii_customers_deduplicated.
 
 with
 
 source as (
 
-    select * from {{ source('crm', 'customers') }}
+    select * from {{ ref('base_crm__customers') }}
 
 ),
 
@@ -14,30 +14,30 @@ renamed as (
 
     select
         -- ids
-        {{ clean_text('customer_id') }} as customer_id,
+        customer_id,
 
         -- strings
-        {{ clean_label('first_name') }} as first_name,
-        {{ clean_label('last_name') }} as last_name,
-        lower({{ clean_text('email') }}) as email,
-        {{ clean_text('phone') }} as phone,
-        lower({{ clean_text('gender') }}) as gender,
-        {{ clean_label('city') }} as city,
-        {{ clean_label('state') }} as state,
-        {{ clean_label('country') }} as country,
-        {{ clean_label('income_band') }} as income_band,
-        _source_file as source_file,
+        first_name,
+        last_name,
+        email,
+        phone,
+        gender,
+        city,
+        state,
+        country,
+        income_band,
+        source_file,
 
         -- booleans
-        try_cast(lower({{ clean_text('marketing_consent') }}) as boolean) as has_marketing_consent,
+        has_marketing_consent,
 
         -- dates
-        try_cast({{ clean_text('birth_date') }} as date) as birth_date,
-        _partition_date as landed_date,
+        birth_date,
+        landed_date,
 
         -- timestamps
-        {{ parse_timestamp('signup_at') }} as signup_at,
-        {{ parse_timestamp('updated_at') }} as updated_at
+        signup_at,
+        updated_at
 
     from source
 

@@ -125,6 +125,7 @@ def run_dbt_build(
     full_refresh: bool = False,
     select: str | None = None,
     dbt_vars: dict[str, Any] | None = None,
+    unit_tests: bool = False,
 ) -> DbtBuildResult:
     """``dbt build`` (seeds, models, tests) of the project for ``as_of_date``.
 
@@ -139,10 +140,20 @@ def run_dbt_build(
     no date, the intermediate tables (``int_*``) the last date built, so a selection for a
     different date should include the upstream models (``+customer_features``).
     ``dbt_vars`` adds dbt vars (e.g. ``available_sources`` for bring-your-own-data).
+    ``unit_tests`` runs the project's unit tests too. A night leaves them out, as dbt Labs
+    recommends for production builds: their inputs are fixed rows in the project, so they say
+    nothing about tonight's data and only cost time; they run where the code changes (``make
+    test``, a dbt build by hand).
     Raises ``DbtBuildError`` when any node fails (warnings do not fail the build).
     """
     settings = settings or get_settings()
-    args = dbt_build_args(settings, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
+    args = dbt_build_args(
+        settings,
+        full_refresh=full_refresh,
+        select=select,
+        dbt_vars=dbt_vars,
+        unit_tests=unit_tests,
+    )
     log.info(
         "dbt build for as-of %s (project %s, warehouse %s%s%s)",
         as_of_date,
@@ -244,9 +255,10 @@ def dbt_build_args(
     full_refresh: bool = False,
     select: str | None = None,
     dbt_vars: dict[str, Any] | None = None,
+    unit_tests: bool = False,
 ) -> list[str]:
     """The ``dbt build`` command line (the as-of date itself goes in the environment, see
-    ``_invoke_dbt``)."""
+    ``_invoke_dbt``); without ``unit_tests``, the unit tests are left out."""
     target_path, log_path = dbt_paths(settings)
     args = [
         "build",
@@ -265,6 +277,8 @@ def dbt_build_args(
         "--quiet",
         "--no-use-colors",
     ]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     if select:

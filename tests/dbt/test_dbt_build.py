@@ -193,6 +193,7 @@ class Builds:
 
     settings: Settings
     first: DbtBuildResult
+    rerun: DbtBuildResult
     after_first: dict[str, list[tuple]]
     after_earlier: dict[str, list[tuple]]
     after_rerun: dict[str, list[tuple]]
@@ -224,7 +225,8 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         previous_level = transform_log.level
         transform_log.setLevel(logging.INFO)
         try:
-            seen.first = run_dbt_build(AS_OF)
+            # the project's unit tests too, as make test and a build by hand run them
+            seen.first = run_dbt_build(AS_OF, unit_tests=True)
         finally:
             transform_log.removeHandler(collect)
             transform_log.setLevel(previous_level)
@@ -232,7 +234,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
         seen.after_first = mart_rows(settings)
         run_dbt_build(EARLIER_AS_OF, settings=settings)
         seen.after_earlier = mart_rows(settings)
-        run_dbt_build(AS_OF, settings=settings)
+        seen.rerun = run_dbt_build(AS_OF, settings=settings)
         seen.after_rerun = mart_rows(settings)
         yield seen
 
@@ -288,6 +290,14 @@ def test_build_result_reports_every_node(builds: Builds) -> None:
     # dbt writes its artefacts under the data directory, not into the source tree
     assert (builds.settings.data_dir / "dbt" / "target" / "manifest.json").exists()
     assert (builds.settings.data_dir / "dbt" / "logs" / "dbt.log").exists()
+
+
+def test_a_night_leaves_the_unit_tests_out(builds: Builds) -> None:
+    # their inputs are fixed rows of the project: they say nothing about the night's data
+    rerun = builds.rerun.counts
+    assert "unit_test" not in rerun
+    assert rerun["model"] == builds.first.counts["model"]
+    assert rerun["test"] == builds.first.counts["test"]
 
 
 def test_every_node_gets_a_log_line(builds: Builds) -> None:

@@ -13,8 +13,9 @@ whose time is after their landing day (known only once the as-of date reaches it
 re-delivered with changed rows, a re-sent order with a new status, retracted (emptied)
 partitions, a CRM record arriving late that merges two people and makes a buyer's web and email
 events attributable, a CRM record with a typo in another's address (one person by the fuzzy rule)
-that is later updated (two people again), a rerun of a date with changed data, backfills of
-earlier dates after later ones, and the nights after them.
+that is later updated (two people again), a retracted CRM partition, a stale copy of a CRM
+record landed late, a rerun of a date with changed data, backfills of earlier dates after later
+ones, and the nights after them.
 """
 
 from __future__ import annotations

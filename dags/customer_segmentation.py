@@ -144,7 +144,8 @@ def _as_of():
             type="boolean",
             title="Refit the prediction models",
             description="Fit the CLV and propensity models tonight even if the current ones are "
-            "younger than predictions.refit_every_days (they are reused until then).",
+            "younger than predictions.refit_every_days (they are reused until then) or a fit "
+            "that young was rejected (it is not tried again until then).",
         ),
     },
     tags=["segmentation", "nightly"],
@@ -213,7 +214,7 @@ def customer_segmentation():
     def predict() -> dict:
         """Customer lifetime value (BG/NBD + Gamma-Gamma) and churn/purchase propensity for the
         as-of date; models younger than predictions.refit_every_days are reused, a rejected one
-        is stored and the previous one stays in use."""
+        is stored, the previous one stays in use and the kind is not fitted again until then."""
         from pipeline import steps
 
         with fail_fast_on_permanent_errors():

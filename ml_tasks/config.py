@@ -122,7 +122,8 @@ class PredictionsConfig:
     min_roc_auc: float = 0.7
     max_brier: float = 0.25
     # The newest accepted model of a kind is reused without fitting while it is younger than
-    # this many days and was fitted with the same settings; 1: fit every night.
+    # this many days and was fitted with the same settings, and a rejected fit is not tried
+    # again before it is this old; 1: fit every night.
     refit_every_days: int = 7
 
 

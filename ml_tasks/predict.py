@@ -3,11 +3,12 @@
 * read: every customer of ``marts.customer_features`` for the as-of date and their valid orders
   (``intermediate.int_orders_attributed``, the date the last dbt build was for, which the step
   checks against the mart);
-* decide (``reusable_models``, ``compute_predictions``, pure): a model of an earlier night that is
-  younger than ``refit_every_days`` and was fitted with tonight's settings is reused as it is;
-  otherwise the CLV fit and the two propensity models, each accepted or rejected; a rejected (or
-  failed) model is replaced by the current accepted one of its kind, so a bad night leaves
-  yesterday's models in use;
+* decide (``reusable_models``, ``rejected_recently``, ``compute_predictions``, pure): a model of
+  an earlier night that is younger than ``refit_every_days`` and was fitted with tonight's settings
+  is reused as it is; otherwise the CLV fit and the two propensity models, each accepted or
+  rejected; a rejected (or failed) model is replaced by the current accepted one of its kind, so a
+  bad night leaves yesterday's models in use, and is not fitted again before it would have been
+  refitted had it been accepted;
 * write (``store_predictions``, one transaction): the models of the run in
   ``segments.prediction_models`` and the customers' predictions in
   ``segments.customer_predictions`` (the as-of slice replaced).
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -207,6 +208,8 @@ class ComputedPredictions:
     predictions: pd.DataFrame  # PREDICTION_COLUMNS but the model ids
     used: dict[str, int | None]  # kind: model_id of an earlier model used instead, or None
     reused: dict[str, dict] = field(default_factory=dict)  # kind: the earlier model, not refitted
+    # kind: the rejected fit of an earlier night that tonight did not try again
+    rejected_earlier: dict[str, dict] = field(default_factory=dict)
 
 
 KINDS = ("clv", "churn", "purchase")
@@ -242,6 +245,33 @@ def reusable_models(
     }
 
 
+def rejected_recently(
+    attempts: dict[str, dict],
+    as_of_date: date,
+    config: PredictionsConfig,
+    *,
+    random_state: int,
+    refit: bool = False,
+) -> dict[str, dict]:
+    """The kinds whose newest fit (``read_last_fits``: of an earlier as-of date) was rejected
+    less than ``refit_every_days`` days ago with tonight's recipe: tonight does not fit them again
+    and scores with the newest accepted model, as the night that rejected the fit did. A fit on
+    one more day of the same history is rejected again for the same reason (on the bench's
+    purchase model, every night), at the cost of a fit and its evaluation; a kind is fitted at most
+    once every ``refit_every_days``, whatever the verdict (``retry_on``: the first night that
+    fits it again). ``refit`` fits every kind."""
+    if refit:
+        return {}
+    recipe = model_recipe(config, random_state)
+    return {
+        kind: {**fit, "retry_on": fit["as_of_date"] + timedelta(days=config.refit_every_days)}
+        for kind, fit in attempts.items()
+        if fit["status"] == "rejected"
+        and (as_of_date - fit["as_of_date"]).days < config.refit_every_days
+        and fit["params"].get("recipe") == recipe
+    }
+
+
 def _clv_row(fit: clv.ClvFit, recipe: dict) -> ModelRow:
     params = {"bgnbd": fit.bgnbd, "gamma_gamma": fit.gamma_gamma, "recipe": recipe}
     return ModelRow("clv", "accepted", params=params, diagnostics=fit.diagnostics)
@@ -256,13 +286,16 @@ def compute_predictions(
     random_state: int = 42,
     previous: dict[str, dict] | None = None,
     reuse: dict[str, dict] | None = None,
+    rejected_earlier: dict[str, dict] | None = None,
     compile_dir: Path | None = None,
 ) -> ComputedPredictions:
     """Tonight's models and every customer's predictions. ``previous`` holds the current accepted
     model of each kind (``model_id`` with ``params`` or ``model``), used when tonight's is
     rejected or fails; ``reuse`` (``reusable_models``) the kinds scored with such a model
-    without fitting tonight."""
+    without fitting tonight; ``rejected_earlier`` (``rejected_recently``) the kinds not fitted
+    tonight because a recent fit was rejected, scored with ``previous`` as if rejected tonight."""
     previous, reuse = previous or {}, reuse or {}
+    rejected_earlier = {k: v for k, v in (rejected_earlier or {}).items() if k not in reuse}
     recipe = model_recipe(config, random_state)
     frame = pd.DataFrame({"customer_id": customers.astype(str).to_numpy()})
     models: list[ModelRow] = []
@@ -275,6 +308,8 @@ def compute_predictions(
     position = pd.Index(summary["customer_id"]).get_indexer(frame["customer_id"])
     if "clv" in reuse:
         fit = _previous_clv(reuse)
+    elif "clv" in rejected_earlier:
+        fit, used["clv"] = _previous_clv(previous), previous.get("clv", {}).get("model_id")
     else:
         try:
             fit = clv.fit_clv(
@@ -310,6 +345,11 @@ def compute_predictions(
             scores = propensity.score(reuse[kind]["model"], features)
             frame[column] = _at(scores, position)
             continue
+        if kind in rejected_earlier:
+            model, used[kind] = _fallback(previous, kind)
+            scores = propensity.score(model, features) if model else np.full(len(features), np.nan)
+            frame[column] = _at(scores, position)
+            continue
         outcome = propensity.train_propensity(
             kind,
             history,
@@ -336,8 +376,7 @@ def compute_predictions(
         model = outcome.model if outcome.status == "accepted" else None
         used[kind] = None
         if model is None:
-            model = previous.get(kind, {}).get("model")
-            used[kind] = previous.get(kind, {}).get("model_id")
+            model, used[kind] = _fallback(previous, kind)
             log.warning(
                 "The %s model of %s was rejected (%s); %s",
                 kind,
@@ -352,7 +391,13 @@ def compute_predictions(
         if column not in frame and not column.endswith("_model_id"):
             frame[column] = np.nan
     reused = {kind: reuse[kind] for kind in KINDS if kind in reuse}
-    return ComputedPredictions(as_of_date, models, frame, used, reused)
+    return ComputedPredictions(as_of_date, models, frame, used, reused, rejected_earlier)
+
+
+def _fallback(previous: dict[str, dict], kind: str) -> tuple[bytes | None, int | None]:
+    """The pickled model and id of the current accepted model of ``kind``, or (None, None)."""
+    model = previous.get(kind, {})
+    return model.get("model"), model.get("model_id")
 
 
 def _at(values: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -388,6 +433,32 @@ def read_previous(con: duckdb.DuckDBPyConnection, as_of_date: date) -> dict[str,
             "model": model,
         }
         for kind, model_id, fitted_for, params, metrics, model in rows
+    }
+
+
+def read_last_fits(con: duckdb.DuckDBPyConnection, as_of_date: date) -> dict[str, dict]:
+    """The newest fit of each kind from an earlier as-of date, accepted or rejected (a rerun's
+    superseded rows left out): its ``model_id``, ``as_of_date``, ``status``, ``status_reason``,
+    ``params`` and ``metrics``."""
+    rows = con.execute(
+        """
+        select kind, model_id, as_of_date, status, status_reason, params, metrics
+        from segments.prediction_models
+        where status <> 'superseded' and as_of_date < ?
+        qualify row_number() over (partition by kind order by as_of_date desc, model_id desc) = 1
+        """,
+        [as_of_date],
+    ).fetchall()
+    return {
+        kind: {
+            "model_id": model_id,
+            "as_of_date": fitted_for,
+            "status": status,
+            "status_reason": reason,
+            "params": json.loads(params or "{}"),
+            "metrics": json.loads(metrics or "{}"),
+        }
+        for kind, model_id, fitted_for, status, reason, params, metrics in rows
     }
 
 
@@ -438,7 +509,8 @@ def store_predictions(
         frame = computed.predictions.copy()
         for kind in KINDS:
             used = computed.used.get(kind)
-            model_id = used if used is not None else ids[kind]
+            # None: a kind not fitted tonight with no model to use (it scored no one).
+            model_id = used if used is not None else ids.get(kind)
             has_value = frame["p_alive" if kind == "clv" else _COLUMN[kind]].notna()
             frame[f"{kind}_model_id"] = np.where(has_value, model_id, None)
         frame = frame[list(PREDICTION_COLUMNS)]
@@ -474,6 +546,7 @@ def predict(
     del orders
     ensure_prediction_tables(con)
     previous = read_previous(con, as_of_date)
+    decided = {"random_state": config.random_state, "refit": refit}
     computed = compute_predictions(
         customers,
         history,
@@ -481,12 +554,9 @@ def predict(
         config.predictions,
         random_state=config.random_state,
         previous=previous,
-        reuse=reusable_models(
-            previous,
-            as_of_date,
-            config.predictions,
-            random_state=config.random_state,
-            refit=refit,
+        reuse=reusable_models(previous, as_of_date, config.predictions, **decided),
+        rejected_earlier=rejected_recently(
+            read_last_fits(con, as_of_date), as_of_date, config.predictions, **decided
         ),
         compile_dir=compile_dir,
     )
@@ -513,6 +583,16 @@ def summarise(computed: ComputedPredictions, ids: dict[str, int]) -> dict:
         model_id = model["model_id"]
         models[kind] = _model_summary(
             kind, model_id, "reused", reason, model_id, model["metrics"], model["params"]
+        )
+    for kind, fit in computed.rejected_earlier.items():
+        age = (computed.as_of_date - fit["as_of_date"]).days
+        reason = (
+            f"fitted for {fit['as_of_date']}, {age} day{'s' * (age != 1)} before, and rejected: "
+            f"{fit['status_reason']}; fitted again from {fit['retry_on']}"
+        )
+        used = computed.used.get(kind)
+        models[kind] = _model_summary(
+            kind, fit["model_id"], "rejected earlier", reason, used, fit["metrics"], fit["params"]
         )
     return {
         "as_of_date": computed.as_of_date.isoformat(),

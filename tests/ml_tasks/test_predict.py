@@ -14,6 +14,7 @@ from ml_tasks.predict import (
     ensure_prediction_tables,
     model_recipe,
     predict,
+    rejected_recently,
     reusable_models,
 )
 from ml_tasks.propensity import train_propensity
@@ -157,6 +158,84 @@ def test_young_models_score_later_nights_without_a_fit(demo):
     asked, _ = night(day7 + timedelta(days=1), refit=True)  # day7's are a day old
     assert {model["status"] for model in asked["models"].values()} == {"accepted"}
     assert model_rows() == 9
+
+
+def test_a_rejected_fit_is_not_tried_again_while_young(demo):
+    """A kind whose fit was rejected is scored as on the night that rejected it (the current
+    accepted model, here none) and fitted again only at refit_every_days, when asked, or with
+    other settings."""
+    orders, _ = demo
+    con = _warehouse(orders, AS_OF)
+    strict = SegmentationConfig().with_overrides(predictions={"min_roc_auc": 0.999})
+
+    def night(day, config=strict, **kwargs) -> tuple[dict, int]:
+        con.execute("update marts.customer_features set as_of_date = ?", [day])
+        result = predict(con, day, run_id=str(day), config=config, **kwargs)
+        rows = con.execute("select count(*) from segments.prediction_models").fetchone()[0]
+        return result, rows
+
+    def statuses(result: dict) -> dict:
+        return {kind: model["status"] for kind, model in result["models"].items()}
+
+    first, rows = night(AS_OF)
+    assert statuses(first) == {"clv": "accepted", "churn": "rejected", "purchase": "rejected"}
+    assert rows == 3
+
+    later, rows = night(AS_OF + timedelta(days=1))
+    assert statuses(later) == {
+        "clv": "reused",
+        "churn": "rejected earlier",
+        "purchase": "rejected earlier",
+    }
+    assert rows == 3  # nothing fitted, nothing stored
+    churn = later["models"]["churn"]
+    assert churn["model_id"] == first["models"]["churn"]["model_id"]
+    retry_on = AS_OF + timedelta(days=strict.predictions.refit_every_days)
+    assert churn["used_model_id"] is None
+    assert churn["status_reason"].startswith(f"fitted for {AS_OF}, 1 day before, and rejected: ")
+    assert churn["status_reason"].endswith(f"; fitted again from {retry_on}")
+    scored = con.execute(
+        "select count(churn_probability), count(purchase_30d_probability), count(clv_12m) "
+        "from segments.customer_predictions where as_of_date = ?",
+        [AS_OF + timedelta(days=1)],
+    ).fetchone()
+    assert scored[:2] == (0, 0) and scored[2] > 0
+
+    asked, rows = night(AS_OF + timedelta(days=2), refit=True)
+    assert statuses(asked) == {"clv": "accepted", "churn": "rejected", "purchase": "rejected"}
+    assert rows == 6
+    aged, rows = night(AS_OF + timedelta(days=2 + strict.predictions.refit_every_days))
+    assert statuses(aged) == {"clv": "accepted", "churn": "rejected", "purchase": "rejected"}
+    assert rows == 9
+    relaxed, rows = night(
+        AS_OF + timedelta(days=3 + strict.predictions.refit_every_days), SegmentationConfig()
+    )
+    assert statuses(relaxed) == {"clv": "accepted", "churn": "accepted", "purchase": "accepted"}
+    assert rows == 12
+
+
+def test_rejected_recently_needs_a_young_rejected_fit_with_tonights_settings():
+    config = SegmentationConfig().predictions
+    recipe = model_recipe(config, 42)
+
+    def fit(status, days_before, params):
+        return {
+            "status": status,
+            "as_of_date": AS_OF - timedelta(days=days_before),
+            "params": params,
+        }
+
+    fits = {
+        "clv": fit("accepted", 1, {"recipe": recipe}),
+        "churn": fit("rejected", config.refit_every_days - 1, {"recipe": recipe}),
+        "purchase": fit("rejected", 1, {"recipe": {**recipe, "min_roc_auc": 0.9}}),
+    }
+    held_back = rejected_recently(fits, AS_OF, config, random_state=42)
+    assert set(held_back) == {"churn"}
+    assert held_back["churn"]["retry_on"] == AS_OF + timedelta(days=1)
+    assert not rejected_recently(fits, AS_OF + timedelta(days=1), config, random_state=42)
+    assert not rejected_recently(fits, AS_OF, config, random_state=7)
+    assert not rejected_recently(fits, AS_OF, config, random_state=42, refit=True)
 
 
 def test_reuse_needs_a_young_model_fitted_with_tonights_settings():

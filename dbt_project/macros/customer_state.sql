@@ -26,12 +26,8 @@
     is before the state's, and when its kept map is missing.
 
     upstreams: a list of [model, side table ('changes' or 'touched'), its key column, the
-    customer column, 'customer' (resolved ids) or 'source' (CRM ids)], optionally with a sixth
-    item: the only columns of that upstream the model reads, so that of its replaced or
-    recomputed rows only those whose customer or these columns differ from the row they
-    replaced (or that have none) touch a customer (the cohorts read the e-mail aggregates' first
-    engagement, which few of the night's e-mails change). window: [model, time column, days] or
-    none. extra: what else the rows depend on (vars), as in state_fingerprint.
+    customer column, 'customer' (resolved ids) or 'source' (CRM ids)]. window: [model, time
+    column, days] or none. extra: what else the rows depend on (vars), as in state_fingerprint.
     Returns whether this build is an incremental night.
 -#}
 {% macro customer_state(upstreams, window=none, extra='') -%}
@@ -112,14 +108,7 @@
         touched as (
 
             select customer_id from {{ state_side_table('reidentified') }}
-            {%- for entry in upstreams %}
-            {%- set upstream, side, key, column, kind = entry[:5] %}
-            {%- set read_columns = entry[5] if entry | length > 5 else none %}
-            {%- if read_columns %}
-            {%- set rows = customer_state_changed_rows(
-                upstream, side, key, column, read_columns
-            ) %}
-            {%- else %}
+            {%- for upstream, side, key, column, kind in upstreams %}
             {%- set rows %}
                 select {{ column }} as customer_id
                 from {{ state_side_table('replaced', upstream) }}
@@ -127,7 +116,6 @@
                 select {{ column }} as customer_id from {{ ref(upstream) }}
                 where {{ key }} in (select {{ key }} from {{ state_side_table(side, upstream) }})
             {%- endset %}
-            {%- endif %}
             union all
             {% if kind == 'source' -%}
                 select customer_id from {{ ref('int_customers_resolved') }}
@@ -153,35 +141,6 @@
         where customer_id in (select customer_id from {{ state_side_table('touched') }});
     {%- endif %}
     {{ state_pre_hook_end(rebuild_reason, state_side_table('touched'), marker) }}
-{%- endmacro %}
-
-
-{#- The customers (in the upstream's customer column) of the upstream's rows replaced or
-    recomputed tonight whose customer or `read_columns` differ from the row they replaced, or that
-    replaced none or were deleted: the rows saved in `<upstream>__replaced` against tonight's rows
-    of the same keys. -#}
-{% macro customer_state_changed_rows(upstream, side, key, column, read_columns) -%}
-    {%- set compared = [column] + read_columns -%}
-    {%- set same = [] -%}
-    {%- for name in compared -%}
-        {%- do same.append('tonight.' ~ name ~ ' is not distinct from before.' ~ name) -%}
-    {%- endfor -%}
-    select customer_id from (
-        select
-            tonight.{{ column }} as tonight_customer_id,
-            before.{{ column }} as before_customer_id
-        from (
-            select {{ key }}, {{ compared | join(', ') }} from {{ ref(upstream) }}
-            where {{ key }} in (select {{ key }} from {{ state_side_table(side, upstream) }})
-        ) as tonight
-        full outer join (
-            select {{ key }}, {{ compared | join(', ') }}
-            from {{ state_side_table('replaced', upstream) }}
-        ) as before
-            on tonight.{{ key }} = before.{{ key }}
-        where not ({{ same | join(' and ') }})
-    ) as differing
-    unpivot (customer_id for side in (tonight_customer_id, before_customer_id))
 {%- endmacro %}
 
 

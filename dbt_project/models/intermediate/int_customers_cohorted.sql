@@ -2,17 +2,13 @@
 -- month of first counted order) and behavioural ones (quick first purchase, engaged by email
 -- before the first order). An incremental state built in parts of the customers like
 -- int_customer_metrics_joined (macro customer_state, materialization state_in_parts): a night
--- recomputes the customers whose orders, first e-mail engagement, identity or signup changed,
--- and each part joins and aggregates only its own people.
+-- recomputes the customers whose orders, e-mail events, identity or signup changed, and each
+-- part joins and aggregates only its own people.
 
-{#- of the e-mail aggregates, a cohort reads the first engagement only (the sixth item) -#}
 {%- set night = customer_state(
     upstreams=[
         ['int_orders_attributed', 'changes', 'order_id', 'customer_id', 'customer'],
-        [
-            'int_email_customers_aggregated', 'touched', 'customer_id', 'customer_id', 'source',
-            ['first_email_engagement_at'],
-        ],
+        ['int_email_customers_aggregated', 'touched', 'customer_id', 'customer_id', 'source'],
     ],
     extra=var('quick_first_purchase_days') | string,
 ) %}

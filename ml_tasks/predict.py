@@ -234,14 +234,22 @@ def reusable_models(
     """The kinds whose newest accepted model (``read_previous``: of an earlier as-of date) is
     younger than ``refit_every_days`` days and was fitted with tonight's recipe: tonight scores
     with it instead of fitting. ``refit`` (the run's choice) fits every kind."""
+    return _young_fits(previous, as_of_date, config, random_state=random_state, refit=refit)
+
+
+def _young_fits(
+    fits: dict[str, dict], as_of_date: date, config: PredictionsConfig, *, random_state, refit
+) -> dict[str, dict]:
+    """Of ``fits`` (kind: a fit of an earlier as-of date), those younger than
+    ``refit_every_days`` days and fitted with tonight's recipe; none when ``refit``."""
     if refit:
         return {}
     recipe = model_recipe(config, random_state)
     return {
-        kind: model
-        for kind, model in previous.items()
-        if (as_of_date - model["as_of_date"]).days < config.refit_every_days
-        and model["params"].get("recipe") == recipe
+        kind: fit
+        for kind, fit in fits.items()
+        if (as_of_date - fit["as_of_date"]).days < config.refit_every_days
+        and fit["params"].get("recipe") == recipe
     }
 
 
@@ -260,15 +268,11 @@ def rejected_recently(
     purchase model, every night), at the cost of a fit and its evaluation; a kind is fitted at most
     once every ``refit_every_days``, whatever the verdict (``retry_on``: the first night that
     fits it again). ``refit`` fits every kind."""
-    if refit:
-        return {}
-    recipe = model_recipe(config, random_state)
+    young = _young_fits(attempts, as_of_date, config, random_state=random_state, refit=refit)
     return {
         kind: {**fit, "retry_on": fit["as_of_date"] + timedelta(days=config.refit_every_days)}
-        for kind, fit in attempts.items()
+        for kind, fit in young.items()
         if fit["status"] == "rejected"
-        and (as_of_date - fit["as_of_date"]).days < config.refit_every_days
-        and fit["params"].get("recipe") == recipe
     }
 
 

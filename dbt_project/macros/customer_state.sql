@@ -83,15 +83,20 @@
 
 
 {#- The identity map a customer state reflects: each source id, its resolved customer and the
-    signup time of its CRM record. -#}
+    signup time of its CRM record (one part of the source ids while macro save_reidentified
+    compares the maps in parts, all of them otherwise: macro in_customer_part). -#}
 {% macro customer_state_identity() -%}
     select
         resolved.source_customer_id,
         resolved.customer_id,
         records.signup_at
     from {{ ref('int_customers_resolved') }} as resolved
-    left join {{ ref('int_customers_deduplicated') }} as records
+    left join (
+        select customer_id, signup_at from {{ ref('int_customers_deduplicated') }}
+        where {{ in_customer_part('customer_id') }}
+    ) as records
         on resolved.source_customer_id = records.customer_id
+    where {{ in_customer_part('resolved.source_customer_id') }}
 {%- endmacro %}
 
 

@@ -54,9 +54,11 @@ rows_to_join as (
 
 
 {#- Tonight's identity map as an identity-joined state keeps it: each source id and its resolved
-    customer. -#}
+    customer (one part of the source ids while macro save_reidentified compares the maps in
+    parts, all of them otherwise: macro in_customer_part). -#}
 {% macro identity_map() -%}
     select source_customer_id, customer_id from {{ ref('int_customers_resolved') }}
+    where {{ in_customer_part('source_customer_id') }}
 {%- endmacro %}
 
 
@@ -64,14 +66,29 @@ rows_to_join as (
     (`<model>__identity`) differs from tonight's `map_sql` (re-attributed, gone, new to the map,
     or another value of `columns`), saved as `<model>__reidentified`: one row with the old
     resolved customer and one with the new, where there is one. Both maps hold one row per
-    source id, so one full join finds them. -#}
+    source id, so one full join finds them.
+
+    At 10M customers the join holds two maps of 10M source ids, and inside dbt's one connection,
+    110 nodes into a next night, the pre-hook running it ran out of DuckDB's 2 GB (docs/scaling.md,
+    the first limit). So the maps are compared in parts of at most var customers_per_build_part
+    source ids (macro customer_parts_sql, counted on the kept map), `map_sql` keeping only the
+    part's ids (macro in_customer_part on every scan, as identity_map and customer_state_identity
+    do); up to that many source ids, in one part. -#}
 {% macro save_reidentified(map_sql, columns=[]) -%}
+    {%- set saved = state_side_table('identity') -%}
     {%- set differs = [] -%}
     {%- for column in ['customer_id'] + columns -%}
         {%- do differs.append('saved.' ~ column ~ ' is distinct from tonight.' ~ column) -%}
     {%- endfor -%}
-    create table {{ state_side_table('reidentified') }} as
+    {%- set comparison -%}
     with
+
+    saved as (
+
+        select * from {{ saved }}
+        where {{ in_customer_part('source_customer_id') }}
+
+    ),
 
     tonight as (
 
@@ -86,7 +103,7 @@ rows_to_join as (
             saved.customer_id as saved_customer_id,
             tonight.source_customer_id as tonight_source_id,
             tonight.customer_id as tonight_customer_id
-        from {{ state_side_table('identity') }} as saved
+        from saved
         full join tonight
             on saved.source_customer_id = tonight.source_customer_id
         where
@@ -107,6 +124,10 @@ rows_to_join as (
         tonight_customer_id as customer_id
     from differing
     where tonight_source_id is not null
+    {%- endset -%}
+    {{ customer_parts_sql(
+        state_side_table('reidentified'), comparison, customer_parts(saved), create=true
+    ) }}
 {%- endmacro %}
 
 

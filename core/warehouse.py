@@ -210,3 +210,28 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def quote_ident(identifier: str) -> str:
     """A SQL identifier (column, table or view name), double-quoted and escaped."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def drop_primary_key(con: duckdb.DuckDBPyConnection, schema: str, table: str, ddl: str) -> bool:
+    """Move the rows of ``schema.table`` into the table ``ddl`` creates, the same columns without
+    the primary key (DuckDB cannot drop a key in place), when the table still has its key: once,
+    for warehouses made before the key was dropped. Views over the table bind by name and keep
+    working. Returns whether it moved anything."""
+    keyed = con.execute(
+        "select count(*) from duckdb_constraints() where schema_name = ? and table_name = ? "
+        "and constraint_type = 'PRIMARY KEY'",
+        [schema, table],
+    ).fetchone()[0]
+    if not keyed:
+        return False
+    name, kept = quote_ident(table), quote_ident(f"{table}_keyed")
+    with transaction(con):
+        con.execute(f"alter table {quote_ident(schema)}.{name} rename to {kept}")
+        con.execute(ddl)
+        con.execute(
+            f"insert into {quote_ident(schema)}.{name} by name "
+            f"select * from {quote_ident(schema)}.{kept}"
+        )
+        con.execute(f"drop table {quote_ident(schema)}.{kept}")
+    log.info("%s.%s: the primary key dropped, its rows kept", schema, table)
+    return True

@@ -1,12 +1,13 @@
 """The order history as purchase days, in an in-memory DuckDB, for the prediction models.
 
-Built once per night from the orders (customer_id, ordered_date, amount; a pandas DataFrame or,
-cheaper at a million customers, the Arrow table the warehouse query returns): every customer gets a
-dense integer key (``cid``, in customer_id order) and the orders are merged per customer and day
-(``daily``: cid, day as days since 1970-01-01, summed amount): about 16 bytes a purchase day,
-instead of pandas frames of strings and dates. Everything the models need at a cutoff date (the
-RFM summary of the CLV models, the point-in-time propensity features, the outcome of the days
-after) is then one SQL query per cutoff returning a compact frame.
+Built once per night: every customer has a dense integer key (``cid``, in customer_id order) and
+the orders are merged per customer and day (``daily``: cid, day as days since 1970-01-01, summed
+amount), about 16 bytes a purchase day instead of pandas frames of strings and dates. The
+nightly step has the warehouse key and merge them (``predict.read_inputs``), so no order's
+customer id leaves DuckDB; ``OrderHistory.from_orders`` does the same from orders (customer_id,
+ordered_date, amount). Everything the models need at a cutoff date (the RFM summary of the CLV
+models, the point-in-time propensity features, the outcome of the days after) is then one SQL
+query per cutoff returning a compact frame.
 """
 
 from __future__ import annotations
@@ -82,15 +83,41 @@ def day_number(day: date) -> int:
 
 
 class OrderHistory:
-    """Purchase days per customer; ``customer_ids[cid]`` is the customer of key ``cid``."""
+    """Purchase days per customer; ``customer_ids[cid]`` is the customer of key ``cid``.
 
-    def __init__(self, orders: pd.DataFrame | pa.Table):
+    ``purchase_days`` (``cid``, ``day`` as days since 1970-01-01, the day's summed ``amount``;
+    a pandas DataFrame or an Arrow table) holds one row per customer and day; the keys are
+    positions in ``customer_ids``, which are in ascending order and may include customers
+    without a purchase day. ``from_orders`` builds both from the orders themselves."""
+
+    def __init__(self, purchase_days: pd.DataFrame | pa.Table, customer_ids: np.ndarray):
         self.con = duckdb.connect()
-        columns = ["customer_id", "ordered_date", "amount"]
-        frame = orders.select(columns) if isinstance(orders, pa.Table) else orders[columns]
-        self.con.register("orders_frame", frame)
+        self.con.register("purchase_days_frame", purchase_days)
         try:
             self.con.execute(
+                """
+                create table daily as
+                select cast(cid as integer) as cid, cast(day as integer) as day,
+                    cast(amount as double) as amount
+                from purchase_days_frame
+                order by cid, day
+                """
+            )
+        finally:
+            self.con.unregister("purchase_days_frame")
+        self.customer_ids = np.asarray(customer_ids, dtype=object)
+
+    @classmethod
+    def from_orders(cls, orders: pd.DataFrame | pa.Table) -> OrderHistory:
+        """From the orders (customer_id, ordered_date, amount): every customer with an order
+        gets a dense key in customer_id order, and the orders are merged per customer and
+        day."""
+        con = duckdb.connect()
+        columns = ["customer_id", "ordered_date", "amount"]
+        frame = orders.select(columns) if isinstance(orders, pa.Table) else orders[columns]
+        con.register("orders_frame", frame)
+        try:
+            con.execute(
                 """
                 create table customers as
                 select customer_id, cast(row_number() over (order by customer_id) - 1 as integer)
@@ -99,9 +126,8 @@ class OrderHistory:
                       from orders_frame)
                 """
             )
-            self.con.execute(
+            purchase_days = con.sql(
                 """
-                create table daily as
                 select
                     customers.cid,
                     cast(cast(o.ordered_date as date) - date '1970-01-01' as integer) as day,
@@ -109,19 +135,29 @@ class OrderHistory:
                 from orders_frame as o
                 inner join customers on customers.customer_id = cast(o.customer_id as varchar)
                 group by all
-                order by all
                 """
-            )
+            ).to_arrow_table()
+            customer_ids = con.execute(
+                "select customer_id from customers order by cid"
+            ).fetchnumpy()["customer_id"]
         finally:
-            self.con.unregister("orders_frame")
-        self.customer_ids = self.con.execute(
-            "select customer_id from customers order by cid"
-        ).fetchnumpy()["customer_id"]
-        self.con.execute("drop table customers")
+            con.close()
+        return cls(purchase_days, customer_ids)
 
     @classmethod
     def of(cls, orders: pd.DataFrame | pa.Table | OrderHistory) -> OrderHistory:
-        return orders if isinstance(orders, OrderHistory) else cls(orders)
+        return orders if isinstance(orders, OrderHistory) else cls.from_orders(orders)
+
+    def positions(self, day: date, customer_ids: np.ndarray | pd.Series) -> np.ndarray:
+        """The row of each of ``customer_ids`` among the customers with a purchase day up to
+        ``day`` (the rows of ``rfm`` and ``features``), -1 for a customer without one. Cheap
+        when ``customer_ids`` are this history's own (``predict.read_inputs``)."""
+        buyers = self.con.execute(
+            "select distinct cid from daily where day <= $d order by cid", {"d": day_number(day)}
+        ).fetchnumpy()["cid"]
+        row = np.full(len(self.customer_ids) + 1, -1, dtype="int64")  # the last: not a key
+        row[buyers] = np.arange(len(buyers))
+        return row[pd.Index(self.customer_ids).get_indexer(np.asarray(customer_ids))]
 
     def features(self, day: date, horizon_days: int | None = None) -> pd.DataFrame:
         """The propensity features (float32) of every customer with a purchase day up to

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from core.warehouse import transaction
+from core.warehouse import drop_primary_key, transaction
 from ml_tasks import clv, propensity
 from ml_tasks.config import PredictionsConfig, SegmentationConfig
 from ml_tasks.order_history import OrderHistory
@@ -116,77 +116,61 @@ def ensure_prediction_tables(con: duckdb.DuckDBPyConnection) -> None:
     ensure_segments_schema(con)  # the current_segments view the export view joins
     models, predictions, view = _TABLES
     con.execute(models)
-    _drop_predictions_key(con, predictions)
+    # Warehouses made before 2026-12-02 have the key.
+    drop_primary_key(con, "segments", "customer_predictions", predictions)
     con.execute(predictions)
     con.execute(view)
-
-
-def _drop_predictions_key(con: duckdb.DuckDBPyConnection, ddl: str) -> None:
-    """Warehouses made before 2026-12-02 have the primary key on customer_predictions: move their
-    rows into the table without it (once; DuckDB cannot drop a key in place)."""
-    keyed = con.execute(
-        "select count(*) from duckdb_constraints() where schema_name = 'segments' "
-        "and table_name = 'customer_predictions' and constraint_type = 'PRIMARY KEY'"
-    ).fetchone()[0]
-    if not keyed:
-        return
-    with transaction(con):
-        con.execute("drop view if exists segments.current_customer_predictions")
-        con.execute(
-            "alter table segments.customer_predictions rename to customer_predictions_keyed"
-        )
-        con.execute(ddl)
-        con.execute(
-            "insert into segments.customer_predictions "
-            "select * from segments.customer_predictions_keyed"
-        )
-        con.execute("drop table segments.customer_predictions_keyed")
 
 
 class PredictionInputError(RuntimeError):
     """The order history does not belong to the as-of date's marts (rebuild with dbt first)."""
 
 
-def read_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date) -> tuple[pd.Series, pa.Table]:
-    """The customers of the as-of date and their valid orders up to it, as an Arrow table: at a
-    million customers under a third of the memory of a pandas frame of Python strings."""
+def read_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date) -> tuple[pd.Series, OrderHistory]:
+    """The customers of the as-of date (``marts.customer_features``, in customer_id order) and
+    their valid orders up to it as purchase days (``OrderHistory``), keyed and merged per day in
+    the warehouse: the key of a customer is their row among the customers, so no order's
+    customer id is copied out of DuckDB, and checking the orders against the mart's order days
+    is a count per key."""
     customers = con.execute(
         "select customer_id, order_days from marts.customer_features where as_of_date = ? "
         "order by customer_id",
         [as_of_date],
     ).df()
-    orders = con.sql(
+    purchase_days = con.sql(
         """
-        select customer_id, ordered_date, cast(amount as double) as amount
-        from intermediate.int_orders_attributed
-        where is_valid_for_spend and ordered_date <= $as_of_date
+        with keys as (
+            select
+                customer_id,
+                cast(row_number() over (order by customer_id) - 1 as integer) as cid
+            from marts.customer_features
+            where as_of_date = $as_of_date
+        )
+        select
+            keys.cid,
+            cast(cast(orders.ordered_date as date) - date '1970-01-01' as integer) as day,
+            sum(cast(orders.amount as double)) as amount
+        from intermediate.int_orders_attributed as orders
+        left join keys using (customer_id)
+        where orders.is_valid_for_spend and orders.ordered_date <= $as_of_date
+        group by all
         """,
         params={"as_of_date": as_of_date},
     ).to_arrow_table()
-    mismatch = con.execute(
-        """
-        with days as (
-            select customer_id, count(distinct ordered_date) as order_days
-            from intermediate.int_orders_attributed
-            where is_valid_for_spend and ordered_date <= ?
-            group by customer_id
-        )
-        select count(*)
-        from marts.customer_features as features
-        left join days using (customer_id)
-        where features.as_of_date = ?
-            and coalesce(days.order_days, 0) <> features.order_days
-        """,
-        [as_of_date, as_of_date],
-    ).fetchone()[0]
-    if customers.empty or mismatch:
+    keys = purchase_days.column("cid")
+    unknown = keys.null_count
+    days = np.bincount(keys.drop_null().to_numpy(), minlength=len(customers))
+    disagree = int((days != customers["order_days"].fillna(0).to_numpy()).sum())
+    if customers.empty or unknown or disagree:
         raise PredictionInputError(
-            f"marts.customer_features for {as_of_date} has {len(customers)} customers and "
-            f"{mismatch} of them disagree with intermediate.int_orders_attributed on their order "
-            "days: the intermediate tables are of another as-of date. Run dbt_build for "
-            f"{as_of_date} first."
+            f"marts.customer_features for {as_of_date} has {len(customers)} customers, "
+            f"{disagree} of them disagree with intermediate.int_orders_attributed on their "
+            f"order days, and {unknown} purchase days there are of customers not in the mart: "
+            f"the intermediate tables are of another as-of date. Run dbt_build for {as_of_date} "
+            "first."
         )
-    return customers["customer_id"], orders
+    customer_ids = customers["customer_id"]
+    return customer_ids, OrderHistory(purchase_days, customer_ids.to_numpy())
 
 
 @dataclass
@@ -309,7 +293,7 @@ def compute_predictions(
     summary = clv.rfm_summary(history, as_of_date)
     # The row of each customer of the frame among the buyers up to the date (the summary and
     # the features list them alike, by key); -1 for customers without orders.
-    position = pd.Index(summary["customer_id"]).get_indexer(frame["customer_id"])
+    position = history.positions(as_of_date, frame["customer_id"])
     if "clv" in reuse:
         fit = _previous_clv(reuse)
     elif "clv" in rejected_earlier:
@@ -544,10 +528,7 @@ def predict(
     from ml_tasks.config import load_config
 
     config = config or load_config()
-    customers, orders = read_inputs(con, as_of_date)
-    # The purchase days in DuckDB are all the models need: let go of the orders themselves.
-    history = OrderHistory(orders)
-    del orders
+    customers, history = read_inputs(con, as_of_date)
     ensure_prediction_tables(con)
     previous = read_previous(con, as_of_date)
     decided = {"random_state": config.random_state, "refit": refit}

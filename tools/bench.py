@@ -118,7 +118,7 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
 def synthetic_orders(as_of_date: date, customers: int):
     """(orders, customer ids): order histories of ``customers`` buyers over the year up to
     ``as_of_date`` (a first purchase day, then Poisson purchase days at a gamma-distributed rate,
-    a fifth dropping out on a random day), as the Arrow table ``predict.read_inputs`` returns."""
+    a fifth dropping out on a random day), as an Arrow table (customer_id, ordered_date, amount)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -170,7 +170,7 @@ def clv_sampling(as_of_date: date, customers: int) -> list[dict]:
     from ml_tasks.order_history import OrderHistory
 
     orders, _ = synthetic_orders(as_of_date, customers)
-    summary = clv.rfm_summary(OrderHistory(orders), as_of_date)
+    summary = clv.rfm_summary(OrderHistory.from_orders(orders), as_of_date)
     del orders
 
     def totals(fit: clv.ClvFit) -> dict[str, float]:
@@ -308,7 +308,7 @@ def floor(as_of_date: date) -> dict:
         selection_read = time.perf_counter() - started
 
         started = time.perf_counter()
-        customers, orders = read_inputs(con, as_of_date)
+        customers, history = read_inputs(con, as_of_date)
         predictions_read = time.perf_counter() - started
     started = time.perf_counter()
     buyers = frame[frame["has_orders"]]
@@ -317,7 +317,7 @@ def floor(as_of_date: date) -> dict:
 
     started = time.perf_counter()
     predicted = compute_predictions(
-        customers, orders, as_of_date, config.predictions, random_state=config.random_state
+        customers, history, as_of_date, config.predictions, random_state=config.random_state
     )
     seconds["predictions"] = predictions_read + time.perf_counter() - started
     shutil.rmtree(folder)

@@ -8,12 +8,16 @@ import duckdb
 import pandas as pd
 import pytest
 
+from ml_tasks import clv
 from ml_tasks.config import SegmentationConfig
+from ml_tasks.order_history import OrderHistory
 from ml_tasks.predict import (
     _TABLES,
+    PredictionInputError,
     ensure_prediction_tables,
     model_recipe,
     predict,
+    read_inputs,
     rejected_recently,
     reusable_models,
 )
@@ -44,6 +48,54 @@ def _warehouse(orders: pd.DataFrame, as_of) -> duckdb.DuckDBPyConnection:
     con.execute("create table marts.customer_features as select * from c")
     con.execute("create table intermediate.int_orders_attributed as select * from o")
     return con
+
+
+def test_the_warehouse_keys_the_purchase_days_as_the_orders_would(demo):
+    """``read_inputs`` keys and merges the purchase days in the warehouse, by each customer's
+    row among the mart's customers (prospects included): the same RFM summary, the same
+    features and the same rows of the mart's customers as the history built from the orders."""
+    orders, _ = demo
+    con = _warehouse(orders, AS_OF)
+    customers, history = read_inputs(con, AS_OF)
+    assert len(history.customer_ids) == len(customers) and "P-prospect" in set(customers)
+    known = orders[pd.to_datetime(orders["ordered_date"]) <= pd.Timestamp(AS_OF)]
+    expected = OrderHistory.from_orders(known)
+    summary = clv.rfm_summary(history, AS_OF)
+    pd.testing.assert_frame_equal(summary, clv.rfm_summary(expected, AS_OF))
+    cutoff = AS_OF - timedelta(days=60)
+    pd.testing.assert_frame_equal(
+        history.features(cutoff, 30).drop(columns="cid"),
+        expected.features(cutoff, 30).drop(columns="cid"),
+    )
+    rows = history.positions(AS_OF, customers.to_numpy())
+    reference = pd.Index(summary["customer_id"]).get_indexer(customers)
+    assert (rows == reference).all() and (rows == -1).sum() == 1  # the prospect
+    # Other ids than the history's own (a subset, in another order) find their rows too.
+    some = customers.to_numpy()[::-7]
+    assert (
+        history.positions(AS_OF, some) == pd.Index(summary["customer_id"]).get_indexer(some)
+    ).all()
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ("update marts.customer_features set order_days = order_days + 1 "
+         "where customer_id = (select min(customer_id) from marts.customer_features)",
+         "1 of them disagree"),
+        ("delete from marts.customer_features "
+         "where customer_id = (select min(customer_id) from marts.customer_features)",
+         "purchase days there are of customers not in the mart"),
+    ],
+)  # fmt: skip
+def test_orders_of_another_as_of_date_are_refused(demo, change, problem):
+    """The order history must be the marts' own: a customer whose order days differ, or the
+    orders of a customer the mart does not have, stop the step before anything is fitted."""
+    orders, _ = demo
+    con = _warehouse(orders, AS_OF)
+    con.execute(change)
+    with pytest.raises(PredictionInputError, match=problem):
+        read_inputs(con, AS_OF)
 
 
 def test_every_customer_rerun_and_rejected_model(demo):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ml_tasks.versions import (
@@ -189,6 +190,56 @@ def test_a_warehouse_from_before_the_change_log_keeps_its_current_version(con):
     ensure_segments_schema(con)
     assert current_version(con)["version_id"] == 2
     assert current_version(con)["current_by"] == "migration"
+
+
+def test_keyed_member_tables_lose_their_key_and_keep_their_rows(con):
+    """Warehouses made before the keys were dropped: the members of every version move to the
+    tables without the key, once, and the versions read as before."""
+    ensure_segments_schema(con)
+    first = write_version(con, make_candidate(date(2026, 6, 1), {"C1": 1, "C2": 2}))
+    publish_version(con, first)
+    changes = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2", "C3"],
+            "previous_segment_id": [1, 2, None],
+            "segment_id": [2, 2, 1],
+            "change": ["moved", "stayed", "entered"],
+        }
+    )
+    second = write_version(
+        con,
+        make_candidate(date(2026, 6, 2), {"C1": 2, "C2": 2, "C3": 1}, membership_changes=changes),
+    )
+    before = {
+        table: con.execute(f"select * from segments.{table} order by all").fetchall()
+        for table in ("customer_segments", "segment_membership_changes")
+    }
+    assert all(before.values())
+    for table in before:  # as such a warehouse has them
+        con.execute(f"alter table segments.{table} rename to {table}_old")
+        con.execute(f"create table segments.{table} as select * from segments.{table}_old limit 0")
+        con.execute(f"alter table segments.{table} add primary key (version_id, customer_id)")
+        con.execute(f"insert into segments.{table} select * from segments.{table}_old")
+        con.execute(f"drop table segments.{table}_old")
+    keys = (
+        "select count(*) from duckdb_constraints() where schema_name = 'segments' "
+        "and table_name in ('customer_segments', 'segment_membership_changes') "
+        "and constraint_type = 'PRIMARY KEY'"
+    )
+    assert con.execute(keys).fetchone()[0] == 2
+    for _ in range(2):  # the second time there is nothing left to do
+        ensure_segments_schema(con)
+        assert con.execute(keys).fetchone()[0] == 0
+        for table, rows in before.items():
+            assert con.execute(f"select * from segments.{table} order by all").fetchall() == rows
+    assert _current(con) == {"C1": 1, "C2": 2}
+    publish_version(con, second)
+    assert _current(con) == {"C1": 2, "C2": 2, "C3": 1}
+    # Without the key, a version still holds one row per customer.
+    assert con.execute(
+        "select count(*) = count(distinct (version_id, customer_id)) "
+        "from segments.customer_segments"
+    ).fetchone()[0]
 
 
 def _target(**kwargs) -> PublishTarget:

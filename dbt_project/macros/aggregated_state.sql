@@ -110,8 +110,5 @@ rows_to_aggregate as (
     tonight: the per-customer states built on this one find their old owners there, macro
     customer_state), then deleted. -#}
 {% macro replace_touched_groups(group_column) -%}
-    create table {{ state_side_table('replaced') }} as
-    select * from {{ this }}
-    where {{ in_touched_groups(group_column) }};
-    delete from {{ this }} where {{ in_touched_groups(group_column) }}
+    {{ replace_state_rows(in_touched_groups(group_column)) }}
 {%- endmacro %}

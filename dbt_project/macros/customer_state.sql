@@ -11,10 +11,10 @@
       `<upstream>__replaced`, and its rows in `<upstream>__changes` or `__touched`), the old
       owners and the new; an upstream keyed by CRM id (source id) through tonight's identity map;
     - the customers whose identity changed: the model keeps the identity map it was built with,
-      each source id with its resolved customer and its signup time (`<model>__identity`,
-      brought up to date by the post-hook), compared with tonight's (macro save_reidentified);
-      both the old and the new customer of a differing source id (a merge, a split, a record
-      new, gone or changed);
+      each source id with its resolved customer and the `record_columns` of its CRM record
+      (`<model>__identity`, brought up to date by the post-hook), compared with tonight's (macro
+      save_reidentified); both the old and the new customer of a differing source id (a merge,
+      a split, a record new, gone or changed);
     - with `window` (a count over the last days up to the as-of date), the customers of the rows
       that left the window since the state's as-of date.
     Columns that move with the as-of date alone (recency, tenure) do not belong in such a state:
@@ -26,17 +26,22 @@
     is before the state's, and when its kept map is missing.
 
     upstreams: a list of [model, side table ('changes' or 'touched'), its key column, the
-    customer column, 'customer' (resolved ids) or 'source' (CRM ids)]. window: [model, time
-    column, days] or none. extra: what else the rows depend on (vars), as in state_fingerprint.
-    Returns whether this build is an incremental night.
+    customer column, 'customer' (resolved ids) or 'source' (CRM ids)]; when the key is the
+    customer column, the side table's keys are the customers (its rows new, changed or gone)
+    and neither the upstream nor its `__replaced` is read. window: [model, time column, days]
+    or none. extra: what else the rows depend on (vars, the SQL of macros the model calls), as
+    in state_fingerprint. record_columns: the columns of int_customers_deduplicated the kept
+    map holds (default the signup time). Returns whether this build is an incremental night.
 -#}
-{% macro customer_state(upstreams, window=none, extra='') -%}
+{% macro customer_state(upstreams, window=none, extra='', record_columns=['signup_at']) -%}
     {{ config(
         materialized='state_in_parts',
         pre_hook=["{{ customer_state_pre_hook" ~ state_hook_arguments(
-            [upstreams, window, extra]
+            [upstreams, window, extra, record_columns]
         ) ~ " }}"],
-        post_hook=["{{ customer_state_post_hook" ~ state_hook_arguments([extra]) ~ " }}"],
+        post_hook=["{{ customer_state_post_hook" ~ state_hook_arguments(
+            [extra, record_columns]
+        ) ~ " }}"],
     ) }}
     {#- what the hooks read (dbt takes a model's dependencies from its refs) -#}
     {%- for name in upstreams | map('first') | list + (window[:1] if window else [])
@@ -83,16 +88,17 @@
 
 
 {#- The identity map a customer state reflects: each source id, its resolved customer and the
-    signup time of its CRM record (one part of the source ids while macro save_reidentified
+    `record_columns` of its CRM record (one part of the source ids while macro save_reidentified
     compares the maps in parts, all of them otherwise: macro in_customer_part). -#}
-{% macro customer_state_identity() -%}
+{% macro customer_state_identity(record_columns) -%}
     select
         resolved.source_customer_id,
         resolved.customer_id,
-        records.signup_at
+        records.{{ record_columns | join(', records.') }}
     from {{ ref('int_customers_resolved') }} as resolved
     left join (
-        select customer_id, signup_at from {{ ref('int_customers_deduplicated') }}
+        select customer_id, {{ record_columns | join(', ') }}
+        from {{ ref('int_customers_deduplicated') }}
         where {{ in_customer_part('customer_id') }}
     ) as records
         on resolved.source_customer_id = records.customer_id
@@ -100,13 +106,13 @@
 {%- endmacro %}
 
 
-{% macro customer_state_pre_hook(upstreams, window, extra) -%}
+{% macro customer_state_pre_hook(upstreams, window, extra, record_columns) -%}
     {%- set rebuild_reason = customer_state_rebuild_reason(upstreams, extra) -%}
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('touched') }};
     drop table if exists {{ state_side_table('reidentified') }};
     {% if is_incremental() and rebuild_reason is none -%}
-        {{ save_reidentified(customer_state_identity(), ['signup_at']) }};
+        {{ save_reidentified(customer_state_identity(record_columns), record_columns) }};
         create table {{ state_side_table('touched') }} as
         with
 
@@ -114,13 +120,17 @@
 
             select customer_id from {{ state_side_table('reidentified') }}
             {%- for upstream, side, key, column, kind in upstreams %}
-            {%- set rows %}
+            {%- set keys %}
+                select {{ key }} as customer_id from {{ state_side_table(side, upstream) }}
+            {%- endset %}
+            {%- set rows_of_keys %}
                 select {{ column }} as customer_id
                 from {{ state_side_table('replaced', upstream) }}
                 union all
                 select {{ column }} as customer_id from {{ ref(upstream) }}
                 where {{ key }} in (select {{ key }} from {{ state_side_table(side, upstream) }})
             {%- endset %}
+            {%- set rows = keys if key == column else rows_of_keys %}
             union all
             {% if kind == 'source' -%}
                 select customer_id from {{ ref('int_customers_resolved') }}
@@ -151,7 +161,7 @@
 
 {#- Post-hook: the identity map the state now reflects, for the next night's comparison (macro
     keep_identity_map); then the ledger's marker. -#}
-{% macro customer_state_post_hook(extra) -%}
-    {{ keep_identity_map(customer_state_identity()) }};
+{% macro customer_state_post_hook(extra, record_columns) -%}
+    {{ keep_identity_map(customer_state_identity(record_columns)) }};
     {{ state_marker_done(extra) }}
 {%- endmacro %}

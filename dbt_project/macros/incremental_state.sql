@@ -42,6 +42,22 @@
 {%- endmacro %}
 
 
+{#- In a pre-hook: the rows of the state that match `condition` saved as `<model>__replaced`
+    (what the night recomputes, as they were), then deleted. The rows are found once: the
+    delete takes the saved rows' rowids instead of matching `condition` again, which is a
+    second scan of the whole table joined to the night's keys (0.2-0.3 s of each state model's
+    next night at 1M customers). The rowids are read and used inside the pre-hook's one
+    transaction, where they cannot move, and dropped from the copy. -#}
+{% macro replace_state_rows(condition) -%}
+    {%- set replaced = state_side_table('replaced') -%}
+    create table {{ replaced }} as
+    select *, rowid as replaced_rowid from {{ this }}
+    where {{ condition }};
+    delete from {{ this }} where rowid in (select replaced_rowid from {{ replaced }});
+    alter table {{ replaced }} drop column replaced_rowid
+{%- endmacro %}
+
+
 {#- Whether this model's side table `kind` exists: the hooks write the side tables outside dbt's
     relation cache, so the catalog is asked (false while dbt parses). -#}
 {% macro state_side_table_exists(kind) -%}

@@ -196,11 +196,9 @@ deduplicated as (
 {#- In a pre-hook, after the run's keys were saved in `<model>__changes`: the rows of those keys
     kept as `<model>__replaced` (for the aggregated states built on this one) and deleted. -#}
 {% macro replace_changed_keys(key) -%}
-    create table {{ state_side_table('replaced') }} as
-    select * from {{ this }}
-    where {{ key }} in (select {{ key }} from {{ state_side_table('changes') }});
-    delete from {{ this }}
-    where {{ key }} in (select {{ key }} from {{ state_side_table('changes') }})
+    {{ replace_state_rows(
+        key ~ ' in (select ' ~ key ~ ' from ' ~ state_side_table('changes') ~ ')'
+    ) }}
 {%- endmacro %}
 
 

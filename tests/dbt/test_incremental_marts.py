@@ -63,7 +63,8 @@ IDENTITY_STATE = "pii_similar_email_matches"
 IDENTITY_STATES = ("pii_customer_match_keys", IDENTITY_STATE)
 # The newest CRM record per id (an incremental state) and what is computed from it every night.
 RECORD_TABLES = ("pii_customer_latest_records", "pii_customers_deduplicated")
-PII_TABLES = (*IDENTITY_STATES, "pii_customers_resolved", *RECORD_TABLES)
+# Each person's identifiers, merged over their records (an incremental state per customer).
+PII_TABLES = (*IDENTITY_STATES, "pii_customers_resolved", *RECORD_TABLES, "customer_identifiers")
 # The incremental nights build int_customers_cohorted and int_customer_metrics_joined in parts of
 # at most 7 of the demo's customers (materialization state_in_parts); the full
 # rebuilds in one.
@@ -99,6 +100,14 @@ def _with_signup(row: tuple, signup: date, updated: date) -> tuple:
     """A CRM record ``row`` with another signup day, as updated on ``updated``."""
     fields = list(row)
     fields[11], fields[13] = _ts(signup, 9), _ts(updated, 8)
+    return tuple(fields)
+
+
+def _without_consent(number: int, updated: date) -> tuple:
+    """``C<number>``'s record with the marketing consent withdrawn on ``updated``, nothing
+    else changed."""
+    fields = list(_customer(number, date(2026, 1, number)))
+    fields[12], fields[13] = "false", _ts(updated, 8)
     return tuple(fields)
 
 
@@ -377,6 +386,21 @@ def build_without_kept_map(warehouse: Warehouse, night: date, state: str) -> Non
     assert runs["int_orders_attributed"] is not None
 
 
+def assert_identifiers_recomputed(
+    warehouse: Warehouse, customers: list[str], consent_of: str
+) -> None:
+    """Every state was updated incrementally, the identifiers of exactly ``customers``
+    recomputed, and ``consent_of`` has withdrawn their consent."""
+    assert all(keys is not None for keys in warehouse.state_runs().values())
+    assert warehouse.query(
+        'select customer_id from pii."customer_identifiers__touched" order by all'
+    ) == [(customer,) for customer in customers]
+    assert warehouse.query(
+        "select has_marketing_consent from pii.customer_identifiers where customer_id = ?",
+        [consent_of],
+    ) == [(False,)]
+
+
 def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: Path) -> None:
     nights = [date(2026, 6, 26) + timedelta(n) for n in range(4)]
 
@@ -418,17 +442,21 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     ]:
         warehouse.land(table, day, [])
     # C041's record updated with an address of its own: two people again; C030's with an
-    # earlier signup (the same person, another tenure; nothing else of theirs changes)
+    # earlier signup (the same person, another tenure; nothing else of theirs changes); C003's
+    # with the consent withdrawn (no identifier of theirs changes)
     warehouse.land(
         "customers",
         nights[2],
         [
             _lookalike(41, of=7, day=nights[2], email="c41@example.org"),
             _with_signup(_customer(30, date(2026, 1, 30)), date(2025, 12, 20), nights[2]),
+            _without_consent(3, nights[2]),
         ],
     )
     run_dbt_build(nights[2], settings=warehouse.settings, dbt_vars=IN_PARTS)
-    assert all(keys is not None for keys in warehouse.state_runs().values())
+    # every state incremental; the identifiers of C003 (consent), C005 (its record gone), C007
+    # and C041 (split) recomputed, the others kept
+    assert_identifiers_recomputed(warehouse, ["C003", "C005", "C007", "C041"], consent_of="C003")
     assert_identity(warehouse, compared=2, pairs=[], c041_is="C041")  # C041 and C005
     assert_equals_full_rebuild(warehouse, nights[2], tmp_path)
 
@@ -508,6 +536,7 @@ SCOPED_TESTS = {
     "unique_int_customer_metrics_joined_customer_id": "int_customer_metrics_joined__touched",
     "unique_int_customers_cohorted_customer_id": "int_customers_cohorted__touched",
     "unique_pii_customer_latest_records_customer_id": "pii_customer_latest_records__changes",
+    "unique_customer_identifiers_customer_id": "customer_identifiers__touched",
 }
 STATE_MODEL_NAMES = {
     *STATE_MODELS,
@@ -519,6 +548,7 @@ STATE_MODEL_NAMES = {
     "int_customer_metrics_joined",
     "int_customers_cohorted",
     "pii_customer_latest_records",
+    "customer_identifiers",
 }
 WEB_TEST = "unique_int_web_events_deduplicated_event_id"
 

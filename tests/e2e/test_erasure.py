@@ -21,6 +21,7 @@ AS_OF = date(2026, 6, 30)
 # The incremental states that keep the identity map they were built with (`<model>__identity`),
 # in name order: the orders and sessions attached to it, the per-customer cohorts and metrics.
 KEEP_MAPS = (
+    "customer_identifiers",
     "int_customer_metrics_joined",
     "int_customers_cohorted",
     "int_orders_attributed",

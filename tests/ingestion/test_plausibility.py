@@ -86,6 +86,27 @@ def test_spaces_around_a_value_are_trimmed_before_the_rules_read_it(padded):
     ]
 
 
+@pytest.mark.parametrize(
+    ("customer_id", "reasons"),
+    [
+        ("", ["missing_customer_id"]),
+        (" ", ["missing_customer_id"]),
+        ("\r\n", ["missing_customer_id"]),
+        ("\x0b", ["unknown_customer"]),  # a vertical tab is not whitespace to the trim
+        ("\u00a0C1", ["unknown_customer"]),  # nor is a no-break space (dbt's clean_text agrees)
+        ("C1\u00a0", ["unknown_customer"]),
+        ("\u00c9C1 ", ["unknown_customer"]),  # a first character beyond ASCII, then a space
+    ],
+)
+def test_only_ascii_whitespace_is_trimmed(customer_id, reasons):
+    """The rules trim exactly what ``clean`` (dbt's ``clean_text``) trims: the guard that skips
+    the trim compares the first and last bytes, and a character beyond ASCII or a control
+    character other than whitespace is kept."""
+    assert _reasons("orders", [{**_order("2026-06-30 10:00:00"), "customer_id": customer_id}]) == [
+        reasons
+    ]
+
+
 def test_implausible_crm_dates_are_quarantined():
     good = {
         "customer_id": "C1",

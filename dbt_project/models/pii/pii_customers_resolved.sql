@@ -13,6 +13,10 @@
     Matches are transitive (connected components of the match graph, by a recursive CTE): a person
     is every record reachable through matches, identified by the smallest of its source ids.
 
+    The import CTEs are not materialized: DuckDB would copy a CTE read more than once (the
+    match keys are read five times) and spill the copy at 10M customers; inlined, each reference
+    scans the table's columns it needs.
+
     Restricted (schema pii): the rules compare names, e-mails, phones and birth dates, and the
     match keys are identifiers themselves (pii_customer_match_keys, an incremental state with the
     fuzzy rule's pairs). int_customers_resolved is the id mapping without them.
@@ -20,14 +24,14 @@
 
 with
 
-customers as (
+customers as not materialized (
 
     -- one row per CRM record known on the as-of date, with its match keys
     select * from {{ ref('pii_customer_match_keys') }}
 
 ),
 
-orders as (
+orders as not materialized (
 
     select * from {{ ref('int_orders_deduplicated') }}
 
@@ -44,7 +48,7 @@ order_only_customers as (
 
 ),
 
-match_keys as (
+match_keys as not materialized (
 
     select
         source_customer_id,

@@ -23,12 +23,14 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from dataclasses import replace as _replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +137,11 @@ class _Batch:
         return self.label or self.table
 
 
+# A suite and the batch it validates; or a deferred job, worked out by the reader (``_read_ahead``).
+Job = tuple["gx.ExpectationSuite", _Batch]
+PlannedJob = Job | Callable[[duckdb.DuckDBPyConnection], list[Job]]
+
+
 def validate_raw(
     con: duckdb.DuckDBPyConnection,
     partitions: dict[str, list[date]],
@@ -160,7 +167,7 @@ def validate_raw(
     unknown = sorted(set(partitions) - set(suites))
     if unknown:
         raise ValueError(f"No raw suite for source(s) {', '.join(unknown)}; known: {list(suites)}")
-    jobs = []
+    jobs: list[PlannedJob] = []
     health: list[HealthSpec] = []
     scope: dict[str, list[str]] = {}
     newest_day = max((_as_date(d) for dates in partitions.values() for d in dates), default=None)
@@ -173,19 +180,22 @@ def validate_raw(
         # The newest partition (the as-of day) is judged on its own: otherwise a broken day
         # would hide inside the tolerance (``mostly``) of a long history caught up in one run.
         # History is judged in chunks of at most HISTORY_CHUNK_ROWS rows, each read as a
-        # bounded sample (expectations.reading): memory does not grow with the history.
+        # bounded sample (expectations.reading): memory does not grow with the history. The
+        # chunks are screened, and the ones within every tolerance validated together, by the
+        # reader (a deferred job: the screen overlaps GX's validation of the suites before).
         counts = _rows_per_partition(con, table, history)
-        for chunk in reading.chunk_partitions(counts, reading.HISTORY_CHUNK_ROWS):
-            label = (
-                f"{table} partition {chunk[0]} (history)"
-                if len(chunk) == 1
-                else f"{table} partitions {chunk[0]}..{chunk[-1]} ({len(chunk)} days)"
+        chunks = reading.chunk_partitions(counts, reading.HISTORY_CHUNK_ROWS)
+        if chunks:
+            jobs.append(
+                partial(
+                    _history_jobs,
+                    suite=history_suites[source],
+                    table=table,
+                    chunks=chunks,
+                    rows_of=dict(counts),
+                    sample_key=SAMPLE_KEYS.get(source, ""),
+                )
             )
-            batch = _raw_batch(table, chunk, freshness=[], label=label)
-            history_batch = _replace(
-                batch, reading=reading.HISTORY_READING, sample_key=SAMPLE_KEYS.get(source, "")
-            )
-            jobs.append((history_suites[source], history_batch))
         label = f"{table} partition {newest[0]}" if newest else table
         bands = _trailing_bands(con, source, newest[0], config) if newest else {}
         jobs.append(
@@ -206,6 +216,109 @@ def validate_raw(
     return _run_gate(
         "raw", jobs, scope, run_id, con, as_of_date=as_of_date, health=health, config=config
     )
+
+
+def _history_batch(table: str, days: list[date], label: str, sample_key: str) -> _Batch:
+    batch = _raw_batch(table, days, freshness=[], label=label)
+    return _replace(batch, reading=reading.HISTORY_READING, sample_key=sample_key)
+
+
+def _history_jobs(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    suite: gx.ExpectationSuite,
+    table: str,
+    chunks: list[list[date]],
+    rows_of: dict[date, int],
+    sample_key: str,
+) -> list[Job]:
+    """The jobs of a first run's history of ``table``: each chunk that may break a rule on its
+    own sample, the others together (``expectations.reading``, the screen), in order of their
+    first day."""
+    batches = [
+        _history_batch(
+            table,
+            chunk,
+            f"{table} partition {chunk[0]} (history)"
+            if len(chunk) == 1
+            else f"{table} partitions {chunk[0]}..{chunk[-1]} ({len(chunk)} days)",
+            sample_key,
+        )
+        for chunk in chunks
+    ]
+    flags = _screen(con, suite, batches, [sum(rows_of[d] for d in c) for c in chunks])
+    clean = [chunk for chunk, flagged in zip(chunks, flags, strict=True) if not flagged]
+    if len(clean) < 2:
+        return [(suite, batch) for batch in batches]
+    days = [day for chunk in clean for day in chunk]
+    together = _history_batch(
+        table,
+        days,
+        f"{table} partitions {days[0]}..{days[-1]} "
+        f"({len(days)} days in {len(clean)} chunks, screened)",
+        sample_key,
+    )
+    alone = [
+        (chunk[0], batch)
+        for chunk, batch, flagged in zip(chunks, batches, flags, strict=True)
+        if flagged
+    ]
+    ordered = sorted([(days[0], together), *alone], key=lambda item: item[0])
+    return [(suite, batch) for _, batch in ordered]
+
+
+def _screen(
+    con: duckdb.DuckDBPyConnection,
+    suite: gx.ExpectationSuite,
+    batches: list[_Batch],
+    row_counts: list[int],
+) -> list[bool]:
+    """Per history batch: whether a rule of ``suite`` may fail on the sample GX would read of
+    it (``reading.above_tolerance``), counted by the rules' SQL twins in DuckDB. Every batch is
+    flagged when the rules cannot be screened (``reading.screenable``, a missing column, a twin
+    DuckDB rejects): each is then validated on its own."""
+    if len(batches) < 2:
+        return [True] * len(batches)
+    table = batches[0].table
+    rules = [
+        expectation.configuration
+        for expectation in suite.expectations
+        if expectation.configuration.type not in SCHEMA_EXPECTATION_TYPES
+    ]
+    present = _table_columns(con, batches[0])
+    derived = {name for name, (_, needs) in batches[0].derived.items() if needs in present}
+    columns = _ordered_unique(rule.kwargs["column"] for rule in rules) if rules else []
+    if not reading.screenable(rules) or not set(columns) <= {*present, *derived}:
+        return [True] * len(batches)
+    floats = _float_columns(con, batches[0])
+    measures = ", ".join(
+        f"count({quote_ident(rule.kwargs['column'])}), "
+        f"count_if(coalesce(({reading.violation_sql(rule.type, rule.kwargs, quote_ident, floats)})"
+        ", false))"
+        for rule in rules
+    )
+    flags = []
+    for chunk_batch, row_count in zip(batches, row_counts, strict=True):
+        keyed = chunk_batch.sample_key in present  # else sampled by row id, as GX's read is
+        batch = chunk_batch if keyed else _replace(chunk_batch, sample_key="")
+        modulus = reading.sample_modulus(row_count, reading.HISTORY_SAMPLE_ROWS)
+        sql = (
+            f"with {reading.BATCH_CTE} as (select {_select_list(batch, columns)} "
+            f"from {batch.source_sql} as batch where {_sample_where(batch, modulus)}) "
+            f"select {measures} from {reading.BATCH_CTE}"
+        )
+        try:
+            counts = con.execute(sql, batch.params).fetchone()
+        except duckdb.Error as exc:
+            log.warning("%s: history not screened, each chunk validated alone (%s)", table, exc)
+            return [True] * len(batches)
+        flags.append(
+            any(
+                reading.above_tolerance(counts[2 * i + 1], counts[2 * i], rule.kwargs.get("mostly"))
+                for i, rule in enumerate(rules)
+            )
+        )
+    return flags
 
 
 def _rows_per_partition(
@@ -426,7 +539,7 @@ def _describe_scope(scope: dict[str, Any]) -> str:
 
 def _run_gate(
     stage: str,
-    jobs: list[tuple[gx.ExpectationSuite, _Batch]],
+    jobs: list[PlannedJob],
     scope: dict[str, Any],
     run_id: str,
     con: duckdb.DuckDBPyConnection,
@@ -442,7 +555,7 @@ def _run_gate(
         scope=json_safe(scope),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    log.info("Quality gate %s: %d suites on %s", stage, len(jobs), _describe_scope(scope))
+    log.info("Quality gate %s on %s", stage, _describe_scope(scope))
     # One data source, asset and batch definition for every suite of the gate: GX saves its
     # whole configuration (as YAML, also in an ephemeral context) on each one added or deleted:
     # with a data source per suite, 176 saves in a 1M first run's 44 raw suites.
@@ -561,23 +674,31 @@ def _skip_batch_fingerprints() -> None:
         log.warning("GX has no HASH_THRESHOLD any more: every pandas batch is fingerprinted")
 
 
-def _read_ahead(
-    con: duckdb.DuckDBPyConnection, jobs: list[tuple[gx.ExpectationSuite, _Batch]]
-) -> Iterator[_ReadSuite]:
+def _read_ahead(con: duckdb.DuckDBPyConnection, jobs: list[PlannedJob]) -> Iterator[_ReadSuite]:
     """Each job's frames read from DuckDB (``_read_suite``), the next job's read on a second
     cursor while GX validates this one's: GX's validation is Python, DuckDB's reading runs outside
     the GIL, so the two overlap instead of taking turns. At most two jobs' frames are held: the
-    one GX validates and the next one."""
-    if not jobs:
+    one GX validates and the next one. A deferred job (a function of the cursor) is replaced by
+    the jobs it returns when the reader comes to it."""
+    pending = deque(jobs)
+    if not pending:
         return
     cursor = con.cursor()
+
+    def read_next() -> _ReadSuite | None:
+        while pending:
+            job = pending.popleft()
+            if callable(job):  # deferred: its jobs are worked out here, on the reader's cursor
+                pending.extendleft(reversed(job(cursor)))
+            else:
+                return _read_suite(cursor, *job)
+        return None
+
     with cursor, ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-read") as reader:
-        ahead = reader.submit(_read_suite, cursor, *jobs[0])
-        for suite, batch in jobs[1:]:
-            current = ahead.result()
-            ahead = reader.submit(_read_suite, cursor, suite, batch)
+        ahead = reader.submit(read_next)
+        while (current := ahead.result()) is not None:
+            ahead = reader.submit(read_next)
             yield current
-        yield ahead.result()
 
 
 @dataclass
@@ -873,12 +994,7 @@ def _read_frame(
     modulus = reading.sample_modulus(row_count, _sample_rows(batch, kind))
     names = ", ".join(quote_ident(column) for column in columns)
     if kind == reading.SAMPLE:
-        key = batch.sample_key  # present in the table (``_read_suite``)
-        picked = f"coalesce({quote_ident(key)}::varchar, rowid::varchar)" if key else "rowid"
-        sql = (
-            f"select {select_list} from {source} as batch "
-            f"where ({where}) and hash({picked}) % {modulus} = 0"
-        )
+        sql = f"select {select_list} from {source} as batch where {_sample_where(batch, modulus)}"
         return kind, con.execute(sql, params).df()
     # SUSPECTS: the rows any rule may reject (up to SUSPECT_ROWS), and a sample of the others.
     windows = _ordered_unique(
@@ -909,6 +1025,14 @@ def _read_frame(
     except duckdb.Error as exc:
         log.warning("%s: reading every row (%s)", batch.name, exc)
         return reading.FULL, _read_batch(con, batch, columns)
+
+
+def _sample_where(batch: _Batch, modulus: int) -> str:
+    """The batch's rows in its sample of one row in ``modulus``: by a hash of the sample key
+    (present in the table), else of the row id."""
+    key = batch.sample_key
+    picked = f"coalesce({quote_ident(key)}::varchar, rowid::varchar)" if key else "rowid"
+    return f"({batch.where}) and hash({picked}) % {modulus} = 0"
 
 
 def _float_columns(con: duckdb.DuckDBPyConnection, batch: _Batch) -> frozenset[str]:

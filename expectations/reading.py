@@ -22,6 +22,17 @@ would get. Per rule:
   twin, and any batch no larger than its sample), only the columns the rules name; the
   quarantine share of a first run's history in chunks of at most ``QUARANTINE_CHUNK_ROWS``
   incoming rows.
+
+A first run's history is judged in chunks (``HISTORY_CHUNK_ROWS``), each on its own sample, so
+that a broken stretch is a share of its chunk, not of the year. Before GX reads them, DuckDB
+**screens** the chunks: on each chunk's sample it counts the rows each rule's SQL twin flags (a
+superset of the rows GX rejects) against the rows GX counts (``above_tolerance``). A chunk whose
+counts are within every rule's tolerance would pass every rule: those chunks are validated
+together, as one sample of at most ``HISTORY_SAMPLE_ROWS`` rows of their partitions, and every
+other chunk on its own sample, exactly as without the screen. The verdict on a chunk the screen
+lets through cannot be a failure; the shared sample is GX's check of the screen. Rules without
+a single-column twin (a row count or a set of values a team adds) are not screened: their
+source's chunks are each validated as before (``screenable``).
 """
 
 from __future__ import annotations
@@ -91,6 +102,29 @@ def chunk_partitions(rows_per_partition: list[tuple[date, int]], max_rows: int) 
             chunks.append([day])
             rows_in_chunk = rows
     return chunks
+
+
+def screenable(rules: list[Any]) -> bool:
+    """Whether DuckDB can screen a history chunk for these rules (GX ``ExpectationConfiguration``
+    objects, the schema rules left out): every rule reads one column and has an SQL twin."""
+    return all(
+        rule.type not in TABLE_LEVEL_TYPES | DISTINCT_TYPES
+        and isinstance(rule.kwargs.get("column"), str)
+        and violation_sql(rule.type, rule.kwargs, str) is not None
+        for rule in rules
+    )
+
+
+def above_tolerance(flagged: int, counted: int, mostly: float | None) -> bool:
+    """Whether a rule may fail on a sample where its SQL twin flags ``flagged`` rows and
+    ``counted`` rows have a value in its column. GX fails a rule when more than ``1 - mostly``
+    of the rows it counts are unexpected; it counts at least the rows with a value (all rows for
+    a not-null rule), and the twin flags at least the rows it rejects, so a sample this says no
+    to passes. Equality says yes: GX's own float arithmetic decides that case."""
+    if flagged == 0:
+        return False
+    tolerance = 0.0 if mostly is None else max(1.0 - mostly, 0.0)
+    return flagged >= tolerance * counted * (1 - 1e-9)
 
 
 def sample_modulus(row_count: int, sample_rows: int) -> int:

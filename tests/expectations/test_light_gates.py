@@ -162,6 +162,137 @@ def test_history_without_its_sample_key_is_sampled_by_row(con, monkeypatch):
     )
 
 
+def test_a_broken_stretch_is_judged_alone_and_the_clean_history_together(
+    con, tmp_path, monkeypatch
+):
+    """DuckDB screens each history chunk on its sample; the chunks within every tolerance are
+    validated together (one sample), a chunk that may break a rule on its own, as before."""
+    monkeypatch.setattr(reading, "HISTORY_CHUNK_ROWS", 1000)
+    monkeypatch.setattr(reading, "HISTORY_SAMPLE_ROWS", 200)
+    history = [DAY - timedelta(days=offset) for offset in range(30, 0, -1)]
+    by_day = {day: orders(200, day) for day in history}
+    for day in history[10:15]:  # the third chunk: 5% null customer ids (1% allowed)...
+        for row in by_day[day][:10]:
+            row["customer_id"] = None  # ...0.8% of the whole history
+    create_raw(con, "orders", {**by_day, DAY: orders(200)})
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"orders": [*history, DAY]}, run_id="screened")
+
+    report = caught.value.report.to_dict()
+    together = f"raw.orders partitions {history[0]}..{history[-1]} (25 days in 5 chunks, screened)"
+    broken = f"raw.orders partitions {history[10]}..{history[14]} (5 days)"
+    suites = [suite for suite in report["suites"] if suite["suite"] == "raw.orders"]
+    assert [(s["table"], s["row_count"], s["success"]) for s in suites] == [
+        (together, 5000, True),
+        (broken, 1000, False),
+        (f"raw.orders partition {DAY}", 200, True),
+    ]
+    nulls = _result(report, together, "expect_column_values_to_not_be_null", "order_id")
+    assert 100 < nulls["element_count"] < 400  # one sample of the 5,000 rows
+    assert f"{broken}: expect_column_values_to_not_be_null(customer_id) failed" in str(caught.value)
+    # The Data Docs: the history validated together on one sample, the broken chunk on its own.
+    pages = _pages(tmp_path)
+    assert any(label.startswith(f"{together} (sample") for label in pages)
+    assert any(label.startswith(f"{broken} (sample") for label in pages)
+
+
+def test_the_screen_lets_through_only_chunks_that_pass_every_rule(con, monkeypatch):
+    """Every chunk GX fails on its own sample (a warning included) is still validated on its own
+    after the screen, with the same failures; the chunks validated together all pass alone.
+    Messy chunks: shares of bad rows drawn around each rule's tolerance."""
+    import random
+
+    monkeypatch.setattr(reading, "HISTORY_CHUNK_ROWS", 1000)
+    monkeypatch.setattr(reading, "HISTORY_SAMPLE_ROWS", 250)
+    rng = random.Random(16)
+    history = [DAY - timedelta(days=offset) for offset in range(80, 0, -1)]
+    by_day = {day: orders(200, day) for day in history}
+
+    def null(column):
+        def mess(row, _rows):
+            row[column] = None
+
+        return mess
+
+    def garbage(column, value):
+        def mess(row, _rows):
+            row[column] = value
+
+        return mess
+
+    def repeat(row, rows):
+        row["order_id"] = rng.choice(rows)["order_id"]
+
+    # Each mess and the share of rows its rule tolerates.
+    messes = [
+        (null("order_id"), 0.01),
+        (null("customer_id"), 0.01),
+        (garbage("amount", "12,50"), 0.02),
+        (garbage("ordered_at", "yesterday"), 0.02),
+        (garbage("status", "lost"), 0.01),
+        (repeat, 0.05 / 2),  # both copies of a repeated id count
+    ]
+    levels = [0, 0, 0, 0, 0.3, 0.6, 0.9, 1.0, 1.1, 1.3, 2, 4]
+    for first in range(0, len(history), 5):  # a chunk is 5 days
+        mess, tolerated = rng.choice(messes)
+        share = rng.choice(levels) * tolerated
+        for day in history[first : first + 5]:
+            rows = by_day[day]
+            for row in rows:
+                if rng.random() < share:
+                    mess(row, rows)
+    create_raw(con, "orders", {**by_day, DAY: orders(200)})
+
+    def failures(report):
+        out: dict[str, set] = {}
+        for r in report["results"]:
+            out.setdefault(r["table"], set())
+            if not r["success"]:
+                out[r["table"]].add((r["expectation_type"], r["column"]))
+        return out
+
+    def run(run_id):
+        try:
+            return validate_raw(con, {"orders": [*history, DAY]}, run_id=run_id).to_dict()
+        except QualityGateError as error:
+            return error.report.to_dict()
+
+    with monkeypatch.context() as unscreened:
+        unscreened.setattr(reading, "screenable", lambda rules: False)
+        alone = failures(run("alone"))
+    screened = failures(run("screened"))
+
+    chunk_labels = {label for label in alone if "(5 days)" in label}
+    assert len(chunk_labels) == 16
+    failed_alone = {label for label in chunk_labels if alone[label]}
+    kept_alone = chunk_labels & set(screened)
+    (together,) = [label for label in screened if "screened" in label]
+    # Not vacuous: some chunks fail, some pass and are screened through.
+    assert failed_alone and kept_alone != chunk_labels
+    assert failed_alone <= kept_alone
+    assert {label: screened[label] for label in kept_alone} == {
+        label: alone[label] for label in kept_alone
+    }
+    assert screened[together] == set()
+
+
+def test_the_screen_s_tolerance_arithmetic():
+    assert not reading.above_tolerance(0, 100, 0.99)
+    assert reading.above_tolerance(1, 100, 0.99)  # at the tolerance: GX's arithmetic decides
+    assert not reading.above_tolerance(1, 101, 0.99)
+    assert reading.above_tolerance(2, 101, 0.99)
+    assert reading.above_tolerance(1, 0, 0.99)  # every row null
+    assert reading.above_tolerance(1, 10**6, None)  # a strict rule fails on one row
+    rule = _rule("expect_column_values_to_not_be_null", column="x", mostly=0.99)
+    assert reading.screenable([rule])
+    assert not reading.screenable([rule, _rule("expect_table_row_count_to_be_between")])
+    assert not reading.screenable(
+        [_rule("expect_column_distinct_values_to_be_in_set", column="x", value_set=["a"])]
+    )
+    assert not reading.screenable([_rule("expect_column_mean_to_be_between", column="x")])
+
+
 def test_pushed_down_marts_pass_when_clean(con, tmp_path, monkeypatch):
     monkeypatch.setattr(reading, "MART_SAMPLE_ROWS", 5)
     create_clean_marts(con)

@@ -106,10 +106,12 @@ def chunk_partitions(rows_per_partition: list[tuple[date, int]], max_rows: int) 
 
 def screenable(rules: list[Any]) -> bool:
     """Whether DuckDB can screen a history chunk for these rules (GX ``ExpectationConfiguration``
-    objects, the schema rules left out): every rule reads one column and has an SQL twin."""
+    objects, the schema rules left out): every rule reads one column, has an SQL twin, and a
+    tolerance known before the run (not a ``$PARAMETER``)."""
     return all(
         rule.type not in TABLE_LEVEL_TYPES | DISTINCT_TYPES
         and isinstance(rule.kwargs.get("column"), str)
+        and isinstance(rule.kwargs.get("mostly", 1.0), int | float | None)
         and violation_sql(rule.type, rule.kwargs, str) is not None
         for rule in rules
     )

@@ -291,6 +291,10 @@ def test_the_screen_s_tolerance_arithmetic():
         [_rule("expect_column_distinct_values_to_be_in_set", column="x", value_set=["a"])]
     )
     assert not reading.screenable([_rule("expect_column_mean_to_be_between", column="x")])
+    tolerance = {"$PARAMETER": "share"}
+    assert not reading.screenable(
+        [_rule("expect_column_values_to_not_be_null", column="x", mostly=tolerance)]
+    )
 
 
 def test_pushed_down_marts_pass_when_clean(con, tmp_path, monkeypatch):

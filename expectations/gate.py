@@ -181,8 +181,8 @@ def validate_raw(
         # would hide inside the tolerance (``mostly``) of a long history caught up in one run.
         # History is judged in chunks of at most HISTORY_CHUNK_ROWS rows, each read as a
         # bounded sample (expectations.reading): memory does not grow with the history. The
-        # chunks are screened, and the ones within every tolerance validated together, by the
-        # reader (a deferred job: the screen overlaps GX's validation of the suites before).
+        # reader screens the chunks and validates the ones within every tolerance together (a
+        # deferred job: the screen overlaps GX's validation of the suite read before it).
         counts = _rows_per_partition(con, table, history)
         chunks = reading.chunk_partitions(counts, reading.HISTORY_CHUNK_ROWS)
         if chunks:
@@ -247,22 +247,23 @@ def _history_jobs(
         for chunk in chunks
     ]
     flags = _screen(con, suite, batches, [sum(rows_of[d] for d in c) for c in chunks])
-    clean = [chunk for chunk, flagged in zip(chunks, flags, strict=True) if not flagged]
-    if len(clean) < 2:
+    passed = [chunk for chunk, flagged in zip(chunks, flags, strict=True) if not flagged]
+    if len(passed) < 2:
         return [(suite, batch) for batch in batches]
-    days = [day for chunk in clean for day in chunk]
-    together = _history_batch(
-        table,
-        days,
-        f"{table} partitions {days[0]}..{days[-1]} "
-        f"({len(days)} days in {len(clean)} chunks, screened)",
-        sample_key,
-    )
+    days = [day for chunk in passed for day in chunk]
     alone = [
         (chunk[0], batch)
         for chunk, batch, flagged in zip(chunks, batches, flags, strict=True)
         if flagged
     ]
+    apart = f"; {len(alone)} chunk{'s' if len(alone) > 1 else ''} judged alone" if alone else ""
+    together = _history_batch(
+        table,
+        days,
+        f"{table} partitions {days[0]}..{days[-1]} "
+        f"({len(days)} days in {len(passed)} chunks, screened{apart})",
+        sample_key,
+    )
     ordered = sorted([(days[0], together), *alone], key=lambda item: item[0])
     return [(suite, batch) for _, batch in ordered]
 
@@ -275,42 +276,41 @@ def _screen(
 ) -> list[bool]:
     """Per history batch: whether a rule of ``suite`` may fail on the sample GX would read of
     it (``reading.above_tolerance``), counted by the rules' SQL twins in DuckDB. Every batch is
-    flagged when the rules cannot be screened (``reading.screenable``, a missing column, a twin
-    DuckDB rejects): each is then validated on its own."""
+    flagged when the rules cannot be screened (``reading.screenable``: a rule of another kind,
+    a missing column) or DuckDB rejects a twin: each is then validated on its own."""
     if len(batches) < 2:
         return [True] * len(batches)
-    table = batches[0].table
     rules = [
         expectation.configuration
         for expectation in suite.expectations
         if expectation.configuration.type not in SCHEMA_EXPECTATION_TYPES
     ]
-    present = _table_columns(con, batches[0])
-    derived = {name for name, (_, needs) in batches[0].derived.items() if needs in present}
-    columns = _ordered_unique(rule.kwargs["column"] for rule in rules) if rules else []
-    if not reading.screenable(rules) or not set(columns) <= {*present, *derived}:
+    if not rules:  # the schema rules alone: the catalog answers them alike for every chunk
+        return [False] * len(batches)
+    first = batches[0]
+    if not reading.screenable(rules, _columns_typed(con, first, _TEXT_TYPES)):
         return [True] * len(batches)
-    floats = _float_columns(con, batches[0])
+    present = _table_columns(con, first)
+    columns = _ordered_unique(rule.kwargs["column"] for rule in rules)
     measures = ", ".join(
         f"count({quote_ident(rule.kwargs['column'])}), "
-        f"count_if(coalesce(({reading.violation_sql(rule.type, rule.kwargs, quote_ident, floats)})"
-        ", false))"
+        f"count_if(coalesce(({reading.violation_sql(rule.type, rule.kwargs, quote_ident)}), "
+        "false))"
         for rule in rules
     )
     flags = []
-    for chunk_batch, row_count in zip(batches, row_counts, strict=True):
-        keyed = chunk_batch.sample_key in present  # else sampled by row id, as GX's read is
-        batch = chunk_batch if keyed else _replace(chunk_batch, sample_key="")
-        modulus = reading.sample_modulus(row_count, reading.HISTORY_SAMPLE_ROWS)
+    for batch, row_count in zip(batches, row_counts, strict=True):
+        sampled = _sampled_by_key_or_row(batch, present)
+        modulus = reading.sample_modulus(row_count, _sample_rows(sampled, reading.SAMPLE))
         sql = (
-            f"with {reading.BATCH_CTE} as (select {_select_list(batch, columns)} "
-            f"from {batch.source_sql} as batch where {_sample_where(batch, modulus)}) "
+            f"with {reading.BATCH_CTE} as (select {_select_list(sampled, columns)} "
+            f"from {sampled.source_sql} as batch where {_sample_where(sampled, modulus)}) "
             f"select {measures} from {reading.BATCH_CTE}"
         )
         try:
-            counts = con.execute(sql, batch.params).fetchone()
+            counts = con.execute(sql, sampled.params).fetchone()
         except duckdb.Error as exc:
-            log.warning("%s: history not screened, each chunk validated alone (%s)", table, exc)
+            log.warning("%s: history not screened, each chunk judged alone (%s)", first.table, exc)
             return [True] * len(batches)
         flags.append(
             any(
@@ -733,8 +733,7 @@ def _read_suite(
         for position, expectation in enumerate(suite.expectations)
     ]
     present = _table_columns(con, batch)
-    if batch.sample_key and batch.sample_key not in present:
-        batch = _replace(batch, sample_key="")  # sampled by row id instead
+    batch = _sampled_by_key_or_row(batch, present)
     # Derived columns count as present for the rules (never for the schema) when their source is.
     available = {
         *present,
@@ -1035,16 +1034,35 @@ def _sample_where(batch: _Batch, modulus: int) -> str:
     return f"({batch.where}) and hash({picked}) % {modulus} = 0"
 
 
+def _sampled_by_key_or_row(batch: _Batch, present: list[str]) -> _Batch:
+    """The batch as its sample is drawn: by a hash of its sample key, or of the row id when the
+    table lacks that column."""
+    if batch.sample_key and batch.sample_key not in present:
+        return _replace(batch, sample_key="")
+    return batch
+
+
+_FLOAT_TYPES = ("FLOAT", "DOUBLE", "REAL")
+_TEXT_TYPES = ("VARCHAR",)
+
+
 def _float_columns(con: duckdb.DuckDBPyConnection, batch: _Batch) -> frozenset[str]:
     """The batch table's floating-point columns (they may hold NaN)."""
+    return _columns_typed(con, batch, _FLOAT_TYPES)
+
+
+def _columns_typed(
+    con: duckdb.DuckDBPyConnection, batch: _Batch, types: tuple[str, ...]
+) -> frozenset[str]:
+    """The batch table's columns of one of ``types`` (DuckDB's type names)."""
     schema, name = batch.table.split(".", 1)
     rows = con.execute(
         """
         select column_name from duckdb_columns()
         where database_name = current_database() and schema_name = ? and table_name = ?
-            and data_type in ('FLOAT', 'DOUBLE', 'REAL')
+            and list_contains(?, data_type)
         """,
-        [schema, name],
+        [schema, name, list(types)],
     ).fetchall()
     return frozenset(row[0] for row in rows)
 

@@ -28,16 +28,19 @@ that a broken stretch is a share of its chunk, not of the year. Before GX reads 
 **screens** the chunks: on each chunk's sample it counts the rows each rule's SQL twin flags (a
 superset of the rows GX rejects) against the rows GX counts (``above_tolerance``). A chunk whose
 counts are within every rule's tolerance would pass every rule: those chunks are validated
-together, as one sample of at most ``HISTORY_SAMPLE_ROWS`` rows of their partitions, and every
-other chunk on its own sample, exactly as without the screen. The verdict on a chunk the screen
-lets through cannot be a failure; the shared sample is GX's check of the screen. Rules without
-a single-column twin (a row count or a set of values a team adds) are not screened: their
-source's chunks are each validated as before (``screenable``).
+together, as one sample of about ``HISTORY_SAMPLE_ROWS`` rows of their partitions, and every
+other chunk on its own sample, exactly as without the screen: every chunk that could fail on
+its own is judged on its own. The shared sample is a sample of all those chunks together, so
+it can fail where each of them alone passes only when the history as a whole sits at a
+tolerance, or when an id repeats across chunks (which a chunk's own sample cannot see). Only
+the rules ``screenable`` accepts are screened; a suite with any other (a row count, a set of
+values, a rule a team adds) has each chunk of its source validated as before.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -104,17 +107,43 @@ def chunk_partitions(rows_per_partition: list[tuple[date, int]], max_rows: int) 
     return chunks
 
 
-def screenable(rules: list[Any]) -> bool:
+# The rules a history chunk is screened for, and a regex's constructs whose meaning differs
+# between Python's ``re`` and RE2 (negated shorthand classes, word boundaries): with one, a twin
+# might pass a value GX rejects.
+SCREENED_TYPES = frozenset(
+    {
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_match_regex",
+    }
+)
+_ENGINE_DEPENDENT_REGEX = re.compile(r"\\[DSWbB]")
+
+
+def screenable(rules: list[Any], text_columns: frozenset[str]) -> bool:
     """Whether DuckDB can screen a history chunk for these rules (GX ``ExpectationConfiguration``
-    objects, the schema rules left out): every rule reads one column, has an SQL twin, and a
-    tolerance known before the run (not a ``$PARAMETER``)."""
-    return all(
-        rule.type not in TABLE_LEVEL_TYPES | DISTINCT_TYPES
-        and isinstance(rule.kwargs.get("column"), str)
-        and isinstance(rule.kwargs.get("mostly", 1.0), int | float | None)
-        and violation_sql(rule.type, rule.kwargs, str) is not None
-        for rule in rules
-    )
+    objects, the schema rules left out) without missing a row GX rejects: every rule is a
+    not-null, unique, value-set or regex rule on one text column of the table (no NaN, and
+    DuckDB compares text as pandas does), with a tolerance known before the run (not a
+    ``$PARAMETER``), a value set of text and a regex without engine-dependent constructs."""
+    for rule in rules:
+        kwargs = rule.kwargs
+        if rule.type not in SCREENED_TYPES or kwargs.get("column") not in text_columns:
+            return False
+        if not isinstance(kwargs.get("mostly", 1.0), int | float | None):
+            return False
+        values = kwargs.get("value_set")
+        if rule.type == "expect_column_values_to_be_in_set" and not (
+            isinstance(values, list | tuple | set) and all(isinstance(v, str) for v in values)
+        ):
+            return False
+        regex = kwargs.get("regex")
+        if rule.type == "expect_column_values_to_match_regex" and (
+            not isinstance(regex, str) or _ENGINE_DEPENDENT_REGEX.search(regex)
+        ):
+            return False
+    return True
 
 
 def above_tolerance(flagged: int, counted: int, mostly: float | None) -> bool:

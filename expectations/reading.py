@@ -33,7 +33,7 @@ other chunk on its own sample, exactly as without the screen: every chunk that c
 its own is judged on its own. The shared sample is a sample of all those chunks together, so
 it can fail where each of them alone passes only when the history as a whole sits at a
 tolerance, or when an id repeats across chunks (which a chunk's own sample cannot see). Only
-the rules ``screenable`` accepts are screened; a suite with any other (a row count, a set of
+the rules ``screenable`` accepts are screened; a suite with any other (a row count, distinct
 values, a rule a team adds) has each chunk of its source validated as before.
 """
 
@@ -108,8 +108,11 @@ def chunk_partitions(rows_per_partition: list[tuple[date, int]], max_rows: int) 
 
 
 # The rules a history chunk is screened for, and a regex's constructs whose meaning differs
-# between Python's ``re`` and RE2 (negated shorthand classes, word boundaries): with one, a twin
-# might pass a value GX rejects.
+# between Python's ``re`` (which pandas uses for a pattern with a shorthand class) and RE2: a
+# negated shorthand class or word boundary, or a shorthand class inside a negated set (``[^\s]``:
+# Python's ``\s`` holds the no-break space, RE2's does not). With one, a twin might pass a value
+# GX rejects; a shorthand class in a positive set or alone errs the other way (Python accepts
+# more), which only sends a chunk to GX on its own.
 SCREENED_TYPES = frozenset(
     {
         "expect_column_values_to_not_be_null",
@@ -118,7 +121,7 @@ SCREENED_TYPES = frozenset(
         "expect_column_values_to_match_regex",
     }
 )
-_ENGINE_DEPENDENT_REGEX = re.compile(r"\\[DSWbB]")
+_ENGINE_DEPENDENT_REGEX = re.compile(r"\\[DSWbB]|\[\^(?:[^\]\\]|\\.)*?\\[dsw]")
 
 
 def screenable(rules: list[Any], text_columns: frozenset[str]) -> bool:
@@ -130,6 +133,8 @@ def screenable(rules: list[Any], text_columns: frozenset[str]) -> bool:
     for rule in rules:
         kwargs = rule.kwargs
         if rule.type not in SCREENED_TYPES or kwargs.get("column") not in text_columns:
+            return False
+        if violation_sql(rule.type, kwargs, str) is None:  # a row condition, an empty set
             return False
         if not isinstance(kwargs.get("mostly", 1.0), int | float | None):
             return False

@@ -290,7 +290,7 @@ def test_the_screen_lets_through_only_chunks_that_pass_every_rule(con, monkeypat
     assert screened[together] == set()
 
 
-def test_the_screen_s_tolerance_arithmetic():
+def test_the_screen_s_arithmetic_and_the_rules_it_screens():
     assert not reading.above_tolerance(0, 100, 0.99)
     assert reading.above_tolerance(1, 100, 0.99)  # at the tolerance: GX's arithmetic decides
     assert not reading.above_tolerance(1, 101, 0.99)
@@ -310,12 +310,18 @@ def test_the_screen_s_tolerance_arithmetic():
         _rule("expect_column_values_to_be_in_set", column="x", value_set=[1, 2], mostly=0.9),
         _rule("expect_column_values_to_match_regex", column="x", regex=r"^\D+$", mostly=0.9),
         _rule("expect_column_values_to_match_regex", column="x", regex=r"\bx", mostly=0.9),
+        # Python's \s holds the no-break space, RE2's does not: the twin would pass 'a\xa0b@x'
+        _rule("expect_column_values_to_match_regex", column="x", regex=r"^[^@\s]+@x$"),
+        _rule("expect_column_values_to_match_regex", column="x", regex=r"^[^\d]+$"),
+        _rule("expect_column_values_to_not_be_null", column="x", row_condition='x=="a"'),
+        _rule("expect_column_values_to_be_in_set", column="x", value_set=[], mostly=0.9),
     ):
         assert not reading.screenable([other], text), other
     assert reading.screenable(
         [
             _rule("expect_column_values_to_be_in_set", column="x", value_set=["a"], mostly=0.9),
             _rule("expect_column_values_to_match_regex", column="x", regex=r"^\d+$"),
+            _rule("expect_column_values_to_match_regex", column="x", regex=r"^[^@\t ]+@x$"),
             _rule("expect_column_values_to_be_unique", column="x", mostly=0.95),
         ],
         text,

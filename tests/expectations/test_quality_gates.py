@@ -450,7 +450,8 @@ def test_a_suite_s_frames_are_let_go_before_the_suite_after_the_next_reads(con, 
     history = [DAY - timedelta(days=offset) for offset in range(20, 0, -1)]
     by_day = {day: orders(200, day) for day in history}
     for rows in by_day.values():
-        # 10% repeated order ids (a warning above 5%): every chunk is validated on its own.
+        # 20 of 200 order ids repeated (GX counts both copies: 20% of the rows, a warning above
+        # 5%): every chunk is validated on its own.
         for copy, original in zip(rows[100:120], rows[:20], strict=True):
             copy["order_id"] = original["order_id"]
     create_raw(con, "orders", {**by_day, DAY: orders(200)})

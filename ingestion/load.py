@@ -873,12 +873,37 @@ def _check_rows(
     source = spec.name
     if not lookups_ready:
         _create_customer_lookups(con, source, as_of_date)
+    _create_repeated_line_keys(con)
     rules = row_rules(source, config, as_of_date, keep_anonymous_orders=spec.keeps_anonymous_orders)
     checked = rules.checked_sql("(select *, rowid as _row from _incoming)")
     con.execute(
         "create or replace temp table _rejected as "
         f"select _row, _reasons from ({checked}) where len(_reasons) > 0"
     )
+
+
+def _create_repeated_line_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """The line keys staged more than once (``_repeated_line_keys``), for the duplicate rule:
+    a superset of the repeats within a partition, which the rule's window tells apart.
+
+    Found by sorting the batch's keys in numpy (8 bytes a row) rather than by DuckDB's hash
+    aggregate over them: with nearly every key distinct, the aggregate was the costliest step
+    of the row rules, and the sort costs about a third of it."""
+    import numpy as np
+
+    staged = con.execute("select _line_key from _incoming where _line_key is not null")
+    keys = staged.fetchnumpy()["_line_key"]
+    keys.sort()
+    repeated = np.unique(keys[1:][keys[1:] == keys[:-1]])
+    # DuckDB scans a dict of numpy arrays as a table (no pandas needed for it).
+    con.register("_repeated_line_keys_found", {"_line_key": repeated})
+    try:
+        con.execute(
+            "create or replace temp table _repeated_line_keys as "
+            "select _line_key::ubigint as _line_key from _repeated_line_keys_found"
+        )
+    finally:
+        con.unregister("_repeated_line_keys_found")
 
 
 def _replace_partitions(

@@ -79,8 +79,9 @@ class RowRules:
     values ``prepared`` computes from them once per row (each column cleaned, each timestamp
     parsed, whether the customer is known, whether the line repeats an earlier one): the codes
     of the rules the row breaks, empty for a good row. ``checked_sql`` puts them together. The
-    rules read two relations the loader provides: ``_known_customers`` and
-    ``_quarantined_customers`` (one column, ``customer_id``).
+    rules read three relations the loader provides: ``_known_customers`` and
+    ``_quarantined_customers`` (one column, ``customer_id``), and ``_repeated_line_keys`` (one
+    column, ``_line_key``: at least every key staged more than once).
 
     Why prepared values: a rule set names the same cleaned or parsed value up to eight times
     (``future_timestamp``, ``special_date_value``, ``before_business_start``...), and DuckDB
@@ -96,15 +97,12 @@ class RowRules:
 
     def checked_sql(self, relation: str) -> str:
         """Every row of ``relation`` (all its columns) with ``_reasons``."""
-        # Keys seen more than once anywhere in the batch: a superset of the repeats within a
-        # partition, which the window below tells apart. (Grouping by the key alone, without
-        # the partition date, cost a fifth less: the aggregate is the rules' costliest step.)
-        repeated = f"select _line_key from {relation} group by _line_key having count(*) > 1"
         # The first copy (by file and line) of a repeated line (or configured key) in its
-        # partition loads; the window runs over the repeated keys' rows only.
+        # partition loads; the window runs over the rows of the keys staged more than once only
+        # (``_repeated_line_keys``, a superset of the repeats within a partition).
         duplicates = (
             f"select _source_file, _line_number from {relation} "
-            f"semi join ({repeated}) as repeated using (_line_key) "
+            "semi join _repeated_line_keys as repeated using (_line_key) "
             "qualify row_number() over ("
             "partition by _partition_date, _line_key order by _source_file, _line_number) > 1"
         )

@@ -30,6 +30,7 @@ def _reasons(source: str, rows: list[dict[str, str]]) -> list[list[str]]:
         con.execute(f"insert into incoming values ({', '.join('?' for _ in columns)})", values)
     con.execute("create table _known_customers as select 'C1' as customer_id")
     con.execute("create table _quarantined_customers (customer_id varchar)")
+    con.execute("create table _repeated_line_keys (_line_key ubigint)")
     rules = row_rules(source, CONFIG, DAY)
     return [
         r[0]

@@ -53,27 +53,64 @@
 {%- endmacro %}
 
 
+{#- The CRM records whose identifiers may differ from the ones the keys were computed from:
+    when pii_customers_deduplicated updated itself incrementally in this invocation and its run
+    before was the one the keys last saw, only the records it recomputed (its `__changes`);
+    otherwise every record (a rebuild, a missed run, an interrupted one). -#}
+{% macro match_keys_candidates(marker) -%}
+    {%- set records = state_marker('pii_customers_deduplicated') -%}
+    {%- if marker is not none and records is not none
+        and records.invocation_id == invocation_id
+        and records.changed_keys is not none
+        and records.previous_invocation_id == marker.invocation_id -%}
+        {{ return(records_side_table('pii_customers_deduplicated')) }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+
+{#- The condition on `column` (a CRM id) that keeps the candidates (true: all). -#}
+{% macro match_keys_candidate(column, candidates) -%}
+    {%- if candidates is none -%}
+        true
+    {%- else -%}
+        {{ column }} in (select customer_id from {{ candidates }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The pre-hook: the records whose identifiers are new, changed or gone since the keys were
+    computed (both directions of the comparison, over the candidates only when there are some:
+    macro match_keys_candidates), saved as `<model>__changes`, and their keys deleted. -#}
 {% macro match_keys_pre_hook() -%}
     {%- set rebuild_reason = match_keys_rebuild_reason() -%}
     {%- set marker = state_marker(this.identifier) if is_incremental() else none -%}
     drop table if exists {{ state_side_table('changes') }};
     {% if is_incremental() and rebuild_reason is none -%}
+        {%- set candidates = match_keys_candidates(marker) %}
         create table {{ state_side_table('changes') }} as
+        with
+
+        records as (
+
+            select customer_id as source_customer_id, {{ identity_inputs() }}
+            from {{ ref('pii_customers_deduplicated') }}
+            where {{ match_keys_candidate('customer_id', candidates) }}
+
+        ),
+
+        kept_keys as (
+
+            select source_customer_id, {{ identity_inputs() }} from {{ this }}
+            where {{ match_keys_candidate('source_customer_id', candidates) }}
+
+        )
+
         select distinct source_customer_id
         from (
-            (
-                select customer_id as source_customer_id, {{ identity_inputs() }}
-                from {{ ref('pii_customers_deduplicated') }}
-                except
-                select source_customer_id, {{ identity_inputs() }} from {{ this }}
-            )
+            (select * from records except select * from kept_keys)
             union all
-            (
-                select source_customer_id, {{ identity_inputs() }} from {{ this }}
-                except
-                select customer_id as source_customer_id, {{ identity_inputs() }}
-                from {{ ref('pii_customers_deduplicated') }}
-            )
+            (select * from kept_keys except select * from records)
         ) as differing;
         delete from {{ this }}
         where source_customer_id in (

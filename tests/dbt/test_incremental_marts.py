@@ -51,6 +51,7 @@ INTERMEDIATE_TABLES = (
     "int_customers_cohorted",
     "int_customers_resolved",
     "int_customer_metrics_joined",
+    "int_customers_deduplicated",
     # the identity maps the states keep, brought up to date by each night's differences
     "int_orders_attributed__identity",
     "int_web_sessions_aggregated__identity",
@@ -111,6 +112,14 @@ def _without_consent(number: int, updated: date) -> tuple:
     return tuple(fields)
 
 
+def _born(number: int, birth: date, signup: date, landed: date) -> tuple:
+    """``C<number>``'s record with the birth date ``birth`` and the signup day ``signup``,
+    updated on ``landed``."""
+    fields = list(_customer(number, signup))
+    fields[5], fields[13] = birth.isoformat(), _ts(landed, 8)
+    return tuple(fields)
+
+
 def _stale_copy(number: int, city: str) -> tuple:
     """A copy of ``C<number>``'s first record in another city, updated the day before it."""
     fields = list(_customer(number, date(2026, 1, number)))
@@ -131,6 +140,15 @@ def generated_partitions() -> Partitions:
         land("customers", date(2026, 1, number), _customer(number, date(2026, 1, number)))
     # C030 never buys, browses or opens an e-mail (a prospect)
     land("customers", date(2026, 1, 30), _customer(30, date(2026, 1, 30)))
+    # prospects whose rows move with the as-of date alone: C050 turns 121 on the last day (an
+    # implausible age from then on: its birth date is nulled, an identifier changed); C051 turns
+    # 36 on 2026-06-27, and its record, landed on 2026-06-20, gives a signup on 2026-06-28
+    # (in the future until that night)
+    for row, landed in (
+        (_born(50, date(1905, 6, 30), date(2026, 1, 20), date(2026, 1, 20)), date(2026, 1, 20)),
+        (_born(51, date(1990, 6, 27), date(2026, 6, 28), date(2026, 6, 20)), date(2026, 6, 20)),
+    ):
+        land("customers", landed, row)
     # C040 buys and browses without a CRM record (its record lands on a later night)
     buyers.append("C040")
     order, session, web, email = 0, 0, 0, 0
@@ -509,12 +527,13 @@ def test_incremental_nights_equal_full_rebuilds(warehouse: Warehouse, tmp_path: 
     assert_identity(warehouse, compared=1, pairs=[], c041_is=None)
     assert_equals_full_rebuild(warehouse, nights[0], tmp_path)
 
-    # and the next night after the backfill moves the as-of date by several days at once
+    # and the next night after the backfill moves the as-of date by several days at once: C041
+    # and C050 (its birth date nulled) compared again
     last = LAST_DAY
     warehouse.land_through(last)
     run_dbt_build(last, settings=warehouse.settings, dbt_vars=IN_PARTS)
     assert all(keys is not None for keys in warehouse.state_runs().values())
-    assert_identity(warehouse, compared=2, pairs=[], c041_is="C041")
+    assert_identity(warehouse, compared=3, pairs=[], c041_is="C041")
     assert_equals_full_rebuild(warehouse, last, tmp_path)
 
 
@@ -537,6 +556,8 @@ SCOPED_TESTS = {
     "unique_int_customers_cohorted_customer_id": "int_customers_cohorted__touched",
     "unique_pii_customer_latest_records_customer_id": "pii_customer_latest_records__changes",
     "unique_customer_identifiers_customer_id": "customer_identifiers__touched",
+    "unique_pii_customers_deduplicated_customer_id": "pii_customers_deduplicated__changes",
+    "unique_int_customers_deduplicated_customer_id": "int_customers_deduplicated__changes",
 }
 STATE_MODEL_NAMES = {
     *STATE_MODELS,
@@ -549,6 +570,8 @@ STATE_MODEL_NAMES = {
     "int_customers_cohorted",
     "pii_customer_latest_records",
     "customer_identifiers",
+    "pii_customers_deduplicated",
+    "int_customers_deduplicated",
 }
 WEB_TEST = "unique_int_web_events_deduplicated_event_id"
 

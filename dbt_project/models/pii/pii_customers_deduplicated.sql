@@ -1,16 +1,19 @@
 -- One row per CRM customer_id as known on the as-of date: its newest record
 -- (pii_customer_latest_records), its state and country standardised through the seeds, its age
 -- at the as-of date (an implausible birth date and a signup after the as-of day are nulled and
--- flagged). Rebuilt on every run from the kept newest records: these columns move with the
--- as-of date and the seeds. Restricted (schema pii): it holds the direct identifiers;
--- int_customers_deduplicated is this model without them, and what every non-restricted model
--- reads.
+-- flagged). Incremental state (macro customer_records_state): a night recomputes the ids whose
+-- newest record changed and those whose age or signup rule moved with the as-of date.
+-- Restricted (schema pii): it holds the direct identifiers; int_customers_deduplicated is this
+-- model without them, and what every non-restricted model reads.
+
+{%- set night = customer_records_state('pii_customer_latest_records') %}
 
 with
 
 latest_records as (
 
     select * from {{ ref('pii_customer_latest_records') }}
+    where {{ in_customer_records_night(night) }}
 
 ),
 
@@ -62,7 +65,7 @@ normalized as (
     select
         with_country.*,
         coalesce(state_lookup.state_name, with_country.state) as state_name,
-        date_sub('year', with_country.birth_date, {{ as_of_date() }}) as age_at_as_of_date
+        {{ age_in_years('with_country.birth_date', as_of_date()) }} as age_at_as_of_date
     from with_country
     left join state_lookup
         on
@@ -103,7 +106,7 @@ final as (
             false
         ) as has_impossible_birth_date,
 
-        coalesce(signup_at >= {{ as_of_date() }} + interval 1 day, false) as has_future_signup_at,
+        coalesce({{ after_day('signup_at', as_of_date()) }}, false) as has_future_signup_at,
 
         -- dates
         case
@@ -115,7 +118,7 @@ final as (
 
         -- timestamps
         -- a signup after the as-of day cannot have happened yet: nulled (flagged above)
-        case when signup_at < {{ as_of_date() }} + interval 1 day then signup_at end as signup_at,
+        case when not {{ after_day('signup_at', as_of_date()) }} then signup_at end as signup_at,
         updated_at
 
     from normalized

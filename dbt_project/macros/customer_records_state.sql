@@ -63,9 +63,12 @@
 {#- Config of a CRM records state built on `upstream_model` (keyed by customer_id). Returns
     whether this build is an incremental night (else: every record). -#}
 {% macro customer_records_state(upstream_model) -%}
+    {#- on_schema_change: a column added to the model (its code changed, so a rebuild) reaches
+        the table, as it did when the model was rebuilt every night -#}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
+        on_schema_change='sync_all_columns',
         pre_hook=["{{ customer_records_pre_hook" ~ state_hook_arguments([upstream_model]) ~ " }}"],
         post_hook=["{{ state_marker_done(customer_records_extra()) }}"],
     ) }}

@@ -597,13 +597,20 @@ def failed_tests(build: pytest.ExceptionInfo[DbtBuildError]) -> set[str]:
     return {node.name for node in build.value.result.failed_nodes}
 
 
-def broken_project(settings: Settings, path: Path, rule: str, broken_rule: str) -> Settings:
-    """Settings with a copy of the dbt project whose macro latest_known_copies has ``rule``
-    replaced by ``broken_rule`` (the state models' own code is unchanged: no rebuild)."""
+def broken_project(
+    settings: Settings,
+    path: Path,
+    rule: str,
+    broken_rule: str,
+    file: str = "macros/latest_known_copies.sql",
+) -> Settings:
+    """Settings with a copy of the dbt project whose ``file`` (by default the macro
+    latest_known_copies: the state models' own code unchanged, so no rebuild) has ``rule``
+    replaced by ``broken_rule``."""
     shutil.copytree(settings.dbt_project_dir, path, ignore=shutil.ignore_patterns("target"))
-    macro = path / "macros" / "latest_known_copies.sql"
-    assert macro.read_text().count(rule) == 1
-    macro.write_text(macro.read_text().replace(rule, broken_rule))
+    changed = path / file
+    assert changed.read_text().count(rule) == 1
+    changed.write_text(changed.read_text().replace(rule, broken_rule))
     return replace(settings, dbt_project_dir=path)
 
 
@@ -681,3 +688,57 @@ def test_state_uniqueness_tests_read_what_the_night_recomputed(
     assert warehouse.query(
         "select count(*) from intermediate.int_web_events_deduplicated where event_id = 'W1'"
     ) == [(2,)]
+
+
+def test_the_records_state_rebuilds_when_a_lookup_seed_changes(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """The CRM records' state keeps each record's seed lookups between nights; a changed seed
+    (its checksum is in the state's fingerprint) rebuilds it, so no record keeps the old name."""
+    nights = [date(2026, 6, 26), date(2026, 6, 27)]
+    warehouse.land_through(nights[0])
+    run_dbt_build(nights[0], settings=warehouse.settings)
+    states = "select distinct state from intermediate.int_customers_deduplicated order by all"
+    assert warehouse.query(states) == [("New York",)]
+
+    renamed = replace(warehouse.settings, dbt_project_dir=tmp_path / "renamed")
+    shutil.copytree(
+        warehouse.settings.dbt_project_dir,
+        renamed.dbt_project_dir,
+        ignore=shutil.ignore_patterns("target"),
+    )
+    # every alias of New York (its last column: the name) renamed
+    seed = renamed.dbt_project_dir / "seeds" / "state_names.csv"
+    assert "United States,NY,New York\n" in seed.read_text()
+    seed.write_text(seed.read_text().replace(",New York\n", ",State of New York\n"))
+    warehouse.land_through(nights[1])
+    run_dbt_build(nights[1], settings=renamed)
+
+    runs = warehouse.all_state_runs()
+    assert runs["pii_customers_deduplicated"] is None, runs  # rebuilt
+    assert runs["int_customers_deduplicated"] is None, runs
+    assert runs["pii_customer_latest_records"] is not None, runs  # reads no seed: kept
+    assert warehouse.query(states) == [("State of New York",)]
+
+
+def test_a_column_added_to_the_records_reaches_their_kept_state(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """The records' state is kept between nights, yet a column added to the model is added to
+    its table and filled for every record (the changed code rebuilds the state)."""
+    nights = [date(2026, 6, 26), date(2026, 6, 27)]
+    warehouse.land_through(nights[0])
+    run_dbt_build(nights[0], settings=warehouse.settings)
+    added = broken_project(
+        warehouse.settings,
+        tmp_path / "added",
+        "        updated_at\n\n    from normalized",
+        "        updated_at,\n        length(city) as city_length\n\n    from normalized",
+        file="models/pii/pii_customers_deduplicated.sql",
+    )
+    warehouse.land_through(nights[1])
+    run_dbt_build(nights[1], settings=added)
+    assert warehouse.all_state_runs()["pii_customers_deduplicated"] is None  # rebuilt
+    assert warehouse.query(
+        "select count(*), count(city_length) from pii.pii_customers_deduplicated"
+    ) == warehouse.query("select count(*), count(city) from pii.pii_customer_latest_records")

@@ -875,11 +875,8 @@ def _check_rows(
         _create_customer_lookups(con, source, as_of_date)
     _create_repeated_line_keys(con)
     rules = row_rules(source, config, as_of_date, keep_anonymous_orders=spec.keeps_anonymous_orders)
-    checked = rules.checked_sql("(select *, rowid as _row from _incoming)")
-    con.execute(
-        "create or replace temp table _rejected as "
-        f"select _row, _reasons from ({checked}) where len(_reasons) > 0"
-    )
+    rejected = rules.rejected_sql("(select *, rowid as _row from _incoming)")
+    con.execute(f"create or replace temp table _rejected as {rejected}")
 
 
 def _create_repeated_line_keys(con: duckdb.DuckDBPyConnection) -> None:

@@ -70,53 +70,117 @@ REASONS: dict[str, str] = {
 }
 
 
+# The rules that look a row up elsewhere (a repeat of an earlier line, a customer id the CRM data
+# lacks): their condition is ``None`` in ``RowRules.checks``, and ``RowRules.rejected_sql``
+# finds their rows in a narrow query of its own.
+_LOOKED_UP = None
+
+
 @dataclass(frozen=True)
 class RowRules:
-    """The reason-code expression of one source for one load.
+    """The reason codes of one source for one load.
 
-    ``reasons_sql`` is a ``varchar[]`` expression over the incoming rows (the contract's columns
-    plus ``_partition_date``, ``_source_file``, ``_line_number`` and ``_line_key``) and the
-    values ``prepared`` computes from them once per row (each column cleaned, each timestamp
-    parsed, whether the customer is known, whether the line repeats an earlier one): the codes
-    of the rules the row breaks, empty for a good row. ``checked_sql`` puts them together. The
-    rules read three relations the loader provides: ``_known_customers`` and
-    ``_quarantined_customers`` (one column, ``customer_id``), and ``_repeated_line_keys`` (one
-    column, ``_line_key``: at least every key staged more than once).
+    ``checks`` are the rules in the order their codes are listed: (code, condition), where the
+    condition is an SQL expression over the incoming rows (the contract's columns plus
+    ``_partition_date``, ``_source_file``, ``_line_number`` and ``_line_key``) and the values
+    ``prepared`` computes from them once per row (each column cleaned, each timestamp parsed).
+    A looked-up rule has no condition (``_LOOKED_UP``): ``duplicate_row``, and for the sources
+    that reference a customer ``unknown_customer`` and ``quarantined_customer``. They read
+    three relations the loader provides: ``_known_customers`` and ``_quarantined_customers``
+    (one column, ``customer_id``), and ``_repeated_line_keys`` (one column, ``_line_key``: at
+    least every key staged more than once). ``rejected_sql`` puts them together.
 
     Why prepared values: a rule set names the same cleaned or parsed value up to eight times
     (``future_timestamp``, ``special_date_value``, ``before_business_start``...), and DuckDB
     evaluates each occurrence inside the ``case`` branches again; computed once they cost a
-    fifth. The duplicate check is a narrow window over the repeated keys only, not a window
-    over every column of every row.
+    fifth.
+
+    Why the looked-up rules apart: a join inside the query that carries every column of every
+    row (the lookup's hash join probes with the whole row) cost as much as all the other rules
+    together; over the few columns a lookup needs, and merged on the rejected rows only, it
+    costs a fraction. The duplicate check is a narrow window over the repeated keys only.
     """
 
     source: str
-    reasons_sql: str
+    checks: tuple[tuple[str, str | None], ...]
     # Computed in order, each stage over the one before: alias -> expression.
     prepared: tuple[dict[str, str], ...]
 
-    def checked_sql(self, relation: str) -> str:
-        """Every row of ``relation`` (all its columns) with ``_reasons``."""
-        # The first copy (by file and line) of a repeated line (or configured key) in its
-        # partition loads; the window runs over the rows of the keys staged more than once only
-        # (``_repeated_line_keys``, a superset of the repeats within a partition).
-        duplicates = (
-            f"select _source_file, _line_number from {relation} "
-            "semi join _repeated_line_keys as repeated using (_line_key) "
-            "qualify row_number() over ("
-            "partition by _partition_date, _line_key order by _source_file, _line_number) > 1"
+    def rejected_sql(self, relation: str) -> str:
+        """``_row`` and ``_reasons`` (``varchar[]``, in the order of ``checks``) of each row of
+        ``relation`` that breaks a rule. ``relation`` is read twice (inline, not a CTE, so
+        neither read holds the rows); it has a unique ``_row`` besides the incoming columns."""
+        merged, computed = [], 0
+        for code, condition in self.checks:
+            if condition is _LOOKED_UP:
+                found = f"list_contains(looked_up._codes, '{code}')"
+                merged.append(f"case when {found} then '{code}' end")
+            else:
+                computed += 1
+                merged.append(f"computed._slots[{computed}]")
+        return (
+            f"select _row, list_filter([{', '.join(merged)}], lambda reason: reason is not null) "
+            f"as _reasons from ({self._computed_sql(relation)}) as computed "
+            f"full join ({self._looked_up_sql(relation)}) as looked_up using (_row)"
+        )
+
+    def _computed_sql(self, relation: str) -> str:
+        """The rows that break a computed rule, with one slot per such rule: its code or null."""
+        slots = ", ".join(
+            f"case when {condition} then '{code}' end"
+            for code, condition in self.checks
+            if condition is not _LOOKED_UP
         )
         query = f"select * from {relation}"
-        aliases: list[str] = []
         for stage in self.prepared:
             items = ", ".join(f"{expression} as {alias}" for alias, expression in stage.items())
             query = f"select *, {items} from ({query}) as incoming"
-            aliases += stage
         return (
-            f"with _duplicate_lines as ({duplicates}) "
-            f"select * exclude ({', '.join(aliases)}), {self.reasons_sql} as _reasons "
-            f"from ({query}) as prepared"
+            f"select _row, _slots from (select _row, [{slots}] as _slots from ({query}) as rows) "
+            "where list_count(_slots) > 0"
         )
+
+    def _looked_up_sql(self, relation: str) -> str:
+        """The rows that break a looked-up rule, with their codes (``_codes``)."""
+        lookups = " union all ".join(
+            lookup(relation)
+            for code, lookup in _LOOKUPS.items()
+            if (code, _LOOKED_UP) in self.checks
+        )
+        return f"select _row, list(_code) as _codes from ({lookups}) group by _row"
+
+
+def _duplicate_rows(relation: str) -> str:
+    """The later copies of a repeated line (or configured key) in its partition: the first (by
+    file and line) loads. The window runs over the rows of the keys staged more than once only
+    (``_repeated_line_keys``, a superset of the repeats within a partition)."""
+    return (
+        f"select _row, 'duplicate_row' as _code from {relation} "
+        "semi join _repeated_line_keys as repeated using (_line_key) "
+        "qualify row_number() over ("
+        "partition by _partition_date, _line_key order by _source_file, _line_number) > 1"
+    )
+
+
+def _unresolved_customers(relation: str) -> str:
+    """The rows whose (cleaned) customer id has no CRM record by the as-of date: those whose CRM
+    record is in quarantine say so. The lookups' empty ids are left out: one null among them
+    makes ``in`` null for every id not found, which would let unknown customers through."""
+    known = "select customer_id from _known_customers where customer_id is not null"
+    quarantined = "select customer_id from _quarantined_customers where customer_id is not null"
+    return (
+        f"select _row, case when _customer in ({quarantined}) then 'quarantined_customer' "
+        "else 'unknown_customer' end as _code "
+        f"from (select _row, {_cleaned('customer_id')} as _customer from {relation}) as referenced "
+        f"where _customer is not null and _customer not in ({known})"
+    )
+
+
+# Per looked-up code, the query of its rows (``_row``, ``_code``); one query may give two codes.
+_LOOKUPS = {
+    "duplicate_row": _duplicate_rows,
+    "unknown_customer": _unresolved_customers,
+}
 
 
 def _value(column: str) -> str:
@@ -131,9 +195,6 @@ def _parsed(column: str) -> str:
 
 _AMOUNT = quote_ident("_rule_amount")
 _BIRTH = quote_ident("_rule_birth_date")
-_KNOWN = quote_ident("_rule_known_customer")
-_QUARANTINED = quote_ident("_rule_quarantined_customer")
-_DUPLICATE = quote_ident("_rule_duplicate")
 
 
 def _cleaned(column: str) -> str:
@@ -157,11 +218,6 @@ def _prepared(source: str) -> tuple[dict[str, str], ...]:
     derived = {
         _parsed(column): parse_timestamp(_value(column)) for column in _MOMENT_COLUMNS[source]
     }
-    derived[_DUPLICATE] = (
-        "exists (select 1 from _duplicate_lines as copies "
-        "where copies._source_file = incoming._source_file "
-        "and copies._line_number = incoming._line_number)"
-    )
     for column in (*_MOMENT_COLUMNS[source], *(("birth_date",) if source == "customers" else ())):
         # The last character, not a digit. (``ascii(right(...)) not between 48 and 57`` cost
         # twice as much: ``right`` is slower than ``substring``, and ``between`` computed it twice.)
@@ -171,10 +227,6 @@ def _prepared(source: str) -> tuple[dict[str, str], ...]:
         derived[_AMOUNT] = f"try_cast({_value('amount')} as double)"
     if "birth_date" in columns:
         derived[_BIRTH] = f"try_cast({_value('birth_date')} as date)"
-    if "customer_id" in columns and source != "customers":
-        value = _value("customer_id")
-        derived[_KNOWN] = f"{value} in (select customer_id from _known_customers)"
-        derived[_QUARANTINED] = f"{value} in (select customer_id from _quarantined_customers)"
     return values, derived
 
 
@@ -190,10 +242,7 @@ def row_rules(
         source_checks = _SOURCE_CHECKS[source](config, as_of_date)
     checks = [*source_checks, *_common_checks(source, config)]
     checks += _plausibility_checks(source, config)  # the plausible-window block below
-    cases = ", ".join(f"case when {condition} then '{code}' end" for code, condition in checks)
-    return RowRules(
-        source, f"list_filter([{cases}], lambda reason: reason is not null)", _prepared(source)
-    )
+    return RowRules(source, tuple(checks), _prepared(source))
 
 
 def _common_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
@@ -203,7 +252,7 @@ def _common_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
     return [
         # ``_line_key``: the whole source line, or the key the sources config declares; the
         # first copy (by file and line) loads.
-        ("duplicate_row", _DUPLICATE),
+        ("duplicate_row", _LOOKED_UP),
         ("value_too_long", f"greatest({lengths}) > {int(config.max_text_length)}"),
     ]
 
@@ -237,14 +286,8 @@ def _in_set(column: str, values: tuple[str, ...], code: str) -> tuple[str, str]:
     return code, f"coalesce(lower({_value(column)}) not in ({listed}), true)"
 
 
-def _customer_reference(*, required: bool) -> list[tuple[str, str]]:
-    value = _value("customer_id")
-    known = _KNOWN
-    quarantined = _QUARANTINED
-    checks = [
-        ("unknown_customer", f"{value} is not null and not {known} and not {quarantined}"),
-        ("quarantined_customer", f"{value} is not null and not {known} and {quarantined}"),
-    ]
+def _customer_reference(*, required: bool) -> list[tuple[str, str | None]]:
+    checks = [("unknown_customer", _LOOKED_UP), ("quarantined_customer", _LOOKED_UP)]
     if required:
         checks.insert(0, _required("customer_id", "missing_customer_id"))
     return checks

@@ -144,3 +144,25 @@ def test_a_window_of_zero_days_never_re_evaluates(landing, tmp_path):
 
     assert report.sources["orders"].rows_released == 0
     assert [row[0] for row in _held(con)] == ["O2", "O3"]
+
+
+def test_a_crm_record_quarantined_for_a_blank_id_lets_no_unknown_customer_through(
+    landing, tmp_path
+):
+    # A blank id (spaces, quoted) is missing_customer_id: the record is quarantined, and its
+    # cleaned id, null, sits among the quarantined ids the reference rules look up.
+    header = ",".join(SOURCE_COLUMNS["customers"]) + "\n"
+    blank = _customer("CX", DAY1).replace("CX", '"   "', 1)  # the id; the e-mail stays cx@...
+    _write(landing, "customers", DAY1, header + _customer("C1", DAY1) + blank)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+
+    _night(con, DAY1)
+
+    assert con.execute("select _reasons from quarantine.customers").fetchall() == [
+        (["missing_customer_id"],)
+    ]
+    assert _held(con) == [
+        ("O2", DAY1, ["unknown_customer"]),
+        ("O3", DAY1, ["unknown_customer", "negative_amount"]),
+    ]
+    assert con.execute("select order_id from raw.orders").fetchall() == [("O1",)]

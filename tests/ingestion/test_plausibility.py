@@ -31,11 +31,12 @@ def _reasons(source: str, rows: list[dict[str, str]]) -> list[list[str]]:
     con.execute("create table _known_customers as select 'C1' as customer_id")
     con.execute("create table _quarantined_customers (customer_id varchar)")
     con.execute("create table _repeated_line_keys (_line_key ubigint)")
-    rules = row_rules(source, CONFIG, DAY)
+    rejected = row_rules(source, CONFIG, DAY).rejected_sql("(select *, _n as _row from incoming)")
     return [
         r[0]
         for r in con.execute(
-            f"select _reasons from ({rules.checked_sql('incoming')}) order by _n"
+            f"select coalesce(_reasons, []) from incoming left join ({rejected}) as rejected "
+            "on rejected._row = incoming._n order by _n"
         ).fetchall()
     ]
 

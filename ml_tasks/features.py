@@ -6,6 +6,7 @@ import hashlib
 from datetime import date
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ml_tasks.config import FeatureConfig
@@ -86,6 +87,17 @@ def absent_features(frame: pd.DataFrame, features: FeatureConfig) -> list[str]:
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
-    """A hash of the exact input a model saw: same features in, same fingerprint."""
-    hashed = pd.util.hash_pandas_object(frame.sort_index(axis=1), index=True)
-    return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()[:32]
+    """A hash of the exact input a model saw (the customer ids, the column names and every
+    value): same features in, same fingerprint.
+
+    The ids are hashed as their text with each id's length (no separator to collide with), not
+    through pandas' per-row hash of the index: that hash of a million Python strings cost four
+    fifths of the whole fingerprint (0.44 s of 0.57 at 1M)."""
+    columns = frame.sort_index(axis=1)
+    ids = [str(customer_id) for customer_id in columns.index]
+    digest = hashlib.sha256()
+    digest.update(np.array([len(i) for i in ids], dtype=np.int64).tobytes())
+    digest.update("".join(ids).encode())
+    digest.update("\n".join(map(str, columns.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(columns, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:32]

@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from ml_tasks import versions
 from ml_tasks.config import SegmentationConfig
+from ml_tasks.features import fingerprint
 from ml_tasks.profiles import PROSPECT_SEGMENT_ID, VOIDED_SEGMENT_ID, VOIDED_SEGMENT_NAME
 from ml_tasks.recluster import ReclusterError, recluster
 from tests.ml_tasks.synthetic import GROUPS, NEW_GROUP, nudge, planted_customers, write_features
@@ -384,6 +385,21 @@ def test_the_input_fingerprint_changes_with_the_data_and_only_then(con):
     )
     assert fingerprints[first["version_id"]] == fingerprints[same["version_id"]]
     assert fingerprints[other["version_id"]] != fingerprints[first["version_id"]]
+
+
+def test_the_input_fingerprint_covers_the_ids_and_the_column_names():
+    frame = pd.DataFrame(
+        {"order_count": [1.0, 2.0], "recency_days": [3.0, float("nan")]},
+        index=pd.Index(["C1", "C12"], name="customer_id"),
+    )
+    same = frame.copy()
+    moved_boundary = frame.set_axis(pd.Index(["C1C", "12"], name="customer_id"))  # same text
+    renamed = frame.rename(columns={"recency_days": "tenure_days"})
+    reordered = frame[["recency_days", "order_count"]]
+
+    assert fingerprint(same) == fingerprint(frame) == fingerprint(reordered)
+    assert fingerprint(moved_boundary) != fingerprint(frame)
+    assert fingerprint(renamed) != fingerprint(frame)
 
 
 def test_membership_changes_are_the_set_differences_between_two_nights(con):

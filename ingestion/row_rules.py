@@ -245,7 +245,7 @@ def row_rules(
     return RowRules(source, tuple(checks), _prepared(source))
 
 
-def _common_checks(source: str, config: QualityConfig) -> list[tuple[str, str]]:
+def _common_checks(source: str, config: QualityConfig) -> list[tuple[str, str | None]]:
     lengths = ", ".join(
         f"coalesce(length({quote_ident(column)}), 0)" for column in SOURCE_COLUMNS[source]
     )

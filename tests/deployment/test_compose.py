@@ -343,6 +343,16 @@ def test_data_dir_is_on_a_named_volume_in_every_airflow_service(
         assert PurePosixPath(airflow_common["environment"][key]).is_relative_to(data_dir), key
 
 
+def test_pytensor_compiles_into_the_data_volume(airflow_common: dict) -> None:
+    """A container's home is lost when it is recreated: there, pytensor would compile the CLV
+    fit's C code again on the first night after every deployment, in every worker."""
+    data_dir = PurePosixPath(airflow_common["environment"]["SEGMENTS_DATA_DIR"])
+    flags = dict(
+        flag.split("=", 1) for flag in airflow_common["environment"]["PYTENSOR_FLAGS"].split(",")
+    )
+    assert PurePosixPath(flags["base_compiledir"]).is_relative_to(data_dir), flags
+
+
 def test_dags_and_dbt_project_are_mounted_from_the_repository(airflow_common: dict) -> None:
     mounts = {source: (target, mode) for source, target, mode in _volume_mounts(airflow_common)}
     assert mounts["./dags"] == ("/opt/airflow/dags", "ro")

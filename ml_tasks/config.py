@@ -104,6 +104,7 @@ class RefreshConfig:
 @dataclass(frozen=True)
 class VersionsConfig:
     keep_member_rows: int = 60
+    keep_slices_days: int = 7
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ _RANGES = {
     ("refresh", "max_feature_psi"): (0.0, None),
     ("refresh", "max_segment_share_change"): (0.0, 1.0),
     ("versions", "keep_member_rows"): (1, None),
+    ("versions", "keep_slices_days"): (0, None),
     ("predictions", "clv_months"): (1, 120),
     ("predictions", "refit_every_days"): (1, None),
     ("predictions", "annual_discount_rate"): (0.0, 1.0),

@@ -34,6 +34,8 @@ from ml_tasks.order_history import OrderHistory
 
 log = logging.getLogger(__name__)
 
+# One slice per as-of date; retention (pipeline.steps.publish) deletes the slices no version needs.
+PREDICTIONS_TABLE = "segments.customer_predictions"
 PREDICTION_COLUMNS = (
     "as_of_date", "customer_id", "has_orders", "p_alive", "expected_purchases_30d",
     "expected_purchases_90d", "expected_purchases_365d", "expected_spend", "clv_12m",

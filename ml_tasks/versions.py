@@ -519,6 +519,19 @@ def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
     return retired
 
 
+def as_of_dates_with_members(con: duckdb.DuckDBPyConnection) -> set[date]:
+    """The as-of dates of the versions that keep their member rows: those a rollback can make
+    current again, whose marts' and predictions' slices its audiences and report read."""
+    ensure_segments_schema(con)
+    return {
+        row[0]
+        for row in con.execute(
+            "select distinct as_of_date from segments.segment_versions "
+            "where members_pruned_at is null"
+        ).fetchall()
+    }
+
+
 def _prune_member_rows(con: duckdb.DuckDBPyConnection, retired: list[int]) -> None:
     for table in ("customer_segments", "segment_membership_changes"):
         con.execute(

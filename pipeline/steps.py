@@ -9,12 +9,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+
+import duckdb
 
 from core.read_copy import refresh_published_copy
 from core.run_record import record_step
 from core.settings import Settings, get_settings
+from core.slices import dated_tables, prune_as_of_slices
 from core.warehouse import connect
 from pipeline.preload import TASK_LIBRARIES, not_preloaded
 
@@ -242,12 +245,14 @@ def predict(
 @_records_failure("publish")
 def publish(as_of_date: date, version_id: int, *, settings: Settings | None = None) -> dict:
     """Publish the candidate version (current unless a later as-of date is), then apply the
-    member-row retention of the segmentation config."""
+    retention of the segmentation config: the member rows of the older versions, and the as-of
+    slices of the marts and predictions no kept version needs (``_prune_slices``)."""
     from ml_tasks.config import load_config
     from ml_tasks.versions import publish_version
 
     settings = settings or get_settings()
-    keep = load_config().versions.keep_member_rows
+    versions = load_config().versions
+    keep = versions.keep_member_rows
     with connect(settings) as con:
         status, reason = con.execute(
             "select status, status_reason from segments.segment_versions where version_id = ?",
@@ -261,6 +266,9 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
         result = publish_version(con, version_id, keep_member_rows=keep)
         # Rewritten now that the version is published (the recluster wrote it as a candidate).
         result["report_path"] = _write_report(con, version_id, settings)
+        result["slices_deleted"] = _prune_slices(
+            con, as_of_date - timedelta(days=versions.keep_slices_days)
+        )
     log.info(
         "Published segment version %d for %s%s",
         version_id,
@@ -271,6 +279,27 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
         log.info("Retention retired versions %s (member rows pruned)", result["retired_versions"])
     record_step(as_of_date, "publish", result, settings)
     return result
+
+
+def _prune_slices(con: duckdb.DuckDBPyConnection, before: date) -> dict[str, int] | None:
+    """Delete the marts' and the predictions' slices of the as-of dates before ``before`` that no
+    version with member rows has (``ml_tasks.versions.as_of_dates_with_members``): a rollback
+    reads its version's slices, nothing reads the others. Rows deleted per table, or None when
+    the delete failed: retention is housekeeping, so that is a warning, and the next publish
+    deletes them (the version is published either way; failing the task would leave a retry
+    nothing to publish)."""
+    from ml_tasks.predict import PREDICTIONS_TABLE
+    from ml_tasks.versions import as_of_dates_with_members
+
+    try:
+        tables = dated_tables(con, "marts")
+        if PREDICTIONS_TABLE in dated_tables(con, PREDICTIONS_TABLE.split(".")[0]):
+            tables.append(PREDICTIONS_TABLE)
+        kept = as_of_dates_with_members(con)
+        return prune_as_of_slices(con, tables, before=before, keep_dates=kept)
+    except duckdb.Error as exc:
+        log.warning("Retention left the old as-of slices (the next publish retries): %s", exc)
+        return None
 
 
 @_records_failure("export_audiences")

@@ -26,7 +26,10 @@ And the floor the first run is measured against (``floor``): the same transforma
 plain DuckDB script plus the same model selection in plain scikit-learn and the same prediction
 models fitted and scored, with no orchestration and no gates, run after the first run on the same
 data. It prints "first run / floor" (and, without predict, against the floor without its
-predictions part) and "next night / first run".
+predictions part) and "next night / first run". ``--later-nights N`` then runs N more nights,
+one after another, and prints after each the rows retention deleted and the warehouse file's size:
+the disk a deployment settles at (``SEGMENTS_ML_CONFIG`` sets the retention window,
+docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from pipeline.preload import TASK_LIBRARIES
 from tools.process import last_line, run_forked, run_process
 
 DEMO_AS_OF = date(2026, 6, 30)
+# The last day the demo data has landing partitions for (tools.demo_data's default end date).
+DEMO_END = date(2026, 7, 7)
 # Above this many customers the notebook script is skipped: it holds every landing row in pandas,
 # about 50 MB per 1,000 customers (1.1 GB peak at 20,000, docs/benchmarks.md), so some 15 GB
 # here and more than the 24 GB machine the bench targets at 1M (``--notebook-max-customers``).
@@ -64,6 +69,11 @@ STAGES = (
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# The figure a stage leaves in the bench state for its result: the row rules' seconds of the
+# load (gate work inside ingest), and the rows retention deleted at publish (--later-nights).
+_STAGE_FIGURES = {"ingest": "row_rule_seconds", "publish": "rows_deleted"}
 
 
 def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
@@ -98,20 +108,21 @@ def run_stage(stage: str, as_of_date: date, customers: int) -> dict:
         state["version_id"], state["status"] = result["version_id"], result["status"]
         state.setdefault("modes", {})[as_of_date.isoformat()] = result["mode_reason"]
     elif stage == "publish" and state["status"] != "rejected":
-        steps.publish(as_of_date, state["version_id"])
+        published = steps.publish(as_of_date, state["version_id"])
+        state["rows_deleted"] = sum((published["slices_deleted"] or {}).values())
     elif stage == "predict":
         steps.predict(as_of_date, run_id="bench")
     elif stage in _MEASUREMENTS:  # the comparisons, each in a process of its own
         state[stage] = _MEASUREMENTS[stage](as_of_date, customers)
-    state_path.parent.mkdir(parents=True, exist_ok=True)
-    state_path.write_text(json.dumps(state))
     result = {"stage": stage, "seconds": time.perf_counter() - started, "peak_mb": _peak_rss_mb()}
-    if stage == "ingest":
-        result["row_rule_seconds"] = state["row_rule_seconds"]
+    if stage in _STAGE_FIGURES:  # taken out of the state: a later night sets its own
+        result[_STAGE_FIGURES[stage]] = state.pop(_STAGE_FIGURES[stage], 0)
     if stage == "floor":
         result["parts"] = state[stage]
     if stage in ("predict_alone", "notebook"):  # notebook: the script's own time and memory
         result.update(state[stage])
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    state_path.write_text(json.dumps(state))
     return result
 
 
@@ -404,7 +415,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-floor", action="store_true", help="skip the plain DuckDB + scikit-learn floor"
     )
+    parser.add_argument(
+        "--later-nights",
+        type=int,
+        default=0,
+        help="after the next night, run this many more nights and print the warehouse file's "
+        "size after each (what retention keeps the disk at; SEGMENTS_ML_CONFIG sets its window)",
+    )
     args = parser.parse_args(argv)
+    last_night = args.as_of + timedelta(days=1 + args.later_nights)
+    if not args.stage and (args.later_nights < 0 or last_night > DEMO_END):
+        parser.error(
+            f"--later-nights {args.later_nights}: the demo data lands days up to {DEMO_END}, "
+            f"so at most {(DEMO_END - args.as_of).days - 1} nights after the next night"
+        )
 
     if args.stage in STAGES:  # a pipeline step, in a process forked as the nightly one is
         stage_env = dict(os.environ)
@@ -456,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     if notebook:
         _print_comparison(first, notebook)
     _print_recluster_modes(data_dir)
+    if args.later_nights and not _run_later_nights(args, env, data_dir / "warehouse.duckdb"):
+        return 1
     if not args.keep:
         shutil.rmtree(data_dir)
     return 0
@@ -524,6 +550,40 @@ def _run_nights(
                 return None
     first, second = nights.values()
     return first, second, floor_result, notebook
+
+
+def _run_later_nights(args: argparse.Namespace, env: dict, warehouse: Path) -> bool:
+    """The nights after the next night, one after another (``--later-nights``): each night's
+    seconds and peak, the rows retention deleted at its publish, and the warehouse file's size
+    after it, with the part of it in use (DuckDB reuses freed blocks, it does not shrink the
+    file). ``False`` if a stage failed."""
+    import duckdb
+
+    print(
+        f"{'later night':<16}{'seconds':>10}{'peak MB':>10}{'deleted rows':>14}"
+        f"{'file MB':>10}{'in use MB':>11}"
+    )
+    for offset in range(2, 2 + args.later_nights):
+        as_of_date = args.as_of + timedelta(days=offset)
+        try:
+            results = [
+                _run_forked_stage(stage, as_of_date, args.customers, env) for stage in STAGES
+            ]
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            return False
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            block_size, used_blocks = con.execute(
+                "select block_size, used_blocks from pragma_database_size()"
+            ).fetchone()
+        deleted = sum(r.get("rows_deleted", 0) for r in results)
+        print(
+            f"{as_of_date.isoformat():<16}{sum(r['seconds'] for r in results):>10.1f}"
+            f"{max(r['peak_mb'] for r in results):>10.0f}{deleted:>14,}"
+            f"{warehouse.stat().st_size / 2**20:>10.0f}{block_size * used_blocks / 2**20:>11.0f}",
+            flush=True,
+        )
+    return True
 
 
 def _notebook_wanted(args: argparse.Namespace) -> bool:

@@ -1,0 +1,118 @@
+"""Retention of the as-of slices: which rows go, which stay, and that the file stops growing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from core.slices import dated_tables, prune_as_of_slices
+
+DAY = date(2026, 6, 1)
+
+
+def _night(con: duckdb.DuckDBPyConnection, table: str, day: date, rows: int) -> None:
+    con.execute(
+        f"insert into {table} select ?, 'C' || lpad(i::varchar, 8, '0'), random(), i % 97 "
+        "from range(?) as t(i)",
+        [day, rows],
+    )
+
+
+def _dates(con: duckdb.DuckDBPyConnection, table: str) -> list[date]:
+    rows = con.execute(f"select distinct as_of_date from {table} order by 1").fetchall()
+    return [row[0] for row in rows]
+
+
+@pytest.fixture
+def con(tmp_path):
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("create schema marts")
+        for table in ("marts.customers", "marts.features"):
+            con.execute(
+                f"create table {table} (as_of_date date, customer_id varchar, value double, "
+                "bucket bigint)"
+            )
+        con.execute("create table marts.undated (customer_id varchar)")
+        con.execute("create view marts.latest as select * from marts.customers")
+        con.execute("create schema other")
+        con.execute("create table other.kept (as_of_date date)")
+        yield con
+
+
+def test_dated_tables_are_the_schemas_tables_with_an_as_of_date(con):
+    assert dated_tables(con, "marts") == ["marts.customers", "marts.features"]
+    assert dated_tables(con, "nowhere") == []
+
+
+def test_the_slices_before_the_cutoff_go_unless_kept(con):
+    for offset in range(6):
+        _night(con, "marts.customers", DAY + timedelta(days=offset), 10)
+        _night(con, "marts.features", DAY + timedelta(days=offset), 3)
+    con.execute("insert into other.kept values (?)", [DAY])
+    kept = DAY + timedelta(days=1)  # a version that keeps its members (rollback target)
+    cutoff = DAY + timedelta(days=4)
+
+    deleted = prune_as_of_slices(
+        con, ["marts.customers", "marts.features"], before=cutoff, keep_dates=[kept]
+    )
+
+    # Days 0, 2 and 3 went; day 1 (kept) and the cutoff day and later stayed.
+    assert deleted == {"marts.customers": 30, "marts.features": 9}
+    expected = [kept, cutoff, cutoff + timedelta(days=1)]
+    assert _dates(con, "marts.customers") == expected
+    assert _dates(con, "marts.features") == expected
+    assert con.execute("select count(*) from other.kept").fetchone()[0] == 1
+    # Nothing left to delete: a second run deletes nothing and says so.
+    assert prune_as_of_slices(con, ["marts.customers"], before=cutoff, keep_dates=[kept]) == {}
+
+
+def test_a_backfill_of_an_old_date_leaves_the_newer_slices_alone(con):
+    for offset in range(5):
+        _night(con, "marts.customers", DAY + timedelta(days=offset), 5)
+
+    deleted = prune_as_of_slices(con, ["marts.customers"], before=DAY, keep_dates=[])
+
+    assert deleted == {}
+    assert len(_dates(con, "marts.customers")) == 5
+
+
+def test_a_failed_delete_keeps_every_table_whole(con):
+    for offset in range(3):
+        _night(con, "marts.customers", DAY + timedelta(days=offset), 5)
+    with pytest.raises(duckdb.Error):
+        prune_as_of_slices(
+            con,
+            ["marts.customers", "marts.missing"],
+            before=DAY + timedelta(days=2),
+            keep_dates=[],
+        )
+    assert len(_dates(con, "marts.customers")) == 3  # one transaction: rolled back
+
+
+def test_the_file_stops_growing_once_the_window_is_full(tmp_path):
+    """Night after night a slice comes in and the oldest beyond the window goes: DuckDB reuses
+    the freed blocks, so the file holds about the window, where it would grow without end."""
+    path = tmp_path / "growing.duckdb"
+    sizes = []
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.customers (as_of_date date, customer_id varchar, value double, "
+            "bucket bigint)"
+        )
+        for night in range(12):
+            day = DAY + timedelta(days=night)
+            _night(con, "marts.customers", day, 150_000)
+            prune_as_of_slices(
+                con, ["marts.customers"], before=day - timedelta(days=2), keep_dates=[]
+            )
+            con.execute("checkpoint")
+            sizes.append(path.stat().st_size)
+        assert len(_dates(con, "marts.customers")) == 3
+    # Three slices are kept from the third night on. The file swings by a slice or so (the
+    # freed blocks are reused at the next checkpoint) but no longer grows: without the deletes
+    # each night would add about the first night's size (nights 8-11 at least four more).
+    assert max(sizes[8:]) <= 1.1 * max(sizes[2:6]), sizes
+    assert max(sizes[8:]) < max(sizes[2:6]) + 2 * sizes[0], sizes

@@ -519,15 +519,17 @@ def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
     return retired
 
 
-def as_of_dates_with_members(con: duckdb.DuckDBPyConnection) -> set[date]:
-    """The as-of dates of the versions that keep their member rows: those a rollback can make
-    current again, whose marts' and predictions' slices its audiences and report read."""
+def reusable_as_of_dates(con: duckdb.DuckDBPyConnection) -> set[date]:
+    """The as-of dates of the versions a rollback can make current again (published, superseded
+    or rolled back, member rows kept; the current version among them): a rollback's audiences
+    and report read the marts' and predictions' slices of its version's date."""
     ensure_segments_schema(con)
     return {
         row[0]
         for row in con.execute(
             "select distinct as_of_date from segments.segment_versions "
-            "where members_pruned_at is null"
+            "where members_pruned_at is null and list_contains(?, status)",
+            [list(REUSABLE_STATUSES)],
         ).fetchall()
     }
 

@@ -282,22 +282,24 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
 
 
 def _prune_slices(con: duckdb.DuckDBPyConnection, before: date) -> dict[str, int] | None:
-    """Delete the marts' and the predictions' slices of the as-of dates before ``before`` that no
-    version with member rows has (``ml_tasks.versions.as_of_dates_with_members``): a rollback
-    reads its version's slices, nothing reads the others. Rows deleted per table, or None when
-    the delete failed: retention is housekeeping, so that is a warning, and the next publish
-    deletes them (the version is published either way; failing the task would leave a retry
-    nothing to publish)."""
+    """Delete the marts' and the predictions' slices of the as-of dates before ``before``, except
+    the dates of the versions a rollback can return to (``ml_tasks.versions.reusable_as_of_dates``:
+    its audiences and report read them) and the day before each (a rerun of that date compares
+    its customers' lifecycle stages with it, ``customer_lifecycle_transitions``). Rows deleted
+    per table, or None when the delete failed: retention is housekeeping, so that is a warning
+    (the run summary shows it) and the next publish deletes them. The version is published by
+    then; failing the task would leave its retry nothing to publish."""
     from ml_tasks.predict import PREDICTIONS_TABLE
-    from ml_tasks.versions import as_of_dates_with_members
+    from ml_tasks.versions import reusable_as_of_dates
 
     try:
         tables = dated_tables(con, "marts")
         if PREDICTIONS_TABLE in dated_tables(con, PREDICTIONS_TABLE.split(".")[0]):
             tables.append(PREDICTIONS_TABLE)
-        kept = as_of_dates_with_members(con)
+        reusable = reusable_as_of_dates(con)
+        kept = reusable | {day - timedelta(days=1) for day in reusable}
         return prune_as_of_slices(con, tables, before=before, keep_dates=kept)
-    except duckdb.Error as exc:
+    except Exception as exc:  # any: after the publish's commit nothing may fail the step
         log.warning("Retention left the old as-of slices (the next publish retries): %s", exc)
         return None
 

@@ -161,6 +161,12 @@ def summarize(as_of_date: date, settings: Settings | None = None) -> tuple[str, 
                 [version_id],
             ).fetchall():
                 lines.append(f"  {segment_id:>3} {count:>9,} {share:6.1%}  {description}")
+        if published and published.get("slices_deleted", {}) is None:
+            lines += [
+                "",
+                "RETENTION FAILED: the old as-of slices of the marts and predictions were not "
+                "deleted (the publish step's log says why); the next publish tries again.",
+            ]
         lines += _prediction_lines(con, as_of_date, record, published)
         if current:
             lines += [

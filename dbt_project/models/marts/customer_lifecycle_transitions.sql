@@ -1,7 +1,8 @@
 {#-
     Stage changes between consecutive as-of dates: each customer of the run's slice with their
     stage on the latest earlier as-of date built (null when they were not there yet, e.g. signed
-    up since). Built from customer_lifecycle's history, so the previous date must have been built.
+    up since). Built from customer_lifecycle's history, so the previous date must have been built
+    (and kept: retention at publish keeps the day before every date a rollback can return to).
 -#}
 
 with

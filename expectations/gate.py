@@ -574,8 +574,12 @@ def _run_gate(
                 # GX's execution engine keeps the batches it validated (its batch cache, by
                 # batch id: one per asset here) for as long as it lives; with an asset per
                 # suite that held the frames of all of a first run's history chunks at once
-                # (7.7 GB at 10M customers). Emptied after each suite, so no frame outlives it.
-                datasource.get_execution_engine().batch_manager.reset_batch_cache()
+                # (7.7 GB at 10M customers). Emptied after each suite, so no frame outlives it:
+                # the batches, and the data of the last one (GX's batch data cache holds the
+                # last frame validated until the next suite's first batch replaces it).
+                batches = datasource.get_execution_engine().batch_manager
+                batches.reset_batch_cache()
+                batches.batch_data_cache.clear()
             # Its frames go now, before the reader takes the suite after the next one.
             del prepared
             report.suites.append(outcome)

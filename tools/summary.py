@@ -78,6 +78,11 @@ def _ingest_lines(ingest: dict[str, Any]) -> list[str]:
         )
         if load.get("anonymous_rows_loaded"):
             lines.append(_anonymous_line(load))
+        if load.get("partitions_retimed"):
+            lines.append(
+                f"  {'':<14} {_plural(load['partitions_retimed'], 'partition')} with new file "
+                "modification times and the bytes already loaded: not reloaded"
+            )
         if load.get("rows_released"):
             lines.append(
                 f"  {'':<14} {_plural(load['rows_released'], 'row')} of earlier days released "

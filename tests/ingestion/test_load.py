@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import date
 from pathlib import Path
 
@@ -122,6 +123,77 @@ def test_a_corrected_earlier_file_replaces_its_partition(landing, tmp_path):
         ).fetchall()
     )
     assert amounts == {"O1": "11.00"}  # O2 was removed from the corrected file
+
+
+def _retime(landing: Path) -> None:
+    """What a copy, a restore or a sync without times does: every file gets a new mtime."""
+    for path in landing.rglob("*.csv"):
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 3_600 * 10**9))
+
+
+def _load_log(con: duckdb.DuckDBPyConnection) -> dict[date, tuple]:
+    return {
+        day: (fingerprint, loaded_at)
+        for day, fingerprint, loaded_at in con.execute(
+            "select partition_date, fingerprint, loaded_at from raw._load_log"
+        ).fetchall()
+    }
+
+
+def test_files_with_new_modification_times_and_the_same_bytes_are_not_reloaded(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    mark_validated(con, first.validation_scope(), as_of_date=date(2026, 3, 3))
+    before = _load_log(con)
+    _retime(landing)
+
+    report = load_partitions(con, date(2026, 3, 3), sources=("orders",)).sources["orders"]
+
+    assert report.partitions_loaded == ["2026-03-03"]  # the as-of day only, as every night
+    assert (report.partitions_unchanged, report.partitions_retimed) == (2, 2)
+    after = _load_log(con)
+    for day in (date(2026, 3, 1), date(2026, 3, 2)):
+        assert after[day][1] == before[day][1]  # not loaded again
+        assert after[day][0] != before[day][0]  # the new fingerprint is recorded ...
+    # ... so the next night finds them current without reading their bytes.
+    again = load_partitions(con, date(2026, 3, 3), sources=("orders",)).sources["orders"]
+    assert (again.partitions_unchanged, again.partitions_retimed) == (2, 0)
+
+
+def test_a_file_edited_in_place_to_the_same_size_is_reloaded(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    mark_validated(con, first.validation_scope(), as_of_date=date(2026, 3, 3))
+    path = landing / "orders" / "date=2026-03-01" / "part.csv"
+    edited = path.read_text().replace("10.00", "19.00")
+    assert len(edited) == path.stat().st_size
+    path.write_text(edited)
+    _retime(landing)
+
+    report = load_partitions(con, date(2026, 3, 3), sources=("orders",)).sources["orders"]
+
+    assert report.partitions_loaded == ["2026-03-01", "2026-03-03"]
+    assert report.partitions_retimed == 1  # 03-02: new time, same bytes
+    amount = con.execute("select amount from raw.orders where order_id = 'O1'").fetchone()[0]
+    assert amount == "19.00"
+
+
+def test_partitions_loaded_before_the_content_hash_existed_reload_once_when_retimed(
+    landing, tmp_path
+):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = load_partitions(con, date(2026, 3, 3), sources=("orders",))
+    mark_validated(con, first.validation_scope(), as_of_date=date(2026, 3, 3))
+    con.execute("update raw._load_log set content_hash = null")  # a warehouse of older code
+    _retime(landing)
+
+    report = load_partitions(con, date(2026, 3, 3), sources=("orders",)).sources["orders"]
+    assert report.partitions_loaded == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    assert (
+        con.execute("select count(*) from raw._load_log where content_hash is null").fetchone()[0]
+        == 0
+    )
 
 
 def test_landing_files_are_never_modified(landing, tmp_path):

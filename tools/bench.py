@@ -47,11 +47,9 @@ from pathlib import Path
 
 from core.settings import get_settings
 from pipeline.preload import TASK_LIBRARIES
+from tools.demo_calendar import DEMO_AS_OF, DEMO_END
 from tools.process import last_line, run_forked, run_process
 
-DEMO_AS_OF = date(2026, 6, 30)
-# The last day the demo data has landing partitions for (tools.demo_data's default end date).
-DEMO_END = date(2026, 7, 7)
 # Above this many customers the notebook script is skipped: it holds every landing row in pandas,
 # about 50 MB per 1,000 customers (1.1 GB peak at 20,000, docs/benchmarks.md), so some 15 GB
 # here and more than the 24 GB machine the bench targets at 1M (``--notebook-max-customers``).

@@ -31,9 +31,8 @@ from pathlib import Path
 import duckdb
 
 from core.settings import get_settings
+from tools.demo_calendar import DEMO_AS_OF
 from tools.process import last_line, run_process
-
-DEMO_AS_OF = date(2026, 6, 30)
 
 
 def _dbt_seed_and_run(as_of_date: date, data_dir: Path) -> float:

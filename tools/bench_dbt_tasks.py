@@ -23,13 +23,11 @@ import os
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 from core.settings import get_settings
+from tools.demo_calendar import DEMO_AS_OF
 from tools.process import run_process
-
-DEMO_AS_OF = date(2026, 6, 30)
 
 
 def _dbt(args: list[str], env: dict[str, str]) -> float:

@@ -67,13 +67,11 @@ from core.contract import (
 )
 from core.contract import SOURCE_COLUMNS as COLUMNS
 from core.settings import get_settings
+from tools.demo_calendar import AS_OF_LAG_DAYS, DEMO_END, DEMO_START
 
 log = logging.getLogger(__name__)
 
 DAY = 86_400
-# The demo's as-of date is this many days before the last landing day, so that the rows of the
-# as-of day that arrive late (1-3 days) are in the landing history too.
-AS_OF_LAG_DAYS = 7
 # Segment behaviour reaches back up to this many days before the as-of date.
 MIN_HISTORY_DAYS = 300
 
@@ -1455,8 +1453,8 @@ def generate_demo_data(
     *,
     n_customers: int,
     seed: int = 42,
-    start_date: date = date(2025, 7, 1),
-    end_date: date = date(2026, 7, 7),
+    start_date: date = DEMO_START,
+    end_date: date = DEMO_END,
     overwrite: bool = False,
     mess: MessRates | None = None,
     as_of_lag_days: int = AS_OF_LAG_DAYS,
@@ -1564,8 +1562,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="planted",
         help="planted: five clean segments (default); realistic: a real shop's shape, none planted",
     )
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 7, 1))
-    parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 7, 7))
+    parser.add_argument("--start", type=date.fromisoformat, default=DEMO_START)
+    parser.add_argument("--end", type=date.fromisoformat, default=DEMO_END)
     parser.add_argument("--landing-dir", type=Path, default=settings.landing_dir)
     parser.add_argument("--truth-dir", type=Path, default=settings.truth_dir)
     parser.add_argument(

@@ -366,7 +366,8 @@ def publish_version(
     does not replace newer segments). An earlier published version of the same as-of date becomes
     ``superseded`` and a leftover candidate of that date ``failed``; versions of other dates are
     not touched. With ``keep_member_rows``, the member rows of all but the newest that many
-    versions (and the current one) are pruned and those versions retired.
+    versions by as-of date (and the current one) are pruned and those versions retired: a
+    backfilled date older than the window retires at its own publish.
     """
     ensure_segments_schema(con)
     with transaction(con):
@@ -491,13 +492,18 @@ def _mark_published(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date:
 
 
 def retention_retires(
-    version_ids: list[int], pruned_ids: set[int], current_id: int | None, keep: int
+    versions: list[tuple[int, date]], pruned_ids: set[int], current_id: int | None, keep: int
 ) -> list[int]:
-    """The versions whose member rows retention prunes: all but the newest ``keep`` versions
-    (by id) and the current one, leaving out those already pruned."""
-    newest = set(sorted(version_ids, reverse=True)[:keep])
+    """The versions (id, as-of date) whose member rows retention prunes: all but the newest
+    ``keep`` by as-of date (of one date's versions, the later ids first) and the current one,
+    leaving out those already pruned. Ranked by date, not by id: a backfill of older dates
+    publishes versions after the recent nights', and must not push those out of the window."""
+    ranked = sorted(versions, key=lambda version: (version[1], version[0]), reverse=True)
+    newest = {version_id for version_id, _ in ranked[:keep]}
     return sorted(
-        v for v in version_ids if v not in newest and v != current_id and v not in pruned_ids
+        version_id
+        for version_id, _ in versions
+        if version_id not in newest and version_id != current_id and version_id not in pruned_ids
     )
 
 
@@ -505,11 +511,12 @@ def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
     """Prune the member rows retention retires and the models no kept version uses; returns
     the retired versions. Their metadata, personas, lineage and transitions stay."""
     rows = con.execute(
-        "select version_id, members_pruned_at is not null from segments.segment_versions"
+        "select version_id, as_of_date, members_pruned_at is not null "
+        "from segments.segment_versions"
     ).fetchall()
     retired = retention_retires(
-        [int(version_id) for version_id, _ in rows],
-        {int(version_id) for version_id, pruned in rows if pruned},
+        [(int(version_id), as_of_date) for version_id, as_of_date, _ in rows],
+        {int(version_id) for version_id, _, pruned in rows if pruned},
         _current_id(con),
         keep,
     )

@@ -1131,7 +1131,9 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         }
     elif "observed_value" in details:
         observed = details["observed_value"]
-        if not isinstance(observed, list | tuple):
+        if config.type in reading.TABLE_LEVEL_TYPES:  # the batch's row count, no person's value
+            outcome.observed_value = json_safe(observed)
+        elif not isinstance(observed, list | tuple):
             outcome.observed_value = json_safe(
                 mask_example(columns, observed, personal_row=personal)
             )

@@ -571,6 +571,34 @@ def test_a_warning_only_failure_does_not_block_but_is_reported(con):
     assert report["suites"][0]["failed_warning"] == 1
 
 
+def test_a_personal_table_s_row_count_is_reported_as_counted_not_masked(con):
+    """Masking is for values of people; a batch's row count is none (it once showed as 99,
+    its digits masked, in a warning that said the 27 CRM records of a day were too few)."""
+    history = [DAY - timedelta(days=offset) for offset in range(14, 0, -1)]
+    create_raw(
+        con, "customers", {**{day: customers(200, day) for day in history}, DAY: customers(27)}
+    )
+    ensure_raw_schema(con)
+    con.execute(
+        "insert into raw._load_log (source, partition_date, fingerprint, file_count, row_count, "
+        "run_id, loaded_at, validated_at) select 'customers', _partition_date, 'f', 1, count(*), "
+        "'load', now(), now() from raw.customers where _partition_date < ? group by all",
+        [DAY],
+    )
+
+    report = validate_raw(con, {"customers": [DAY]}, as_of_date=DAY).to_dict()
+
+    assert report["success"] is True  # the CRM volume only warns
+    volume = _result(
+        report, f"raw.customers partition {DAY}", "expect_table_row_count_to_be_between", None
+    )
+    assert (volume["success"], volume["observed_value"], volume["expected"]) == (
+        False,
+        27,
+        "between 40 and 1000",
+    )
+
+
 def test_personal_data_in_examples_is_masked(con, tmp_path):
     # A broken CRM export: e-mail and signup_at swapped, phone numbers in last_name.
     rows = customers(50)

@@ -149,7 +149,7 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
         ),
         tenure_days=(180, 365),
         first_order_delay_days=(0, 7),
-        recency_days=(1, 8),
+        recency_days=(0, 8),
         orders_min=9,
         orders_extra=5.0,
         order_value=110.0,

@@ -41,8 +41,10 @@ import csv
 import gzip
 import hashlib
 import logging
+import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -95,8 +97,10 @@ COMPRESSION_RATIO = 6
 # (core.warehouse.connect, SEGMENTS_DUCKDB_MEMORY_LIMIT): beyond the limit a batch spills to disk.
 
 PARTITION_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-# Read size of the content hash of a partition's files.
+# Read size of the content hash of a partition's files, and the threads hashing partitions
+# (hashlib releases the GIL while it hashes a block).
 CONTENT_BLOCK_BYTES = 1 << 20
+HASH_THREADS = min(4, os.cpu_count() or 1)
 
 __all__ = ["IngestionError", "LoadReport", "load_partitions", "mark_validated"]
 
@@ -1357,8 +1361,7 @@ def _batches(
     if not any(p.partition_date == as_of_date for p in partitions):
         load.missing_as_of_partition = True
         log.warning("%s: no landing partition for %s under %s", spec.name, as_of_date, spec.path)
-    to_load = []
-    retimed: dict[date, str] = {}
+    candidates = []  # (partition, fingerprint, must it load whatever its bytes)
     for partition in partitions:
         day = partition.partition_date
         key = (spec.name, day)
@@ -1366,13 +1369,20 @@ def _batches(
         must_load = key not in validated or day in reload or day == as_of_date
         if not must_load and validated[key] == fingerprint:
             load.partitions_unchanged += 1
-            continue
-        content = partition.content_hash(spec.base_dir)
-        if not must_load and contents.get(key) == content:
+        else:
+            candidates.append((partition, fingerprint, must_load))
+    # Hashed on every core: a first run reads a year of files (1.8 GB at 1M customers).
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+        hashes = list(pool.map(lambda c: c[0].content_hash(spec.base_dir), candidates))
+    to_load = []
+    retimed: dict[date, str] = {}
+    for (partition, fingerprint, must_load), content in zip(candidates, hashes, strict=True):
+        day = partition.partition_date
+        if not must_load and contents.get((spec.name, day)) == content:
             retimed[day] = fingerprint
             load.partitions_unchanged += 1
-            continue
-        to_load.append((partition, PartitionEntry(fingerprint, len(partition.files), content)))
+        else:
+            to_load.append((partition, PartitionEntry(fingerprint, len(partition.files), content)))
     if retimed:
         load.partitions_retimed += len(retimed)
         log.info(

@@ -366,8 +366,8 @@ def publish_version(
     does not replace newer segments). An earlier published version of the same as-of date becomes
     ``superseded`` and a leftover candidate of that date ``failed``; versions of other dates are
     not touched. With ``keep_member_rows``, the member rows of all but the newest that many
-    versions by as-of date (and the current one) are pruned and those versions retired: a
-    backfilled date older than the window retires at its own publish.
+    versions by as-of date (besides the current one and this one) are pruned and those
+    versions retired: a backfilled date older than the window retires at the next publish.
     """
     ensure_segments_schema(con)
     with transaction(con):
@@ -377,7 +377,7 @@ def publish_version(
         _mark_published(con, version_id, target.as_of_date)
         if becomes_current:
             _record_change(con, version_id, "publish", by, f"as-of {target.as_of_date} published")
-        retired = _apply_retention(con, keep_member_rows) if keep_member_rows else []
+        retired = _apply_retention(con, keep_member_rows, version_id) if keep_member_rows else []
     # After the commit: a crash before the swap leaves the previous complete copy for readers,
     # and the rerun of the night (or any later publish) writes it again.
     return {
@@ -492,24 +492,27 @@ def _mark_published(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date:
 
 
 def retention_retires(
-    versions: list[tuple[int, date]], pruned_ids: set[int], current_id: int | None, keep: int
+    versions: list[tuple[int, date]], pruned_ids: set[int], kept_ids: set[int], keep: int
 ) -> list[int]:
     """The versions (id, as-of date) whose member rows retention prunes: all but the newest
-    ``keep`` by as-of date (of one date's versions, the later ids first) and the current one,
-    leaving out those already pruned. Ranked by date, not by id: a backfill of older dates
-    publishes versions after the recent nights', and must not push those out of the window."""
+    ``keep`` by as-of date (of one date's versions, the later ids first) and ``kept_ids`` (the
+    current version and the one being published), leaving out those already pruned. Ranked by
+    date, not by id: a backfill of older dates publishes versions after the recent nights', and
+    must not push those out of the window."""
     ranked = sorted(versions, key=lambda version: (version[1], version[0]), reverse=True)
     newest = {version_id for version_id, _ in ranked[:keep]}
     return sorted(
         version_id
         for version_id, _ in versions
-        if version_id not in newest and version_id != current_id and version_id not in pruned_ids
+        if version_id not in newest | kept_ids and version_id not in pruned_ids
     )
 
 
-def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
+def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int, published_id: int) -> list[int]:
     """Prune the member rows retention retires and the models no kept version uses; returns
-    the retired versions. Their metadata, personas, lineage and transitions stay."""
+    the retired versions. Their metadata, personas, lineage and transitions stay. The version
+    being published keeps its rows whatever its date: its night still exports its audiences,
+    draws its report and is the next backfilled date's base; it retires at a later publish."""
     rows = con.execute(
         "select version_id, as_of_date, members_pruned_at is not null "
         "from segments.segment_versions"
@@ -517,7 +520,7 @@ def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int) -> list[int]:
     retired = retention_retires(
         [(int(version_id), as_of_date) for version_id, as_of_date, _ in rows],
         {int(version_id) for version_id, _, pruned in rows if pruned},
-        _current_id(con),
+        {version_id for version_id in (_current_id(con), published_id) if version_id is not None},
         keep,
     )
     if retired:

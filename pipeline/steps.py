@@ -277,15 +277,6 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
     )
     if result["retired_versions"]:
         log.info("Retention retired versions %s (member rows pruned)", result["retired_versions"])
-    if version_id in result["retired_versions"]:
-        log.warning(
-            "Version %d of %s is older than the newest %d as-of dates retention keeps: it is "
-            "recorded (profiles, transitions) but its member rows were pruned at once "
-            "(versions.keep_member_rows)",
-            version_id,
-            as_of_date,
-            keep,
-        )
     record_step(as_of_date, "publish", result, settings)
     return result
 

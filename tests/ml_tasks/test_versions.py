@@ -159,19 +159,23 @@ def test_retention_prunes_old_member_rows_but_keeps_metadata_and_the_current_ver
     newest = write_version(con, make_candidate(date(2026, 5, 31), {"C1": 9}))
     result = publish_version(con, newest, keep_member_rows=2)
 
-    # Kept: the versions of the newest two as-of dates and the current one; the rest retired,
-    # the backfilled date's version too (it is older than the dates kept).
+    # Kept: the newest two versions by as-of date, the current one and the one published (its
+    # night still exports its audiences and draws its report); the rest retired.
     assert result["current"] is False
-    assert sorted(result["retired_versions"]) == [ids[1], newest]
+    assert sorted(result["retired_versions"]) == [ids[1]]
     members = con.execute(
         "select distinct version_id from segments.customer_segments order by 1"
     ).fetchall()
-    assert [m[0] for m in members] == [ids[0], ids[2], ids[3]]
+    assert [m[0] for m in members] == [ids[0], ids[2], ids[3], newest]
+    assert _status(con)[newest] == "published"
     assert _status(con)[ids[1]] == "retired"
     assert current_version(con)["version_id"] == ids[0]
     assert con.execute("select count(*) from segments.segment_profiles").fetchone()[0] == 8
     with pytest.raises(RollbackError, match="retired"):
         rollback_to(con, ids[1], by="ana", reason="too late")
+    # The next backfilled date's publish retires it: it is older than the window.
+    after = write_version(con, make_candidate(date(2026, 5, 30), {"C1": 9}))
+    assert publish_version(con, after, keep_member_rows=2)["retired_versions"] == [newest]
 
 
 def test_a_warehouse_from_before_the_change_log_keeps_its_current_version(con):
@@ -270,15 +274,19 @@ def test_the_publish_decisions_need_no_warehouse():
 
 def test_retention_keeps_the_newest_versions_and_the_current_one():
     nights = [(v, date(2026, 6, v)) for v in range(1, 6)]  # one version a night
-    assert retention_retires(nights, set(), current_id=1, keep=2) == [2, 3]
-    assert retention_retires(nights, {2}, current_id=5, keep=2) == [1, 3]
-    assert retention_retires(nights[:2], set(), current_id=None, keep=3) == []
+    assert retention_retires(nights, set(), {1}, keep=2) == [2, 3]
+    assert retention_retires(nights, {2}, {5}, keep=2) == [1, 3]
+    assert retention_retires(nights[:2], set(), set(), keep=3) == []
 
 
 def test_retention_ranks_versions_by_as_of_date_so_a_backfill_keeps_the_recent_nights():
     nights = [(v, date(2026, 6, v)) for v in range(1, 4)]  # versions 1-3: June 1st to 3rd
     backfill = [(v, date(2026, 5, v)) for v in range(4, 8)]  # then May 4th to 7th, re-run
-    rerun = [(8, date(2026, 6, 3))]  # and June 3rd again
-    retired = retention_retires(nights + backfill + rerun, set(), current_id=3, keep=3)
+    rerun = [(8, date(2026, 6, 3))]  # and June 3rd again, now current
+    retired = retention_retires(nights + backfill + rerun, set(), {8}, keep=3)
     # Kept: June 3rd's two versions (the rerun first) and June 2nd's; the backfill retires.
     assert retired == [1, 4, 5, 6, 7]
+    # Of one date's versions the later id ranks first.
+    assert retention_retires(nights + rerun, set(), {8}, keep=1) == [1, 2, 3]
+    # The version being published keeps its rows whatever its date (it retires later).
+    assert retention_retires(nights + backfill, set(), {3, 7}, keep=2) == [1, 4, 5, 6]

@@ -1131,7 +1131,8 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         }
     elif "observed_value" in details:
         observed = details["observed_value"]
-        if config.type in reading.TABLE_LEVEL_TYPES:  # the batch's row count, no person's value
+        if not columns and not isinstance(observed, str | list | tuple | dict):
+            # A table-level statistic (the batch's rows or columns counted): no person's value.
             outcome.observed_value = json_safe(observed)
         elif not isinstance(observed, list | tuple):
             outcome.observed_value = json_safe(

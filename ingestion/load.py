@@ -1371,7 +1371,8 @@ def _batches(
             load.partitions_unchanged += 1
         else:
             candidates.append((partition, fingerprint, must_load))
-    # Hashed on every core: a first run reads a year of files (1.8 GB at 1M customers).
+    # Hashed on a few threads: a first run reads a year of files (1.8 GB at 1M customers).
+    # Hashed before the load reads them: a file replaced in between reloads the next night.
     with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
         hashes = list(pool.map(lambda c: c[0].content_hash(spec.base_dir), candidates))
     to_load = []

@@ -365,9 +365,9 @@ def publish_version(
     It becomes current unless a version of a later as-of date is current (a backfill of old dates
     does not replace newer segments). An earlier published version of the same as-of date becomes
     ``superseded`` and a leftover candidate of that date ``failed``; versions of other dates are
-    not touched. With ``keep_member_rows``, the member rows of all but the newest that many
-    versions by as-of date (besides the current one and this one) are pruned and those
-    versions retired: a backfilled date older than the window retires at the next publish.
+    not touched. With ``keep_member_rows``, the member rows of the versions outside the newest
+    that many written and the newest that many by as-of date (besides the current one and this
+    one) are pruned and those versions retired (``retention_retires``).
     """
     ensure_segments_schema(con)
     with transaction(con):
@@ -495,24 +495,28 @@ def retention_retires(
     versions: list[tuple[int, date]], pruned_ids: set[int], kept_ids: set[int], keep: int
 ) -> list[int]:
     """The versions (id, as-of date) whose member rows retention prunes: all but the newest
-    ``keep`` by as-of date (of one date's versions, the later ids first) and ``kept_ids`` (the
-    current version and the one being published), leaving out those already pruned. Ranked by
-    date, not by id: a backfill of older dates publishes versions after the recent nights', and
-    must not push those out of the window."""
-    ranked = sorted(versions, key=lambda version: (version[1], version[0]), reverse=True)
-    newest = {version_id for version_id, _ in ranked[:keep]}
+    ``keep`` written (by id), the newest ``keep`` by as-of date (of one date's versions, the
+    later ids first) and ``kept_ids`` (the current version and the one being published),
+    leaving out those already pruned.
+
+    In nightly use both rankings name the same versions. By id alone, a backfill of older dates
+    would push the recent nights out of the window; by date alone, an old date's version could
+    retire while its backfill night still needs it (a nightly run between its recluster and its
+    export, its audiences and the next backfilled date's base). After a backfill up to twice
+    ``keep`` versions keep their rows, until ``keep`` newer versions are written."""
+    by_id = sorted((version_id for version_id, _ in versions), reverse=True)[:keep]
+    by_date = sorted(versions, key=lambda version: (version[1], version[0]), reverse=True)[:keep]
+    kept = {*by_id, *(version_id for version_id, _ in by_date), *kept_ids}
     return sorted(
         version_id
         for version_id, _ in versions
-        if version_id not in newest | kept_ids and version_id not in pruned_ids
+        if version_id not in kept and version_id not in pruned_ids
     )
 
 
 def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int, published_id: int) -> list[int]:
     """Prune the member rows retention retires and the models no kept version uses; returns
-    the retired versions. Their metadata, personas, lineage and transitions stay. The version
-    being published keeps its rows whatever its date: its night still exports its audiences,
-    draws its report and is the next backfilled date's base; it retires at a later publish."""
+    the retired versions. Their metadata, personas, lineage and transitions stay."""
     rows = con.execute(
         "select version_id, as_of_date, members_pruned_at is not null "
         "from segments.segment_versions"

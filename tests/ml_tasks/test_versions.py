@@ -21,6 +21,7 @@ from ml_tasks.versions import (
     publish_version,
     retention_retires,
     rollback_to,
+    version_members,
     write_version,
 )
 from tests.version_candidates import make_candidate
@@ -159,8 +160,8 @@ def test_retention_prunes_old_member_rows_but_keeps_metadata_and_the_current_ver
     newest = write_version(con, make_candidate(date(2026, 5, 31), {"C1": 9}))
     result = publish_version(con, newest, keep_member_rows=2)
 
-    # Kept: the newest two versions by as-of date, the current one and the one published (its
-    # night still exports its audiences and draws its report); the rest retired.
+    # Kept: the newest two written (the backfill's among them: its night still exports its
+    # audiences and draws its report), the newest two by as-of date and the current one.
     assert result["current"] is False
     assert sorted(result["retired_versions"]) == [ids[1]]
     members = con.execute(
@@ -173,9 +174,28 @@ def test_retention_prunes_old_member_rows_but_keeps_metadata_and_the_current_ver
     assert con.execute("select count(*) from segments.segment_profiles").fetchone()[0] == 8
     with pytest.raises(RollbackError, match="retired"):
         rollback_to(con, ids[1], by="ana", reason="too late")
-    # The next backfilled date's publish retires it: it is older than the window.
+    # The next backfilled date's publish keeps it (one of the two newest written); the next
+    # night's retires it (neither among the newest written nor the newest dates), with the
+    # rolled-back-to version, current no more.
     after = write_version(con, make_candidate(date(2026, 5, 30), {"C1": 9}))
-    assert publish_version(con, after, keep_member_rows=2)["retired_versions"] == [newest]
+    assert publish_version(con, after, keep_member_rows=2)["retired_versions"] == []
+    night = write_version(con, make_candidate(date(2026, 6, 5), {"C1": 1}))
+    retired = publish_version(con, night, keep_member_rows=2)["retired_versions"]
+    assert retired == [ids[0], ids[2], newest]
+
+
+def test_a_backfill_candidate_survives_a_nightly_publish_before_its_own(con):
+    """The nightly run and a backfill share the warehouse in turns: a night can publish between
+    a backfilled date's recluster and its publish."""
+    for day in range(1, 4):
+        publish_version(con, write_version(con, make_candidate(date(2026, 6, day), {"C1": day})))
+    backfilled = write_version(con, make_candidate(date(2026, 5, 1), {"C1": 7}))
+    nightly = write_version(con, make_candidate(date(2026, 6, 4), {"C1": 4}))
+    publish_version(con, nightly, keep_member_rows=2)
+
+    publish_version(con, backfilled, keep_member_rows=2)  # not retired before its turn
+    assert _status(con)[backfilled] == "published"
+    assert version_members(con, backfilled).to_dict() == {"C1": 7}
 
 
 def test_a_warehouse_from_before_the_change_log_keeps_its_current_version(con):
@@ -279,14 +299,18 @@ def test_retention_keeps_the_newest_versions_and_the_current_one():
     assert retention_retires(nights[:2], set(), set(), keep=3) == []
 
 
-def test_retention_ranks_versions_by_as_of_date_so_a_backfill_keeps_the_recent_nights():
+def test_retention_keeps_the_newest_written_and_the_newest_dates_so_backfills_are_safe():
     nights = [(v, date(2026, 6, v)) for v in range(1, 4)]  # versions 1-3: June 1st to 3rd
-    backfill = [(v, date(2026, 5, v)) for v in range(4, 8)]  # then May 4th to 7th, re-run
+    backfill = [(v, date(2026, 5, v)) for v in range(4, 8)]  # then May 4th to 7th
     rerun = [(8, date(2026, 6, 3))]  # and June 3rd again, now current
     retired = retention_retires(nights + backfill + rerun, set(), {8}, keep=3)
-    # Kept: June 3rd's two versions (the rerun first) and June 2nd's; the backfill retires.
-    assert retired == [1, 4, 5, 6, 7]
+    # Kept: the newest three written (8, 7, 6: the backfill's last nights still need theirs)
+    # and the newest three by date (June 3rd twice, the rerun first, and June 2nd).
+    assert retired == [1, 4, 5]
+    # A backfill longer than the window does not push the recent nights out.
+    long_backfill = [(v, date(2026, 4, v - 3)) for v in range(4, 14)]
+    assert retention_retires(nights + long_backfill, set(), {3}, keep=2) == [1, *range(4, 12)]
     # Of one date's versions the later id ranks first.
     assert retention_retires(nights + rerun, set(), {8}, keep=1) == [1, 2, 3]
-    # The version being published keeps its rows whatever its date (it retires later).
-    assert retention_retires(nights + backfill, set(), {3, 7}, keep=2) == [1, 4, 5, 6]
+    # The current version and the one being published keep their rows whatever their rank.
+    assert retention_retires(nights + backfill, set(), {1, 5}, keep=1) == [2, 4, 6]

@@ -93,6 +93,12 @@ SCHEMA_EXPECTATION_TYPES = frozenset(
     }
 )
 _POSITION_KEY = "gate_position"
+# Rules whose observed value is a count of the batch's rows or columns, shown as counted (on a
+# personal table every other observed value is masked).
+_COUNTED_TYPES = reading.TABLE_LEVEL_TYPES | {
+    "expect_table_column_count_to_equal",
+    "expect_table_column_count_to_be_between",
+}
 
 
 class QualityGateError(Exception):
@@ -1131,8 +1137,7 @@ def _outcome(table: str, result: ExpectationValidationResult) -> tuple[int, Expe
         }
     elif "observed_value" in details:
         observed = details["observed_value"]
-        if not columns and not isinstance(observed, str | list | tuple | dict):
-            # A table-level statistic (the batch's rows or columns counted): no person's value.
+        if config.type in _COUNTED_TYPES:  # the batch's rows or columns counted: no person's
             outcome.observed_value = json_safe(observed)
         elif not isinstance(observed, list | tuple):
             outcome.observed_value = json_safe(

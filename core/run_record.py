@@ -6,7 +6,8 @@ so an error message that quotes a landing line cannot copy an e-mail or phone nu
 from __future__ import annotations
 
 import json
-from datetime import date
+import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,30 @@ def _scrubbed(value: Any) -> Any:
 def read_record(as_of_date: date, settings: Settings | None = None) -> dict[str, Any]:
     path = run_record_path(as_of_date, settings)
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def dates_in_flight(
+    *, first_step: str, last_step: str, within: timedelta, settings: Settings | None = None
+) -> set[date]:
+    """The as-of dates whose run has recorded ``first_step`` and not yet ``last_step``, among
+    the records written within ``within``: a run in progress, or one that failed recently and
+    may be retried from the failed task. A record older than ``within`` counts as abandoned; one
+    that cannot be read counts as in flight."""
+    settings = settings or get_settings()
+    horizon = time.time() - within.total_seconds()
+    dates: set[date] = set()
+    for path in (settings.reports_dir / "runs").glob("*.json"):
+        try:
+            day = date.fromisoformat(path.stem)
+            if path.stat().st_mtime < horizon:
+                continue
+        except (OSError, ValueError):  # not a record, or replaced since the listing
+            continue
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            dates.add(day)
+            continue
+        if first_step in record and last_step not in record:
+            dates.add(day)
+    return dates

@@ -15,13 +15,21 @@ from typing import Any
 import duckdb
 
 from core.read_copy import refresh_published_copy
-from core.run_record import record_step
+from core.run_record import dates_in_flight, record_step
 from core.settings import Settings, get_settings
 from core.slices import dated_tables, prune_as_of_slices
 from core.warehouse import connect
 from pipeline.preload import TASK_LIBRARIES, not_preloaded
 
 log = logging.getLogger(__name__)
+
+# A run is in flight from its ``ingest`` (which starts the date's record with FIRST_STEP) until
+# it records its last task, ``predict``; retention keeps its date's slices meanwhile. A run whose
+# record has not moved for IN_FLIGHT_HOLD (a failure nobody retried, a worker that died) no
+# longer holds them.
+FIRST_STEP = "run"
+LAST_STEP = "predict"
+IN_FLIGHT_HOLD = timedelta(days=2)
 
 
 class NothingToPublish(Exception):
@@ -78,7 +86,7 @@ def ingest(as_of_date: date, *, run_id: str = "manual", settings: Settings | Non
     settings = settings or get_settings()
     # A new attempt at this date: its record starts empty, so nothing of an earlier attempt is
     # shown as this run's, even if this step fails.
-    record_step(as_of_date, "run", {"run_id": run_id}, settings, new_run=True)
+    record_step(as_of_date, FIRST_STEP, {"run_id": run_id}, settings, new_run=True)
     with connect(settings) as con:
         report = load_partitions(con, as_of_date, settings=settings, run_id=run_id)
     result = report.to_dict()
@@ -238,7 +246,7 @@ def predict(
     for kind, model in result["models"].items():
         if model["status"] == "rejected":
             log.warning("Prediction model %s rejected: %s", kind, model["status_reason"])
-    record_step(as_of_date, "predict", result, settings)
+    record_step(as_of_date, LAST_STEP, result, settings)
     return result
 
 
@@ -267,7 +275,7 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
         # Rewritten now that the version is published (the recluster wrote it as a candidate).
         result["report_path"] = _write_report(con, version_id, settings)
         result["slices_deleted"] = _prune_slices(
-            con, as_of_date - timedelta(days=versions.keep_slices_days)
+            con, as_of_date - timedelta(days=versions.keep_slices_days), settings
         )
     log.info(
         "Published segment version %d for %s%s",
@@ -281,14 +289,18 @@ def publish(as_of_date: date, version_id: int, *, settings: Settings | None = No
     return result
 
 
-def _prune_slices(con: duckdb.DuckDBPyConnection, before: date) -> dict[str, int] | None:
+def _prune_slices(
+    con: duckdb.DuckDBPyConnection, before: date, settings: Settings | None = None
+) -> dict[str, int] | None:
     """Delete the marts' and the predictions' slices of the as-of dates before ``before``, except
     the dates of the versions a rollback can return to (``ml_tasks.versions.reusable_as_of_dates``:
-    its audiences and report read them) and the day before each (a rerun of that date compares
-    its customers' lifecycle stages with it, ``customer_lifecycle_transitions``). Rows deleted
-    per table, or None when the delete failed: retention is housekeeping, so that is a warning
-    (the run summary shows it) and the next publish deletes them. The version is published by
-    then; failing the task would leave its retry nothing to publish."""
+    its audiences and report read them), the dates of the runs in flight (``IN_FLIGHT_HOLD``: a
+    backfilled date between its ``dbt_build`` and its ``predict`` reads its slices), and the day
+    before each (a rerun of that date compares its customers' lifecycle stages with it,
+    ``customer_lifecycle_transitions``). Rows deleted per table, or None when the delete failed:
+    retention is housekeeping, so that is a warning (the run summary shows it) and the next
+    publish deletes them. The version is published by then; failing the task would leave its
+    retry nothing to publish."""
     from ml_tasks.predict import PREDICTIONS_TABLE
     from ml_tasks.versions import reusable_as_of_dates
 
@@ -296,8 +308,13 @@ def _prune_slices(con: duckdb.DuckDBPyConnection, before: date) -> dict[str, int
         tables = dated_tables(con, "marts")
         if PREDICTIONS_TABLE in dated_tables(con, PREDICTIONS_TABLE.split(".")[0]):
             tables.append(PREDICTIONS_TABLE)
-        reusable = reusable_as_of_dates(con)
-        kept = reusable | {day - timedelta(days=1) for day in reusable}
+        in_flight = dates_in_flight(
+            first_step=FIRST_STEP, last_step=LAST_STEP, within=IN_FLIGHT_HOLD, settings=settings
+        )
+        held = reusable_as_of_dates(con) | in_flight
+        if older := sorted(day.isoformat() for day in in_flight if day < before):
+            log.info("Retention keeps the slices of the runs in flight: %s", ", ".join(older))
+        kept = held | {day - timedelta(days=1) for day in held}
         return prune_as_of_slices(con, tables, before=before, keep_dates=kept)
     except Exception as exc:  # any: after the publish's commit nothing may fail the step
         log.warning("Retention left the old as-of slices (the next publish retries): %s", exc)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date, timedelta
 
 import duckdb
 import pytest
 
+from core.run_record import record_step, run_record_path
+from core.settings import get_settings
 from core.slices import dated_tables, prune_as_of_slices
 from ml_tasks.versions import publish_version, write_version
-from pipeline.steps import _prune_slices
+from pipeline.steps import IN_FLIGHT_HOLD, _prune_slices
 from tests.version_candidates import make_candidate
 
 DAY = date(2026, 6, 1)
@@ -29,7 +33,9 @@ def _dates(con: duckdb.DuckDBPyConnection, table: str) -> list[date]:
 
 
 @pytest.fixture
-def con(tmp_path):
+def con(tmp_path, monkeypatch):
+    # The run records (runs in flight hold their dates) of this test only.
+    monkeypatch.setenv("SEGMENTS_REPORTS_DIR", str(tmp_path / "reports"))
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         con.execute("create schema marts")
         for table in ("marts.customers", "marts.features"):
@@ -159,3 +165,38 @@ def test_a_failed_retention_is_a_warning_and_deletes_nothing(con, caplog):
 
     assert "Retention left the old as-of slices" in caplog.text
     assert _dates(con, "marts.features") == days  # one transaction: nothing deleted
+
+
+def _record_run(day: date, *steps: str) -> None:
+    """A run's record as the pipeline's steps write it: ``ingest`` starts it."""
+    record_step(day, "run", {"run_id": f"backfill-{day}"}, new_run=True)
+    for step in steps:
+        record_step(day, step, {})
+
+
+def test_the_dates_of_runs_in_flight_keep_their_slices(con):
+    """A backfill of an old date between its dbt_build and its predict reads its slices (and the
+    day before); a publish of a newer night meanwhile leaves them. A failed run keeps them too
+    (its task may be retried); a finished run or one abandoned for IN_FLIGHT_HOLD does not."""
+    days = [DAY + timedelta(days=offset) for offset in range(12)]
+    for day in days:
+        _night(con, "marts.customers", day, 4)
+    _publish(con, days[10])
+    _record_run(days[10], "ingest", "dbt_build", "recluster", "publish", "predict")
+    _record_run(days[2], "ingest", "validate_raw", "dbt_build")  # in flight
+    _record_run(days[5], "ingest", "dbt_build", "failure")  # failed: may be retried
+    _record_run(days[7], "ingest", "dbt_build", "recluster", "publish", "predict")  # finished
+    _record_run(days[8], "ingest", "dbt_build")  # abandoned
+    record_step(days[6], "export_audiences", {})  # no run: the export DAG after a rollback
+    stale = time.time() - IN_FLIGHT_HOLD.total_seconds() - 60
+    os.utime(run_record_path(days[8], get_settings()), (stale, stale))
+
+    deleted = _prune_slices(con, before=days[9])
+
+    kept = [days[i] for i in (1, 2, 4, 5, 9, 10, 11)]  # 1, 4: the day before 2, 5
+    assert _dates(con, "marts.customers") == kept
+    assert deleted == {"marts.customers": 4 * 5}  # days 0, 3, 6, 7, 8
+
+    record_step(days[2], "predict", {})  # the backfill finished
+    _prune_slices(con, before=days[9])
+    assert _dates(con, "marts.customers") == [days[4], days[5], days[9], days[10], days[11]]

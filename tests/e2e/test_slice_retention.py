@@ -1,6 +1,7 @@
 """Retention of the dated slices, end to end: three real nights with a short retention; the
 marts' and predictions' slices of a retired version's date go when the next version is
-published, the slices a rollback needs stay, and the rollback's audiences still find them."""
+published, the slices a rollback needs stay, and the rollback's audiences still find them. A
+backfill of an old date that is under way when a night publishes keeps its slices."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ LAST = date(2026, 6, 30)
 # A night skipped between the first two: a rollback-able date keeps the day before it too (a
 # rerun compares its lifecycle stages with it), which here is not the first night.
 NIGHTS = [LAST - timedelta(days=3), LAST - timedelta(days=1), LAST]
+# A backfilled date whose run is between dbt_build and recluster when the last night publishes
+# (its day before has no slices, so the nights' retention is the same as without it).
+BACKFILL = LAST - timedelta(days=5)
 # The per-customer marts, one slice of every customer per as-of date.
 CUSTOMER_MARTS = (
     "customers",
@@ -29,12 +33,18 @@ CUSTOMER_MARTS = (
 )
 
 
-def _night(day: date) -> dict:
+def _marts(day: date) -> None:
     run_id = f"retention-{day}"
     ingest = steps.ingest(day, run_id=run_id)
     steps.validate_raw(day, ingest["validation_scope"], run_id=run_id)
     steps.build_marts(day)
     steps.validate_marts(day, run_id=run_id)
+
+
+def _night(day: date, *, marts_built: bool = False) -> dict:
+    run_id = f"retention-{day}"
+    if not marts_built:
+        _marts(day)
     version = steps.recluster(day, run_id=run_id)
     published = steps.publish(day, version["version_id"])
     steps.predict(day, run_id=run_id)
@@ -70,6 +80,7 @@ def test_old_slices_go_with_their_versions_and_a_rollback_keeps_what_it_reads(
         assert _dates(con, "segments.customer_predictions") == NIGHTS[:2]
     assert first_rows > 0
 
+    _marts(BACKFILL)  # a backfill started from the UI, paused before its recluster
     third = _night(NIGHTS[2])
 
     # The first version retired with its member rows, and its date's slices went with it.
@@ -78,11 +89,19 @@ def test_old_slices_go_with_their_versions_and_a_rollback_keeps_what_it_reads(
     assert "segments.customer_predictions" in third["slices_deleted"]
     with duckdb.connect(warehouse, read_only=True) as con:
         for mart in CUSTOMER_MARTS:
-            assert _dates(con, f"marts.{mart}") == NIGHTS[1:], mart
+            assert _dates(con, f"marts.{mart}") == [BACKFILL, *NIGHTS[1:]], mart
         assert _dates(con, "segments.customer_predictions") == NIGHTS[1:]
         # The version metadata stays (retention prunes member rows and slices only).
         versions = con.execute("select count(*) from segments.segment_versions").fetchone()[0]
         assert versions == 3
+        backfill_rows = con.execute(
+            "select count(*) from marts.customers where as_of_date = ?", [BACKFILL]
+        ).fetchone()[0]
+
+    # The backfill goes on from its recluster: its slices are there, its version is published
+    # for its date without replacing the current one.
+    backfill = _night(BACKFILL, marts_built=True)
+    assert backfill["rows"] == backfill_rows > 0 and not backfill["current"]
 
     # A rollback to the second night: its audiences read that date's marts, which were kept.
     steps.rollback(second["version_id"], by="test", reason="retention keeps what it needs")

@@ -492,20 +492,33 @@ def _mark_published(con: duckdb.DuckDBPyConnection, version_id: int, as_of_date:
 
 
 def retention_retires(
-    versions: list[tuple[int, date]], pruned_ids: set[int], kept_ids: set[int], keep: int
+    versions: list[tuple[int, date]],
+    pruned_ids: set[int],
+    kept_ids: set[int],
+    keep: int,
+    *,
+    rollback_targets: set[int] | None = None,
 ) -> list[int]:
     """The versions (id, as-of date) whose member rows retention prunes: all but the newest
     ``keep`` written (by id), the newest ``keep`` by as-of date (of one date's versions, the
-    later ids first) and ``kept_ids`` (the current version and the one being published),
-    leaving out those already pruned.
+    later ids first) among the ``rollback_targets`` (default: all of ``versions``) and
+    ``kept_ids`` (the current version and the one being published), leaving out those already
+    pruned.
 
     In nightly use both rankings name the same versions. By id alone, a backfill of older dates
     would push the recent nights out of the window; by date alone, an old date's version could
     retire while its backfill night still needs it (a nightly run between its recluster and its
     export, its audiences and the next backfilled date's base). After a backfill up to twice
-    ``keep`` versions keep their rows, until ``keep`` newer versions are written."""
+    ``keep`` versions keep their rows, until ``keep`` newer versions are written. A run of
+    rejected nights keeps its versions among the newest written, but takes no place of a
+    published one among the newest by date: the rollback targets stay ``keep``."""
+    targets = (
+        versions
+        if rollback_targets is None
+        else [version for version in versions if version[0] in rollback_targets]
+    )
     by_id = sorted((version_id for version_id, _ in versions), reverse=True)[:keep]
-    by_date = sorted(versions, key=lambda version: (version[1], version[0]), reverse=True)[:keep]
+    by_date = sorted(targets, key=lambda version: (version[1], version[0]), reverse=True)[:keep]
     kept = {*by_id, *(version_id for version_id, _ in by_date), *kept_ids}
     return sorted(
         version_id
@@ -518,14 +531,16 @@ def _apply_retention(con: duckdb.DuckDBPyConnection, keep: int, published_id: in
     """Prune the member rows retention retires and the models no kept version uses; returns
     the retired versions. Their metadata, personas, lineage and transitions stay."""
     rows = con.execute(
-        "select version_id, as_of_date, members_pruned_at is not null "
-        "from segments.segment_versions"
+        "select version_id, as_of_date, members_pruned_at is not null, "
+        "list_contains(?, status) from segments.segment_versions",
+        [list(REUSABLE_STATUSES)],
     ).fetchall()
     retired = retention_retires(
-        [(int(version_id), as_of_date) for version_id, as_of_date, _ in rows],
-        {int(version_id) for version_id, _, pruned in rows if pruned},
+        [(int(version_id), as_of_date) for version_id, as_of_date, _, _ in rows],
+        {int(version_id) for version_id, _, pruned, _ in rows if pruned},
         {version_id for version_id in (_current_id(con), published_id) if version_id is not None},
         keep,
+        rollback_targets={int(version_id) for version_id, _, _, reusable in rows if reusable},
     )
     if retired:
         _prune_member_rows(con, retired)

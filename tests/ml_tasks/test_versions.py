@@ -184,6 +184,36 @@ def test_retention_prunes_old_member_rows_but_keeps_metadata_and_the_current_ver
     assert retired == [ids[0], ids[2], newest]
 
 
+def test_a_run_of_rejected_nights_leaves_the_rollback_targets(con):
+    """Rejected versions keep their rows while among the newest written (their reports can be
+    looked into), but a week of them does not retire the published nights a rollback needs."""
+    published = []
+    for day in range(1, 4):
+        published.append(write_version(con, make_candidate(date(2026, 6, day), {"C1": day})))
+        publish_version(con, published[-1], keep_member_rows=3)
+    rejected = [
+        write_version(con, make_candidate(date(2026, 6, day), {"C1": 9}, status="rejected"))
+        for day in range(4, 8)
+    ]
+    night = write_version(con, make_candidate(date(2026, 6, 8), {"C1": 1}))
+
+    retired = publish_version(con, night, keep_member_rows=3)["retired_versions"]
+
+    # Kept: the newest three written (the night, the newest rejected two) and the newest three
+    # a rollback can return to (the night, the two published before the week).
+    assert retired == [published[0], *rejected[:2]]
+    rollback_to(con, published[1], by="ana", reason="the week's model was rejected")
+    assert current_version(con)["version_id"] == published[1]
+
+
+def test_retention_ranks_only_the_rollback_targets_by_date():
+    nights = [(v, date(2026, 6, v)) for v in range(1, 9)]  # 4-7 rejected, 8 published now
+    targets = {1, 2, 3, 8}
+    assert retention_retires(nights, set(), {8}, keep=3, rollback_targets=targets) == [1, 4, 5]
+    # Without the targets every version ranks: the week pushes the published nights out.
+    assert retention_retires(nights, set(), {8}, keep=3) == [1, 2, 3, 4, 5]
+
+
 def test_a_backfill_candidate_survives_a_nightly_publish_before_its_own(con):
     """The nightly run and a backfill share the warehouse in turns: a night can publish between
     a backfilled date's recluster and its publish."""

@@ -21,6 +21,11 @@ def run_record_path(as_of_date: date, settings: Settings | None = None) -> Path:
     return settings.reports_dir / "runs" / f"{as_of_date.isoformat()}.json"
 
 
+# Which step the record heard from last: a run cleared from a middle task (dbt_build, say) after
+# it had finished is under way again although its last task's entry is still there.
+LATEST_STEP = "latest_step"
+
+
 def record_step(
     as_of_date: date,
     step: str,
@@ -33,11 +38,12 @@ def record_step(
 
     The first step of a run passes ``new_run=True`` so a re-run does not show the steps of an
     earlier attempt as its own. A step that succeeds after it had failed (a task retried or
-    cleared in Airflow) clears the failure.
+    cleared in Airflow) clears the failure. ``LATEST_STEP`` names the step recorded last.
     """
     path = run_record_path(as_of_date, settings)
     record = json.loads(path.read_text()) if path.exists() and not new_run else {}
     record[step] = _scrubbed(payload)
+    record[LATEST_STEP] = step
     if record.get("failure", {}).get("step") == step and step != "failure":
         del record["failure"]  # a retry of the failed step succeeded
     write_private_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
@@ -63,10 +69,11 @@ def read_record(as_of_date: date, settings: Settings | None = None) -> dict[str,
 def dates_in_flight(
     *, first_step: str, last_step: str, within: timedelta, settings: Settings | None = None
 ) -> set[date]:
-    """The as-of dates whose run has recorded ``first_step`` and not yet ``last_step``, among
-    the records written within ``within``: a run in progress, or one that failed recently and
-    may be retried from the failed task. A record older than ``within`` counts as abandoned; one
-    that cannot be read counts as in flight."""
+    """The as-of dates whose run has recorded ``first_step`` and whose latest step is not
+    ``last_step``, among the records written within ``within``: a run in progress (also one
+    cleared from a middle task after it had finished), or one that failed recently and may be
+    retried from the failed task. A record older than ``within`` counts as abandoned; one that
+    cannot be read counts as in flight."""
     settings = settings or get_settings()
     horizon = time.time() - within.total_seconds()
     dates: set[date] = set()
@@ -82,6 +89,8 @@ def dates_in_flight(
         except (OSError, ValueError):
             dates.add(day)
             continue
-        if first_step in record and last_step not in record:
+        # (A record written before LATEST_STEP existed: finished once it has the last step.)
+        latest = record.get(LATEST_STEP, last_step if last_step in record else None)
+        if first_step in record and latest != last_step:
             dates.add(day)
     return dates

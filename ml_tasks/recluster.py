@@ -567,6 +567,12 @@ def _used_features(config: FeatureConfig, absent: list[str]) -> FeatureConfig:
 
 def _buyers(frame: pd.DataFrame, as_of_date: date) -> pd.DataFrame:
     """The customers with orders, the ones clustered; there must be some."""
+    if frame.empty:
+        raise ReclusterError(
+            f"marts.customer_features has no slice for {as_of_date}: dbt_build has not built "
+            "it, or retention deleted it (docs/reclustering.md#versions). Run the date again "
+            "from dbt_build (in Airflow: clear dbt_build with Downstream)."
+        )
     buyers = frame[frame["has_orders"]]
     if buyers.empty:
         raise ReclusterError(

@@ -24,12 +24,13 @@ from pipeline.preload import TASK_LIBRARIES, not_preloaded
 log = logging.getLogger(__name__)
 
 # A run is in flight from its ``ingest`` (which starts the date's record with FIRST_STEP) until
-# it records its last task, ``predict``; retention keeps its date's slices meanwhile. A run whose
-# record has not moved for IN_FLIGHT_HOLD (a failure nobody retried, a worker that died) no
-# longer holds them.
+# its last task, ``predict``, is the latest step it recorded (a run cleared from dbt_build after
+# it had finished is in flight again); retention keeps its date's slices meanwhile. A run whose
+# record has not moved for IN_FLIGHT_HOLD (a failure nobody retried within a week, a worker that
+# died) no longer holds them.
 FIRST_STEP = "run"
 LAST_STEP = "predict"
-IN_FLIGHT_HOLD = timedelta(days=2)
+IN_FLIGHT_HOLD = timedelta(days=7)
 
 
 class NothingToPublish(Exception):

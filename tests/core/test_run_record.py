@@ -24,4 +24,4 @@ def test_a_new_attempt_starts_an_empty_record(tmp_path, monkeypatch):
     record_step(DAY, "publish", {"version_id": 1})
     record_step(DAY, "run", {"run_id": "r2"}, new_run=True)
     record_step(DAY, "failure", {"step": "ingest", "error": "IngestionError: missing column"})
-    assert set(read_record(DAY)) == {"run", "failure"}
+    assert set(read_record(DAY)) == {"run", "failure", "latest_step"}

@@ -198,5 +198,8 @@ def test_the_dates_of_runs_in_flight_keep_their_slices(con):
     assert deleted == {"marts.customers": 4 * 5}  # days 0, 3, 6, 7, 8
 
     record_step(days[2], "predict", {})  # the backfill finished
+    # A finished run cleared from dbt_build after a fix: its slice is built again, and held.
+    _night(con, "marts.customers", days[7], 4)
+    record_step(days[7], "dbt_build", {})
     _prune_slices(con, before=days[9])
-    assert _dates(con, "marts.customers") == [days[4], days[5], days[9], days[10], days[11]]
+    assert _dates(con, "marts.customers") == [days[4], days[5], days[7], *days[9:]]

@@ -94,6 +94,9 @@ def test_contradictory_or_empty_input_is_a_clear_error():
     prospects = customers.assign(has_orders=False)
     with pytest.raises(ReclusterError, match="No customer has an order"):
         compute_candidate(prospects, NIGHT, None, CONFIG)
+    # No slice at all (never built, or deleted by retention): say so, and what to rerun.
+    with pytest.raises(ReclusterError, match=r"no slice for 2026-06-01: .* clear dbt_build"):
+        compute_candidate(customers.iloc[:0], NIGHT, None, CONFIG)
 
 
 def test_a_customer_whose_every_order_was_voided_is_labelled_so_not_as_a_prospect():

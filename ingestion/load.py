@@ -37,6 +37,7 @@ load: the config does not describe the file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -305,8 +306,28 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _open_text(path: Path) -> IO[str]:
+    """The file as UTF-8 text, without the byte order mark R, pandas and Excel may write first
+    (decoded before the header is split, so a quoted first name is read as quoted)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    return opener(path, "rt", newline="", encoding="utf-8", errors="replace")
+    return opener(path, "rt", newline="", encoding="utf-8-sig", errors="replace")
+
+
+def _check_utf8_header(path: Path) -> None:
+    """A UTF-16 file (a byte order mark, or NUL bytes in its first line: every other byte of
+    ASCII text) reads as a spaced-out header: say what it is instead."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        start = handle.read(4096)
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        found = "the file is UTF-16 (it starts with a UTF-16 byte order mark)"
+    elif b"\0" in re.split(rb"[\r\n]", start, maxsplit=1)[0]:
+        found = "the header holds NUL bytes (a UTF-16 file without a byte order mark?)"
+    else:
+        return
+    raise IngestionError(
+        f"{path}: {found}; files must be UTF-8. Save or export it again as UTF-8 (Excel: "
+        "'CSV UTF-8'; or iconv -f UTF-16 -t UTF-8) and deliver it again."
+    )
 
 
 def _read_header(path: Path, spec: SourceSpec) -> tuple[str, ...]:
@@ -319,6 +340,7 @@ def _read_header(path: Path, spec: SourceSpec) -> tuple[str, ...]:
     elif not spec.header:
         names = spec.column_names
     else:
+        _check_utf8_header(path)
         with _open_text(path) as handle:
             first_line = handle.readline()
         if spec.format == "text":

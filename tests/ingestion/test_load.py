@@ -397,3 +397,51 @@ def test_a_short_malformed_region_is_quarantined_with_the_lines_it_spans(landing
     ).fetchall() == [(2, 1, ["wrong_column_count"])]
     load = report.sources["orders"]
     assert load.rows_in == load.rows_loaded + load.rows_quarantined
+
+
+def _write_bytes(landing: Path, day: str, data: bytes, name: str = "part.csv") -> Path:
+    folder = landing / "orders" / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def test_a_byte_order_mark_before_a_quoted_header_loads_like_the_file_without_it(landing, tmp_path):
+    # as R's write.csv and pandas' to_csv(encoding="utf-8-sig") write it
+    header = ",".join(f'"{name}"' for name in ORDERS_HEADER.strip().split(","))
+    _write_bytes(
+        landing,
+        "2026-03-04",
+        b"\xef\xbb\xbf" + f"{header}\nU1,C1,2026-03-04 08:00:00,3.00,completed\n".encode(),
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select order_id, amount from raw.orders where _partition_date = '2026-03-04'"
+    ).fetchall() == [("U1", "3.00")]
+    assert report.sources["orders"].extra_columns == {}
+
+
+def test_a_file_holding_only_a_byte_order_mark_is_empty(landing, tmp_path):
+    bad = _write_bytes(landing, "2026-03-04", b"\xef\xbb\xbf")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value).startswith(f"{bad}: the file is empty (no header row)")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "found"),
+    [
+        ("utf-16", "the file is UTF-16 (it starts with a UTF-16 byte order mark)"),
+        ("utf-16-le", "the header holds NUL bytes (a UTF-16 file without a byte order mark?)"),
+    ],
+)
+def test_a_utf16_file_is_refused_saying_it_must_be_utf8(landing, tmp_path, encoding, found):
+    text = ORDERS_HEADER + "W1,C1,2026-03-04 08:00:00,3.00,completed\n"
+    bad = _write_bytes(landing, "2026-03-04", text.encode(encoding))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value).startswith(f"{bad}: {found}; files must be UTF-8.")

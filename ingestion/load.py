@@ -205,8 +205,9 @@ def discover_partitions(
 ) -> list[Partition]:
     """The daily partitions (``<path>/date=YYYY-MM-DD/``) of a source dated on or before
     ``up_to``, oldest first. What is there but cannot be loaded (a folder or file that is not a
-    partition, a partition date that is not a calendar date, a file of another kind, an empty
-    partition) is added to ``problems`` with its path, and logged: nothing is skipped silently."""
+    partition, a partition date that is not a calendar date, a file of another kind, a hidden
+    file, an empty partition) is added to ``problems`` with its path, and logged: nothing is
+    skipped silently."""
     problems = [] if problems is None else problems
 
     def report(problem: str) -> None:
@@ -229,11 +230,22 @@ def discover_partitions(
             continue
         if partition_date > up_to:
             continue
-        files = tuple(sorted(p for p in child.iterdir() if p.is_file() and spec.accepts(p)))
-        for other in sorted(p for p in child.iterdir() if p not in files):
-            report(
-                f"ignored {other}: {spec.format} files end in {', '.join(SUFFIXES[spec.format])}"
+        # Hidden files (macOS's ._<name> AppleDouble sidecars, .DS_Store) are not deliveries.
+        files = tuple(
+            sorted(
+                p
+                for p in child.iterdir()
+                if p.is_file() and not p.name.startswith(".") and spec.accepts(p)
             )
+        )
+        for other in sorted(p for p in child.iterdir() if p not in files):
+            if other.name.startswith("."):
+                report(f"ignored {other}: a hidden file (its name starts with '.')")
+            else:
+                report(
+                    f"ignored {other}: {spec.format} files end in "
+                    f"{', '.join(SUFFIXES[spec.format])}"
+                )
         if files:
             partitions.append(Partition(spec.name, partition_date, files))
         else:

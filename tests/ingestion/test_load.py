@@ -445,3 +445,27 @@ def test_a_utf16_file_is_refused_saying_it_must_be_utf8(landing, tmp_path, encod
     with pytest.raises(IngestionError) as error:
         load_partitions(con, date(2026, 3, 4), sources=("orders",))
     assert str(error.value).startswith(f"{bad}: {found}; files must be UTF-8.")
+
+
+def test_hidden_files_in_a_partition_are_skipped_and_reported(landing, tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = load_partitions(con, date(2026, 3, 2), sources=("orders",))
+    mark_validated(con, first.validation_scope(), as_of_date=date(2026, 3, 2))
+    # what macOS leaves next to a file copied to a shared drive: an AppleDouble sidecar
+    sidecar = _write_bytes(
+        landing,
+        "2026-03-01",
+        b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X" + b"\x00" * 50,
+        name="._part.csv",
+    )
+    (sidecar.parent / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+
+    report = load_partitions(con, date(2026, 3, 2), sources=("orders",))
+    assert report.sources["orders"].layout_problems == [
+        f"ignored {sidecar.parent / '.DS_Store'}: a hidden file (its name starts with '.')",
+        f"ignored {sidecar}: a hidden file (its name starts with '.')",
+    ]
+    # the partition's files are those it was loaded with: not reloaded
+    assert report.sources["orders"].partitions_loaded == ["2026-03-02"]
+    assert report.sources["orders"].partitions_unchanged == 1
+    assert len(_rows(con)) == 4

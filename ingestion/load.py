@@ -373,6 +373,7 @@ def _read_header(path: Path, spec: SourceSpec) -> tuple[str, ...]:
                 f"{path}: the header ({', '.join(header)}) does not match "
                 f"{spec.where}.column_names ({', '.join(spec.column_names)})."
             )
+        names = _name_unnamed_last_column(path, names)
         missing = [name for name in needed_file_columns(spec) if name not in names]
         if missing and spec.identity:
             raise IngestionError(
@@ -398,6 +399,53 @@ def _read_header(path: Path, spec: SourceSpec) -> tuple[str, ...]:
                 f"{spec.where}.columns names {', '.join(missing)}, which the file does not have."
             )
     return names
+
+
+def _name_unnamed_last_column(path: Path, names: tuple[str, ...]) -> tuple[str, ...]:
+    """A header without a name for a column fails, naming its position; but for the last one
+    (every line ends in the delimiter, as some exports write): that column is read as an extra
+    column nothing maps, and ``_check_unnamed_last_column`` stops the load if it holds values."""
+    unnamed = [position for position, name in enumerate(names, 1) if not name]
+    if unnamed == [len(names)] and len(names) > 1:
+        return (*names[:-1], _unnamed(len(names)))
+    if unnamed:
+        positions = ", ".join(str(position) for position in unnamed)
+        raise IngestionError(
+            f"{path}: column(s) {positions} of the {len(names)} in the header have no name "
+            f"({', '.join(names)}): name them in the header or remove them from the file."
+        )
+    return names
+
+
+def _unnamed(position: int) -> str:
+    return f"(unnamed column {position})"
+
+
+def _check_unnamed_last_column(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, header: tuple[str, ...]
+) -> None:
+    """The unnamed last column of a header (``_name_unnamed_last_column``) is ignored only when
+    it is empty on every line: a value in it would otherwise be dropped unnoticed."""
+    if not header or header[-1] != _unnamed(len(header)):
+        return
+    column = quote_ident(header[-1])
+    filled = f"nullif(trim({column}), '') is not null"
+    for file, count, examples in con.execute(
+        f"""
+        select _file, count(*) filter (where {filled}),
+            list({column} order by rowid) filter (where {filled})[1:5]
+        from _read group by _file having count(*) filter (where {filled}) > 0 order by _file
+        """
+    ).fetchall():
+        personal = spec.name == "customers"
+        shown = ", ".join(
+            repr(mask_value(None, value, personal_row=personal)) for value in examples
+        )
+        raise IngestionError(
+            f"{file}: the header's last column ({len(header)}) has no name, but {count:,} "
+            f"line(s) have a value in it. Examples: {shown}. Nothing of this batch was loaded: "
+            "name the column in the header, or remove it from the file."
+        )
 
 
 def _delimiter_hint(first_line: str, spec: SourceSpec) -> str:
@@ -587,6 +635,7 @@ def _stage_incoming(
         if spec.format == "csv":
             quoted = [str(path) for path in group if counted[str(path)].quoted]
             record_lines.update(_record_lines(con, header, quoted))
+        _check_unnamed_last_column(con, spec, header)
         _check_parses(con, spec)
         # A join with the (small) table of files, not a window over every line and column. The
         # table is materialized first: joined as an inline aggregate of _read, the copy took

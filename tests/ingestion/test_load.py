@@ -469,3 +469,58 @@ def test_hidden_files_in_a_partition_are_skipped_and_reported(landing, tmp_path)
     assert report.sources["orders"].partitions_loaded == ["2026-03-02"]
     assert report.sources["orders"].partitions_unchanged == 1
     assert len(_rows(con)) == 4
+
+
+def test_an_empty_last_column_without_a_name_is_ignored_like_an_extra_column(landing, tmp_path):
+    # some exports end every line, the header's too, with the delimiter
+    _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        ORDERS_HEADER.replace("\n", ",\n") + "T1,C1,2026-03-04 08:00:00,3.00,completed,\n"
+        "T2,C2,2026-03-04 09:00:00,4.00,completed, \n",
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    report = load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select order_id, amount, status from raw.orders where _partition_date = '2026-03-04' "
+        "order by 1"
+    ).fetchall() == [("T1", "3.00", "completed"), ("T2", "4.00", "completed")]
+    assert report.sources["orders"].extra_columns == {
+        "orders/date=2026-03-04/part.csv": ["(unnamed column 6)"]
+    }
+
+
+def test_values_in_an_unnamed_last_column_stop_the_load_naming_the_file(landing, tmp_path):
+    bad = _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        ORDERS_HEADER.replace("\n", ",\n") + "T1,C1,2026-03-04 08:00:00,3.00,completed,\n"
+        "T2,C2,2026-03-04 09:00:00,4.00,completed,jane@example.com\n",
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value).startswith(
+        f"{bad}: the header's last column (6) has no name, but 1 line(s) have a value in it. "
+        "Examples: 'j***@e***.com'."
+    )
+    assert con.execute("select count(*) from raw.orders").fetchone() == (0,)
+
+
+def test_a_column_without_a_name_is_an_error_naming_the_file_and_its_position(landing, tmp_path):
+    bad = _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        "order_id,customer_id,,ordered_at,amount,status\nT1,C1,,2026-03-04,3.00,completed\n",
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value) == (
+        f"{bad}: column(s) 3 of the 6 in the header have no name "
+        "(order_id, customer_id, , ordered_at, amount, status): name them in the header or "
+        "remove them from the file."
+    )

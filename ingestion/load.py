@@ -631,7 +631,12 @@ def _stage_incoming(
         if spec.format == "csv"
     }
     for header, group in files_by_header.items():
-        _read_files(con, spec, header, group)
+        try:
+            _read_files(con, spec, header, group)
+        except duckdb.Error:
+            if spec.format == "csv":
+                _check_line_ends(group)
+            raise
         if spec.format == "csv":
             quoted = [str(path) for path in group if counted[str(path)].quoted]
             record_lines.update(_record_lines(con, header, quoted))
@@ -748,6 +753,43 @@ def _physical_lines(path: Path, header: bool, *, count_empty: bool = True) -> Li
     lines = ends + (0 if last in (b"\n", b"\r") else 1)
     empty += 1 if count_empty and first in (b"\n", b"\r") else 0
     return LineCount(max(lines - (1 if header else 0), 0), empty, quoted)
+
+
+def _check_line_ends(files: list[Path]) -> None:
+    """Called when the CSV reader failed: a file whose lines end in different ways (two exports
+    joined, one with \\n, one with \\r\\n) stops the reader in an invalid state, which names
+    neither the cause nor the fix. The reader is not told to accept it (``strict_mode=false``
+    would also load what it quarantines now, e.g. a stray quote in a value)."""
+    for path in files:
+        kinds = [f"{count:,} {kind}" for kind, count in _line_ends(path).items() if count]
+        if len(kinds) > 1:
+            raise IngestionError(
+                f"{path}: the file mixes line endings ({' and '.join(kinds)} line ends: two "
+                "files joined?), which the CSV reader cannot read. Nothing of this batch was "
+                "loaded: deliver the file again with one kind of line ending (e.g. convert it "
+                "with dos2unix, or save it again)."
+            )
+
+
+def _line_ends(path: Path) -> dict[str, int]:
+    """How many of the file's line ends are \\r\\n, \\n and \\r (counted a block at a
+    time; a \\r ending a block waits for the next one, which may start with its \\n)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    crlf = lf = cr = 0
+    carry = b""
+    with opener(path, "rb") as handle:
+        while True:
+            chunk = handle.read(_LINE_BLOCK)
+            block, carry = carry + chunk, b""
+            if chunk and block.endswith(b"\r"):
+                block, carry = block[:-1], b"\r"
+            both = block.count(b"\r\n")
+            crlf += both
+            lf += block.count(b"\n") - both
+            cr += block.count(b"\r") - both
+            if not chunk:
+                break
+    return {"\\r\\n": crlf, "\\n": lf, "\\r": cr}
 
 
 def _check_lines(

@@ -182,3 +182,13 @@ def test_lines_counted_in_blocks_equal_the_whole_file_count(
             lines_only = (expected[0], 0, expected[2])
             assert load._physical_lines(plain, header, count_empty=False) == lines_only, data
             assert load._physical_lines(packed, header, count_empty=False) == lines_only, data
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 64])
+def test_line_ends_counted_in_blocks_keep_a_cut_crlf_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(load, "_LINE_BLOCK", block)
+    path = tmp_path / "ends.csv"
+    path.write_bytes(b"h\r\na\nb\r\n\r\nc\rd\r")
+    assert load._line_ends(path) == {"\\r\\n": 3, "\\n": 1, "\\r": 2}

@@ -524,3 +524,20 @@ def test_a_column_without_a_name_is_an_error_naming_the_file_and_its_position(la
         "(order_id, customer_id, , ordered_at, amount, status): name them in the header or "
         "remove them from the file."
     )
+
+
+def test_a_file_mixing_line_endings_is_refused_saying_so(landing, tmp_path):
+    # two exports joined: the first with \n, the second with \r\n
+    rows = [f"E{i},C1,2026-03-04 08:00:00,{i}.00,completed" for i in range(1, 8)]
+    text = ORDERS_HEADER + "\n".join(rows[:3]) + "\n" + "\r\n".join(rows[3:]) + "\r\n"
+    bad = _write_bytes(landing, "2026-03-04", text.encode())
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(IngestionError) as error:
+        load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert str(error.value).startswith(
+        f"{bad}: the file mixes line endings (4 \\r\\n and 4 \\n line ends: two files joined?)"
+    )
+    assert "deliver the file again with one kind of line ending" in str(error.value)
+    assert con.execute(
+        "select count(*) from raw.orders where _partition_date = '2026-03-04'"
+    ).fetchone() == (0,)

@@ -354,7 +354,12 @@ def _parsed_time(spec: SourceSpec, column: str, out: str) -> str | None:
     fmt = _strptime_format(spec.date_format or "iso")
     if fmt is None:
         return None
-    return f"strftime(try_strptime({_text(column)}, {_literal(fmt)}), '{out}')"
+    parsed = f"try_strptime({_text(column)}, {_literal(fmt)})"
+    if "%z" in fmt or "%Z" in fmt:
+        # A zoned parse is a timestamptz, which strftime would write in the session's time zone
+        # (the machine's, unless set): written as its UTC time instead, whatever the session.
+        parsed = f"timezone('UTC', {parsed})"
+    return f"strftime({parsed}, '{out}')"
 
 
 @dataclass(frozen=True)

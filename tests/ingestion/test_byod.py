@@ -486,3 +486,37 @@ def test_the_shipped_config_is_the_demo_landing_layout(tmp_path: Path, monkeypat
         tmp_path / "landing" / "orders",
         True,
     )
+
+
+def test_a_date_format_with_an_offset_loads_the_utc_time_whatever_the_session_time_zone(
+    tmp_path: Path,
+) -> None:
+    """``%z`` makes the parse a timestamptz, which DuckDB writes out in the session's time zone
+    (the machine's unless set): the loaded text is the UTC time on a session in Berlin too."""
+    config = (
+        "sources:\n  orders:\n    path: o.csv\n    delimiter: ';'\n"
+        "    date_format: '%Y-%m-%dT%H:%M:%S%z'\n"
+        "    columns: {order_id: nr, customer_id: kunde, ordered_at: datum, amount: betrag}\n"
+    )
+    (tmp_path / "o.csv").write_text(
+        "nr;kunde;datum;betrag\n"
+        "1;k1;2026-06-30T11:00:00+0000;1.00\n"
+        "2;k2;2026-06-30T10:00:00+0200;2.00\n"
+        "3;k3;2026-06-30T23:30:00-0500;3.00\n"
+    )
+    (tmp_path / "config.yml").write_text(config)
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Europe/Berlin'")
+    load_partitions(
+        con,
+        date(2026, 7, 1),
+        sources_config=load_sources_config(tmp_path / "config.yml"),
+        config=load_quality_config(),
+        run_id="test",
+    )
+    assert con.execute("select order_id, ordered_at from raw.orders order by 1").fetchall() == [
+        ("1", "2026-06-30 11:00:00"),
+        ("2", "2026-06-30 08:00:00"),
+        ("3", "2026-07-01 04:30:00"),
+    ]
+

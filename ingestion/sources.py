@@ -343,7 +343,13 @@ def _foreign_mark(spec: SourceSpec, column: str) -> str | None:
     not 1.234, so it is refused (no guess) instead of read with the dot as a decimal mark."""
     if not _refuses_dot(spec):
         return None
-    return f"contains({_text(column)}, '.')"
+    return f"contains({_without_currency(spec, column)}, '.')"
+
+
+def _without_currency(spec: SourceSpec, column: str) -> str:
+    if not spec.currency_symbol:
+        return _text(column)
+    return f"replace({_text(column)}, {_literal(spec.currency_symbol)}, '')"
 
 
 def _refuses_dot(spec: SourceSpec) -> bool:
@@ -353,10 +359,10 @@ def _refuses_dot(spec: SourceSpec) -> bool:
 def _number_text(spec: SourceSpec, column: str) -> str:
     """The number as plain text (``1234.5``) from the configured currency, thousands and decimal
     marks; null when it holds a mark the config does not give (``_foreign_mark``)."""
+    expression = _without_currency(spec, column)
     foreign = _foreign_mark(spec, column)
-    expression = _text(column) if foreign is None else f"if({foreign}, null, {_text(column)})"
-    if spec.currency_symbol:
-        expression = f"replace({expression}, {_literal(spec.currency_symbol)}, '')"
+    if foreign is not None:
+        expression = f"if({foreign}, null, {expression})"
     if spec.thousands:
         expression = f"replace({expression}, {_literal(spec.thousands)}, '')"
     if spec.decimal == ",":

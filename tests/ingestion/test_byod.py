@@ -551,6 +551,17 @@ def test_a_dot_in_an_amount_with_a_decimal_comma_is_quarantined_not_read_as_a_de
     assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (32, 31, 1)
 
 
+def test_a_dot_in_the_currency_symbol_is_no_decimal_point(tmp_path: Path) -> None:
+    config = DECIMAL_COMMA.replace("decimal: ','\n", "decimal: ','\n    currency_symbol: 'Fr.'\n")
+    amounts = ["Fr. 12,50", "Fr. 1.5", *[f"Fr. {n},00" for n in range(1, 30)]]
+    con, load = load_with(tmp_path, config, date(2024, 1, 1), o__csv=_decimal_comma_file(amounts))
+    assert con.execute("select amount from raw.orders where order_id = '1'").fetchall() == [
+        ("12.50",)
+    ]
+    assert reasons(con) == [(3, ["unparseable_amount"])]
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (31, 30, 1)
+
+
 def test_a_dot_with_thousands_dot_configured_is_a_thousands_mark(tmp_path: Path) -> None:
     config = DECIMAL_COMMA.replace("decimal: ','\n", "decimal: ','\n    thousands: '.'\n")
     con, load = load_with(

@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from core.settings import Settings, get_settings
+from core.warehouse import utc_session
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def connect_published(settings: Settings | None = None) -> Iterator[duckdb.DuckD
         raise FileNotFoundError(
             f"No published copy at {path} yet: it is written by the first publish (make run)."
         )
-    con = duckdb.connect(str(path), read_only=True)
+    con = utc_session(duckdb.connect(str(path), read_only=True))
     try:
         yield con
     finally:

@@ -58,6 +58,15 @@ def _holder(error: BaseException) -> str:
     return text[start + len("Conflicting lock is held in ") :].splitlines()[0].rstrip(". ")
 
 
+def utc_session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """``con`` with its session time zone UTC. DuckDB takes the machine's (``TZ``) otherwise, and
+    turns a ``timestamptz`` into text or a plain timestamp in it: ``now()::timestamp`` (the load
+    log's times) and a ``%z`` date format's parse would be local times written as UTC. dbt's
+    profile sets the same (``dbt_project/profiles.yml``)."""
+    con.execute("set TimeZone = 'UTC'")
+    return con
+
+
 def open_with_retry(
     path: Path, *, read_only: bool = False, timeout_s: float, what: str = "Warehouse"
 ) -> duckdb.DuckDBPyConnection:
@@ -67,7 +76,7 @@ def open_with_retry(
     logged = False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return utc_session(duckdb.connect(str(path), read_only=read_only))
         except duckdb.IOException as error:
             if not is_lock_conflict(error):
                 raise

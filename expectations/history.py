@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from core.sql_text import clean, parse_timestamp
 from core.warehouse import quote_ident, transaction
 from expectations.report import GateReport, json_safe
 
@@ -318,7 +319,7 @@ def measure_table_health(
     ]
     select += [f"count({_as_double(column)})" for column in numerics]
     if timestamp:
-        select.append(f"max(try_cast({quote_ident(timestamp)} as timestamp))")
+        select.append(f"max({_as_timestamp(timestamp, types[timestamp])})")
     sql = f"select {', '.join(select)} from {_quote_table(spec.table)} where ({spec.where})"
     values = list(con.execute(sql, spec.params).fetchone())
 
@@ -460,6 +461,14 @@ def _missing(column: str, data_type: str) -> str:
         f"(case when {quoted} is null then true when {quoted} >= '!' then false "
         f"else trim({quoted}, {_BLANK_CHARACTERS}) = '' end)"
     )
+
+
+def _as_timestamp(column: str, data_type: str) -> str:
+    """Raw tables hold times as text, read as dbt's staging reads them (an offset converted to
+    UTC, ``core.sql_text.parse_timestamp``); a mart's are timestamps already."""
+    if not data_type.upper().startswith("VARCHAR"):
+        return f"try_cast({quote_ident(column)} as timestamp)"
+    return parse_timestamp(clean(column))
 
 
 def _as_double(column: str) -> str:

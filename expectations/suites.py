@@ -40,7 +40,7 @@ from core.contract import (
     mart_columns,
 )
 from core.quality_config import QualityConfig
-from core.sql_text import EMAIL_REGEX, SPACE
+from core.sql_text import EMAIL_REGEX, SPACE, UTC_OFFSET_REGEX
 from expectations.report import BLOCKING, WARNING
 
 RAW_SCHEMA = "raw"
@@ -81,7 +81,7 @@ SAMPLE_KEYS = {
 _PADDING = f"[{SPACE}]*"
 TIMESTAMP_REGEX = (
     rf"^{_PADDING}\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}(?::\d{{2}}(?:\.\d{{1,6}})?)?"
-    rf"(?:Z|[+-]\d{{2}}:?\d{{2}})?{_PADDING}$"
+    rf"(?:{_PADDING}{UTC_OFFSET_REGEX})?{_PADDING}$"
 )
 DATE_REGEX = rf"^{_PADDING}\d{{4}}-\d{{2}}-\d{{2}}{_PADDING}$"
 AMOUNT_REGEX = rf"^{_PADDING}-?\d+(?:\.\d+)?{_PADDING}$"

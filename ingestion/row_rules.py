@@ -23,6 +23,7 @@ from core.quality_config import QualityConfig
 from core.sql_text import (
     EMAIL_REGEX,
     ERA_REGEX,
+    MERIDIEM_REGEX,
     SPECIAL_DATE_REGEX,
     UTC_NAME_REGEX,
     ZONE_NAME_REGEX,
@@ -48,7 +49,10 @@ REASONS: dict[str, str] = {
     "missing_event_id": "event_id is empty",
     "missing_session_id": "session_id is empty",
     "missing_timestamp": "a required timestamp is empty",
-    "unparseable_timestamp": "a timestamp is not a date-time (YYYY-MM-DD HH:MM[:SS][offset])",
+    "unparseable_timestamp": (
+        "a timestamp is not a date-time (YYYY-MM-DD HH:MM[:SS][offset], the offset as Z, +02, "
+        "+0200, +02:00 or GMT+02:00; not a one-digit offset, not AM/PM)"
+    ),
     "future_timestamp": "a timestamp lies after the end of its landing day (+ tolerance)",
     "unparseable_birth_date": "birth_date is not a date (YYYY-MM-DD)",
     "impossible_age": "birth_date gives an age outside the configured range",
@@ -424,7 +428,8 @@ def _plausible_moment_checks(column: str, config: QualityConfig) -> list[tuple[s
             "unknown_time_zone",
             f"{_ends_in_word(column)} and regexp_matches({value}, '{ZONE_NAME_REGEX}') "
             f"and not regexp_matches({value}, '{ERA_REGEX}') "
-            f"and not regexp_matches({value}, '{UTC_NAME_REGEX}')",
+            f"and not regexp_matches({value}, '{UTC_NAME_REGEX}') "
+            f"and not regexp_matches({value}, '{MERIDIEM_REGEX}')",
         ),
         ("before_business_start", f"{parsed} < TIMESTAMP '{start}'"),
     ]

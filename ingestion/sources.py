@@ -17,7 +17,7 @@ A source's entry (every key but ``path`` is optional)::
       column_names: [...]
       date_format: "%d/%m/%Y %H:%M"  # iso | yyyymmdd | a strptime format
       decimal: ","                   # number columns (amount, quantity, unit_price)
-      thousands: "."
+      thousands: "."                 # without it, a '.' under decimal "," is refused
       currency_symbol: "€"
       max_parse_failure_share: 0.05  # a configured parse failing for more stops the load
       max_malformed_lines: 3         # a malformed region spanning more lines stops the load
@@ -337,12 +337,32 @@ def _text(column: str) -> str:
     return f"nullif(trim({quote_ident(column)}), '')"
 
 
+def _foreign_mark(spec: SourceSpec, column: str) -> str | None:
+    """SQL: the value holds a '.' although the decimal mark is ',' and '.' is no thousands mark.
+    A European export's ``1.234`` is one thousand two hundred thirty-four, or a typo: either way
+    not 1.234, so it is refused (no guess) instead of read with the dot as a decimal mark."""
+    if not _refuses_dot(spec):
+        return None
+    return f"contains({_without_currency(spec, column)}, '.')"
+
+
+def _without_currency(spec: SourceSpec, column: str) -> str:
+    if not spec.currency_symbol:
+        return _text(column)
+    return f"replace({_text(column)}, {_literal(spec.currency_symbol)}, '')"
+
+
+def _refuses_dot(spec: SourceSpec) -> bool:
+    return spec.decimal == "," and spec.thousands != "."
+
+
 def _number_text(spec: SourceSpec, column: str) -> str:
     """The number as plain text (``1234.5``) from the configured currency, thousands and decimal
-    marks."""
-    expression = _text(column)
-    if spec.currency_symbol:
-        expression = f"replace({expression}, {_literal(spec.currency_symbol)}, '')"
+    marks; null when it holds a mark the config does not give (``_foreign_mark``)."""
+    expression = _without_currency(spec, column)
+    foreign = _foreign_mark(spec, column)
+    if foreign is not None:
+        expression = f"if({foreign}, null, {expression})"
     if spec.thousands:
         expression = f"replace({expression}, {_literal(spec.thousands)}, '')"
     if spec.decimal == ",":
@@ -354,7 +374,12 @@ def _parsed_time(spec: SourceSpec, column: str, out: str) -> str | None:
     fmt = _strptime_format(spec.date_format or "iso")
     if fmt is None:
         return None
-    return f"strftime(try_strptime({_text(column)}, {_literal(fmt)}), '{out}')"
+    parsed = f"try_strptime({_text(column)}, {_literal(fmt)})"
+    if "%z" in fmt or "%Z" in fmt:
+        # A zoned parse is a timestamptz, which strftime would write in the session's time zone
+        # (the machine's, unless set): written as its UTC time instead, whatever the session.
+        parsed = f"timezone('UTC', {parsed})"
+    return f"strftime({parsed}, '{out}')"
 
 
 @dataclass(frozen=True)
@@ -399,6 +424,8 @@ def parse_checks(spec: SourceSpec) -> list[ParseCheck]:
             )
             if value
         )
+        if _refuses_dot(spec):
+            marks += " (a '.' is refused: set thousands '.' if it marks thousands)"
         for column in NUMBER_COLUMNS:
             user = spec.columns.get(column)
             if user:
@@ -425,9 +452,14 @@ def _number_sql(spec: SourceSpec, column: str) -> str:
     if not spec.parses_numbers:
         return quote_ident(column)
     normalised = _number_text(spec, column)
+    # A value the marks cannot read stays as it was, for the row rules to quarantine
+    # (unparseable_amount); one with a refused '.' would read as a number there: it goes empty
+    # (the line keeps it in _raw_line).
+    foreign = _foreign_mark(spec, column)
+    refused = f"when {foreign} then null " if foreign else ""
     return (
         f"case when try_cast({normalised} as double) is not null then {normalised} "
-        f"else {quote_ident(column)} end"
+        f"{refused}else {quote_ident(column)} end"
     )
 
 
@@ -469,9 +501,11 @@ def mapping_select(
     line_hash = f"hash({every})"
     key = f"hash({', '.join(quote_ident(c) for c in spec.key)})" if spec.key else line_hash
     header_lines = 1 if spec.header and spec.format != "parquet" else 0
+    # The line as read, for the quarantine, when the contract columns may not hold its text (a
+    # mapping, or a number with a refused '.' emptied).
     raw_line = (
         "null::varchar"
-        if spec.identity
+        if spec.identity and not _refuses_dot(spec)
         else f"concat_ws({_literal(spec.delimiter)}, "
         + ", ".join(f"coalesce({quote_ident(c)}, '')" for c in file_columns)
         + ")"

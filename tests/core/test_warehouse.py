@@ -5,6 +5,7 @@ the file is readable by its owner only."""
 from __future__ import annotations
 
 import logging
+import os
 import stat
 import subprocess
 import sys
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from core.settings import get_settings
 from core.warehouse import WarehouseBusyError, connect
 from dag_support.failures import permanent_error_hint
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -152,3 +155,44 @@ def test_a_query_larger_than_the_memory_limit_spills_to_the_temp_dir_instead_of_
         con.execute("set temp_directory = ''")
         with pytest.raises(duckdb.OutOfMemoryException):
             con.execute(_BIG_AGGREGATION)
+
+
+def test_a_connection_reads_and_writes_times_in_utc_on_a_machine_in_another_time_zone(tmp_path):
+    """On a machine whose time zone is Berlin (TZ), a timestamptz turned into text or a plain
+    timestamp is still UTC: a parse with an offset and the load log's ``now()``."""
+    probe = textwrap.dedent(
+        """
+        from datetime import UTC, datetime
+        from core.warehouse import connect
+        with connect() as con:
+            zone, parsed, now = con.execute(
+                "select current_setting('TimeZone'), strftime(strptime("
+                "'2026-06-30T11:00:00+0000', '%Y-%m-%dT%H:%M:%S%z'), '%H:%M'), now()::timestamp"
+            ).fetchone()
+        drift = abs((now - datetime.now(UTC).replace(tzinfo=None)).total_seconds())
+        print(zone, parsed, drift < 600)
+        """
+    )
+    env = {
+        **os.environ,
+        "TZ": "Europe/Berlin",
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("SEGMENTS_WAREHOUSE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.split() == ["UTC", "11:00", "True"]
+
+
+def test_dbt_connections_are_in_utc_too():
+    profile = yaml.safe_load((ROOT / "dbt_project" / "profiles.yml").read_text())
+    (output,) = profile["customer_segmentation"]["outputs"].values()
+    assert output["settings"]["TimeZone"] == "UTC"

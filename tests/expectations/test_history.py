@@ -265,6 +265,23 @@ def test_health_metrics_on_a_hand_made_batch(con):
     ]
 
 
+def test_freshness_reads_a_raw_time_with_an_offset_as_utc(con):
+    """The newest raw time is read as dbt's staging reads it: 21:30+02:00 is 19:30 UTC, so the
+    20:30 without an offset is the newest (3.5 hours before the end of the day)."""
+    create_raw_orders(
+        con,
+        {
+            DAY: [
+                ("O1", "C1", "2026-03-05 20:30:00", "10.00", "a@example.com"),
+                ("O2", "C2", "2026-03-05 21:30:00 +02:00", "11.00", "b@example.com"),
+                ("O3", "C3", "2026-03-05 23:00:00 +2", "12.00", "c@example.com"),  # unparseable
+            ]
+        },
+    )
+    spec = partition_spec("raw.orders", DAY, timestamp_column="ordered_at")
+    assert measure_table_health(con, spec, as_of_date=DAY).freshness_hours == pytest.approx(3.5)
+
+
 def test_a_history_over_several_days_shows_missing_emails_rising(con):
     blanks_by_day = {DAY - timedelta(days=2): 1, DAY - timedelta(days=1): 3, DAY: 6}
     create_raw_orders(

@@ -486,3 +486,103 @@ def test_the_shipped_config_is_the_demo_landing_layout(tmp_path: Path, monkeypat
         tmp_path / "landing" / "orders",
         True,
     )
+
+
+def test_a_date_format_with_an_offset_loads_the_utc_time_whatever_the_session_time_zone(
+    tmp_path: Path,
+) -> None:
+    """``%z`` makes the parse a timestamptz, which DuckDB writes out in the session's time zone
+    (the machine's unless set): the loaded text is the UTC time on a session in Berlin too."""
+    config = (
+        "sources:\n  orders:\n    path: o.csv\n    delimiter: ';'\n"
+        "    date_format: '%Y-%m-%dT%H:%M:%S%z'\n"
+        "    columns: {order_id: nr, customer_id: kunde, ordered_at: datum, amount: betrag}\n"
+    )
+    (tmp_path / "o.csv").write_text(
+        "nr;kunde;datum;betrag\n"
+        "1;k1;2026-06-30T11:00:00+0000;1.00\n"
+        "2;k2;2026-06-30T10:00:00+0200;2.00\n"
+        "3;k3;2026-06-30T23:30:00-0500;3.00\n"
+    )
+    (tmp_path / "config.yml").write_text(config)
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'Europe/Berlin'")
+    load_partitions(
+        con,
+        date(2026, 7, 1),
+        sources_config=load_sources_config(tmp_path / "config.yml"),
+        config=load_quality_config(),
+        run_id="test",
+    )
+    assert con.execute("select order_id, ordered_at from raw.orders order by 1").fetchall() == [
+        ("1", "2026-06-30 11:00:00"),
+        ("2", "2026-06-30 08:00:00"),
+        ("3", "2026-07-01 04:30:00"),
+    ]
+
+
+DECIMAL_COMMA = (
+    "sources:\n  orders:\n    path: o.csv\n    delimiter: ';'\n    decimal: ','\n"
+    "    columns: {order_id: nr, customer_id: kunde, ordered_at: datum, amount: betrag}\n"
+)
+
+
+def _decimal_comma_file(amounts: list[str]) -> str:
+    rows = [f"{n};k{n};2024-01-01 10:00:00;{amount}" for n, amount in enumerate(amounts, 1)]
+    return "\n".join(["nr;kunde;datum;betrag", *rows]) + "\n"
+
+
+def test_a_dot_in_an_amount_with_a_decimal_comma_is_quarantined_not_read_as_a_decimal_point(
+    tmp_path: Path,
+) -> None:
+    """With ``decimal: ','`` and no thousands mark, ``1.234`` is no number of the file's own
+    (a European 1.234 is one thousand two hundred thirty-four): quarantined, never 1.234."""
+    amounts = ["12,50", "1.234", "7", *[f"{n},00" for n in range(1, 30)]]
+    con, load = load_with(
+        tmp_path, DECIMAL_COMMA, date(2024, 1, 1), o__csv=_decimal_comma_file(amounts)
+    )
+    assert con.execute("select amount from raw.orders where order_id in ('1', '3')").fetchall() == [
+        ("12.50",),
+        ("7",),
+    ]
+    assert con.execute(
+        "select order_id, _reasons, _raw_line from quarantine.orders"
+    ).fetchall() == [("2", ["unparseable_amount"], "2;k2;2024-01-01 10:00:00;1.234")]
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (32, 31, 1)
+
+
+def test_a_dot_in_the_currency_symbol_is_no_decimal_point(tmp_path: Path) -> None:
+    config = DECIMAL_COMMA.replace("decimal: ','\n", "decimal: ','\n    currency_symbol: 'Fr.'\n")
+    amounts = ["Fr. 12,50", "Fr. 1.5", *[f"Fr. {n},00" for n in range(1, 30)]]
+    con, load = load_with(tmp_path, config, date(2024, 1, 1), o__csv=_decimal_comma_file(amounts))
+    assert con.execute("select amount from raw.orders where order_id = '1'").fetchall() == [
+        ("12.50",)
+    ]
+    assert reasons(con) == [(3, ["unparseable_amount"])]
+    assert (load.rows_in, load.rows_loaded, load.rows_quarantined) == (31, 30, 1)
+
+
+def test_a_dot_with_thousands_dot_configured_is_a_thousands_mark(tmp_path: Path) -> None:
+    config = DECIMAL_COMMA.replace("decimal: ','\n", "decimal: ','\n    thousands: '.'\n")
+    con, load = load_with(
+        tmp_path, config, date(2024, 1, 1), o__csv=_decimal_comma_file(["1.234", "1.234,5"])
+    )
+    assert con.execute("select amount from raw.orders order by order_id").fetchall() == [
+        ("1234",),
+        ("1234.5",),
+    ]
+    assert load.rows_quarantined == 0
+
+
+def test_amounts_with_dots_under_a_decimal_comma_stop_the_load_saying_why(tmp_path: Path) -> None:
+    with pytest.raises(IngestionError) as raised:
+        load_with(
+            tmp_path,
+            DECIMAL_COMMA,
+            date(2024, 1, 1),
+            o__csv=_decimal_comma_file(["12.50", "3.99", "1,00"]),
+        )
+    message = str(raised.value)
+    assert "does not parse as a number with decimal ','" in message
+    assert "a '.' is refused: set thousands '.' if it marks thousands" in message
+    assert "2 of 3 values" in message

@@ -70,6 +70,18 @@ def _order(ordered_at: str) -> dict[str, str]:
         ("yesterday", ["unparseable_timestamp"]),
         ("now", ["unparseable_timestamp"]),
         ("2026-06-30 10:00:00 AD", ["date_with_era"]),
+        # An offset after a space or a zone name is converted (tests/dbt/test_parse_timestamp.py);
+        # what the cast would drop after the time is quarantined, with the reason that fits.
+        ("2026-06-30 10:00:00 GMT+0200", []),
+        ("2026-06-30 10:00:00 UTC+02:00", []),
+        ("2026-06-30 10:00:00 +02:00", []),
+        ("2026-06-30 10:00:00 +2", ["unparseable_timestamp"]),
+        ("2026-06-30 10:00:00 GMT+2", ["unparseable_timestamp"]),
+        ("2026-06-30 10:00:00 CET+1", ["unparseable_timestamp"]),
+        ("2026-06-30 10:00:00+25:00", ["unparseable_timestamp"]),
+        ("2026-06-30 10:00:00 PM", ["unparseable_timestamp"]),
+        ("2026-06-30 10:00:00 a.m.", ["unparseable_timestamp"]),
+        ("2026-06-30 10:00:00 X", ["unknown_time_zone"]),
     ],
 )
 def test_an_implausible_order_time_is_quarantined_with_its_reason(ordered_at, reasons):

@@ -816,3 +816,47 @@ def test_a_shifted_orders_row_shows_no_name_or_phone_in_any_column(con, tmp_path
     for text in (message, written, "\n".join(caught.value.report.summary_lines())):
         assert "Quorra" not in text and "Zwyndell" not in text
         assert "(555)" not in text and "555) 010" not in text
+
+
+def test_quarantine_examples_show_no_technical_line_count(con):
+    """A malformed customer line's ``_line_count`` is the loader's count of the physical lines
+    it spans, not a value of the row: never shown masked (it once read ``'_line_count': '9'``
+    for one-line records); a region of several lines is shown as ``lines``."""
+    create_raw(con, "customers", {DAY: customers(50)})
+    ensure_quarantine_schema(con)
+    _insert(
+        con,
+        "quarantine.customers",
+        [
+            {
+                "customer_id": None,
+                "_partition_date": DAY,
+                "_source_file": f"customers/date={DAY}/part.csv",
+                "_line_number": 2 + i,
+                "_raw_line": f'K{i},Ann,Smith,ann{i}@example.com,"unterminated',
+                "_line_count": 3 if i == 0 else 1,
+                "_reasons": ["malformed_line"],
+                "_run_id": "malformed",
+                "_as_of_date": DAY,
+                "_quarantined_at": f"{DAY} 02:00:00",
+            }
+            for i in range(20)
+        ],
+    )
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"customers": [DAY]}, run_id="malformed")
+
+    message = str(caught.value)
+    assert "malformed_line" in message
+    assert "_line_count" not in message
+    examples = [
+        example
+        for result in caught.value.report.to_dict()["results"]
+        if result["table"].startswith("quarantine.customers")
+        for example in result["examples"]
+    ]
+    assert examples
+    assert all("_line_count" not in example for example in examples)
+    assert [example.get("lines") for example in examples[:2]] == [3, None]
+    assert "ann0@example.com" not in message

@@ -71,11 +71,12 @@ def create_raw(
     *,
     drop: tuple[str, ...] = (),
 ) -> None:
-    """``raw.<source>`` as the loader makes it (text columns + partition date + file)."""
+    """``raw.<source>`` as the loader makes it (text columns + partition date, file, line)."""
     columns = [column for column in SOURCE_COLUMNS[source] if column not in drop]
     column_sql = ", ".join(f'"{column}" varchar' for column in columns)
     con.execute(
-        f"create table raw.{source} ({column_sql}, _partition_date date, _source_file varchar)"
+        f"create table raw.{source} ({column_sql}, _partition_date date, _source_file varchar, "
+        "_line_number bigint)"
     )
     for day, rows in rows_by_day.items():
         _insert(
@@ -86,8 +87,9 @@ def create_raw(
                     **{column: row.get(column) for column in columns},
                     "_partition_date": day,
                     "_source_file": f"{source}/date={day}/part.csv",
+                    "_line_number": line,
                 }
-                for row in rows
+                for line, row in enumerate(rows, start=2)
             ],
         )
 

@@ -862,3 +862,49 @@ def test_quarantine_examples_show_no_technical_line_count(con):
     assert all("_line_count" not in example for example in examples)
     assert [example.get("lines") for example in examples[:2]] == [3, None]
     assert "ann0@example.com" not in message
+
+
+def test_an_id_twice_in_one_day_with_different_content_warns_with_count_and_examples(con):
+    """Two copies of one order id in the day's file (an export that appended an updated row)
+    both reach raw: dbt keeps the later line, and the gate says so instead of resolving it
+    silently (2 of 53 rows once passed the tolerant uniqueness rule without a word). Customers
+    conflict only when updated at the same moment; events by event id."""
+    rows = orders(52)
+    rows.append({**rows[0], "amount": "5.00"})
+    people = customers(50)
+    people.append({**people[3], "email": "other.address@example.com"})  # same updated_at
+    people.append({**people[4], "updated_at": f"{DAY} 10:00:00"})  # a later update: no conflict
+    clicks = web_events(100)
+    clicks.append({**clicks[7], "event_type": "search"})
+    create_raw(con, "orders", {DAY: rows})
+    create_raw(con, "customers", {DAY: people})
+    create_raw(con, "web_events", {DAY: clicks})
+    create_raw(con, "email_events", {DAY: email_events(100)})
+
+    report = validate_raw(con, {source: [DAY] for source in SOURCE_COLUMNS}).to_dict()
+
+    assert report["success"] is True  # a warning: dbt still resolves it, deterministically
+    conflicts = {
+        result["table"]: result
+        for result in report["results"]
+        if result["expectation_type"] == "expect_compound_columns_to_be_unique"
+    }
+    order = conflicts[f"raw.orders partition {DAY}"]
+    assert (order["success"], order["severity"], order["column"]) == (
+        False,
+        "warning",
+        "order_id,_partition_date",
+    )
+    assert (order["unexpected_count"], order["element_count"]) == (2, 53)
+    assert order["examples"] == [{"order_id": rows[0]["order_id"], "_partition_date": str(DAY)}]
+    # the tolerant rule (below 95% unique) still says nothing of 2 rows in 53
+    assert _result(
+        report, f"raw.orders partition {DAY}", "expect_column_values_to_be_unique", "order_id"
+    )["success"]
+    customer = conflicts[f"raw.customers partition {DAY}"]
+    assert (customer["success"], customer["unexpected_count"]) == (False, 2)
+    assert customer["column"] == "customer_id,updated_at,_partition_date"
+    assert "C00003" not in json.dumps(customer["examples"])  # a person's id is masked
+    web = conflicts[f"raw.web_events partition {DAY}"]
+    assert (web["success"], web["unexpected_count"]) == (False, 2)
+    assert conflicts[f"raw.email_events partition {DAY}"]["success"] is True

@@ -27,8 +27,8 @@ SOURCE_COLUMNS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 SOURCES: tuple[str, ...] = tuple(SOURCE_COLUMNS)
 
-# Added by the loader to every raw row.
-RAW_TECHNICAL_COLUMNS: tuple[str, ...] = ("_partition_date", "_source_file")
+# Added by the loader to every raw row: its landing partition, file and line in the file.
+RAW_TECHNICAL_COLUMNS: tuple[str, ...] = ("_partition_date", "_source_file", "_line_number")
 
 ORDER_STATUSES: tuple[str, ...] = ("completed", "cancelled", "returned")
 WEB_EVENT_TYPES: tuple[str, ...] = (

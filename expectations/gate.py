@@ -931,6 +931,11 @@ def _describe_quarantine(
         line = record.pop("_line_number")
         if line is not None and not pd.isna(line):
             shown["line"] = int(line)
+        # A malformed region's physical lines (a technical count, not a value of the row):
+        # shown unmasked when it spans more than one line.
+        spanned = record.pop("_line_count", None)
+        if spanned is not None and not pd.isna(spanned) and int(spanned) > 1:
+            shown["lines"] = int(spanned)
         shown["reasons"] = list(record.pop("_reasons"))
         raw_line = record.pop("_raw_line")
         if isinstance(raw_line, str):

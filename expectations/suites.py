@@ -492,13 +492,39 @@ def allowed_quarantine_share(config: QualityConfig, incoming_rows: int) -> float
     return min(1.0, max(config.quarantine_max_share, floor))
 
 
+# Copies of one id in one day's files that differ (a line repeated whole is quarantined as
+# duplicate_row): dbt keeps one, the later line of the file (macro latest_known_copies), and the
+# gate warns with their count and examples, so a conflicting export is seen, not silently
+# resolved. Of customers only copies updated at the same moment conflict (else updated_at
+# decides which record is the latest).
+CONFLICTING_COPY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id", "updated_at"),
+    "orders": ("order_id",),
+    "web_events": ("event_id",),
+    "email_events": ("event_id",),
+}
+
+
+def _conflicting_copies(source: str) -> list[gxe.Expectation]:
+    columns = CONFLICTING_COPY_COLUMNS.get(source)
+    if not columns:
+        return []
+    return [
+        gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=[*columns, "_partition_date"], meta=_meta(WARNING)
+        )
+    ]
+
+
 def as_of_day_rules(source: str) -> list[gxe.Expectation]:
-    """Rules that compare the as-of day with the trailing days (history caught up in one run
-    has nothing to compare with): volume for every source, and for orders the mean amount."""
+    """Rules of the as-of day's partition alone: volume for every source and for orders the mean
+    amount, which compare it with the trailing days (history caught up in one run has nothing
+    to compare with), and the copies of one id that differ within the day's files."""
     # Orders and web events of a normal day are steady; CRM changes (a full export delivered
     # instead of the day's changes is harmless: dbt keeps the latest record) and campaign-driven
     # e-mail are bursty by nature, so their volume only warns.
     rules = [_volume(BLOCKING if source in ("orders", "web_events") else WARNING)]
+    rules += _conflicting_copies(source)
     if source == "orders":
         # Distribution: amounts delivered in cents or another currency move the mean.
         rules.append(

@@ -285,6 +285,10 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             f"create table if not exists raw.{source} "
             f"({column_sql}, _partition_date date not null, _source_file varchar not null)"
         )
+        # The row's line in its file (its record for Parquet): of copies of one id landed in the
+        # same file, the later line wins in dbt (macro latest_known_copies). Null for rows loaded
+        # before the column (reloading their partition fills it).
+        con.execute(f"alter table raw.{source} add column if not exists _line_number bigint")
     con.execute(
         """
         create table if not exists raw._load_log (
@@ -1090,21 +1094,22 @@ def _replace_partitions(
             "and list_contains(?, _partition_date)",
             [dates[0], dates[-1], dates],
         )
+    raw_columns = f"{select_list}, _partition_date, _source_file, _line_number"
     if spec.is_lines:
         # One raw order per order id and day, from its lines that passed the row rules.
         con.execute(
             f"""
-            insert into raw.{source}
+            insert into raw.{source} ({raw_columns})
             select order_id, any_value(customer_id), min(ordered_at), any_value(amount),
-                   any_value(status), _partition_date, min(_source_file)
+                   any_value(status), _partition_date, min(_source_file),
+                   min({{'file': _source_file, 'line': _line_number}}).line
             from {_ACCEPTED}
             group by order_id, _partition_date
             """
         )
     else:
         con.execute(
-            f"insert into raw.{source} select {select_list}, _partition_date, _source_file "
-            f"from {_ACCEPTED}"
+            f"insert into raw.{source} ({raw_columns}) select {raw_columns} from {_ACCEPTED}"
         )
     started = time.perf_counter()
     quarantine_columns = (

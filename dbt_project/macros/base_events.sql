@@ -26,7 +26,8 @@ renamed as (
         -- timestamps
         {{ parse_timestamp('occurred_at') }} as occurred_at,
 
-        _source_file as source_file
+        _source_file as source_file,
+        _line_number as source_line
 
     from source
 

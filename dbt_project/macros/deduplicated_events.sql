@@ -12,12 +12,11 @@
     base_model,
     key='event_id',
     time_column='occurred_at',
-    order_by='landed_date desc, source_file desc',
 ) }},
 
 final as (
 
-    select * exclude (source_file) from deduplicated
+    select * exclude (source_file, source_line) from deduplicated
 
 )
 

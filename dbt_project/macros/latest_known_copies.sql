@@ -6,7 +6,11 @@
     A row is known on the as-of date when it landed by then and its time (`time_column`) is before
     the end of the as-of day (`keep_null_time`: a row without a readable time is kept; without a
     `time_column`, every row landed by then is known); of the known copies of one `key` the first
-    in `order_by` wins.
+    in `order_by` (the model's own preference, e.g. the record updated last; may be empty) wins,
+    then the copy landed last (macro landed_last): the latest landing partition, then the last
+    file by name, then the later line of that file (an export that appends an updated copy of a
+    row). The line makes the choice deterministic: two copies of one id in one file no longer
+    tie (the raw gate also warns about them, expectations.suites).
 
     Incremental state (macro incremental_state): the table holds the rows known on the as-of date
     of its ledger. A night recomputes only the keys its changes can touch (macro changed_keys):
@@ -17,9 +21,12 @@
     (macro known_copies_rebuild_reason).
 -#}
 {% macro latest_known_copies(
-    staged_model, base_model, key, time_column, order_by, keep_null_time=false
+    staged_model, base_model, key, time_column, order_by='', keep_null_time=false
 ) %}
 {%- set time_column = time_column or '' %}
+{%- set order_by = order_by or '' %}
+{#- the model's own order, then the landing order every state model shares -#}
+{%- set copy_order = (order_by ~ ', ' if order_by else '') ~ landed_last() %}
 
 {#- the hooks are rendered when they run, with the ledger of that moment (a model's config is
     read when the project is parsed) -#}
@@ -57,14 +64,24 @@ known_by_as_of_date as (
 
 deduplicated as (
 
-    -- one row per key: the copy that landed last (a re-sent row replaces the earlier one)
+    -- one row per key: the copy that landed last (a re-sent row replaces the earlier one, a
+    -- later line of the same file an earlier one)
     select * from known_by_as_of_date
     where {{ key }} is not null
-    qualify row_number() over (partition by {{ key }} order by {{ order_by }}) = 1
+    qualify row_number() over (partition by {{ key }} order by {{ copy_order }}) = 1
 
 )
 
 {% endmacro %}
+
+
+{#- The order of the copies of one id, the one landed last first: the latest landing partition,
+    the last file by name, the later line of that file (staging's `source_line`, the loader's
+    raw `_line_number`; null, last, for rows loaded before the loader wrote it). The one rule of
+    every state model of latest copies. -#}
+{% macro landed_last() -%}
+    landed_date desc, source_file desc, source_line desc nulls last
+{%- endmacro %}
 
 
 {#- On an incremental run: the condition that keeps this night's changed keys only. -#}

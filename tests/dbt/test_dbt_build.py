@@ -146,14 +146,14 @@ def create_raw_schema(warehouse_path: Path) -> None:
             column_sql = ", ".join(f"{column} varchar" for column in columns)
             con.execute(
                 f"create or replace table raw.{table} "
-                f"({column_sql}, _partition_date date, _source_file varchar)"
+                f"({column_sql}, _partition_date date, _source_file varchar, _line_number bigint)"
             )
-            placeholders = ", ".join("?" for _ in range(len(columns) + 2))
+            placeholders = ", ".join("?" for _ in range(len(columns) + 3))
             con.executemany(
                 f"insert into raw.{table} values ({placeholders})",
                 [
-                    [*row, partition, f"{table}/date={partition}/part-0.csv"]
-                    for partition, row in rows
+                    [*row, partition, f"{table}/date={partition}/part-0.csv", line]
+                    for line, (partition, row) in enumerate(rows, start=2)
                 ],
             )
     finally:

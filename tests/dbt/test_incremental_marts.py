@@ -214,7 +214,8 @@ class Warehouse:
                 column_sql = ", ".join(f"{column} varchar" for column in columns)
                 con.execute(
                     f"create or replace table raw.{table} "
-                    f"({column_sql}, _partition_date date, _source_file varchar)"
+                    f"({column_sql}, _partition_date date, _source_file varchar, "
+                    "_line_number bigint)"
                 )
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -226,11 +227,14 @@ class Warehouse:
         self.clock += timedelta(minutes=1)
         with self.connect() as con:
             con.execute(f"delete from raw.{table} where _partition_date = ?", [day])
-            placeholders = ", ".join("?" for _ in range(len(SOURCE_COLUMNS[table]) + 2))
+            placeholders = ", ".join("?" for _ in range(len(SOURCE_COLUMNS[table]) + 3))
             if rows:
                 con.executemany(
                     f"insert into raw.{table} values ({placeholders})",
-                    [[*row, day, f"{table}/date={day}/{table}.csv"] for row in rows],
+                    [
+                        [*row, day, f"{table}/date={day}/{table}.csv", line]
+                        for line, row in enumerate(rows, start=2)
+                    ],
                 )
             con.execute(
                 "insert or replace into raw._load_log (source, partition_date, fingerprint, "
@@ -642,8 +646,8 @@ def test_state_uniqueness_tests_read_what_the_night_recomputed(
     two_copies = broken_project(
         settings,
         tmp_path / "two_copies",
-        "order by {{ order_by }}) = 1",
-        "order by {{ order_by }}) <= 2",
+        "order by {{ copy_order }}) = 1",
+        "order by {{ copy_order }}) <= 2",
     )
     warehouse.land_through(nights[2])
     resent = warehouse.partitions["web_events"][nights[1]][0]

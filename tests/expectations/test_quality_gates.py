@@ -71,11 +71,12 @@ def create_raw(
     *,
     drop: tuple[str, ...] = (),
 ) -> None:
-    """``raw.<source>`` as the loader makes it (text columns + partition date + file)."""
+    """``raw.<source>`` as the loader makes it (text columns + partition date, file, line)."""
     columns = [column for column in SOURCE_COLUMNS[source] if column not in drop]
     column_sql = ", ".join(f'"{column}" varchar' for column in columns)
     con.execute(
-        f"create table raw.{source} ({column_sql}, _partition_date date, _source_file varchar)"
+        f"create table raw.{source} ({column_sql}, _partition_date date, _source_file varchar, "
+        "_line_number bigint)"
     )
     for day, rows in rows_by_day.items():
         _insert(
@@ -86,8 +87,9 @@ def create_raw(
                     **{column: row.get(column) for column in columns},
                     "_partition_date": day,
                     "_source_file": f"{source}/date={day}/part.csv",
+                    "_line_number": line,
                 }
-                for row in rows
+                for line, row in enumerate(rows, start=2)
             ],
         )
 
@@ -816,3 +818,93 @@ def test_a_shifted_orders_row_shows_no_name_or_phone_in_any_column(con, tmp_path
     for text in (message, written, "\n".join(caught.value.report.summary_lines())):
         assert "Quorra" not in text and "Zwyndell" not in text
         assert "(555)" not in text and "555) 010" not in text
+
+
+def test_quarantine_examples_show_no_technical_line_count(con):
+    """A malformed customer line's ``_line_count`` is the loader's count of the physical lines
+    it spans, not a value of the row: never shown masked (it once read ``'_line_count': '9'``
+    for one-line records); a region of several lines is shown as ``lines``."""
+    create_raw(con, "customers", {DAY: customers(50)})
+    ensure_quarantine_schema(con)
+    _insert(
+        con,
+        "quarantine.customers",
+        [
+            {
+                "customer_id": None,
+                "_partition_date": DAY,
+                "_source_file": f"customers/date={DAY}/part.csv",
+                "_line_number": 2 + i,
+                "_raw_line": f'K{i},Ann,Smith,ann{i}@example.com,"unterminated',
+                "_line_count": 3 if i == 0 else 1,
+                "_reasons": ["malformed_line"],
+                "_run_id": "malformed",
+                "_as_of_date": DAY,
+                "_quarantined_at": f"{DAY} 02:00:00",
+            }
+            for i in range(20)
+        ],
+    )
+
+    with pytest.raises(QualityGateError) as caught:
+        validate_raw(con, {"customers": [DAY]}, run_id="malformed")
+
+    message = str(caught.value)
+    assert "malformed_line" in message
+    assert "_line_count" not in message
+    examples = [
+        example
+        for result in caught.value.report.to_dict()["results"]
+        if result["table"].startswith("quarantine.customers")
+        for example in result["examples"]
+    ]
+    assert examples
+    assert all("_line_count" not in example for example in examples)
+    assert [example.get("lines") for example in examples[:2]] == [3, None]
+    assert "ann0@example.com" not in message
+
+
+def test_an_id_twice_in_one_day_with_different_content_warns_with_count_and_examples(con):
+    """Two copies of one order id in the day's file (an export that appended an updated row)
+    both reach raw: dbt keeps the later line, and the gate says so instead of resolving it
+    silently (2 of 53 rows once passed the tolerant uniqueness rule without a word). Customers
+    conflict only when updated at the same moment; events by event id."""
+    rows = orders(52)
+    rows.append({**rows[0], "amount": "5.00"})
+    people = customers(50)
+    people.append({**people[3], "email": "other.address@example.com"})  # same updated_at
+    people.append({**people[4], "updated_at": f"{DAY} 10:00:00"})  # a later update: no conflict
+    clicks = web_events(100)
+    clicks.append({**clicks[7], "event_type": "search"})
+    create_raw(con, "orders", {DAY: rows})
+    create_raw(con, "customers", {DAY: people})
+    create_raw(con, "web_events", {DAY: clicks})
+    create_raw(con, "email_events", {DAY: email_events(100)})
+
+    report = validate_raw(con, {source: [DAY] for source in SOURCE_COLUMNS}).to_dict()
+
+    assert report["success"] is True  # a warning: dbt still resolves it, deterministically
+    conflicts = {
+        result["table"]: result
+        for result in report["results"]
+        if result["expectation_type"] == "expect_compound_columns_to_be_unique"
+    }
+    order = conflicts[f"raw.orders partition {DAY}"]
+    assert (order["success"], order["severity"], order["column"]) == (
+        False,
+        "warning",
+        "order_id,_partition_date",
+    )
+    assert (order["unexpected_count"], order["element_count"]) == (2, 53)
+    assert order["examples"] == [{"order_id": rows[0]["order_id"], "_partition_date": str(DAY)}]
+    # the tolerant rule (below 95% unique) still says nothing of 2 rows in 53
+    assert _result(
+        report, f"raw.orders partition {DAY}", "expect_column_values_to_be_unique", "order_id"
+    )["success"]
+    customer = conflicts[f"raw.customers partition {DAY}"]
+    assert (customer["success"], customer["unexpected_count"]) == (False, 2)
+    assert customer["column"] == "customer_id,updated_at,_partition_date"
+    assert "C00003" not in json.dumps(customer["examples"])  # a person's id is masked
+    web = conflicts[f"raw.web_events partition {DAY}"]
+    assert (web["success"], web["unexpected_count"]) == (False, 2)
+    assert conflicts[f"raw.email_events partition {DAY}"]["success"] is True

@@ -541,3 +541,26 @@ def test_a_file_mixing_line_endings_is_refused_saying_so(landing, tmp_path):
     assert con.execute(
         "select count(*) from raw.orders where _partition_date = '2026-03-04'"
     ).fetchone() == (0,)
+
+
+def test_raw_rows_keep_their_line_so_the_later_copy_of_an_id_is_known(landing, tmp_path):
+    """Two lines of one order id with different amounts both load (only a line repeated whole is
+    a duplicate); each raw row keeps its line in the file, which dbt uses to keep the later."""
+    _write(
+        landing,
+        "orders",
+        "2026-03-04",
+        ORDERS_HEADER + "O7,C1,2026-03-04 09:00:00,33.22,completed\n"
+        "O8,C2,2026-03-04 10:00:00,20.00,completed\n"
+        "O7,C1,2026-03-04 09:00:00,5.00,completed\n",
+    )
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    load_partitions(con, date(2026, 3, 4), sources=("orders",))
+    assert con.execute(
+        "select order_id, amount, _source_file, _line_number from raw.orders "
+        "where _partition_date = '2026-03-04' order by _line_number"
+    ).fetchall() == [
+        ("O7", "33.22", "orders/date=2026-03-04/part.csv", 2),
+        ("O8", "20.00", "orders/date=2026-03-04/part.csv", 3),
+        ("O7", "5.00", "orders/date=2026-03-04/part.csv", 4),
+    ]

@@ -28,6 +28,9 @@ renamed as (
         income_band,
         source_file,
 
+        -- numbers
+        source_line,
+
         -- booleans
         has_marketing_consent,
 

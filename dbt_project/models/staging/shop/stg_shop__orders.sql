@@ -23,6 +23,7 @@ renamed as (
 
         -- numbers
         amount,
+        source_line,
 
         -- booleans
         status = 'completed' as is_completed,

@@ -24,6 +24,9 @@ renamed as (
         {{ clean_label('income_band') }} as income_band,
         _source_file as source_file,
 
+        -- numbers
+        _line_number as source_line,
+
         -- booleans
         try_cast(lower({{ clean_text('marketing_consent') }}) as boolean) as has_marketing_consent,
 

@@ -24,7 +24,8 @@ renamed as (
         -- timestamps
         {{ parse_timestamp('ordered_at') }} as ordered_at,
 
-        _source_file as source_file
+        _source_file as source_file,
+        _line_number as source_line
 
     from source
 

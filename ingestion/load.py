@@ -24,9 +24,10 @@ the run id, the as-of date and one reason code per broken rule, in the same tran
 rows loaded + rows quarantined is checked for every load; the quality gate decides whether the
 share quarantined is small enough for the run to go on.
 
-A line is identified by its file and line number (``_source_file``, ``_line_number`` in
+A line is identified by its file and line number (``_source_file``, ``_line_number`` in raw and
 quarantine), never by its values: lines that map to the same contract values all load, and a
-duplicate is the whole source line repeated in a partition (or the configured key).
+duplicate is the whole source line repeated in a partition (or the configured key). Two lines of
+one id that differ both load; dbt keeps the later line (macro ``latest_known_copies``).
 
 Landing files are only read, never moved, modified or deleted. Every column is loaded as text:
 typing and cleaning are dbt's job, and a malformed value must not stop the load of the good rows.

@@ -95,7 +95,7 @@
         {{ return('parsing') }}
     {%- endif -%}
     {{ return(local_md5([
-        'state logic 1',
+        'state logic 2',
         graph.nodes[model.unique_id].raw_code,
         var('max_valid_order_amount') | string,
     ] | join('|') ~ extra)) }}

@@ -9,7 +9,8 @@
     in `order_by` (the model's own preference, e.g. the record updated last; may be empty) wins,
     then the copy landed last (macro landed_last): the latest landing partition, then the last
     file by name, then the later line of that file (an export that appends an updated copy of a
-    row). The line makes the choice deterministic: two copies of one id in one file no longer
+    row), then `then_by` (may be empty: for rows loaded before raw kept their line, which have
+    none). The line makes the choice deterministic: two copies of one id in one file no longer
     tie (the raw gate also warns about them, expectations.suites).
 
     Incremental state (macro incremental_state): the table holds the rows known on the as-of date
@@ -21,12 +22,13 @@
     (macro known_copies_rebuild_reason).
 -#}
 {% macro latest_known_copies(
-    staged_model, base_model, key, time_column, order_by='', keep_null_time=false
+    staged_model, base_model, key, time_column, order_by='', keep_null_time=false, then_by=''
 ) %}
 {%- set time_column = time_column or '' %}
 {%- set order_by = order_by or '' %}
 {#- the model's own order, then the landing order every state model shares -#}
-{%- set copy_order = (order_by ~ ', ' if order_by else '') ~ landed_last() %}
+{%- set copy_order = (order_by ~ ', ' if order_by else '') ~ landed_last()
+    ~ (', ' ~ then_by if then_by else '') %}
 
 {#- the hooks are rendered when they run, with the ledger of that moment (a model's config is
     read when the project is parsed) -#}

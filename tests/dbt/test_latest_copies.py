@@ -106,6 +106,16 @@ def _create_raw(warehouse_path: Path) -> None:
                     for line, row in rows
                 ],
             )
+        # Orders loaded before raw kept their line (no line number): the later time wins, as
+        # before; raw holds the later copy first for the even ids.
+        for i in range(PAIRS):
+            copies = [("09:00:00", "1.00"), ("10:30:00", "2.00")]
+            for time, amount in copies[::-1] if i % 2 == 0 else copies:
+                con.execute(
+                    "insert into raw.orders (order_id, customer_id, ordered_at, amount, status, "
+                    "_partition_date, _source_file) values (?, ?, ?, ?, 'completed', ?, ?)",
+                    [f"P{i}", f"C{i}", f"{DAY} {time}", amount, DAY, f"orders/date={DAY}/old.csv"],
+                )
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +139,7 @@ def test_the_later_line_of_the_file_wins_for_every_source(settings: Settings) ->
     ids = range(PAIRS)
     assert _kept(
         settings, "select order_id, amount::varchar from intermediate.int_orders_deduplicated"
-    ) == {f"O{i}": "5.00" for i in ids}
+    ) == {f"O{i}": "5.00" for i in ids} | {f"P{i}": "2.00" for i in ids}
     assert _kept(settings, "select customer_id, email from pii.pii_customer_latest_records") == {
         f"C{i}": f"new{i}@x.com" for i in ids
     }

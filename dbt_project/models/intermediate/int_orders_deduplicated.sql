@@ -11,6 +11,7 @@
     key='order_id',
     time_column='ordered_at',
     keep_null_time=true,
+    then_by='ordered_at desc nulls last',
 ) }},
 
 final as (

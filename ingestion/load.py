@@ -42,6 +42,7 @@ import codecs
 import csv
 import gzip
 import hashlib
+import io
 import logging
 import os
 import re
@@ -322,18 +323,25 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     ensure_quarantine_schema(con)
 
 
+def _compressed(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def _open_bytes(path: Path) -> io.BufferedIOBase:
+    """The file's bytes, decompressed when its name ends in .gz (as the CSV reader does)."""
+    return gzip.open(path, "rb") if _compressed(path) else open(path, "rb")
+
+
 def _open_text(path: Path) -> IO[str]:
     """The file as UTF-8 text, without the byte order mark R, pandas and Excel may write first
     (decoded before the header is split, so a quoted first name is read as quoted)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    return opener(path, "rt", newline="", encoding="utf-8-sig", errors="replace")
+    return io.TextIOWrapper(_open_bytes(path), encoding="utf-8-sig", errors="replace", newline="")
 
 
 def _check_utf8_header(path: Path) -> None:
     """A UTF-16 file (a byte order mark, or NUL bytes in its first line: every other byte of
     ASCII text) reads as a spaced-out header: say what it is instead."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as handle:
+    with _open_bytes(path) as handle:
         start = handle.read(4096)
     if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         found = "the file is UTF-16 (it starts with a UTF-16 byte order mark)"
@@ -720,11 +728,10 @@ def _physical_lines(path: Path, header: bool, *, count_empty: bool = True) -> Li
     lines and bounded in memory for a file of any size. Without ``count_empty`` the empty lines
     are not looked for (0): the searches for two line ends in a row cost several times the
     count of the lines, and are needed only when the lines and the records disagree."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     ends = empty = 0
     first = last = carry = b""
     quoted = False
-    with opener(path, "rb") as handle:
+    with _open_bytes(path) as handle:
         while True:
             chunk = handle.read(_LINE_BLOCK)
             block = carry + chunk
@@ -779,10 +786,9 @@ def _check_line_ends(files: list[Path]) -> None:
 def _line_ends(path: Path) -> dict[str, int]:
     """How many of the file's line ends are \\r\\n, \\n and \\r (counted a block at a
     time; a \\r ending a block waits for the next one, which may start with its \\n)."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     crlf = lf = cr = 0
     carry = b""
-    with opener(path, "rb") as handle:
+    with _open_bytes(path) as handle:
         while True:
             chunk = handle.read(_LINE_BLOCK)
             block, carry = carry + chunk, b""
@@ -1540,8 +1546,7 @@ def _batches(
 
 def _landed_bytes(files: tuple[Path, ...]) -> int:
     return sum(
-        path.stat().st_size * (COMPRESSION_RATIO if path.name.lower().endswith(".gz") else 1)
-        for path in files
+        path.stat().st_size * (COMPRESSION_RATIO if _compressed(path) else 1) for path in files
     )
 
 
